@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# build-kernels.sh OUTDIR: compiles every kernel family (*.cu here) into one fatbin, OUTDIR/moe_kernels.fatbin,
+# holding sm_90a machine code (wgmma, TMA) and compute_90 PTX. Without nvcc the build goes on CPU-only and
+# the GPU path later explains that the fatbin is missing.
+set -euo pipefail
+out=${1:?usage: build-kernels.sh OUTDIR}
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+mkdir -p "$out"
+if ! command -v nvcc >/dev/null 2>&1; then
+  echo "[build-kernels] nvcc not found: building without CUDA kernels (the GPU engine will report them missing)"
+  rm -f "$out/moe_kernels.fatbin"; exit 0
+fi
+shopt -s nullglob
+cus=("$src"/*.cu)
+if [ ${#cus[@]} -eq 0 ]; then echo "[build-kernels] no .cu sources"; exit 0; fi
+stamp="$out/moe_kernels.fatbin"
+newest=$(ls -t "$src"/*.cu "$src"/*.cuh "$src"/build-kernels.sh 2>/dev/null | head -n1)
+if [ -f "$stamp" ] && [ "$stamp" -nt "$newest" ]; then echo "[build-kernels] up to date"; exit 0; fi
+echo "[build-kernels] $(nvcc --version | tail -n1)"
+tmp=$(mktemp "$out/.moe_kernels.XXXXXX.fatbin")
+nvcc -fatbin -std=c++17 -O3 --expt-relaxed-constexpr -lineinfo \
+  -gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_90,code=compute_90 \
+  -I "$src" -o "$tmp" "$src"/moe_kernels_all.cu
+mv "$tmp" "$stamp"
+echo "[build-kernels] wrote $stamp ($(stat -c %s "$stamp") bytes)"

@@ -1,0 +1,39 @@
+package dev.sparkmoe.engine;
+
+import dev.sparkmoe.checkpoint.Checkpoint;
+import dev.sparkmoe.checkpoint.MoeLayerWeights;
+import dev.sparkmoe.cpu.CpuMoeEngine;
+import dev.sparkmoe.gpu.GpuMoeEngine;
+
+import java.nio.file.Path;
+import java.util.Optional;
+
+/** Opens the engine for one MoE layer of a checkpoint on the requested device. */
+public final class MoeEngines {
+    private MoeEngines() {}
+
+    /**
+     * @param threads CPU worker threads (0 = all available processors); ignored on the GPU
+     * @param gpuOrdinal CUDA device ordinal; ignored on the CPU
+     */
+    public static MoeEngine open(Checkpoint ckpt, int layer, Device device, Precision precision, int threads, int gpuOrdinal) {
+        MoeLayerWeights w = MoeLayerWeights.load(ckpt, layer);
+        return switch (device) {
+            case CPU -> new CpuMoeEngine(w, precision, threads);
+            case GPU -> {
+                Optional<String> why = GpuMoeEngine.unavailableReason();
+                if (why.isPresent()) throw new MoeEngineException("--device gpu: the GPU engine is not available: " + why.get());
+                yield GpuMoeEngine.open(w, precision, gpuOrdinal);
+            }
+            case AUTO -> GpuMoeEngine.unavailableReason().isPresent()
+                    ? new CpuMoeEngine(w, precision, threads)
+                    : GpuMoeEngine.open(w, precision, gpuOrdinal);
+        };
+    }
+
+    public static MoeEngine open(Path modelDir, int layer, Device device, Precision precision) {
+        Checkpoint ckpt = Checkpoint.open(modelDir);
+        // The engine keeps the mapped tensors it needs; the checkpoint's channels may close once weights are resident.
+        return open(ckpt, layer, device, precision, 0, 0);
+    }
+}
