@@ -34,11 +34,11 @@ public final class MoePlugin implements SparkPlugin {
             Placement auto = ExecutorDevices.decide(dev.sparkmoe.engine.Device.AUTO, addresses, local,
                     dev.sparkmoe.gpu.GpuMoeEngine.unavailableReason());
             if (addresses.isEmpty()) {
-                LOG.info("sparkmoe: executor {} on {}: Spark assigned no '{}' resource; device=auto runs on {}",
-                        ctx.executorID(), ctx.hostname(), resource, auto.describe());
+                LOG.info("sparkmoe: executor {}: Spark assigned no '{}' resource; device=auto runs on {}",
+                        ctx.executorID(), resource, auto.describe());
             } else {
-                LOG.info("sparkmoe: executor {} on {}: Spark assigned {} {}; device=auto runs on {}",
-                        ctx.executorID(), ctx.hostname(), resource, addresses, auto.describe());
+                LOG.info("sparkmoe: executor {}: Spark assigned {} {}; device=auto runs on {}",
+                        ctx.executorID(), resource, addresses, auto.describe());
             }
         }
 
