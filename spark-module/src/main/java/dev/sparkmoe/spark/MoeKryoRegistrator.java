@@ -24,8 +24,9 @@ public final class MoeKryoRegistrator implements KryoRegistrator {
         kryo.register(float[][].class);
         kryo.register(int[].class);
         kryo.register(byte[].class);
-        // Spark's own registrations leave out some SQL types; the task results of a Parquet write carry the
-        // schema, so hidden-state columns (array<float>, binary) and common id types must be registered too.
+        // Spark's own registrations leave gaps that our jobs hit under registrationRequired: the task results of a
+        // Parquet write carry the schema (so hidden-state columns, array<float> and binary, and common id types),
+        // and toLocalIterator ships chunked buffers.
         for (String name : SPARK_SQL_TYPES) {
             try {
                 kryo.register(Class.forName(name, false, Thread.currentThread().getContextClassLoader()));
@@ -48,6 +49,9 @@ public final class MoeKryoRegistrator implements KryoRegistrator {
             "org.apache.spark.sql.types.TimestampNTZType$",
             "[Lorg.apache.spark.sql.types.StructField;",
             "[Lorg.apache.spark.sql.types.DataType;",
+            // Dataset.toLocalIterator ships results as arrays of these
+            "org.apache.spark.util.io.ChunkedByteBuffer",
+            "[Lorg.apache.spark.util.io.ChunkedByteBuffer;",
     };
 
     /** id, then the values (length -1 for none), then the error string (null allowed). */
