@@ -23,6 +23,8 @@ import java.util.concurrent.Callable;
         description = {"Describes a checkpoint: family, layers, MoE layers, experts, routing, shapes, dtypes, bytes per MoE layer, shards.",
                 "Loads one MoE layer's weights (the first, or --layer) to check their names, shapes and dtypes against config.json."})
 final class InspectCommand implements Callable<Integer> {
+    private static final int MAX_SHARDS_LISTED = 8;
+
     @Spec CommandSpec spec;
 
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory.")
@@ -77,7 +79,15 @@ final class InspectCommand implements Callable<Integer> {
             line(out, "per MoE layer", humanBytes(w.storedBytes()) + " stored (" + w.storedBytes() + " bytes; layer " + checked
                     + " checked: every tensor present with the config's shape)");
             line(out, "shards", shards.size() + (shards.size() > 1 ? " (indexed by " + Checkpoint.INDEX + ")" : ""));
-            shards.forEach((f, v) -> out.printf("  %-40s %8d tensors  %s%n", f, v[0], humanBytes(v[1])));
+            int listed = 0;
+            for (Map.Entry<String, long[]> e : shards.entrySet()) {
+                // Real checkpoints have up to a few hundred shards: show the first ones and count the rest.
+                if (listed++ == MAX_SHARDS_LISTED) {
+                    out.printf("  ... and %d more%n", shards.size() - MAX_SHARDS_LISTED);
+                    break;
+                }
+                out.printf("  %-40s %8d tensors  %s%n", e.getKey(), e.getValue()[0], humanBytes(e.getValue()[1]));
+            }
             line(out, "total", humanBytes(totalBytes) + " of tensor data in " + ckpt.tensorNames().size() + " tensors");
         }
         return MoeCli.EXIT_OK;
