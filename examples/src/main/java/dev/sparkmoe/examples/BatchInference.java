@@ -101,11 +101,11 @@ public final class BatchInference implements Callable<Integer> {
             if (partitions != null) in = in.repartition(partitions);
             MoeLayerTransformer t = new MoeLayerTransformer().setModelPath(model).setLayers(layers).setResidual(residual)
                     .setBatchSize(batchSize).setDevice(device).setPrecision(precision).setInputCol(inputCol)
-                    .setOutputCol(outputCol).setOutputEncoding(outputEncoding).setCpuThreads(cpuThreads);
+                    .setOutputCol(outputCol).setOutputEncoding(outputEncoding).setCpuThreads(cpuThreads)
+                    .setDropInputCol(!keepInput && verifyRows == 0);
             HiddenEncoding inEnc = t.inputEncodingFor(in.schema());
             HiddenEncoding outEnc = t.outputEncodingFor(in.schema());
             Dataset<Row> result = t.transform(in);
-            if (!keepInput && verifyRows == 0) result = result.drop(inputCol);
 
             long t0 = System.nanoTime();
             result.write().mode("overwrite").parquet(output);

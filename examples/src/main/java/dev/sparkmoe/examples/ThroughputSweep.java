@@ -84,7 +84,7 @@ public final class ThroughputSweep implements Callable<Integer> {
                 long tokens = in.selectExpr("sum(" + size + ")").first().getLong(0) / hidden;
                 for (int b : batchSizes) {
                     MoeLayerTransformer t = new MoeLayerTransformer().setModelPath(model).setLayers(layers).setResidual(residual)
-                            .setBatchSize(b).setDevice(device).setPrecision(precision).setInputCol(inputCol).setCpuThreads(cpuThreads);
+                            .setBatchSize(b).setDevice(device).setPrecision(precision).setInputCol(inputCol).setCpuThreads(cpuThreads).setDropInputCol(true);
                     double best = Double.POSITIVE_INFINITY;
                     for (int r = 0; r < repeats; r++) {
                         long t0 = System.nanoTime();

@@ -90,11 +90,14 @@ public enum HiddenEncoding {
         throw new AssertionError(this);
     }
 
-    /** {@code values[from, from+count)} as a cell of this encoding (array<float> cells are immutable Scala ArraySeqs). */
+    /**
+     * {@code values[from, from+count)} as a cell of this encoding. array<float> cells are plain {@code float[]}: Spark's
+     * row encoder copies a primitive array in one call, where a Scala Seq would be converted element by element.
+     */
     public Object encode(float[] values, int from, int count) {
         switch (this) {
             case ARRAY -> {
-                return scala.collection.immutable.ArraySeq.unsafeWrapArray(java.util.Arrays.copyOfRange(values, from, from + count));
+                return java.util.Arrays.copyOfRange(values, from, from + count);
             }
             case FP32 -> {
                 ByteBuffer buf = ByteBuffer.allocate(count * 4).order(ByteOrder.LITTLE_ENDIAN);

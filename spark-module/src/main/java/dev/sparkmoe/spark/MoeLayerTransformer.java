@@ -52,6 +52,7 @@ public final class MoeLayerTransformer extends Transformer implements DefaultPar
     private Param<String> errorCol;
     private Param<String> idCol;
     private IntParam cpuThreads;
+    private BooleanParam dropInputCol;
 
     public MoeLayerTransformer() { this(Identifiable$.MODULE$.randomUID("moeLayer")); }
 
@@ -76,6 +77,8 @@ public final class MoeLayerTransformer extends Transformer implements DefaultPar
         errorCol = new Param<>(this, "errorCol", "with onBadRow=null: the string column for the reason (empty = outputCol + '_error')");
         idCol = new Param<>(this, "idCol", "column whose value names a bad row in errors, when the dataset has it");
         cpuThreads = new IntParam(this, "cpuThreads", "CPU engine threads per executor (0 = all processors)", ParamValidators.gtEq(0));
+        dropInputCol = new BooleanParam(this, "dropInputCol", "leave the input hidden-state column out of the output (saves copying it)");
+        setDefault(dropInputCol, false);
         setDefault(inputCol, "hidden");
         setDefault(outputCol, "moe_out");
         setDefault(batchSize, 1024);
@@ -110,6 +113,7 @@ public final class MoeLayerTransformer extends Transformer implements DefaultPar
     public Param<String> errorCol() { return errorCol; }
     public Param<String> idCol() { return idCol; }
     public IntParam cpuThreads() { return cpuThreads; }
+    public BooleanParam dropInputCol() { return dropInputCol; }
 
     public MoeLayerTransformer setModelPath(String v) { set(modelPath, v); return this; }
     public MoeLayerTransformer setLayers(int... v) { set(layers, v.clone()); return this; }
@@ -125,6 +129,7 @@ public final class MoeLayerTransformer extends Transformer implements DefaultPar
     public MoeLayerTransformer setErrorCol(String v) { set(errorCol, v); return this; }
     public MoeLayerTransformer setIdCol(String v) { set(idCol, v); return this; }
     public MoeLayerTransformer setCpuThreads(int v) { set(cpuThreads, v); return this; }
+    public MoeLayerTransformer setDropInputCol(boolean v) { set(dropInputCol, v); return this; }
 
     public String getModelPath() { return getOrDefault(modelPath); }
     public int[] getLayers() { return getOrDefault(layers).clone(); }
@@ -137,6 +142,7 @@ public final class MoeLayerTransformer extends Transformer implements DefaultPar
     public BadRowPolicy getOnBadRow() { return BadRowPolicy.parse(getOrDefault(onBadRow)); }
     public String getIdCol() { return getOrDefault(idCol); }
     public int getCpuThreads() { return (Integer) getOrDefault(cpuThreads); }
+    public boolean getDropInputCol() { return (Boolean) getOrDefault(dropInputCol); }
 
     public String getErrorCol() {
         String e = getOrDefault(errorCol);
@@ -178,7 +184,9 @@ public final class MoeLayerTransformer extends Transformer implements DefaultPar
         List<String> names = Arrays.asList(schema.fieldNames());
         if (names.contains(getOutputCol())) throw new MoeSparkException("output column '" + getOutputCol() + "' already exists");
         boolean nullPolicy = getOnBadRow() == BadRowPolicy.NULL;
-        StructType result = schema.add(getOutputCol(), out.sparkType(), nullPolicy);
+        StructType result = new StructType();
+        for (StructField f : schema.fields()) if (!(getDropInputCol() && f.name().equals(getInputCol()))) result = result.add(f);
+        result = result.add(getOutputCol(), out.sparkType(), nullPolicy);
         if (nullPolicy) {
             if (names.contains(getErrorCol())) throw new MoeSparkException("error column '" + getErrorCol() + "' already exists");
             result = result.add(getErrorCol(), DataTypes.StringType, true);
@@ -191,7 +199,7 @@ public final class MoeLayerTransformer extends Transformer implements DefaultPar
         StructType out = transformSchema(in);
         List<String> names = Arrays.asList(in.fieldNames());
         RowsFunction fn = new RowsFunction(spec(), inputEncodingFor(in), outputEncodingFor(in), getBatchSize(), getOnBadRow(),
-                names.indexOf(getInputCol()), names.indexOf(getIdCol()), getIdCol(), getOnBadRow() == BadRowPolicy.NULL);
+                names.indexOf(getInputCol()), names.indexOf(getIdCol()), getIdCol(), getOnBadRow() == BadRowPolicy.NULL, getDropInputCol());
         return dataset.toDF().mapPartitions(fn, Encoders.row(out));
     }
 
@@ -203,16 +211,17 @@ public final class MoeLayerTransformer extends Transformer implements DefaultPar
 
     /** The per-partition work; only this (the spec and column positions) is serialized into tasks. */
     private record RowsFunction(MoeLayerSpec spec, HiddenEncoding inEnc, HiddenEncoding outEnc, int batchTokens,
-                                BadRowPolicy policy, int inputIndex, int idIndex, String idName, boolean withErrorColumn)
+                                BadRowPolicy policy, int inputIndex, int idIndex, String idName, boolean withErrorColumn,
+                                boolean dropInput)
             implements MapPartitionsFunction<Row, Row> {
         @Override public Iterator<Row> call(Iterator<Row> rows) {
             TaskContext tc = TaskContext.get();
-            return new MicroBatchIterator<>(rows, new RowColumns(inputIndex, idIndex, idName, withErrorColumn), inEnc, outEnc,
+            return new MicroBatchIterator<>(rows, new RowColumns(inputIndex, idIndex, idName, withErrorColumn, dropInput), inEnc, outEnc,
                     () -> LayerStack.open(spec), batchTokens, policy, tc == null ? -1 : tc.partitionId());
         }
     }
 
-    private record RowColumns(int inputIndex, int idIndex, String idName, boolean withErrorColumn) implements MicroBatchIterator.RowCodec<Row, Row> {
+    private record RowColumns(int inputIndex, int idIndex, String idName, boolean withErrorColumn, boolean dropInput) implements MicroBatchIterator.RowCodec<Row, Row> {
         @Override public Object hiddenCell(Row row) { return row.get(inputIndex); }
 
         @Override public String describe(Row row, long index, int partition) {
@@ -221,11 +230,11 @@ public final class MoeLayerTransformer extends Transformer implements DefaultPar
         }
 
         @Override public Row result(Row row, Object outCell, String error) {
-            int n = row.size();
-            Object[] v = new Object[n + (withErrorColumn ? 2 : 1)];
-            for (int i = 0; i < n; i++) v[i] = row.get(i);
-            v[n] = outCell;
-            if (withErrorColumn) v[n + 1] = error;
+            int n = row.size(), k = 0;
+            Object[] v = new Object[n - (dropInput ? 1 : 0) + (withErrorColumn ? 2 : 1)];
+            for (int i = 0; i < n; i++) if (!(dropInput && i == inputIndex)) v[k++] = row.get(i);
+            v[k++] = outCell;
+            if (withErrorColumn) v[k] = error;
             return RowFactory.create(v);
         }
     }

@@ -30,8 +30,7 @@ public final class MoeRdd {
         }
 
         @Override public HiddenRow result(HiddenRow row, Object outCell, String error) {
-            float[] out = outCell == null ? null : (float[]) ((scala.collection.immutable.ArraySeq.ofFloat) outCell).unsafeArray();
-            return new HiddenRow(row.id(), out, error);
+            return new HiddenRow(row.id(), (float[]) outCell, error);
         }
     }
 }

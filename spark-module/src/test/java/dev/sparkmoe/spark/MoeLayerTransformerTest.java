@@ -95,8 +95,9 @@ class MoeLayerTransformerTest {
         }
         StructType schema = new StructType().add("id", DataTypes.LongType).add("state", DataTypes.BinaryType);
         MoeLayerTransformer t = new MoeLayerTransformer().setModelPath(model.toString()).setLayers(0).setInputCol("state")
-                .setOutputCol("next").setOutputEncoding("bf16").setBatchSize(5).setDevice("cpu");
+                .setOutputCol("next").setOutputEncoding("bf16").setBatchSize(5).setDevice("cpu").setDropInputCol(true);
         Dataset<Row> result = t.transform(spark.createDataFrame(binRows, schema).repartition(2));
+        assertEquals(List.of("id", "next"), Arrays.asList(result.schema().fieldNames()), "dropInputCol leaves the input out");
         assertEquals(DataTypes.BinaryType, result.schema().apply("next").dataType());
         Map<Long, Row> in = byId(rows);
         List<Row> out = result.collectAsList();
@@ -104,7 +105,7 @@ class MoeLayerTransformerTest {
         try (SparkTestSupport.Reference ref = new SparkTestSupport.Reference(model, new int[] {0}, false)) {
             for (Row r : out) {
                 float[] expect = ref.apply(SparkTestSupport.floats(in.get(r.getLong(0)).get(2)));
-                byte[] bf = (byte[]) r.get(2);
+                byte[] bf = (byte[]) r.get(1);
                 assertEquals(expect.length * 2, bf.length);
                 // bf16 keeps 8 significand bits: relative error per value <= 2^-9, so the row error is below 4e-3
                 SparkTestSupport.assertRowMatches("id " + r.getLong(0) + " (seed " + seed + ")", HiddenEncoding.BF16.decode(bf), expect, 4e-3);
