@@ -45,7 +45,7 @@ start)
     echo "sparkmoe stand-in for a Spark distribution: classes come from SPARK_DIST_CLASSPATH" > "$DIR/spark-home/RELEASE"
     props="$DIR/spark-defaults.conf"
     : > "$props"
-    gpus=$("$SPARKMOE_ROOT/scripts/gpu-discovery.sh" | grep -o '"[0-9]*"' | wc -l)
+    gpus=$("$SPARKMOE_ROOT/scripts/gpu-discovery.sh" | { grep -o '"[0-9]*"' || true; } | wc -l)
     if (( gpus > 0 )); then
         echo "spark.worker.resource.gpu.amount $gpus" >> "$props"
         echo "spark.worker.resource.gpu.discoveryScript $SPARKMOE_ROOT/scripts/gpu-discovery.sh" >> "$props"

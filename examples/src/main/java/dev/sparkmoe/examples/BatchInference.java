@@ -76,6 +76,10 @@ public final class BatchInference implements Callable<Integer> {
     @Option(names = "--keep-input", description = "keep the input hidden-state column in the output")
     boolean keepInput;
 
+    @Option(names = "--warmup-rows", defaultValue = "2000",
+            description = "untimed pass over the first N rows (no-op sink) to warm Spark's code generation and readers (0 = none; default ${DEFAULT-VALUE})")
+    int warmupRows;
+
     @Option(names = "--baseline-tokens", defaultValue = "65536",
             description = "engine-only throughput on the first N tokens of the input, in the driver (0 = skip; default ${DEFAULT-VALUE})")
     long baselineTokens;
@@ -105,6 +109,7 @@ public final class BatchInference implements Callable<Integer> {
                     .setDropInputCol(!keepInput && verifyRows == 0);
             HiddenEncoding inEnc = t.inputEncodingFor(in.schema());
             HiddenEncoding outEnc = t.outputEncodingFor(in.schema());
+            if (warmupRows > 0) t.transform(in.limit(warmupRows)).write().format("noop").mode("overwrite").save();
             Dataset<Row> result = t.transform(in);
 
             long t0 = System.nanoTime();

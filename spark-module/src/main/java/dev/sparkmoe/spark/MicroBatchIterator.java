@@ -6,13 +6,19 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.NoSuchElementException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.function.Supplier;
 
 /**
  * Runs a partition's rows through a {@link LayerStack} in micro-batches: rows are gathered, in order, until the batch
  * holds at least {@code batchTokens} tokens (a row is never split, so one long row may make a bigger batch), the
- * batch runs as one forward, and each input row yields exactly one output row, in input order. The engines are
- * acquired on the first row, so an empty partition loads nothing.
+ * batch runs as one forward, and each input row yields exactly one output row, in input order. One batch is in
+ * flight at a time on a helper thread while the task thread decodes the next one and encodes the previous one's
+ * rows, so Spark's row handling overlaps the device. The engines are acquired on the first row, so an empty
+ * partition loads nothing.
  *
  * @param <I> input row type
  * @param <O> output row type
@@ -29,6 +35,13 @@ public final class MicroBatchIterator<I, O> implements Iterator<O> {
         O result(I row, Object outCell, String error);
     }
 
+    /** Forward passes run here so that a task decodes its next micro-batch while the current one computes. */
+    private static final ExecutorService FORWARD_POOL = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "sparkmoe-forward");
+        t.setDaemon(true);
+        return t;
+    });
+
     private final Iterator<I> in;
     private final RowCodec<I, O> codec;
     private final HiddenEncoding inEnc;
@@ -41,8 +54,16 @@ public final class MicroBatchIterator<I, O> implements Iterator<O> {
 
     private LayerStack stack;
     private long rowIndex;
-    private float[] inBuf = new float[0];
-    private float[] outBuf = new float[0];
+    private Batch<I> inFlight;
+
+    /** Gathered rows, their decoded values (null for a bad row), and the running forward pass over the good ones. */
+    private static final class Batch<I> {
+        final List<I> rows = new ArrayList<>();
+        final List<float[]> values = new ArrayList<>();
+        final List<String> errors = new ArrayList<>();
+        int tokens;
+        Future<float[]> out;
+    }
 
     public MicroBatchIterator(Iterator<I> in, RowCodec<I, O> codec, HiddenEncoding inEnc, HiddenEncoding outEnc,
                               Supplier<LayerStack> stackSupplier, int batchTokens, BadRowPolicy policy, int partition) {
@@ -58,8 +79,17 @@ public final class MicroBatchIterator<I, O> implements Iterator<O> {
     }
 
     @Override public boolean hasNext() {
-        if (ready.isEmpty() && in.hasNext()) runNextBatch();
-        return !ready.isEmpty();
+        while (ready.isEmpty()) {
+            if (inFlight == null) {
+                if (!in.hasNext()) return false;
+                inFlight = launch(gather());
+            }
+            // decode the next batch on this (task) thread while the current one computes
+            Batch<I> next = in.hasNext() ? gather() : null;
+            emit(inFlight);
+            inFlight = next == null ? null : launch(next);
+        }
+        return true;
     }
 
     @Override public O next() {
@@ -67,14 +97,11 @@ public final class MicroBatchIterator<I, O> implements Iterator<O> {
         return ready.poll();
     }
 
-    private void runNextBatch() {
-        if (stack == null) stack = stackSupplier.get();
+    private Batch<I> gather() {
+        if (stack == null) stack = stackSupplier.get(); // on the task thread: placement reads the task's resources
         int h = stack.hiddenSize();
-        List<I> rows = new ArrayList<>();
-        List<float[]> values = new ArrayList<>();
-        List<String> errors = new ArrayList<>();
-        int tokens = 0;
-        while (tokens < batchTokens && in.hasNext()) {
+        Batch<I> b = new Batch<>();
+        while (b.tokens < batchTokens && in.hasNext()) {
             I row = in.next();
             long index = rowIndex++;
             float[] v = null;
@@ -90,30 +117,54 @@ public final class MicroBatchIterator<I, O> implements Iterator<O> {
                 v = null;
                 error = e.getMessage();
             }
-            rows.add(row);
-            values.add(v);
-            errors.add(error);
-            if (v != null) tokens = Math.addExact(tokens, v.length / h);
+            b.rows.add(row);
+            b.values.add(v);
+            b.errors.add(error);
+            if (v != null) b.tokens = Math.addExact(b.tokens, v.length / h);
         }
-        int n = Math.multiplyExact(tokens, h);
-        if (inBuf.length < n) {
-            inBuf = new float[n];
-            outBuf = new float[n];
-        }
+        return b;
+    }
+
+    private Batch<I> launch(Batch<I> b) {
+        int n = Math.multiplyExact(b.tokens, stack.hiddenSize());
+        float[] x = new float[n];
         int off = 0;
-        for (float[] v : values) {
+        for (float[] v : b.values) {
             if (v == null) continue;
-            System.arraycopy(v, 0, inBuf, off, v.length);
+            System.arraycopy(v, 0, x, off, v.length);
             off += v.length;
         }
-        if (tokens > 0) stack.forward(inBuf, tokens, outBuf);
-        off = 0;
-        for (int i = 0; i < rows.size(); i++) {
-            float[] v = values.get(i);
+        LayerStack s = stack;
+        int tokens = b.tokens;
+        b.out = FORWARD_POOL.submit(() -> {
+            float[] y = new float[n];
+            if (tokens > 0) s.forward(x, tokens, y);
+            return y;
+        });
+        return b;
+    }
+
+    private void emit(Batch<I> b) {
+        float[] y;
+        try {
+            y = b.out.get();
+        } catch (InterruptedException e) {
+            b.out.cancel(true);
+            Thread.currentThread().interrupt();
+            throw new MoeSparkException("interrupted while a micro-batch was running", e);
+        } catch (ExecutionException e) {
+            Throwable c = e.getCause();
+            if (c instanceof RuntimeException r) throw r;
+            if (c instanceof Error err) throw err;
+            throw new MoeSparkException("micro-batch failed: " + c, c);
+        }
+        int off = 0;
+        for (int i = 0; i < b.rows.size(); i++) {
+            float[] v = b.values.get(i);
             if (v == null) {
-                ready.add(codec.result(rows.get(i), null, errors.get(i)));
+                ready.add(codec.result(b.rows.get(i), null, b.errors.get(i)));
             } else {
-                ready.add(codec.result(rows.get(i), outEnc.encode(outBuf, off, v.length), null));
+                ready.add(codec.result(b.rows.get(i), outEnc.encode(y, off, v.length), null));
                 off += v.length;
             }
         }
