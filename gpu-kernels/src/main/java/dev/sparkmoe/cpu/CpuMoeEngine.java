@@ -60,6 +60,8 @@ public final class CpuMoeEngine implements MoeEngine {
     private final Cleaner.Cleanable cleanable;
     private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
     private boolean closed;
+    /** Each worker's matrix buffer for conversions (large arrays allocated once, not per matrix). */
+    private final ThreadLocal<float[]> conversionBuffer = ThreadLocal.withInitial(() -> new float[0]);
 
     /** One expert's weights; {@code resident} holds [gate; up] as [2I, H] followed by down [H, I], or is null. */
     private record ExpertSlot(ExpertWeights source, int intermediate, NativeFloats resident) {}
@@ -169,16 +171,18 @@ public final class CpuMoeEngine implements MoeEngine {
         return 3L * x.intermediate() * x.gate().cols();
     }
 
-    /** Writes an expert's fp32 weights ([gate; up] then down) into {@code dst}. */
+    /** Writes an expert's fp32 weights ([gate; up] then down) into {@code dst}, through one reused matrix buffer per thread. */
     private void convert(ExpertSlot slot, NativeFloats dst) {
         ExpertWeights src = slot.source();
-        long gateUp = (long) slot.intermediate() * config.hiddenSize();
-        float[] v = WeightValues.of(src.gate(), precision);
-        dst.write(0, v, 0, v.length);
-        v = WeightValues.of(src.up(), precision);
-        dst.write(gateUp, v, 0, v.length);
-        v = WeightValues.of(src.down(), precision);
-        dst.write(2 * gateUp, v, 0, v.length);
+        int n = slot.intermediate() * config.hiddenSize();
+        float[] v = conversionBuffer.get();
+        if (v.length < n) conversionBuffer.set(v = new float[n]);
+        WeightValues.into(src.gate(), precision, v, 0);
+        dst.write(0, v, 0, n);
+        WeightValues.into(src.up(), precision, v, 0);
+        dst.write(n, v, 0, n);
+        WeightValues.into(src.down(), precision, v, 0);
+        dst.write(2L * n, v, 0, n);
     }
 
     @Override
