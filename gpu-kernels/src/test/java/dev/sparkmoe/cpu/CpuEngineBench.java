@@ -17,7 +17,7 @@ import java.nio.file.Path;
 /**
  * The measurement harness of docs/cpu-engine.md (not a unit test: run by hand).
  * <pre>
- *   CpuEngineBench generate DIR [PRESET]            writes a 1-layer BF16 checkpoint (default qwen3-30b-a3b)
+ *   CpuEngineBench generate DIR [PRESET [DTYPE]]    writes a 1-layer checkpoint (default qwen3-30b-a3b, bf16)
  *   CpuEngineBench run DIR TOKENS THREADS PRECISION [FORWARDS [OUT_DIR]]
  * </pre>
  * {@code run} times loading (open, map, convert to fp32) and each forward (default 1, as one {@code moe run} does),
@@ -28,14 +28,15 @@ public final class CpuEngineBench {
         switch (args[0]) {
             case "generate" -> {
                 String preset = args.length > 2 ? args[2] : "qwen3-30b-a3b";
+                DType dtype = args.length > 3 ? DType.fromUserName(args[3]) : DType.BF16;
                 long t = System.nanoTime();
-                SyntheticCheckpoint.write(SyntheticCheckpoint.preset(preset, 1, DType.BF16), DType.BF16, 42, Path.of(args[1]),
+                SyntheticCheckpoint.write(SyntheticCheckpoint.preset(preset, 1, dtype), dtype, 42, Path.of(args[1]),
                         SyntheticCheckpoint.DEFAULT_SHARD_BYTES);
                 System.out.printf("generated %s in %.1f s%n", preset, (System.nanoTime() - t) / 1e9);
             }
             case "run" -> run(Path.of(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]), Precision.parse(args[4]),
                     args.length > 5 ? Integer.parseInt(args[5]) : 1, args.length > 6 ? Path.of(args[6]) : null);
-            default -> throw new IllegalArgumentException("usage: generate DIR [PRESET] | run DIR TOKENS THREADS PRECISION [FORWARDS [OUT_DIR]]");
+            default -> throw new IllegalArgumentException("usage: generate DIR [PRESET [DTYPE]] | run DIR TOKENS THREADS PRECISION [FORWARDS [OUT_DIR]]");
         }
     }
 
