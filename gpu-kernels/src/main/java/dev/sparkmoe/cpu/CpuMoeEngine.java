@@ -120,21 +120,14 @@ public final class CpuMoeEngine implements MoeEngine {
         this.resources = new Resources(id, pool);
         this.cleanable = CLEANER.register(this, resources);
 
-        int e = config.numExperts();
         List<ExpertWeights> sources = new ArrayList<>(w.experts());
         if (w.shared() != null) sources.add(w.shared());
-        // Residency order: the shared expert (used by every token) first, then routed experts by index.
-        List<Integer> order = new ArrayList<>();
-        if (w.shared() != null) order.add(e);
-        for (int x = 0; x < e; x++) order.add(x);
-        boolean[] keep = new boolean[sources.size()];
+        boolean[] keep = residencyPlan(sources, w.shared() != null, residentBudgetBytes);
         long used = 0;
         int kept = 0;
-        for (int x : order) {
-            long bytes = 4L * fp32Length(sources.get(x));
-            if (used + bytes <= residentBudgetBytes) {
-                keep[x] = true;
-                used += bytes;
+        for (int x = 0; x < keep.length; x++) {
+            if (keep[x]) {
+                used += 4L * fp32Length(sources.get(x));
                 kept++;
             }
         }
@@ -165,6 +158,24 @@ public final class CpuMoeEngine implements MoeEngine {
         }
         LOG.debug("CpuMoeEngine #{}: layer {}, {}, {} threads, {}/{} experts resident ({} MiB)", id, layer, p, this.threads,
                 kept, s.length, used >> 20);
+    }
+
+    /** Which experts stay resident: the shared expert (used by every token) first, then routed experts by index, while they fit. */
+    private static boolean[] residencyPlan(List<ExpertWeights> experts, boolean lastIsShared, long budgetBytes) {
+        int n = experts.size();
+        List<Integer> order = new ArrayList<>();
+        if (lastIsShared) order.add(n - 1);
+        for (int x = 0; x < (lastIsShared ? n - 1 : n); x++) order.add(x);
+        boolean[] keep = new boolean[n];
+        long used = 0;
+        for (int x : order) {
+            long bytes = 4L * fp32Length(experts.get(x));
+            if (used + bytes <= budgetBytes) {
+                keep[x] = true;
+                used += bytes;
+            }
+        }
+        return keep;
     }
 
     private static long fp32Length(ExpertWeights x) {
