@@ -48,6 +48,9 @@ class RouterTest {
                 new int[] {3, 2}, new double[] {0.4, 0.3});
         assertRoute(Router.route(softmax(ModelFamily.QWEN3_MOE, 4, 2, true), logits, null, 1), 0,
                 new int[] {3, 2}, new double[] {4.0 / 7, 3.0 / 7});
+        // Qwen2-MoE (Qwen1.5-MoE-A2.7B ships norm_topk_prob false): top-3 keeps the raw softmax weights
+        assertRoute(Router.route(softmax(ModelFamily.QWEN2_MOE, 4, 3, false), logits, null, 1), 0,
+                new int[] {3, 2, 1}, new double[] {0.4, 0.3, 0.2});
     }
 
     @Test
