@@ -27,7 +27,9 @@ import java.util.Set;
 public final class SafetensorsFile implements AutoCloseable {
     /** Larger headers are refused as corrupt (real checkpoints use a few hundred KB at most). */
     static final long MAX_HEADER_BYTES = 100L << 20;
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Duplicate keys in a header are corrupt, not "last one wins". */
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
 
     /** Where one tensor lives in the file. */
     public record Entry(String name, DType dtype, long[] shape, long begin, long end) {}
@@ -85,7 +87,10 @@ public final class SafetensorsFile implements AutoCloseable {
             ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
             readFully(ch, lenBuf, 0);
             long n = lenBuf.flip().getLong();
-            if (n < 2 || n > MAX_HEADER_BYTES || n > size - 8) {
+            if (n > MAX_HEADER_BYTES && n <= size - 8) {
+                throw corrupt(path, "header length " + n + " exceeds the " + MAX_HEADER_BYTES + "-byte limit (corrupt file?)");
+            }
+            if (n < 2 || n > size - 8) {
                 throw corrupt(path, "header length " + n + " is past the end of the " + size + "-byte file (truncated or not safetensors)");
             }
             ByteBuffer header = ByteBuffer.allocate((int) n);

@@ -79,6 +79,9 @@ class BadCheckpointTest {
         expect(CheckpointException.class, open(cutHeader), "past the end");
 
         expect(CheckpointException.class, open(raw("{not json", 0)), "not valid JSON");
+        expect(CheckpointException.class,
+                open(raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                        + "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8)), "not valid JSON", "Duplicate field 'a'");
         expect(CheckpointException.class, open(raw("[1, 2]", 0)), "not a JSON object");
     }
 
