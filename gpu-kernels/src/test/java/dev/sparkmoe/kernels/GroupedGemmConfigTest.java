@@ -43,8 +43,10 @@ class GroupedGemmConfigTest {
         GroupedGemmConfig g2 = GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4096, 7168, 2048, 132);
         assertEquals(132, g2.gridX());
         assertEquals("grouped_gemm2_fp8", g2.kernel());
-        assertEquals(128, GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4, 128 * 3, 2048, 132).blockN());
-        assertEquals(4 * 3, GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4, 128 * 3, 2048, 132).gridX(), "no more CTAs than units");
+        assertEquals(256, g2.blockN());
+        GroupedGemmConfig odd = GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4, 128 * 3, 2048, 132);
+        assertEquals("grouped_gemm2_fp8_n128", odd.kernel());
+        assertEquals(4 * 3, odd.gridX(), "no more CTAs than work units");
         assertEquals(384, g2.threads());
         assertEquals("grouped_gemm2_bf16_n128", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.BF16, 8, 128 * 3, 1024, 132).kernel());
         assertEquals("grouped_gemm2_bf16", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.BF16, 8, 4096, 1024, 132).kernel());
