@@ -107,7 +107,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     const uint32_t wg = threadIdx.x / 128;
     if (wg == 2) {
         // ---------------- producer ----------------
-        sm90::setmaxnreg_dec<40>();
+        sm90::setmaxnreg_dec<moe_sched::kProducerRegisters>();
         if (threadIdx.x == 256) {
             uint32_t stage = 0, phase = 0;
             for (uint32_t u = first_unit; u < total_units; u += unit_stride) {
@@ -142,7 +142,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         }
     } else {
     // ---------------- consumers ----------------
-    sm90::setmaxnreg_inc<232>();
+    sm90::setmaxnreg_inc<moe_sched::kConsumerRegisters>();
     const uint32_t lane = threadIdx.x % 32, warp_in_wg = (threadIdx.x / 32) % 4;
     const uint32_t m_off = T::kSplitN ? 0 : wg * 64;
     const uint32_t n_off = T::kSplitN ? wg * T::WG_N : 0;
