@@ -1,6 +1,7 @@
 package dev.sparkmoe.cpu;
 
 import dev.sparkmoe.model.MoeConfig;
+import org.bytedeco.javacpp.DoublePointer;
 
 /**
  * Expert routing exactly as the published models compute it, from fp32 router logits.
@@ -26,17 +27,42 @@ public final class Router {
 
     /** Router logits in fp32 for {@code tokens} rows of {@code x} [T, H] against {@code w} [E, H] (row-major). */
     public static float[] logits(float[] x, int tokens, int hidden, float[] w, int experts) {
-        float[] out = new float[tokens * experts];
-        for (int t = 0; t < tokens; t++) {
-            int xo = t * hidden;
-            for (int e = 0; e < experts; e++) {
-                int wo = e * hidden;
-                double acc = 0;
-                for (int i = 0; i < hidden; i++) acc += (double) x[xo + i] * w[wo + i];
-                out[t * experts + e] = (float) acc;
+        float[] out = new float[Math.multiplyExact(tokens, experts)];
+        logits(x, 0, tokens, hidden, w, experts, out);
+        return out;
+    }
+
+    /** Tokens per float64 GEMM of {@link #logits}; blocks start at the range's first token. */
+    public static final int LOGIT_BLOCK = 64;
+
+    /**
+     * Router logits of tokens {@code [from, to)} into {@code out[t*E + e]}: float64 products and sums (OpenBLAS dgemm
+     * over blocks of {@link #LOGIT_BLOCK} tokens), rounded once to fp32. The result of a token depends only on its
+     * block, so callers that split the tokens at multiples of {@code LOGIT_BLOCK} from the same start (the reference,
+     * the fast path with any thread count) get bit-identical logits and hence the same expert choices.
+     */
+    public static void logits(float[] x, int from, int to, int hidden, float[] w, int experts, float[] out) {
+        if (from >= to) return;
+        int rows = Math.min(LOGIT_BLOCK, to - from);
+        try (DoublePointer wd = new DoublePointer((long) experts * hidden);
+             DoublePointer xd = new DoublePointer((long) rows * hidden);
+             DoublePointer yd = new DoublePointer((long) rows * experts)) {
+            wd.put(widen(w, 0, experts * hidden));
+            double[] y = new double[rows * experts];
+            for (int t0 = from; t0 < to; t0 += LOGIT_BLOCK) {
+                int m = Math.min(LOGIT_BLOCK, to - t0);
+                xd.put(widen(x, t0 * hidden, m * hidden));
+                Blas.matmulTransposedB(xd, wd, yd, m, experts, hidden);
+                yd.get(y, 0, m * experts);
+                for (int i = 0; i < m * experts; i++) out[t0 * experts + i] = (float) y[i];
             }
         }
-        return out;
+    }
+
+    private static double[] widen(float[] v, int off, int n) {
+        double[] d = new double[n];
+        for (int i = 0; i < n; i++) d[i] = v[off + i];
+        return d;
     }
 
     /** Routes every token from its logits [T, E]; {@code bias} is DeepSeek-V3's selection bias (else null). */
