@@ -133,12 +133,14 @@ public final class SafetensorsFile implements AutoCloseable {
 
     private static void checkNoOverlap(Path path, Map<String, Entry> entries) {
         List<Entry> sorted = new ArrayList<>(entries.values());
+        sorted.removeIf(e -> e.end() == e.begin()); // empty tensors occupy no bytes
         sorted.sort(Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
-        for (int i = 1; i < sorted.size(); i++) {
-            Entry a = sorted.get(i - 1), b = sorted.get(i);
-            if (b.begin() < a.end() && b.end() > b.begin()) {
-                throw corrupt(path, "tensors '" + a.name() + "' and '" + b.name() + "' overlap in the data area");
+        Entry furthest = null; // the entry reaching furthest so far: any overlap shows against it
+        for (Entry e : sorted) {
+            if (furthest != null && e.begin() < furthest.end()) {
+                throw corrupt(path, "tensors '" + furthest.name() + "' and '" + e.name() + "' overlap in the data area");
             }
+            if (furthest == null || e.end() > furthest.end()) furthest = e;
         }
     }
 

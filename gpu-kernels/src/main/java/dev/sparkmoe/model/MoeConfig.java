@@ -160,10 +160,11 @@ public record MoeConfig(
                 int shared = family == ModelFamily.QWEN2_MOE ? integer(c, "shared_expert_intermediate_size", 0) : 0;
                 yield new MoeConfig(family, h, integer(c, "moe_intermediate_size", -1), experts,
                         integer(c, "num_experts_per_tok", -1), shared, shared > 0, ScoringFunction.SOFTMAX, 1, 1,
-                        bool(c, "norm_topk_prob", family == ModelFamily.QWEN3_MOE), 1f, false, layers, moe, block);
+                        bool(c, "norm_topk_prob", false), 1f, false, layers, moe, block);
             }
             case DEEPSEEK_V3 -> {
-                int first = integer(c, "first_k_dense_replace", 0);
+                // Defaults are those of transformers' DeepseekV3Config, used when config.json omits a field.
+                int first = integer(c, "first_k_dense_replace", 3);
                 int freq = integer(c, "moe_layer_freq", 1);
                 if (freq < 1) throw new MoeConfigException("moe_layer_freq must be >= 1, got " + freq);
                 int experts = integer(c, "n_routed_experts", -1);
@@ -176,10 +177,10 @@ public record MoeConfig(
                     throw new MoeConfigException("topk_method '" + topkMethod + "' is not supported (DeepSeek-V3 noaux_tc only)");
                 }
                 yield new MoeConfig(family, h, inter, experts, integer(c, "num_experts_per_tok", -1),
-                        integer(c, "n_shared_experts", 0) * inter, false,
+                        integer(c, "n_shared_experts", 1) * inter, false,
                         ScoringFunction.fromHf(text(c, "scoring_func", "sigmoid")),
-                        integer(c, "n_group", 1), integer(c, "topk_group", 1), bool(c, "norm_topk_prob", true),
-                        (float) c.path("routed_scaling_factor").asDouble(1.0), true, layers, moe, block);
+                        integer(c, "n_group", 8), integer(c, "topk_group", 4), bool(c, "norm_topk_prob", true),
+                        (float) c.path("routed_scaling_factor").asDouble(2.5), true, layers, moe, block);
             }
         };
     }
