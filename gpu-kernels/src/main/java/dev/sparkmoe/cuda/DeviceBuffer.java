@@ -69,6 +69,24 @@ public final class DeviceBuffer extends CudaResource {
         Cuda.check(JCudaDriver.cuMemcpyHtoD(pointer(), Pointer.to(b), b.remaining()), "cuMemcpyHtoD to '" + name + "'");
     }
 
+    /** Synchronous copy of {@code src} (its remaining bytes) into this buffer at {@code offsetBytes}. */
+    public void upload(ByteBuffer src, long offsetBytes) {
+        checkBytes(src.remaining(), offsetBytes, "upload");
+        context.makeCurrent();
+        ByteBuffer b = src.isDirect() ? src.slice() : ByteBuffer.allocateDirect(src.remaining()).put(src.duplicate()).flip();
+        Cuda.check(JCudaDriver.cuMemcpyHtoD(pointer().withByteOffset(offsetBytes), Pointer.to(b), b.remaining()),
+                "cuMemcpyHtoD to '" + name + "' at " + offsetBytes);
+    }
+
+    /** Asynchronous device-to-device copy of {@code bytes} from {@code src} at {@code srcOffset} to the start of this buffer. */
+    public void copyFrom(DeviceBuffer src, long srcOffset, long bytes, CudaStream stream) {
+        checkBytes(bytes, 0, "device copy");
+        src.checkBytes(bytes, srcOffset, "device copy");
+        context.makeCurrent();
+        Cuda.check(JCudaDriver.cuMemcpyDtoDAsync(pointer(), src.pointer().withByteOffset(srcOffset), bytes, stream.handle()),
+                "cuMemcpyDtoDAsync '" + src.name + "' -> '" + name + "'");
+    }
+
     public void upload(float[] src) { upload(src, src.length); }
 
     /** Synchronous copy of {@code src[0..n)} to the start of this buffer. */
