@@ -93,12 +93,24 @@ public final class Checkpoint implements AutoCloseable {
 
     /** The tensor, memory-mapped; a clear error naming it when it is missing. */
     public synchronized Tensor tensor(String name) {
+        return fileHolding(name).tensor(name);
+    }
+
+    /** A tensor's header entry (dtype, shape, offsets), without mapping its bytes. */
+    public synchronized SafetensorsFile.Entry entry(String name) {
+        return fileHolding(name).entries().get(name);
+    }
+
+    /** The file name (in the directory) that holds {@code name}, or null when the checkpoint has no such tensor. */
+    public String fileOf(String name) { return tensorToFile.get(name); }
+
+    private SafetensorsFile fileHolding(String name) {
         if (closed) throw new CheckpointException("checkpoint " + dir + " is closed");
         String file = tensorToFile.get(name);
         if (file == null) throw new CheckpointException("tensor '" + name + "' is missing from the checkpoint in " + dir);
         SafetensorsFile f = open.computeIfAbsent(file, k -> SafetensorsFile.open(dir.resolve(k)));
         if (!f.contains(name)) throw new CheckpointException("tensor '" + name + "' is not in shard " + file + " although the index says so");
-        return f.tensor(name);
+        return f;
     }
 
     /** The tensor if present, else null. */

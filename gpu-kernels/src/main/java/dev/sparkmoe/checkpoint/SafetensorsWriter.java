@@ -150,12 +150,23 @@ public final class SafetensorsWriter {
         }
     }
 
+    /**
+     * An empty file with a fresh name beside {@code file}, created with default permissions: {@link Files#createTempFile}
+     * would make it owner-only (0600), and the renamed checkpoint would then be unreadable to other users (a shared
+     * model directory read by Spark executors under another account).
+     */
     static Path tempBeside(Path file) {
         Path parent = file.toAbsolutePath().getParent();
-        try {
-            return Files.createTempFile(parent, "." + file.getFileName(), ".tmp");
-        } catch (IOException e) {
-            throw new CheckpointException("cannot write into " + parent + ": " + e, e);
+        for (int attempt = 0; ; attempt++) {
+            Path tmp = parent.resolve("." + file.getFileName() + "." + Long.toHexString(java.util.concurrent.ThreadLocalRandom.current().nextLong()) + ".tmp");
+            try {
+                Files.newByteChannel(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE).close();
+                return tmp;
+            } catch (java.nio.file.FileAlreadyExistsException e) {
+                if (attempt > 100) throw new CheckpointException("cannot create a temporary file in " + parent, e);
+            } catch (IOException e) {
+                throw new CheckpointException("cannot write into " + parent + ": " + e, e);
+            }
         }
     }
 

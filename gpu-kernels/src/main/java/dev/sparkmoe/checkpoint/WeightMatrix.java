@@ -29,8 +29,17 @@ public final class WeightMatrix {
      */
     public static WeightMatrix load(Checkpoint ckpt, String name, int rows, int cols, int[] block) {
         Tensor w = ckpt.tensor(name).requireShape(rows, cols);
+        // The config says how the weights are stored; a checkpoint that disagrees is corrupt or mislabelled.
+        if (block != null && w.dtype() != DType.F8_E4M3) {
+            throw new CheckpointException("tensor '" + name + "' has dtype " + w.dtype() + " but config.json declares an FP8 checkpoint"
+                    + " (quantization_config fp8, weight_block_size " + block[0] + "x" + block[1] + "): expert weights must be F8_E4M3");
+        }
+        if (block == null && w.dtype() == DType.F8_E4M3) {
+            throw new CheckpointException("tensor '" + name + "' is F8_E4M3 but config.json has no quantization_config"
+                    + " (quant_method fp8, weight_block_size) saying how its _scale_inv blocks are laid out");
+        }
         if (w.dtype() != DType.F8_E4M3) return new WeightMatrix(w, null, 0, 0);
-        int br = block == null ? 128 : block[0], bc = block == null ? 128 : block[1];
+        int br = block[0], bc = block[1];
         String sname = scaleName(name);
         if (!ckpt.contains(sname)) throw new CheckpointException("FP8 tensor '" + name + "' has no block scale tensor '" + sname + "'");
         Tensor s = ckpt.tensor(sname).requireDType(DType.F32).requireShape(ceilDiv(rows, br), ceilDiv(cols, bc));

@@ -26,17 +26,34 @@ public final class Router {
 
     /** Router logits in fp32 for {@code tokens} rows of {@code x} [T, H] against {@code w} [E, H] (row-major). */
     public static float[] logits(float[] x, int tokens, int hidden, float[] w, int experts) {
-        float[] out = new float[tokens * experts];
-        for (int t = 0; t < tokens; t++) {
-            int xo = t * hidden;
-            for (int e = 0; e < experts; e++) {
-                int wo = e * hidden;
-                double acc = 0;
-                for (int i = 0; i < hidden; i++) acc += (double) x[xo + i] * w[wo + i];
-                out[t * experts + e] = (float) acc;
-            }
-        }
+        float[] out = new float[Math.multiplyExact(tokens, experts)];
+        logits(x, 0, tokens, hidden, w, experts, out);
         return out;
+    }
+
+    /**
+     * Router logits of tokens {@code [from, to)} into {@code out[t*E + e]}: each a float64 dot product (exact
+     * products, four interleaved partial sums combined in a fixed order) rounded once to fp32. Every caller that
+     * must agree on the routing (reference, fast path, any thread split) gets bit-identical logits from here.
+     */
+    public static void logits(float[] x, int from, int to, int hidden, float[] w, int experts, float[] out) {
+        for (int t = from; t < to; t++) {
+            int xo = t * hidden;
+            for (int e = 0; e < experts; e++) out[t * experts + e] = (float) dot(x, xo, w, e * hidden, hidden);
+        }
+    }
+
+    private static double dot(float[] a, int ao, float[] b, int bo, int n) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += (double) a[ao + i] * b[bo + i];
+            s1 += (double) a[ao + i + 1] * b[bo + i + 1];
+            s2 += (double) a[ao + i + 2] * b[bo + i + 2];
+            s3 += (double) a[ao + i + 3] * b[bo + i + 3];
+        }
+        for (; i < n; i++) s0 += (double) a[ao + i] * b[bo + i];
+        return (s0 + s1) + (s2 + s3);
     }
 
     /** Routes every token from its logits [T, E]; {@code bias} is DeepSeek-V3's selection bias (else null). */
