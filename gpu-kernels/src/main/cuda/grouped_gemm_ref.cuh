@@ -2,7 +2,8 @@
 // one thread per row of a 128-row block, 128 output columns per CTA, the K loop over 16-byte chunks of the
 // tile-packed layouts of grouped_gemm.cuh. They define the function the fast kernels must match and stay exported
 // as *_ref entry points for checks on the GPU.
-// Launch: grid (N / 128, max_row_blocks), block 128 threads, no dynamic shared memory.
+// Each body computes output tile `tile` (128 columns) of row block `rb` with threads 0..127 (one row each).
+// As *_ref kernels: grid (N / 128, max_row_blocks), block 128 threads, no dynamic shared memory.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
@@ -68,13 +69,11 @@ __device__ float dot_fp8(const uint8_t* A, const float* A_scale, uint32_t row, c
 __device__ __forceinline__ uint32_t gate_packed_row(uint32_t n) { return (n >> 3) * 16u + (n & 7u); }
 
 __device__ void gemm1_swiglu_bf16(const uint8_t* A, const uint8_t* W1, __nv_bfloat16* Hout, const int* block_expert,
-                                  const int* num_row_blocks, int K, int N) {
-    const uint32_t rb = blockIdx.y;
-    if (rb >= (uint32_t)*num_row_blocks) return;
+                                  int K, int N, uint32_t rb, uint32_t tile) {
     const uint32_t e = (uint32_t)block_expert[rb];
     const uint32_t row = rb * 128 + threadIdx.x;
     uint8_t* H = reinterpret_cast<uint8_t*>(Hout);
-    for (uint32_t n = blockIdx.x * 128; n < blockIdx.x * 128 + 128; ++n) {
+    for (uint32_t n = tile * 128; n < tile * 128 + 128; ++n) {
         uint32_t pg = gate_packed_row(n);
         float g = dot_bf16(A, row, W1, e, pg, 2 * N, K);
         float u = dot_bf16(A, row, W1, e, pg + 8, 2 * N, K);
@@ -83,24 +82,20 @@ __device__ void gemm1_swiglu_bf16(const uint8_t* A, const uint8_t* W1, __nv_bflo
 }
 
 __device__ void gemm2_bf16(const uint8_t* A, const uint8_t* W2, float* Y, const float* row_weight, const int* block_expert,
-                           const int* num_row_blocks, int K, int N) {
-    const uint32_t rb = blockIdx.y;
-    if (rb >= (uint32_t)*num_row_blocks) return;
+                           int K, int N, uint32_t rb, uint32_t tile) {
     const uint32_t e = (uint32_t)block_expert[rb];
     const uint32_t row = rb * 128 + threadIdx.x;
     const float w = row_weight[row];
-    for (uint32_t n = blockIdx.x * 128; n < blockIdx.x * 128 + 128; ++n)
+    for (uint32_t n = tile * 128; n < tile * 128 + 128; ++n)
         Y[(uint64_t)row * N + n] = w * dot_bf16(A, row, W2, e, n, N, K);
 }
 
 // Two passes over the 128 output columns (amax, then quantize), recomputing h identically, so no staging memory.
 __device__ void gemm1_swiglu_fp8(const uint8_t* A, const float* A_scale, const uint8_t* W1, const float* W1_scale, uint8_t* Hout,
-                                 float* Hout_scale, const int* block_expert, const int* num_row_blocks, int K, int N) {
-    const uint32_t rb = blockIdx.y;
-    if (rb >= (uint32_t)*num_row_blocks) return;
+                                 float* Hout_scale, const int* block_expert, int K, int N, uint32_t rb, uint32_t tile) {
     const uint32_t e = (uint32_t)block_expert[rb];
     const uint32_t row = rb * 128 + threadIdx.x;
-    const uint32_t n0 = blockIdx.x * 128;
+    const uint32_t n0 = tile * 128;
     float amax = 0.f;
     for (int pass = 0; pass < 2; ++pass) {
         const float mult = moe_fp8_multiplier(amax);
@@ -117,13 +112,11 @@ __device__ void gemm1_swiglu_fp8(const uint8_t* A, const float* A_scale, const u
 }
 
 __device__ void gemm2_fp8(const uint8_t* A, const float* A_scale, const uint8_t* W2, const float* W2_scale, float* Y,
-                          const float* row_weight, const int* block_expert, const int* num_row_blocks, int K, int N) {
-    const uint32_t rb = blockIdx.y;
-    if (rb >= (uint32_t)*num_row_blocks) return;
+                          const float* row_weight, const int* block_expert, int K, int N, uint32_t rb, uint32_t tile) {
     const uint32_t e = (uint32_t)block_expert[rb];
     const uint32_t row = rb * 128 + threadIdx.x;
     const float w = row_weight[row];
-    for (uint32_t n = blockIdx.x * 128; n < blockIdx.x * 128 + 128; ++n)
+    for (uint32_t n = tile * 128; n < tile * 128 + 128; ++n)
         Y[(uint64_t)row * N + n] = w * dot_fp8(A, A_scale, row, W2, W2_scale, e, n, n, N, K);
 }
 

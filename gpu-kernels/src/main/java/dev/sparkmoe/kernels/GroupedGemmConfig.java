@@ -58,7 +58,38 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
      */
     public static GroupedGemmConfig choose(Gemm gemm, Operand operand, int maxRowBlocks, int n, int k, int smCount) {
         check(gemm, operand, maxRowBlocks, n, k, smCount);
-        return reference(gemm, operand, maxRowBlocks, n, k);
+        String name = baseName(gemm, operand);
+        if (gemm == Gemm.GEMM1_SWIGLU) {
+            // One CTA owns 128 output columns (256 interleaved gate/up rows); FP8 needs exactly that for its per-128
+            // re-quantization and splits it over two 64-row warpgroups' worth of columns on 64 rows.
+            return operand == Operand.BF16
+                    ? persistent(name, 128, 256, 64, 4, false, maxRowBlocks, 2 * n, smCount)
+                    : persistent(name, 64, 256, 128, 5, true, maxRowBlocks, 2 * n, smCount);
+        }
+        if (operand == Operand.BF16) {
+            return n % 256 == 0
+                    ? persistent(name, 128, 256, 64, 4, false, maxRowBlocks, n, smCount)
+                    : persistent(name + "_n128", 128, 128, 64, 6, false, maxRowBlocks, n, smCount);
+        }
+        return persistent(name, 128, 128, 128, 6, false, maxRowBlocks, n, smCount);
+    }
+
+    /** Threads of the fast kernels: two consumer warpgroups and one producer warpgroup. */
+    public static final int FAST_THREADS = 384;
+
+    /**
+     * A persistent launch of the wgmma kernels (grouped_gemm_schedule.cuh's Tile, mirrored here).
+     *
+     * @param packedN weight rows per CTA tile (GEMM1: gate and up interleaved, twice the output columns)
+     * @param weightRows weight rows of one expert (GEMM1: 2N)
+     */
+    private static GroupedGemmConfig persistent(String kernel, int blockM, int packedN, int blockK, int stages, boolean splitN,
+                                                int maxRowBlocks, int weightRows, int smCount) {
+        if (weightRows % packedN != 0) throw new IllegalStateException(kernel + ": " + weightRows + " weight rows not a multiple of " + packedN);
+        long units = (long) maxRowBlocks * (ROW_BLOCK / blockM) * (weightRows / packedN);
+        int smem = 1024 + stages * (blockM * 128 + packedN * 128 + 512) + 2 * stages * 8 + 1024;
+        int outputN = kernel.startsWith(Gemm.GEMM1_SWIGLU.prefix) ? packedN / 2 : packedN;
+        return new GroupedGemmConfig(kernel, blockM, outputN, blockK, stages, FAST_THREADS, smem, (int) Math.min(smCount, units), 1);
     }
 
     /** The SIMT reference kernel (the *_ref entry points): slow, simple, for checks. */

@@ -34,6 +34,20 @@ class GroupedGemmConfigTest {
     }
 
     @Test
+    void fastKernelsUseAPersistentGridNoLargerThanTheWork() {
+        GroupedGemmConfig g1 = GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, 1, 2048, 7168, 132);
+        assertEquals("grouped_gemm1_swiglu_fp8", g1.kernel());
+        assertEquals(128, g1.blockN(), "FP8 re-quantization needs 128 output columns per CTA");
+        assertEquals(2 * (2048 / 128), g1.gridX(), "one 128-row block = two 64-row units x 16 column tiles");
+        assertEquals(1024 + 5 * (64 * 128 + 256 * 128 + 512) + 80 + 1024, g1.dynamicSmemBytes());
+        GroupedGemmConfig g2 = GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4096, 7168, 2048, 132);
+        assertEquals(132, g2.gridX());
+        assertEquals(384, g2.threads());
+        assertEquals("grouped_gemm2_bf16_n128", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.BF16, 8, 128 * 3, 1024, 132).kernel());
+        assertEquals("grouped_gemm2_bf16", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.BF16, 8, 4096, 1024, 132).kernel());
+    }
+
+    @Test
     void rejectsShapesTheKernelsCannotRun() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.BF16, 4, 1000, 4096, 132));

@@ -1,0 +1,54 @@
+// grouped_gemm_schedule.cuh: the tile configurations of the fast grouped GEMMs and the persistent work order.
+// Host-independent: the same numbers are mirrored by dev.sparkmoe.kernels.GroupedGemmConfig (keep in sync).
+#pragma once
+#include <cstdint>
+
+namespace moe_sched {
+
+// One CTA = 2 consumer warpgroups (wgmma, 64 rows each or half the N tile each) + 1 producer warpgroup.
+constexpr uint32_t kConsumerThreads = 256;
+constexpr uint32_t kThreads = 384;
+// Bytes of one 128-byte-swizzled K slab row: the K extent of one pipeline stage (64 bf16 / 128 e4m3).
+constexpr uint32_t kSlabBytes = 128;
+
+// A tile shape. BLOCK_M rows x BLOCK_N packed weight rows (GEMM1: gate+up interleaved, so BLOCK_N/2 outputs).
+// kSplitN: the two consumer warpgroups take the two halves of BLOCK_N on the same BLOCK_M (=64) rows, else the two
+// 64-row halves of BLOCK_M (=128) on the whole BLOCK_N.
+template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_>
+struct Tile {
+    static constexpr uint32_t BLOCK_M = BLOCK_M_;
+    static constexpr uint32_t BLOCK_N = BLOCK_N_;
+    static constexpr uint32_t STAGES = STAGES_;
+    static constexpr bool kSplitN = kSplitN_;
+    static constexpr uint32_t WG_N = kSplitN ? BLOCK_N / 2 : BLOCK_N;
+    static constexpr uint32_t A_STAGE_BYTES = BLOCK_M * kSlabBytes;
+    static constexpr uint32_t B_STAGE_BYTES = BLOCK_N * kSlabBytes;
+    static constexpr uint32_t SCALE_STAGE_BYTES = 512;  // BLOCK_M fp32 activation scales (FP8), padded
+    static constexpr uint32_t BARRIER_BYTES = 2 * STAGES * 8;
+    static constexpr uint32_t EXCHANGE_BYTES = 2 * 2 * 64 * 4;  // GEMM1 FP8 row-amax exchange, double buffered
+    // + 1024: the kernel aligns the dynamic shared memory base to 1024 bytes (SW128 atoms) itself.
+    static constexpr uint32_t SMEM_BYTES = 1024 + STAGES * (A_STAGE_BYTES + B_STAGE_BYTES + SCALE_STAGE_BYTES) + BARRIER_BYTES + EXCHANGE_BYTES;
+    static_assert(BLOCK_M == 64 || BLOCK_M == 128, "BLOCK_M");
+    static_assert(kSplitN ? BLOCK_M == 64 : BLOCK_M == 128, "one 64-row wgmma per warpgroup");
+    static_assert(SMEM_BYTES <= 227 * 1024, "shared memory");
+};
+
+// Row blocks of 128 (the layout's) are grouped by kGroupRowBlocks: inside a group, consecutive work units walk the
+// group's M units first and then the N tiles, so the CTAs running at one time share weight tiles (one expert's) and
+// A row blocks in L2 instead of streaming the whole A per N tile.
+constexpr uint32_t kGroupRowBlocks = 8;
+
+struct WorkUnit {
+    uint32_t m_unit;  // BLOCK_M-row unit index (row = m_unit * BLOCK_M)
+    uint32_t n_tile;  // BLOCK_N tile index
+};
+
+__device__ __forceinline__ WorkUnit unit_at(uint32_t u, uint32_t num_m_units, uint32_t num_n_tiles, uint32_t group_m_units) {
+    const uint32_t per_group = group_m_units * num_n_tiles;
+    const uint32_t g = u / per_group, r = u - g * per_group;
+    const uint32_t first = g * group_m_units;
+    const uint32_t in_group = min(group_m_units, num_m_units - first);
+    return WorkUnit{first + r % in_group, r / in_group};
+}
+
+}  // namespace moe_sched
