@@ -283,6 +283,7 @@ public final class GpuMoeEngine implements MoeEngine {
         LayerWorkspace ws = workspaceFor(bucket);
         long rowBytes = 4L * tokens * h;
         float[] ms = new float[runs];
+        lastEnqueueNanos = new long[runs];
         try (DeviceBuffer inputs = DeviceBuffer.floats(ctx, "bench inputs", (long) rotations * tokens * h);
              CudaEvent start = new CudaEvent(ctx); CudaEvent end = new CudaEvent(ctx)) {
             DeviceWeights.fillNormalF32(module, stream, inputs, seed, 1f);
@@ -291,13 +292,31 @@ public final class GpuMoeEngine implements MoeEngine {
             for (int i = 0; i < warmup + runs; i++) {
                 ws.x.copyFrom(inputs, (i % rotations) * rowBytes, rowBytes, stream);
                 start.record(stream);
+                long t0 = System.nanoTime();
                 runLayer(ws, bucket);
+                long t1 = System.nanoTime();
                 end.record(stream);
+                if (i >= warmup) lastEnqueueNanos[i - warmup] = t1 - t0;
                 end.synchronize();
                 if (i >= warmup) ms[i - warmup] = end.elapsedMsSince(start);
             }
         }
         return ms;
+    }
+
+    private long[] lastEnqueueNanos = new long[0];
+
+    /** Host nanoseconds spent queuing the layer (Java + driver: the graph launch) in each run of the last timeLayer. */
+    public synchronized long[] lastEnqueueNanos() { return lastEnqueueNanos.clone(); }
+
+    /** Tokens routed to each expert in the last launch (read back from the device; for benchmarks and diagnostics). */
+    public synchronized int[] lastExpertCounts() {
+        requireOpen();
+        if (workspace == null) return new int[config.numExperts()];
+        stream.synchronize("expert counts");
+        int[] counts = new int[config.numExperts()];
+        workspace.expertCount.download(counts);
+        return counts;
     }
 
     @Override
