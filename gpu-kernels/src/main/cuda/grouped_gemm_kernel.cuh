@@ -85,19 +85,24 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     if (w_rows % T::BLOCK_N != 0 || K % 128 != 0) __trap();  // GroupedGemmConfig never launches these
     const uint32_t n_tiles = w_rows / T::BLOCK_N;
     const uint32_t row_blocks = min((uint32_t)*p.num_row_blocks, p.max_row_blocks);
-    constexpr uint32_t kUnitsPerRowBlock = MOE_GEMM_BLOCK_M / T::BLOCK_M;
+    // A cluster works as one: its units are (row block, N tile) and CTA `rank` takes M unit 2 * row block + rank.
+    constexpr uint32_t kUnitsPerRowBlock = MOE_GEMM_BLOCK_M / T::BLOCK_M / T::kClusterM;
     const uint32_t m_units = row_blocks * kUnitsPerRowBlock;
     const uint32_t total_units = m_units * n_tiles;
     constexpr uint32_t kGroupUnits = moe_sched::kGroupRowBlocks * kUnitsPerRowBlock;
+    const uint32_t rank = T::kClusterM > 1 ? sm90::cluster_cta_rank() : 0;
+    const uint32_t first_unit = blockIdx.x / T::kClusterM, unit_stride = gridDim.x / T::kClusterM;
+    auto cta_m_unit = [&](uint32_t unit_m) { return unit_m * T::kClusterM + rank; };
 
     if (threadIdx.x == 0) {
         for (uint32_t s = 0; s < T::STAGES; ++s) {
             sm90::mbar_init(full_bar(s), 1);
-            sm90::mbar_init(empty_bar(s), moe_sched::kConsumerThreads / 32);
+            sm90::mbar_init(empty_bar(s), T::kClusterM * moe_sched::kConsumerThreads / 32);
         }
         sm90::fence_barrier_init();
     }
-    __syncthreads();
+    // The peer CTA multicasts into our stages and arrives on our barriers: they must be initialized cluster-wide.
+    if constexpr (T::kClusterM > 1) sm90::cluster_sync(); else __syncthreads();
 
     const uint32_t wg = threadIdx.x / 128;
     if (wg == 2) {
@@ -105,9 +110,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         sm90::setmaxnreg_dec<40>();
         if (threadIdx.x == 256) {
             uint32_t stage = 0, phase = 0;
-            for (uint32_t u = blockIdx.x; u < total_units; u += gridDim.x) {
+            for (uint32_t u = first_unit; u < total_units; u += unit_stride) {
                 const moe_sched::WorkUnit w = moe_sched::unit_at(u, m_units, n_tiles, kGroupUnits);
-                const uint32_t row0 = w.m_unit * T::BLOCK_M, rb = row0 / MOE_GEMM_BLOCK_M;
+                const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M, rb = row0 / MOE_GEMM_BLOCK_M;
                 const uint32_t e = (uint32_t)p.block_expert[rb];
                 const uint8_t* a_src = p.A + (uint64_t)rb * MOE_GEMM_BLOCK_M * K * ES + (row0 % MOE_GEMM_BLOCK_M) * moe_sched::kSlabBytes;
                 const uint8_t* b_src = p.W + (uint64_t)e * w_rows * K * ES + (uint64_t)w.n_tile * T::BLOCK_N * moe_sched::kSlabBytes;
@@ -118,8 +123,15 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     sm90::mbar_arrive_expect_tx(full_bar(stage), bytes);
                     sm90::bulk_copy_g2s(a_smem + stage * T::A_STAGE_BYTES, a_src + (uint64_t)kb * MOE_GEMM_BLOCK_M * moe_sched::kSlabBytes,
                                         T::A_STAGE_BYTES, full_bar(stage));
-                    sm90::bulk_copy_g2s(b_smem + stage * T::B_STAGE_BYTES, b_src + (uint64_t)kb * w_rows * moe_sched::kSlabBytes,
-                                        T::B_STAGE_BYTES, full_bar(stage));
+                    if constexpr (T::kClusterM > 1) {
+                        constexpr uint32_t half = T::B_STAGE_BYTES / 2;
+                        sm90::bulk_copy_g2s_multicast(b_smem + stage * T::B_STAGE_BYTES + rank * half,
+                                                      b_src + (uint64_t)kb * w_rows * moe_sched::kSlabBytes + rank * half,
+                                                      half, full_bar(stage), (uint16_t)0x3);
+                    } else {
+                        sm90::bulk_copy_g2s(b_smem + stage * T::B_STAGE_BYTES, b_src + (uint64_t)kb * w_rows * moe_sched::kSlabBytes,
+                                            T::B_STAGE_BYTES, full_bar(stage));
+                    }
                     if constexpr (kFP8) {
                         sm90::bulk_copy_g2s(s_smem + stage * T::SCALE_STAGE_BYTES, s_src + kb * 128, T::BLOCK_M * 4, full_bar(stage));
                     }
@@ -128,9 +140,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 }
             }
         }
-        return;
-    }
-
+    } else {
     // ---------------- consumers ----------------
     sm90::setmaxnreg_inc<232>();
     const uint32_t lane = threadIdx.x % 32, warp_in_wg = (threadIdx.x / 32) % 4;
@@ -141,11 +151,22 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     const uint64_t b_desc0 = sm90::sw128_desc(b_smem + n_off * moe_sched::kSlabBytes);
 
     float acc[NACC];
+    float acc2[T::kOverlapPromotion && kFP8 ? NACC : 1];  // the second accumulator set of the overlapped FP8 loop
     float fin[kFP8 ? NACC : 1];
     uint32_t stage = 0, phase = 0, local_unit = 0;
-    for (uint32_t u = blockIdx.x; u < total_units; u += gridDim.x, ++local_unit) {
+    // Releases a stage: one arrival per consumer warp, in every CTA of the cluster (their producers write into ours).
+    auto release = [&](uint32_t s) {
+        if (lane == 0) {
+            if constexpr (T::kClusterM > 1) {
+                for (uint32_t c = 0; c < T::kClusterM; ++c) sm90::mbar_arrive_cluster(empty_bar(s), c);
+            } else {
+                sm90::mbar_arrive(empty_bar(s));
+            }
+        }
+    };
+    for (uint32_t u = first_unit; u < total_units; u += unit_stride, ++local_unit) {
         const moe_sched::WorkUnit w = moe_sched::unit_at(u, m_units, n_tiles, kGroupUnits);
-        const uint32_t row0 = w.m_unit * T::BLOCK_M, rb = row0 / MOE_GEMM_BLOCK_M;
+        const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M, rb = row0 / MOE_GEMM_BLOCK_M;
         const uint32_t e = (uint32_t)p.block_expert[rb];
         const uint32_t n_packed0 = w.n_tile * T::BLOCK_N + n_off;  // first packed weight row of this warpgroup
 
@@ -158,34 +179,108 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             const float* sb_up = kSwiGLU ? p.W_scale + ((uint64_t)e * scale_rows + p.N / 128 + blk0) * k_blocks : sb_gate;
 #pragma unroll
             for (uint32_t i = 0; i < NACC; ++i) fin[i] = 0.f;
+            if constexpr (T::kOverlapPromotion) {
+                // Two accumulator sets: K block kb+1's wgmmas are in flight while kb is promoted.
+                struct Scales { float s0g, s1g, s0u, s1u; };
+                auto issue = [&](float (&a)[NACC], uint32_t kb) -> Scales {
+                    const float bg = __ldg(sb_gate + kb), bu = __ldg(sb_up + kb);
+                    sm90::mbar_wait(full_bar(stage), phase);
+                    const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
+                    const float sa0 = sa[r_local], sa1 = sa[r_local + 8];
+#pragma unroll
+                    for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(a[i]);
+                    sm90::wgmma_fence();
+#pragma unroll
+                    for (uint32_t k = 0; k < K_STEPS; ++k) {
+                        Mma<kFP8, T::WG_N>::run(a, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
+                                                b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, k != 0);
+                    }
+                    sm90::wgmma_commit();
+                    // (no operand fence here: touching the in-flight accumulators would make ptxas serialize)
+                    stage = stage + 1 == T::STAGES ? 0 : stage + 1;
+                    phase ^= stage == 0;
+                    return Scales{sa0 * bg, sa1 * bg, sa0 * bu, sa1 * bu};
+                };
+                auto promote = [&](float (&a)[NACC], const Scales& c) {
+#pragma unroll
+                    for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(a[i]);
+#pragma unroll
+                    for (uint32_t j = 0; j < NACC / 4; ++j) {
+                        const bool up = kSwiGLU && (j & 1);
+                        fin[j * 4 + 0] += (up ? c.s0u : c.s0g) * a[j * 4 + 0];
+                        fin[j * 4 + 1] += (up ? c.s0u : c.s0g) * a[j * 4 + 1];
+                        fin[j * 4 + 2] += (up ? c.s1u : c.s1g) * a[j * 4 + 2];
+                        fin[j * 4 + 3] += (up ? c.s1u : c.s1g) * a[j * 4 + 3];
+                    }
+                };
+                uint32_t oldest = stage;  // stage of the oldest K block still in flight
+                auto release_oldest = [&]() {
+                    release(oldest);
+                    oldest = oldest + 1 == T::STAGES ? 0 : oldest + 1;
+                };
+                // Invariant at the loop head: K block kb is in flight in acc. No branch inside the loop body, so the
+                // in-flight accumulators keep their registers across the back edge (no copies ptxas must serialize).
+                Scales cur = issue(acc, 0), nxt;
+                uint32_t kb = 0;
+                for (; kb + 2 < k_blocks; kb += 2) {
+                    nxt = issue(acc2, kb + 1);
+                    sm90::wgmma_wait<1>();
+                    release_oldest();
+                    promote(acc, cur);
+                    cur = issue(acc, kb + 2);
+                    sm90::wgmma_wait<1>();
+                    release_oldest();
+                    promote(acc2, nxt);
+                }
+                if (kb + 1 < k_blocks) {
+                    nxt = issue(acc2, kb + 1);
+                    sm90::wgmma_wait<1>();
+                    release_oldest();
+                    promote(acc, cur);
+                    sm90::wgmma_wait<0>();
+                    release_oldest();
+                    promote(acc2, nxt);
+                } else {
+                    sm90::wgmma_wait<0>();
+                    release_oldest();
+                    promote(acc, cur);
+                }
+                sm90::wgmma_wait<0>();  // nothing is in flight here; says so to ptxas's hazard analysis
+            } else
             for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                 const float bg = __ldg(sb_gate + kb), bu = __ldg(sb_up + kb);
                 sm90::mbar_wait(full_bar(stage), phase);
                 const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
                 const float sa0 = sa[r_local], sa1 = sa[r_local + 8];
-#pragma unroll
-                for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
-                sm90::wgmma_fence();
-#pragma unroll
-                for (uint32_t k = 0; k < K_STEPS; ++k) {
-                    Mma<kFP8, T::WG_N>::run(acc, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
-                                            b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, k != 0);
-                }
-                sm90::wgmma_commit();
-#pragma unroll
-                for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
-                sm90::wgmma_wait<0>();
-                if (lane == 0) sm90::mbar_arrive(empty_bar(stage));
-                stage = stage + 1 == T::STAGES ? 0 : stage + 1;
-                phase ^= stage == 0;
                 const float s0g = sa0 * bg, s1g = sa1 * bg, s0u = sa0 * bu, s1u = sa1 * bu;
+                constexpr uint32_t kSteps = T::kStepsPerPromotion;
 #pragma unroll
-                for (uint32_t j = 0; j < NACC / 4; ++j) {
-                    const bool up = kSwiGLU && (j & 1);
-                    fin[j * 4 + 0] += (up ? s0u : s0g) * acc[j * 4 + 0];
-                    fin[j * 4 + 1] += (up ? s0u : s0g) * acc[j * 4 + 1];
-                    fin[j * 4 + 2] += (up ? s1u : s1g) * acc[j * 4 + 2];
-                    fin[j * 4 + 3] += (up ? s1u : s1g) * acc[j * 4 + 3];
+                for (uint32_t k0 = 0; k0 < K_STEPS; k0 += kSteps) {
+#pragma unroll
+                    for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
+                    sm90::wgmma_fence();
+#pragma unroll
+                    for (uint32_t k = k0; k < k0 + kSteps; ++k) {
+                        Mma<kFP8, T::WG_N>::run(acc, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
+                                                b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, k != k0);
+                    }
+                    sm90::wgmma_commit();
+#pragma unroll
+                    for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
+                    sm90::wgmma_wait<0>();
+                    if (k0 + kSteps == K_STEPS) {
+                        release(stage);
+                        stage = stage + 1 == T::STAGES ? 0 : stage + 1;
+                        phase ^= stage == 0;
+                    }
+#pragma unroll
+                    for (uint32_t j = 0; j < NACC / 4; ++j) {
+                        const bool up = kSwiGLU && (j & 1);
+                        fin[j * 4 + 0] += (up ? s0u : s0g) * acc[j * 4 + 0];
+                        fin[j * 4 + 1] += (up ? s0u : s0g) * acc[j * 4 + 1];
+                        fin[j * 4 + 2] += (up ? s1u : s1g) * acc[j * 4 + 2];
+                        fin[j * 4 + 3] += (up ? s1u : s1g) * acc[j * 4 + 3];
+                    }
                 }
             }
         } else {
@@ -205,7 +300,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
                 // Keep this stage's wgmmas in flight; the previous stage's are done, so release it.
                 sm90::wgmma_wait<1>();
-                if (kb > 0 && lane == 0) sm90::mbar_arrive(empty_bar(prev_stage));
+                if (kb > 0) release(prev_stage);
                 prev_stage = stage;
                 stage = stage + 1 == T::STAGES ? 0 : stage + 1;
                 phase ^= stage == 0;
@@ -213,7 +308,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             sm90::wgmma_wait<0>();
 #pragma unroll
             for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
-            if (lane == 0) sm90::mbar_arrive(empty_bar(prev_stage));
+            release(prev_stage);
         }
 
         auto& v = pick<kFP8>(fin, acc);
@@ -283,6 +378,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             }
         }
     }
+    }  // consumers
+    // No CTA may leave while its peer can still arrive on its barriers.
+    if constexpr (T::kClusterM > 1) sm90::cluster_sync();
 }
 
 }  // namespace moe_gemm

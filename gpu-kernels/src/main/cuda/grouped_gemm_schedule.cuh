@@ -14,8 +14,18 @@ constexpr uint32_t kSlabBytes = 128;
 // A tile shape. BLOCK_M rows x BLOCK_N packed weight rows (GEMM1: gate+up interleaved, so BLOCK_N/2 outputs).
 // kSplitN: the two consumer warpgroups take the two halves of BLOCK_N on the same BLOCK_M (=64) rows, else the two
 // 64-row halves of BLOCK_M (=128) on the whole BLOCK_N.
-template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_>
+// kClusterM = 2: two CTAs (a thread-block cluster) take the two 64-row halves of one 128-row block (so one expert)
+// on the same N tile; each loads its own A and half of the B tile, multicast into both CTAs, halving the
+// L2->SM traffic of B. kStepsPerPromotion (FP8): wgmma K steps (32 each) accumulated before each promotion.
+// kOverlapPromotion (FP8, 4 steps per promotion): two accumulator sets, so a warpgroup's wgmmas of K block kb+1 run
+// while it promotes K block kb.
+template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_, uint32_t kClusterM_ = 1,
+          uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true>
 struct Tile {
+    static constexpr bool kOverlapPromotion = kOverlapPromotion_ && kStepsPerPromotion_ == 4;
+    static constexpr uint32_t kClusterM = kClusterM_;
+    static constexpr uint32_t kStepsPerPromotion = kStepsPerPromotion_;
+    static_assert(kClusterM == 1 || (kClusterM == 2 && BLOCK_M_ == 64), "a cluster pairs the two 64-row halves of a row block");
     static constexpr uint32_t BLOCK_M = BLOCK_M_;
     static constexpr uint32_t BLOCK_N = BLOCK_N_;
     static constexpr uint32_t STAGES = STAGES_;

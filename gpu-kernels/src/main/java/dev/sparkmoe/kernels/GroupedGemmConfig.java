@@ -16,7 +16,8 @@ import java.util.Locale;
  * @param stages       shared-memory pipeline stages (0 for the SIMT reference kernels)
  * @param threads      threads per CTA
  * @param dynamicSmemBytes dynamic shared memory per CTA
- * @param gridX        CTAs along x
+ * @param gridX        CTAs along x (a multiple of the cluster size of kernels built with __cluster_dims__; the
+ *                     production kernels use none)
  * @param gridY        CTAs along y
  */
 public record GroupedGemmConfig(String kernel, int blockM, int blockN, int blockK, int stages, int threads,
@@ -63,15 +64,15 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
             // One CTA owns 128 output columns (256 interleaved gate/up rows); FP8 needs exactly that for its per-128
             // re-quantization and splits it over two 64-row warpgroups' worth of columns on 64 rows.
             return operand == Operand.BF16
-                    ? persistent(name, 128, 256, 64, 4, false, maxRowBlocks, 2 * n, smCount)
-                    : persistent(name, 64, 256, 128, 5, true, maxRowBlocks, 2 * n, smCount);
+                    ? persistent(name, 128, 256, 64, 4, 1, maxRowBlocks, 2 * n, smCount)
+                    : persistent(name, 64, 256, 128, 5, 1, maxRowBlocks, 2 * n, smCount);
         }
         if (operand == Operand.BF16) {
             return n % 256 == 0
-                    ? persistent(name, 128, 256, 64, 4, false, maxRowBlocks, n, smCount)
-                    : persistent(name + "_n128", 128, 128, 64, 6, false, maxRowBlocks, n, smCount);
+                    ? persistent(name, 128, 256, 64, 4, 1, maxRowBlocks, n, smCount)
+                    : persistent(name + "_n128", 128, 128, 64, 6, 1, maxRowBlocks, n, smCount);
         }
-        return persistent(name, 128, 128, 128, 6, false, maxRowBlocks, n, smCount);
+        return persistent(name, 128, 128, 128, 6, 1, maxRowBlocks, n, smCount);
     }
 
     /** Threads of the fast kernels: two consumer warpgroups and one producer warpgroup. */
@@ -83,13 +84,15 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
      * @param packedN weight rows per CTA tile (GEMM1: gate and up interleaved, twice the output columns)
      * @param weightRows weight rows of one expert (GEMM1: 2N)
      */
-    private static GroupedGemmConfig persistent(String kernel, int blockM, int packedN, int blockK, int stages, boolean splitN,
+    private static GroupedGemmConfig persistent(String kernel, int blockM, int packedN, int blockK, int stages, int cluster,
                                                 int maxRowBlocks, int weightRows, int smCount) {
         if (weightRows % packedN != 0) throw new IllegalStateException(kernel + ": " + weightRows + " weight rows not a multiple of " + packedN);
         long units = (long) maxRowBlocks * (ROW_BLOCK / blockM) * (weightRows / packedN);
         int smem = 1024 + stages * (blockM * 128 + packedN * 128 + 512) + 2 * stages * 8 + 1024;
         int outputN = kernel.startsWith(Gemm.GEMM1_SWIGLU.prefix) ? packedN / 2 : packedN;
-        return new GroupedGemmConfig(kernel, blockM, outputN, blockK, stages, FAST_THREADS, smem, (int) Math.min(smCount, units), 1);
+        // kernels compiled with __cluster_dims__(2,1,1) launch whole clusters: the grid must be a multiple of it
+        int grid = (int) Math.max(cluster, Math.min(smCount, units) / cluster * cluster);
+        return new GroupedGemmConfig(kernel, blockM, outputN, blockK, stages, FAST_THREADS, smem, grid, 1);
     }
 
     /** The SIMT reference kernel (the *_ref entry points): slow, simple, for checks. */

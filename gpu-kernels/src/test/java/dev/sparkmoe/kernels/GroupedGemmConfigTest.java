@@ -42,6 +42,9 @@ class GroupedGemmConfigTest {
         assertEquals(1024 + 5 * (64 * 128 + 256 * 128 + 512) + 80 + 1024, g1.dynamicSmemBytes());
         GroupedGemmConfig g2 = GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4096, 7168, 2048, 132);
         assertEquals(132, g2.gridX());
+        assertEquals("grouped_gemm2_fp8", g2.kernel());
+        assertEquals(128, GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4, 128 * 3, 2048, 132).blockN());
+        assertEquals(4 * 3, GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4, 128 * 3, 2048, 132).gridX(), "no more CTAs than units");
         assertEquals(384, g2.threads());
         assertEquals("grouped_gemm2_bf16_n128", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.BF16, 8, 128 * 3, 1024, 132).kernel());
         assertEquals("grouped_gemm2_bf16", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.BF16, 8, 4096, 1024, 132).kernel());
