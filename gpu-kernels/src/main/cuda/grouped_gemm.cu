@@ -100,19 +100,24 @@ using TileSwiGLUFp8Cluster = moe_sched::Tile<64, 256, 5, true, 2>;
 using TileSwiGLUFp8Promote32 = moe_sched::Tile<64, 256, 5, true, 1, 1>;
 using TileDownFp8Promote32 = moe_sched::Tile<64, 256, 5, true, 1, 1>;
 
-extern "C" __global__ void MOE_FAST_BOUNDS grouped_gemm1_swiglu_bf16(
-        const __nv_bfloat16* A, const __nv_bfloat16* W1, __nv_bfloat16* Hout, const int* block_expert,
-        const int* num_row_blocks, int max_row_blocks, int K, int N) {
 #if MOE_HAVE_WGMMA
-    moe_gemm::Params p{(const uint8_t*)A, nullptr, (const uint8_t*)W1, nullptr, Hout, nullptr, nullptr,
-                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N};
-    moe_gemm::grouped_gemm<false, TileSwiGLUBf16, true>(p);
+#define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
+    moe_gemm::Params p{(const uint8_t*)A, nullptr, (const uint8_t*)W1, nullptr, Hout, nullptr, nullptr,               \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N};             \
+    moe_gemm::grouped_gemm<false, TILE, true>(p);
 #else
-    ref_tiles_strided(num_row_blocks, max_row_blocks, N, [&](uint32_t rb, uint32_t t) {
-        moe_ref::gemm1_swiglu_bf16((const uint8_t*)A, (const uint8_t*)W1, Hout, block_expert, K, N, rb, t);
+#define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
+    ref_tiles_strided(num_row_blocks, max_row_blocks, N, [&](uint32_t rb, uint32_t t) {                               \
+        moe_ref::gemm1_swiglu_bf16((const uint8_t*)A, (const uint8_t*)W1, Hout, block_expert, K, N, rb, t);           \
     });
 #endif
-}
+#define MOE_GEMM1_BF16(NAME, TILE)                                                                                     \
+    extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
+            const __nv_bfloat16* A, const __nv_bfloat16* W1, __nv_bfloat16* Hout, const int* block_expert,             \
+            const int* num_row_blocks, int max_row_blocks, int K, int N) {                                             \
+        MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
+    }
+MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16, TileSwiGLUBf16)
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_BF16_BODY(TILE)                                                                                      \
