@@ -9,7 +9,12 @@ torch, and
   bench: times the issue's grouped GEMM shapes (CUDA events, warm-up, median of >= 20 runs, the L2 flushed by a
          256 MB write before each run) against torch._grouped_mm (bf16) and torch._scaled_grouped_mm (fp8 rowwise)
          in the same process; TFLOPS count 2*M*N*K over real rows only (N = packed gate+up rows for GEMM1).
-Usage: gemm_bench.py {check|bench|probe} --module grouped_gemm.fatbin [--out DIR]
+         Every check also launches twice and requires bitwise-identical outputs.
+  sweep: persistent grid sizes of the 2-CTA cluster variant; profile: one launch per --kernels name (under ncu).
+Usage: gemm_bench.py {check|bench|sweep|profile|probe} --module grouped_gemm.fatbin [--out DIR] [--kernels a,b]
+Build the module with the flags of build-kernels.sh, e.g.
+  nvcc -fatbin -std=c++17 -O3 --expt-relaxed-constexpr -gencode=arch=compute_90a,code=sm_90a \
+       -I gpu-kernels/src/main/cuda -o grouped_gemm.fatbin gpu-kernels/src/main/cuda/grouped_gemm.cu
 """
 import argparse
 import warnings
