@@ -290,8 +290,6 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     }
     for (uint32_t u = first_unit;;) {
         const Unit cu = unit_of(u);
-        const uint32_t row0 = cu.row0;
-        const uint32_t n_packed0 = cu.n_packed0;  // first packed weight row of this warpgroup
 
         if constexpr (kFP8) {
             const float* sb_gate = cu.sb_gate;
