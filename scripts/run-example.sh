@@ -5,11 +5,12 @@
 # throughput on the same data, and a check of output rows against the CPU engine.
 #
 #   scripts/run-example.sh [--rows N] [--tokens-per-row A-B] [--preset NAME] [--layers 0,1] [--batch-size N]
-#                          [--device auto|cpu|gpu] [--precision native|fp8] [--work DIR] [-- extra batch-inference options]
+#                          [--device auto|cpu|gpu] [--precision native|fp8] [--dtype bf16|fp8|f32] [--encoding fp32|bf16|array]
+#                          [--work DIR] [-- extra batch-inference options]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/spark-env.sh"
 
-ROWS=8000; TOKENS=1-4; PRESET=tiny-deepseek; LAYERS=0,1; BATCH=512; DEVICE=auto; PRECISION=native; DTYPE=bf16
+ROWS=8000; TOKENS=1-4; PRESET=tiny-deepseek; LAYERS=0,1; BATCH=512; DEVICE=auto; PRECISION=native; DTYPE=bf16; ENCODING=fp32
 WORK="$SPARKMOE_ROOT/target/run-example"; EXTRA=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -21,9 +22,10 @@ while [[ $# -gt 0 ]]; do
         --device) DEVICE="$2"; shift 2 ;;
         --precision) PRECISION="$2"; shift 2 ;;
         --dtype) DTYPE="$2"; shift 2 ;;
+        --encoding) ENCODING="$2"; shift 2 ;;
         --work) WORK="$2"; shift 2 ;;
         --) shift; EXTRA=("$@"); break ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -36,7 +38,7 @@ if [[ ! -f "$MODEL/config.json" ]]; then
     sparkmoe_java dev.sparkmoe.examples.GenerateModel --preset "$PRESET" --layers "$NLAYERS" --dtype "$DTYPE" --output "$MODEL"
 fi
 sparkmoe_java dev.sparkmoe.examples.GenerateInput --model "$MODEL" --rows "$ROWS" --tokens-per-row "$TOKENS" \
-    --output "$WORK/input"
+    --encoding "$ENCODING" --output "$WORK/input"
 sparkmoe_java dev.sparkmoe.examples.BatchInference --model "$MODEL" --layers "$LAYERS" --residual \
     --input "$WORK/input" --output "$WORK/output" --batch-size "$BATCH" --device "$DEVICE" --precision "$PRECISION" \
     --verify-rows 64 "${EXTRA[@]}"

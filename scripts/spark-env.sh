@@ -4,6 +4,9 @@
 
 SPARKMOE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
+# These scripts run Spark on this one machine: bind and advertise loopback unless told otherwise.
+export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
+
 # Same list as spark.add.opens in the parent pom (Spark's own launcher adds these; we run Spark in-process).
 SPARKMOE_ADD_OPENS="--add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.base/java.nio=ALL-UNNAMED \
 --add-opens=java.base/java.lang=ALL-UNNAMED --add-opens=java.base/java.util=ALL-UNNAMED \

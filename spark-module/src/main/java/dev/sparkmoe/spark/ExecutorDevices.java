@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.IntFunction;
 
 /**
  * Decides where this JVM runs MoE layers, from the GPUs Spark's resource scheduler gave the task or executor.
@@ -54,7 +55,7 @@ public final class ExecutorDevices {
             assigned = executorGpus;
         }
         boolean localMode = env == null || "driver".equals(env.executorId());
-        Placement p = decide(requested, assigned, localMode, GpuMoeEngine.unavailableReason());
+        Placement p = decide(requested, assigned, localMode, GpuMoeEngine::unavailableReason);
         if (LOGGED.add(p.describe())) {
             LOG.info("sparkmoe: executor {} runs MoE layers requested on '{}' on {}",
                     env == null ? "(no SparkEnv)" : env.executorId(), requested.name().toLowerCase(), p.describe());
@@ -63,26 +64,29 @@ public final class ExecutorDevices {
     }
 
     /** The placement rule, free of Spark state (unit-tested directly). */
-    static Placement decide(Device requested, List<String> assigned, boolean localMode, Optional<String> gpuUnavailable) {
+    static Placement decide(Device requested, List<String> assigned, boolean localMode, IntFunction<Optional<String>> gpuCheck) {
+        // the GPU this JVM would use: Spark's first assigned address, else ordinal 0 in local mode, else none
+        int ordinal = !assigned.isEmpty() ? ordinal(assigned.get(0)) : localMode ? 0 : -1;
+        Optional<String> gpuUnavailable = ordinal >= 0 ? gpuCheck.apply(ordinal) : Optional.of("no GPU assigned");
         switch (requested) {
             case CPU -> {
                 return new Placement(Device.CPU, -1, "requested");
             }
             case GPU -> {
-                if (gpuUnavailable.isPresent()) {
+                if (ordinal >= 0 && gpuUnavailable.isPresent()) {
                     throw new MoeSparkException("device=gpu, but the GPU engine is not available on this executor: " + gpuUnavailable.get());
                 }
-                if (!assigned.isEmpty()) return new Placement(Device.GPU, ordinal(assigned.get(0)), "assigned by Spark");
+                if (!assigned.isEmpty()) return new Placement(Device.GPU, ordinal, "assigned by Spark");
                 if (localMode) return new Placement(Device.GPU, 0, "local mode schedules no GPUs; using ordinal 0");
                 throw new MoeSparkException("device=gpu, but Spark assigned this executor no GPU: set "
                         + "spark.executor.resource.gpu.amount, spark.executor.resource.gpu.discoveryScript "
                         + "(scripts/gpu-discovery.sh) and spark.task.resource.gpu.amount, or use device=auto to fall back to the CPU");
             }
             case AUTO -> {
+                if (ordinal < 0) return new Placement(Device.CPU, -1, "Spark assigned this executor no GPU");
                 if (gpuUnavailable.isPresent()) return new Placement(Device.CPU, -1, "GPU engine unavailable: " + gpuUnavailable.get());
-                if (!assigned.isEmpty()) return new Placement(Device.GPU, ordinal(assigned.get(0)), "assigned by Spark");
-                if (localMode) return new Placement(Device.GPU, 0, "local mode schedules no GPUs; GPU engine available, using ordinal 0");
-                return new Placement(Device.CPU, -1, "Spark assigned this executor no GPU");
+                if (!assigned.isEmpty()) return new Placement(Device.GPU, ordinal, "assigned by Spark");
+                return new Placement(Device.GPU, 0, "local mode schedules no GPUs; GPU engine available, using ordinal 0");
             }
         }
         throw new AssertionError(requested);

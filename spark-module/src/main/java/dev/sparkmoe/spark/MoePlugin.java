@@ -32,7 +32,7 @@ public final class MoePlugin implements SparkPlugin {
             ExecutorDevices.recordExecutorGpus(addresses);
             boolean local = "driver".equals(ctx.executorID());
             Placement auto = ExecutorDevices.decide(dev.sparkmoe.engine.Device.AUTO, addresses, local,
-                    dev.sparkmoe.gpu.GpuMoeEngine.unavailableReason());
+                    dev.sparkmoe.gpu.GpuMoeEngine::unavailableReason);
             if (addresses.isEmpty()) {
                 LOG.info("sparkmoe: executor {}: Spark assigned no '{}' resource; device=auto runs on {}",
                         ctx.executorID(), resource, auto.describe());

@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 
 import java.util.List;
 import java.util.Optional;
+import java.util.function.IntFunction;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -12,8 +13,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The placement rule of {@link ExecutorDevices#decide}: Spark's GPU assignment, local mode, GPU engine availability. */
 class ExecutorDevicesTest {
-    private static final Optional<String> GPU_OK = Optional.empty();
-    private static final Optional<String> NO_GPU = Optional.of("no CUDA device");
+    private static final IntFunction<Optional<String>> GPU_OK = o -> Optional.empty();
+    private static final IntFunction<Optional<String>> NO_GPU = o -> Optional.of("no CUDA device");
 
     @Test void autoUsesTheAssignedGpu() {
         Placement p = ExecutorDevices.decide(Device.AUTO, List.of("3"), false, GPU_OK);
@@ -40,6 +41,12 @@ class ExecutorDevicesTest {
         e = assertThrows(MoeSparkException.class, () -> ExecutorDevices.decide(Device.GPU, List.of("0"), false, NO_GPU));
         assertTrue(e.getMessage().contains("no CUDA device"), e.getMessage());
         assertEquals(1, ExecutorDevices.decide(Device.GPU, List.of("1", "2"), false, GPU_OK).gpuOrdinal());
+    }
+
+    @Test void theAssignedOrdinalIsTheOneChecked() {
+        IntFunction<Optional<String>> onlyGpu2Works = o -> o == 2 ? Optional.empty() : Optional.of("GPU " + o + " is busy");
+        assertEquals(2, ExecutorDevices.decide(Device.AUTO, List.of("2"), false, onlyGpu2Works).gpuOrdinal());
+        assertEquals(Device.CPU, ExecutorDevices.decide(Device.AUTO, List.of("1"), false, onlyGpu2Works).device());
     }
 
     @Test void cpuIsAlwaysCpu() {
