@@ -128,6 +128,8 @@ public final class ThroughputSweep implements Callable<Integer> {
         LogAxis x = new LogAxis("micro-batch size (tokens)");
         x.setBase(2);
         x.setSmallestValue(1);
+        x.setTickUnit(new org.jfree.chart.axis.NumberTickUnit(1)); // one tick per power of two, labelled as a count
+        x.setNumberFormatOverride(new java.text.DecimalFormat("0"));
         plot.setDomainAxis(x);
         plot.setRenderer(new XYLineAndShapeRenderer(true, true));
         ChartUtils.saveChartAsPNG(file.toFile(), chart, 900, 560);
