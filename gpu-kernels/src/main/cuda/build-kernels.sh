@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# build-kernels.sh OUTDIR: compiles every kernel family (*.cu here) into one fatbin, OUTDIR/moe_kernels.fatbin,
-# holding sm_90a machine code (wgmma, TMA) and compute_90 PTX. Without nvcc the build goes on CPU-only and
-# the GPU path later explains that the fatbin is missing.
+# build-kernels.sh OUTDIR: compiles every kernel family (*.cu here, one family per file) into one fatbin,
+# OUTDIR/moe_kernels.fatbin, holding sm_90a machine code (wgmma, bulk copies) and compute_90 PTX. The families are
+# compiled as one translation unit (a generated file that includes each .cu) because a module is loaded from one
+# image. Without nvcc the build goes on CPU-only and the GPU engine later says the fatbin is missing.
+# Environment: NVCC (default nvcc), MOE_NVCC_FLAGS (extra flags).
 set -euo pipefail
 out=${1:?usage: build-kernels.sh OUTDIR}
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+nvcc=${NVCC:-nvcc}
 mkdir -p "$out"
-if ! command -v nvcc >/dev/null 2>&1; then
+if ! command -v "$nvcc" >/dev/null 2>&1; then
   echo "[build-kernels] nvcc not found: building without CUDA kernels (the GPU engine will report them missing)"
   rm -f "$out/moe_kernels.fatbin"; exit 0
 fi
@@ -16,10 +19,14 @@ if [ ${#cus[@]} -eq 0 ]; then echo "[build-kernels] no .cu sources"; exit 0; fi
 stamp="$out/moe_kernels.fatbin"
 newest=$(ls -t "$src"/*.cu "$src"/*.cuh "$src"/build-kernels.sh 2>/dev/null | head -n1)
 if [ -f "$stamp" ] && [ "$stamp" -nt "$newest" ]; then echo "[build-kernels] up to date"; exit 0; fi
-echo "[build-kernels] $(nvcc --version | tail -n1)"
-tmp=$(mktemp "$out/.moe_kernels.XXXXXX.fatbin")
-nvcc -fatbin -std=c++17 -O3 --expt-relaxed-constexpr -lineinfo \
+echo "[build-kernels] $("$nvcc" --version | tail -n1)"
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+unity="$work/moe_kernels_all.cu"
+for cu in "${cus[@]}"; do echo "#include \"$cu\""; done > "$unity"
+tmp="$out/.moe_kernels.$$.fatbin"
+# shellcheck disable=SC2086
+"$nvcc" -fatbin -std=c++17 -O3 --expt-relaxed-constexpr -lineinfo \
   -gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_90,code=compute_90 \
-  -I "$src" -o "$tmp" "$src"/moe_kernels_all.cu
+  -I "$src" ${MOE_NVCC_FLAGS:-} -o "$tmp" "$unity" || { rm -f "$tmp"; exit 1; }
 mv "$tmp" "$stamp"
-echo "[build-kernels] wrote $stamp ($(stat -c %s "$stamp") bytes)"
+echo "[build-kernels] wrote $stamp ($(stat -c %s "$stamp") bytes) from ${#cus[@]} kernel files"

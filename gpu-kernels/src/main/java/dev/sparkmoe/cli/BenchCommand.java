@@ -1,14 +1,217 @@
 package dev.sparkmoe.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.sparkmoe.checkpoint.DType;
+import dev.sparkmoe.checkpoint.SyntheticCheckpoint;
+import dev.sparkmoe.cuda.Cuda;
+import dev.sparkmoe.engine.Precision;
+import dev.sparkmoe.gpu.GpuMoeEngine;
+import dev.sparkmoe.model.MoeConfig;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
-/** Placeholder for {@code moe bench}; the GPU engine work replaces this class. */
-@Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks MoE layers on the GPU (needs the GPU engine).")
+/**
+ * {@code moe bench}: times whole MoE layers of real shapes on the GPU (weights generated on the device), and the same
+ * layer through the PyTorch peer script in the same run, on the same GPU.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = {"Times MoE layers of real model shapes on the GPU: per shape, precision and token count the median layer time "
+                + "(CUDA events around one layer = one CUDA graph replay, after warm-up, inputs rotated so L2 does not hold them), "
+                + "effective TFLOPS (6*H*I per routed token-expert pair + router 2*H*E + shared 6*H*Is per token), effective "
+                + "weight-read GB/s (weights of the experts actually used), and the host time to queue the layer. With --peer, "
+                + "the same layer through PyTorch's grouped GEMMs in the same run, and the ratio."},
+        footer = {"", "Example: moe bench --shapes deepseek-v3 --precision fp8 --tokens 16,4096 --peer 'python3 scripts/bench/torch_moe_layer.py'"})
 final class BenchCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Option(names = "--shapes", split = ",", defaultValue = "mixtral-8x7b,qwen3-30b-a3b,deepseek-v3", paramLabel = "PRESET",
+            description = "SyntheticCheckpoint presets to time (default: ${DEFAULT-VALUE}).")
+    List<String> shapes;
+
+    @Option(names = "--precision", split = ",", defaultValue = "native,fp8", paramLabel = "native|fp8",
+            description = "Precisions (default: ${DEFAULT-VALUE}).")
+    List<String> precisions;
+
+    @Option(names = "--tokens", split = ",", defaultValue = "16,512,4096,32768", paramLabel = "T", description = "Token counts (default: ${DEFAULT-VALUE}).")
+    List<Integer> tokens;
+
+    @Option(names = "--runs", defaultValue = "20", description = "Timed runs per point; the median is reported (default: ${DEFAULT-VALUE}).")
+    int runs;
+
+    @Option(names = "--warmup", defaultValue = "5", description = "Untimed runs first (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--rotations", defaultValue = "4", description = "Distinct device-resident inputs used in turn (default: ${DEFAULT-VALUE}).")
+    int rotations;
+
+    @Option(names = "--gpu-id", defaultValue = "0", paramLabel = "ORDINAL", description = "CUDA device ordinal (default: ${DEFAULT-VALUE}).")
+    int gpuId;
+
+    @Option(names = "--seed", defaultValue = "1", description = "Seed of the generated weights and inputs (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--peer", paramLabel = "COMMAND",
+            description = "Command of the PyTorch peer (e.g. 'python3 scripts/bench/torch_moe_layer.py'); it is given --shape, "
+                    + "--precision, --tokens, --runs, --warmup, --rotations and prints one JSON object per token count.")
+    String peer;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "Also write every result as JSON to FILE.")
+    Path json;
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
     @Override
     public Integer call() {
-        throw new CliException("moe bench needs the GPU engine, not in this build");
+        if (runs < 1 || warmup < 0 || rotations < 1) throw new ParameterException(spec.commandLine(), "--runs >= 1, --warmup >= 0, --rotations >= 1");
+        for (int t : tokens) if (t < 1) throw new ParameterException(spec.commandLine(), "--tokens must be positive, got " + t);
+        GpuMoeEngine.unavailableReason(gpuId).ifPresent(why -> { throw new CliException("moe bench needs the GPU engine: " + why); });
+        PrintWriter out = spec.commandLine().getOut();
+        ArrayNode all = JSON.createArrayNode();
+        out.printf("moe bench: driver %d, %d timed runs (median) after %d warm-up, %d rotating inputs%n", Cuda.driverVersion(), runs, warmup, rotations);
+        out.println(header());
+        out.flush();
+        for (String shape : shapes) {
+            for (String ps : precisions) {
+                Precision p = Precision.parse(ps);
+                MoeConfig c = SyntheticCheckpoint.preset(shape, 1, p == Precision.FP8 ? DType.F8_E4M3 : DType.BF16);
+                Map<Integer, Double> peerMs = peer == null ? Map.of() : runPeer(shape, ps, out);
+                try (GpuMoeEngine engine = GpuMoeEngine.openSynthetic(c, p, gpuId, seed)) {
+                    for (int t : tokens) {
+                        float[] ms = engine.timeLayer(t, warmup, runs, rotations, seed + t);
+                        int[] counts = engine.lastExpertCounts();
+                        ObjectNode r = result(c, shape, ps, t, ms, counts, engine.lastEnqueueNanos(), engine, peerMs.get(t));
+                        r.put("device", engine.deviceDescription());
+                        all.add(r);
+                        out.println(row(r));
+                        out.flush();
+                    }
+                }
+            }
+        }
+        if (json != null) {
+            try {
+                Files.writeString(json, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(all), StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                throw new CliException("cannot write " + json + ": " + e.getMessage(), e);
+            }
+        }
+        return 0;
+    }
+
+    /** FLOPs of one layer call as the issue counts them. */
+    static double flops(MoeConfig c, int tokens) {
+        double h = c.hiddenSize(), i = c.expertIntermediateSize();
+        double perPair = 2 * h * (2 * i) + 2 * i * h;
+        double shared = c.hasSharedExpert() ? 6 * h * c.sharedIntermediateSize() : 0;
+        return tokens * (c.topK() * perPair + 2 * h * c.numExperts() + shared);
+    }
+
+    /** Weight bytes a call must read at least once: the experts that got tokens, the shared expert, the router. */
+    static double weightBytes(MoeConfig c, Precision p, int usedExperts) {
+        double h = c.hiddenSize(), i = c.expertIntermediateSize();
+        double esz = p == Precision.FP8 ? 1 : 2;
+        double scale = p == Precision.FP8 ? 4.0 / (128 * 128) : 0;
+        double expert = 3 * h * i * (esz + scale);
+        double shared = c.hasSharedExpert() ? 3 * h * c.sharedIntermediateSize() * (esz + scale) : 0;
+        return usedExperts * expert + shared + 4 * h * c.numExperts();
+    }
+
+    static double median(float[] v) {
+        float[] s = v.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    }
+
+    private static ObjectNode result(MoeConfig c, String shape, String precision, int t, float[] ms, int[] counts, long[] enqueueNanos,
+                                     GpuMoeEngine engine, Double peerMs) {
+        double med = median(ms);
+        int used = 0;
+        for (int n : counts) if (n > 0) used++;
+        float[] enq = new float[enqueueNanos.length];
+        for (int i = 0; i < enq.length; i++) enq[i] = enqueueNanos[i] / 1000f;
+        ObjectNode r = JSON.createObjectNode();
+        r.put("shape", shape).put("precision", precision).put("tokens", t).put("median_ms", med);
+        float min = Float.MAX_VALUE;
+        for (float m : ms) min = Math.min(min, m);
+        r.put("min_ms", min);
+        r.put("tflops", flops(c, t) / (med * 1e-3) / 1e12);
+        r.put("weight_gbps", weightBytes(c, Precision.parse(precision), used) / (med * 1e-3) / 1e9);
+        r.put("experts_used", used);
+        r.put("enqueue_us", median(enq));
+        if (peerMs != null) {
+            r.put("torch_ms", peerMs);
+            r.put("torch_over_ours", peerMs / med);
+        }
+        return r;
+    }
+
+    private static String header() {
+        return String.format(Locale.ROOT, "%-14s %-6s %6s %9s %9s %8s %9s %6s %8s %9s %7s", "shape", "prec", "tokens", "ms(med)", "ms(min)",
+                "TFLOPS", "wGB/s", "exp", "enq_us", "torch_ms", "speedup");
+    }
+
+    private static String row(JsonNode r) {
+        return String.format(Locale.ROOT, "%-14s %-6s %6d %9.3f %9.3f %8.1f %9.0f %6d %8.1f %9s %7s", r.get("shape").asText(),
+                r.get("precision").asText(), r.get("tokens").asInt(), r.get("median_ms").asDouble(), r.get("min_ms").asDouble(),
+                r.get("tflops").asDouble(), r.get("weight_gbps").asDouble(), r.get("experts_used").asInt(), r.get("enqueue_us").asDouble(),
+                r.has("torch_ms") ? String.format(Locale.ROOT, "%.3f", r.get("torch_ms").asDouble()) : "-",
+                r.has("torch_over_ours") ? String.format(Locale.ROOT, "%.2fx", r.get("torch_over_ours").asDouble()) : "-");
+    }
+
+    /** Runs the peer for one shape and precision over all token counts; its failures are reported, not fatal. */
+    private Map<Integer, Double> runPeer(String shape, String precision, PrintWriter out) {
+        List<String> cmd = new ArrayList<>(Arrays.asList(peer.trim().split("\\s+")));
+        cmd.addAll(List.of("--shape", shape, "--precision", precision, "--tokens", joined(tokens), "--runs", Integer.toString(runs),
+                "--warmup", Integer.toString(warmup), "--rotations", Integer.toString(rotations)));
+        Map<Integer, Double> ms = new HashMap<>();
+        try {
+            Process proc = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(proc.getInputStream(), StandardCharsets.UTF_8))) {
+                for (String line; (line = r.readLine()) != null; ) {
+                    if (line.startsWith("{")) {
+                        JsonNode n = JSON.readTree(line);
+                        ms.put(n.get("tokens").asInt(), n.get("median_ms").asDouble());
+                    } else {
+                        out.println("  [peer] " + line);
+                    }
+                }
+            }
+            int rc = proc.waitFor();
+            if (rc != 0) out.println("  [peer] exited with " + rc + " for " + shape + " " + precision);
+        } catch (IOException e) {
+            out.println("  [peer] could not run '" + peer + "': " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CliException("interrupted while running the peer", e);
+        }
+        return ms;
+    }
+
+    private static String joined(List<Integer> xs) {
+        StringBuilder b = new StringBuilder();
+        for (int x : xs) b.append(b.length() == 0 ? "" : ",").append(x);
+        return b.toString();
     }
 }

@@ -1,0 +1,192 @@
+// grouped_gemm.cu: the grouped GEMM entry points of the MoE pipeline (M-grouped contiguous layout; data layouts in
+// grouped_gemm.cuh). Every entry point reads the number of used 128-row blocks from device memory
+// (num_row_blocks, clamped to max_row_blocks) and the expert of each block from block_expert, so no host
+// synchronization is needed and the launches can be captured in a CUDA graph. Grid, block and dynamic shared memory
+// of each entry point: dev.sparkmoe.kernels.GroupedGemmConfig.
+//
+// Arguments (all pointers device pointers; K and N are the GEMM's reduction length and output columns, % 128 == 0):
+//   grouped_gemm1_swiglu_bf16(A bf16, W1 bf16 packed [E][2N,K], Hout bf16, block_expert, num_row_blocks, max_row_blocks, K, N)
+//   grouped_gemm2_bf16[_n128](A bf16, W2 bf16 [E][N,K], Y f32, row_weight f32[m_padded], block_expert, num_row_blocks, max_row_blocks, K, N)
+//   grouped_gemm1_swiglu_fp8[_nooverlap|_cluster|_p32](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N)
+//   grouped_gemm2_fp8[_n128|_p32](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N)
+// grouped_gemm2_bf16 and grouped_gemm2_fp8 need N % 256 == 0 (else the *_n128 forms). The other suffixed FP8
+// variants are kept for the benchmark's comparisons: _nooverlap (one accumulator set), _cluster (2-CTA cluster,
+// B multicast; grid even), _p32 (promotion every 32 of K: more accurate, slower).
+// The *_ref entry points take the same arguments and are the SIMT reference versions (grouped_gemm_ref.cuh).
+#include "grouped_gemm_ref.cuh"
+#include "grouped_gemm_kernel.cuh"
+
+// sm_90a machine code gets the wgmma kernels; the portable compute_90 PTX (for GPUs without the sm_90a features)
+// runs the reference bodies over the same persistent grid instead: slower, same results.
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define MOE_HAVE_WGMMA 1
+#else
+#define MOE_HAVE_WGMMA 0
+#endif
+
+namespace {
+
+__device__ __forceinline__ uint32_t used_row_blocks(const int* num_row_blocks, int max_row_blocks) {
+    return min((uint32_t)*num_row_blocks, (uint32_t)max_row_blocks);
+}
+
+// The *_ref launch shape: CTA (tile, row block), threads 0..127 one row each.
+template <class F>
+__device__ __forceinline__ void ref_tile_of_this_cta(const int* num_row_blocks, int max_row_blocks, F body) {
+    if (blockIdx.y < used_row_blocks(num_row_blocks, max_row_blocks) && threadIdx.x < 128) body(blockIdx.y, blockIdx.x);
+}
+
+// Portable fallback inside the persistent launch shape: CTAs stride over (row block, tile).
+template <class F>
+__device__ __forceinline__ void ref_tiles_strided(const int* num_row_blocks, int max_row_blocks, int N, F body) {
+    const uint32_t tiles = (uint32_t)N / 128, total = used_row_blocks(num_row_blocks, max_row_blocks) * tiles;
+    for (uint32_t t = blockIdx.x; t < total; t += gridDim.x)
+        if (threadIdx.x < 128) body(t / tiles, t % tiles);
+}
+
+}  // namespace
+
+#define MOE_REF_BOUNDS __launch_bounds__(128)
+#define MOE_FAST_BOUNDS __launch_bounds__(moe_sched::kThreads, 1)
+
+// ---------------- reference (SIMT) entry points ----------------
+extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm1_swiglu_bf16_ref(
+        const __nv_bfloat16* A, const __nv_bfloat16* W1, __nv_bfloat16* Hout, const int* block_expert,
+        const int* num_row_blocks, int max_row_blocks, int K, int N) {
+    ref_tile_of_this_cta(num_row_blocks, max_row_blocks, [&](uint32_t rb, uint32_t t) {
+        moe_ref::gemm1_swiglu_bf16((const uint8_t*)A, (const uint8_t*)W1, Hout, block_expert, K, N, rb, t);
+    });
+}
+
+extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm2_bf16_ref(
+        const __nv_bfloat16* A, const __nv_bfloat16* W2, float* Y, const float* row_weight, const int* block_expert,
+        const int* num_row_blocks, int max_row_blocks, int K, int N) {
+    ref_tile_of_this_cta(num_row_blocks, max_row_blocks, [&](uint32_t rb, uint32_t t) {
+        moe_ref::gemm2_bf16((const uint8_t*)A, (const uint8_t*)W2, Y, row_weight, block_expert, K, N, rb, t);
+    });
+}
+
+extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm1_swiglu_fp8_ref(
+        const uint8_t* A, const float* A_scale, const uint8_t* W1, const float* W1_scale, uint8_t* Hout, float* Hout_scale,
+        const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N) {
+    ref_tile_of_this_cta(num_row_blocks, max_row_blocks, [&](uint32_t rb, uint32_t t) {
+        moe_ref::gemm1_swiglu_fp8(A, A_scale, W1, W1_scale, Hout, Hout_scale, block_expert, K, N, rb, t);
+    });
+}
+
+extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm2_fp8_ref(
+        const uint8_t* A, const float* A_scale, const uint8_t* W2, const float* W2_scale, float* Y, const float* row_weight,
+        const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N) {
+    ref_tile_of_this_cta(num_row_blocks, max_row_blocks, [&](uint32_t rb, uint32_t t) {
+        moe_ref::gemm2_fp8(A, A_scale, W2, W2_scale, Y, row_weight, block_expert, K, N, rb, t);
+    });
+}
+
+// ---------------- production entry points: wgmma + bulk copies + warp specialization ----------------
+// Launch: grid = min(SMs, worst-case work units) (persistent), 384 threads, dynamic shared memory Tile::SMEM_BYTES.
+using TileSwiGLUBf16 = moe_sched::Tile<128, 256, 4, false>;   // 128 rows x 128 output columns (256 packed rows)
+using TileDownBf16 = moe_sched::Tile<128, 256, 4, false>;
+using TileDownBf16N128 = moe_sched::Tile<128, 128, 6, false>;  // when N % 256 != 0
+// FP8: 64 rows x 256 packed weight rows per CTA, the two consumer warpgroups on the two 128-row halves of the weight
+// tile, each with two accumulator sets (promotion of K block kb overlaps the wgmmas of kb+1). GEMM1: 128 output
+// columns per CTA = one re-quantization block. GEMM2 falls back to 128 x 128 when N % 256 != 0.
+using TileSwiGLUFp8 = moe_sched::Tile<64, 256, 5, true>;
+using TileDownFp8 = moe_sched::Tile<64, 256, 5, true>;
+using TileDownFp8N128 = moe_sched::Tile<128, 128, 6, false, 1, 4, false>;
+// Variants kept for the benchmark's comparisons (docs/kernel-notes.md): no promotion overlap, 2-CTA cluster with B
+// multicast, promotion every 32 of K (more accurate, slower).
+using TileSwiGLUFp8NoOverlap = moe_sched::Tile<64, 256, 5, true, 1, 4, false>;
+using TileSwiGLUFp8Cluster = moe_sched::Tile<64, 256, 5, true, 2>;
+using TileSwiGLUFp8Promote32 = moe_sched::Tile<64, 256, 5, true, 1, 1>;
+using TileDownFp8Promote32 = moe_sched::Tile<64, 256, 5, true, 1, 1>;
+// next unit's first K block issued before the epilogue
+using TileSwiGLUFp8Early = moe_sched::Tile<64, 256, 5, true, 1, 4, true, true>;
+using TileDownFp8Early = moe_sched::Tile<64, 256, 5, true, 1, 4, true, true>;
+
+#if MOE_HAVE_WGMMA
+#define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
+    moe_gemm::Params p{(const uint8_t*)A, nullptr, (const uint8_t*)W1, nullptr, Hout, nullptr, nullptr,               \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N};             \
+    moe_gemm::grouped_gemm<false, TILE, true>(p);
+#else
+#define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
+    ref_tiles_strided(num_row_blocks, max_row_blocks, N, [&](uint32_t rb, uint32_t t) {                               \
+        moe_ref::gemm1_swiglu_bf16((const uint8_t*)A, (const uint8_t*)W1, Hout, block_expert, K, N, rb, t);           \
+    });
+#endif
+#define MOE_GEMM1_BF16(NAME, TILE)                                                                                     \
+    extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
+            const __nv_bfloat16* A, const __nv_bfloat16* W1, __nv_bfloat16* Hout, const int* block_expert,             \
+            const int* num_row_blocks, int max_row_blocks, int K, int N) {                                             \
+        MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
+    }
+MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16, TileSwiGLUBf16)
+
+#if MOE_HAVE_WGMMA
+#define MOE_GEMM2_BF16_BODY(TILE)                                                                                      \
+    moe_gemm::Params p{(const uint8_t*)A, nullptr, (const uint8_t*)W2, nullptr, Y, nullptr, row_weight,               \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N};             \
+    moe_gemm::grouped_gemm<false, TILE, false>(p);
+#else
+#define MOE_GEMM2_BF16_BODY(TILE)                                                                                      \
+    ref_tiles_strided(num_row_blocks, max_row_blocks, N, [&](uint32_t rb, uint32_t t) {                               \
+        moe_ref::gemm2_bf16((const uint8_t*)A, (const uint8_t*)W2, Y, row_weight, block_expert, K, N, rb, t);         \
+    });
+#endif
+#define MOE_GEMM2_BF16(NAME, TILE)                                                                                     \
+    extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
+            const __nv_bfloat16* A, const __nv_bfloat16* W2, float* Y, const float* row_weight, const int* block_expert,\
+            const int* num_row_blocks, int max_row_blocks, int K, int N) {                                             \
+        MOE_GEMM2_BF16_BODY(TILE)                                                                                      \
+    }
+MOE_GEMM2_BF16(grouped_gemm2_bf16, TileDownBf16)
+MOE_GEMM2_BF16(grouped_gemm2_bf16_n128, TileDownBf16N128)
+
+#if MOE_HAVE_WGMMA
+#define MOE_GEMM1_FP8_BODY(TILE)                                                                                       \
+    moe_gemm::Params p{A, A_scale, W1, W1_scale, Hout, Hout_scale, nullptr,                                           \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N};             \
+    moe_gemm::grouped_gemm<true, TILE, true>(p);
+#else
+#define MOE_GEMM1_FP8_BODY(TILE)                                                                                       \
+    ref_tiles_strided(num_row_blocks, max_row_blocks, N, [&](uint32_t rb, uint32_t t) {                               \
+        moe_ref::gemm1_swiglu_fp8(A, A_scale, W1, W1_scale, Hout, Hout_scale, block_expert, K, N, rb, t);             \
+    });
+#endif
+// CLUSTER: __cluster_dims__(2, 1, 1) for the multicast tiles (a plain cuLaunchKernel then launches pairs of CTAs;
+// the grid must be even).
+#define MOE_CLUSTER2 __cluster_dims__(2, 1, 1)
+#define MOE_NO_CLUSTER
+#define MOE_GEMM1_FP8(NAME, TILE, CLUSTER)                                                                             \
+    extern "C" __global__ void MOE_FAST_BOUNDS CLUSTER NAME(                                                           \
+            const uint8_t* A, const float* A_scale, const uint8_t* W1, const float* W1_scale, uint8_t* Hout,           \
+            float* Hout_scale, const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N) { \
+        MOE_GEMM1_FP8_BODY(TILE)                                                                                       \
+    }
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8, TileSwiGLUFp8, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_nooverlap, TileSwiGLUFp8NoOverlap, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_cluster, TileSwiGLUFp8Cluster, MOE_CLUSTER2)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_p32, TileSwiGLUFp8Promote32, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_early, TileSwiGLUFp8Early, MOE_NO_CLUSTER)
+
+#if MOE_HAVE_WGMMA
+#define MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
+    moe_gemm::Params p{A, A_scale, W2, W2_scale, Y, nullptr, row_weight,                                               \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N};             \
+    moe_gemm::grouped_gemm<true, TILE, false>(p);
+#else
+#define MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
+    ref_tiles_strided(num_row_blocks, max_row_blocks, N, [&](uint32_t rb, uint32_t t) {                               \
+        moe_ref::gemm2_fp8(A, A_scale, W2, W2_scale, Y, row_weight, block_expert, K, N, rb, t);                       \
+    });
+#endif
+#define MOE_GEMM2_FP8(NAME, TILE, CLUSTER)                                                                             \
+    extern "C" __global__ void MOE_FAST_BOUNDS CLUSTER NAME(                                                           \
+            const uint8_t* A, const float* A_scale, const uint8_t* W2, const float* W2_scale, float* Y,                \
+            const float* row_weight, const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N) { \
+        MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
+    }
+MOE_GEMM2_FP8(grouped_gemm2_fp8, TileDownFp8, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_n128, TileDownFp8N128, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_p32, TileDownFp8Promote32, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_early, TileDownFp8Early, MOE_NO_CLUSTER)

@@ -1,0 +1,443 @@
+// grouped_gemm_kernel.cuh: the fast grouped GEMM (sm_90a), one template for the four entry points.
+//
+// Structure: a persistent grid strides over work units (BLOCK_M rows x BLOCK_N packed weight rows, order in
+// grouped_gemm_schedule.cuh); the number of units comes from the device-side row-block count, so nothing is
+// synchronized with the host. Per CTA: warpgroup 2 is the producer (one thread issues 1-D bulk copies of the
+// pre-swizzled A / B tiles and, FP8, the A scales into a STAGES-deep ring, completing on "full" mbarriers);
+// warpgroups 0 and 1 consume (wgmma from shared memory with SW128 descriptors, then release the stage on its "empty"
+// mbarrier). Registers are moved from the producer to the consumers with setmaxnreg.
+// FP8: each 128-wide K block is multiplied into a fresh accumulator, then promoted into the fp32 result with
+// scale_a(row, kb) * scale_b(weight 128-row block, kb) (DeepSeek's recipe; e4m3 wgmma accumulates with reduced
+// precision: promoting every 128 bounds it, measured 1.3e-4 relative vs exact, docs/kernel-notes.md). Two
+// accumulator sets let a warpgroup's wgmmas for K block kb+1 run while it promotes kb. Optional (kClusterM = 2):
+// 2-CTA clusters sharing the weight tile by multicast (slower so far; benchmark variant only).
+// Epilogues, straight from registers: GEMM1 SwiGLU (gate and up are interleaved per 8 packed rows, so each thread
+// holds g and u of the same output column) writing bf16, or e4m3 + per-row-per-128 scales (the two warpgroups
+// own the two 64-column halves of the 128 output columns and exchange row maxima through shared memory);
+// GEMM2 multiplies by the row's routing weight and writes fp32.
+#pragma once
+#include <cuda_bf16.h>
+#include "grouped_gemm.cuh"
+#include "grouped_gemm_sm90.cuh"
+#include "grouped_gemm_schedule.cuh"
+#include "grouped_gemm_wgmma.cuh"
+
+namespace moe_gemm {
+
+struct Params {
+    const uint8_t* A;          // activations, layout of grouped_gemm.cuh
+    const float* A_scale;      // FP8 only
+    const uint8_t* W;          // packed weights
+    const float* W_scale;      // FP8 only
+    void* out;                 // GEMM1: Hout (activation layout); GEMM2: Y fp32 row-major
+    float* out_scale;          // GEMM1 FP8: Hout_scale
+    const float* row_weight;   // GEMM2
+    const int* block_expert;
+    const int* num_row_blocks;
+    uint32_t max_row_blocks;
+    uint32_t K;                // reduction length (elements)
+    uint32_t N;                // output columns (GEMM1: I; GEMM2: H)
+};
+
+template <bool kFP8, uint32_t WG_N>
+struct Mma;
+template <>
+struct Mma<false, 128> {
+    __device__ __forceinline__ static void run(float (&d)[64], uint64_t a, uint64_t b, uint32_t sd) { wgmma_m64n128k16_bf16(d, a, b, sd); }
+};
+template <>
+struct Mma<false, 256> {
+    __device__ __forceinline__ static void run(float (&d)[128], uint64_t a, uint64_t b, uint32_t sd) { wgmma_m64n256k16_bf16(d, a, b, sd); }
+};
+template <>
+struct Mma<true, 128> {
+    __device__ __forceinline__ static void run(float (&d)[64], uint64_t a, uint64_t b, uint32_t sd) { wgmma_m64n128k32_e4m3(d, a, b, sd); }
+};
+
+// The array the epilogue reads: the promoted result (FP8) or the wgmma accumulator (BF16); a compile-time choice,
+// so the register arrays stay in registers.
+template <bool kPickFirst, class X, class Y>
+__device__ __forceinline__ auto& pick(X& x, Y& y) {
+    if constexpr (kPickFirst) return x; else return y;
+}
+
+template <bool kFP8, class T, bool kSwiGLU>
+__device__ __forceinline__ void grouped_gemm(const Params& p) {
+    static_assert(!(kFP8 && kSwiGLU) || (T::kSplitN && T::BLOCK_N == 256),
+                  "FP8 GEMM1 re-quantizes per 128 output columns: one CTA must own exactly 128 (256 packed rows)");
+    constexpr uint32_t ES = kFP8 ? 1 : 2;               // element bytes
+    constexpr uint32_t K_STEPS = moe_sched::kSlabBytes / 32;  // wgmma K steps of 32 bytes per stage
+    constexpr uint32_t NACC = T::WG_N / 2;
+
+    extern __shared__ uint8_t smem_raw[];
+    const uint32_t raw = sm90::smem_addr(smem_raw);
+    const uint32_t base = (raw + 1023u) & ~1023u;
+    uint8_t* smem = smem_raw + (base - raw);
+    const uint32_t a_smem = base;
+    const uint32_t b_smem = a_smem + T::STAGES * T::A_STAGE_BYTES;
+    const uint32_t s_smem = b_smem + T::STAGES * T::B_STAGE_BYTES;
+    const uint32_t bar_smem = s_smem + T::STAGES * T::SCALE_STAGE_BYTES;
+    float* exchange = reinterpret_cast<float*>(smem + (bar_smem - base) + T::BARRIER_BYTES);
+    auto full_bar = [&](uint32_t s) { return bar_smem + s * 8; };
+    auto empty_bar = [&](uint32_t s) { return bar_smem + (T::STAGES + s) * 8; };
+
+    const uint32_t K = p.K;
+    const uint32_t k_blocks = K * ES / moe_sched::kSlabBytes;
+    const uint32_t w_rows = kSwiGLU ? 2 * p.N : p.N;
+    if (w_rows % T::BLOCK_N != 0 || K % 128 != 0) __trap();  // GroupedGemmConfig never launches these
+    const uint32_t n_tiles = w_rows / T::BLOCK_N;
+    const uint32_t row_blocks = min((uint32_t)*p.num_row_blocks, p.max_row_blocks);
+    // A cluster works as one: its units are (row block, N tile) and CTA `rank` takes M unit 2 * row block + rank.
+    constexpr uint32_t kUnitsPerRowBlock = MOE_GEMM_BLOCK_M / T::BLOCK_M / T::kClusterM;
+    const uint32_t m_units = row_blocks * kUnitsPerRowBlock;
+    const uint32_t total_units = m_units * n_tiles;
+    constexpr uint32_t kGroupUnits = moe_sched::kGroupRowBlocks * kUnitsPerRowBlock;
+    const uint32_t rank = T::kClusterM > 1 ? sm90::cluster_cta_rank() : 0;
+    const uint32_t first_unit = blockIdx.x / T::kClusterM, unit_stride = gridDim.x / T::kClusterM;
+    auto cta_m_unit = [&](uint32_t unit_m) { return unit_m * T::kClusterM + rank; };
+
+    if (threadIdx.x == 0) {
+        for (uint32_t s = 0; s < T::STAGES; ++s) {
+            sm90::mbar_init(full_bar(s), 1);
+            sm90::mbar_init(empty_bar(s), T::kClusterM * moe_sched::kConsumerThreads / 32);
+        }
+        sm90::fence_barrier_init();
+    }
+    // The peer CTA multicasts into our stages and arrives on our barriers: they must be initialized cluster-wide.
+    if constexpr (T::kClusterM > 1) sm90::cluster_sync(); else __syncthreads();
+
+    const uint32_t wg = threadIdx.x / 128;
+    if (wg == 2) {
+        // ---------------- producer ----------------
+        sm90::setmaxnreg_dec<moe_sched::kProducerRegisters>();
+        if (threadIdx.x == 256) {
+            uint32_t stage = 0, phase = 0;
+            for (uint32_t u = first_unit; u < total_units; u += unit_stride) {
+                const moe_sched::WorkUnit w = moe_sched::unit_at(u, m_units, n_tiles, kGroupUnits);
+                const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M, rb = row0 / MOE_GEMM_BLOCK_M;
+                const uint32_t e = (uint32_t)p.block_expert[rb];
+                const uint8_t* a_src = p.A + (uint64_t)rb * MOE_GEMM_BLOCK_M * K * ES + (row0 % MOE_GEMM_BLOCK_M) * moe_sched::kSlabBytes;
+                const uint8_t* b_src = p.W + (uint64_t)e * w_rows * K * ES + (uint64_t)w.n_tile * T::BLOCK_N * moe_sched::kSlabBytes;
+                const float* s_src = kFP8 ? p.A_scale + (uint64_t)rb * k_blocks * 128 + row0 % MOE_GEMM_BLOCK_M : nullptr;
+                for (uint32_t kb = 0; kb < k_blocks; ++kb) {
+                    sm90::mbar_wait(empty_bar(stage), phase ^ 1);
+                    const uint32_t bytes = T::A_STAGE_BYTES + T::B_STAGE_BYTES + (kFP8 ? T::BLOCK_M * 4 : 0);
+                    sm90::mbar_arrive_expect_tx(full_bar(stage), bytes);
+                    sm90::bulk_copy_g2s(a_smem + stage * T::A_STAGE_BYTES, a_src + (uint64_t)kb * MOE_GEMM_BLOCK_M * moe_sched::kSlabBytes,
+                                        T::A_STAGE_BYTES, full_bar(stage));
+                    if constexpr (T::kClusterM > 1) {
+                        constexpr uint32_t half = T::B_STAGE_BYTES / 2;
+                        sm90::bulk_copy_g2s_multicast(b_smem + stage * T::B_STAGE_BYTES + rank * half,
+                                                      b_src + (uint64_t)kb * w_rows * moe_sched::kSlabBytes + rank * half,
+                                                      half, full_bar(stage), (uint16_t)0x3);
+                    } else {
+                        sm90::bulk_copy_g2s(b_smem + stage * T::B_STAGE_BYTES, b_src + (uint64_t)kb * w_rows * moe_sched::kSlabBytes,
+                                            T::B_STAGE_BYTES, full_bar(stage));
+                    }
+                    if constexpr (kFP8) {
+                        sm90::bulk_copy_g2s(s_smem + stage * T::SCALE_STAGE_BYTES, s_src + kb * 128, T::BLOCK_M * 4, full_bar(stage));
+                    }
+                    stage = stage + 1 == T::STAGES ? 0 : stage + 1;
+                    phase ^= stage == 0;
+                }
+            }
+        }
+    } else {
+    // ---------------- consumers ----------------
+    sm90::setmaxnreg_inc<moe_sched::kConsumerRegisters>();
+    const uint32_t lane = threadIdx.x % 32, warp_in_wg = (threadIdx.x / 32) % 4;
+    const uint32_t m_off = T::kSplitN ? 0 : wg * 64;
+    const uint32_t n_off = T::kSplitN ? wg * T::WG_N : 0;
+    const uint32_t r_local = m_off + warp_in_wg * 16 + lane / 4;  // this thread's rows: r_local and r_local + 8
+    const uint64_t a_desc0 = sm90::sw128_desc(a_smem + m_off * moe_sched::kSlabBytes);
+    const uint64_t b_desc0 = sm90::sw128_desc(b_smem + n_off * moe_sched::kSlabBytes);
+
+    float acc[NACC];
+    float acc2[T::kOverlapPromotion && kFP8 ? NACC : 1];  // the second accumulator set of the overlapped FP8 loop
+    float fin[kFP8 ? NACC : 1];
+    uint32_t stage = 0, phase = 0, local_unit = 0;
+    // Releases a stage: one arrival per consumer warp, in every CTA of the cluster (their producers write into ours).
+    auto release = [&](uint32_t s) {
+        if (lane == 0) {
+            if constexpr (T::kClusterM > 1) {
+                for (uint32_t c = 0; c < T::kClusterM; ++c) sm90::mbar_arrive_cluster(empty_bar(s), c);
+            } else {
+                sm90::mbar_arrive(empty_bar(s));
+            }
+        }
+    };
+    // Per work unit: its rows, expert, first packed weight row of this warpgroup and (FP8) weight scale rows
+    // ([E][w_rows/128][k_blocks]; GEMM1's warpgroup covers 64 gate + 64 up rows, one 128-row scale block each).
+    struct Unit {
+        uint32_t n_tile, row0, n_packed0;
+        const float* sb_gate;
+        const float* sb_up;
+    };
+    auto unit_of = [&](uint32_t u) {
+        const moe_sched::WorkUnit w = moe_sched::unit_at(u, m_units, n_tiles, kGroupUnits);
+        const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M;
+        const uint32_t e = (uint32_t)p.block_expert[row0 / MOE_GEMM_BLOCK_M];
+        const uint32_t n_packed0 = w.n_tile * T::BLOCK_N + n_off;
+        Unit x{w.n_tile, row0, n_packed0, nullptr, nullptr};
+        if constexpr (kFP8) {
+            const uint32_t scale_rows = w_rows / 128;
+            const uint32_t blk0 = kSwiGLU ? (n_packed0 / 2) / 128 : n_packed0 / 128;
+            x.sb_gate = p.W_scale + ((uint64_t)e * scale_rows + blk0) * k_blocks;
+            x.sb_up = kSwiGLU ? p.W_scale + ((uint64_t)e * scale_rows + p.N / 128 + blk0) * k_blocks : x.sb_gate;
+        }
+        return x;
+    };
+    struct Scales { float s0g, s1g, s0u, s1u; };
+    // FP8 overlapped loop: issues K block kb of unit x into accumulator set a (stage ring order).
+    auto issue = [&](float (&a)[NACC], uint32_t kb, const Unit& x) -> Scales {
+        const float bg = __ldg(x.sb_gate + kb), bu = __ldg(x.sb_up + kb);
+        sm90::mbar_wait(full_bar(stage), phase);
+        const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
+        const float sa0 = sa[r_local], sa1 = sa[r_local + 8];
+#pragma unroll
+        for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(a[i]);
+        sm90::wgmma_fence();
+#pragma unroll
+        for (uint32_t k = 0; k < K_STEPS; ++k) {
+            Mma<kFP8, T::WG_N>::run(a, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
+                                    b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, k != 0);
+        }
+        sm90::wgmma_commit();
+        // (no operand fence here: touching the in-flight accumulators would make ptxas serialize)
+        stage = stage + 1 == T::STAGES ? 0 : stage + 1;
+        phase ^= stage == 0;
+        return Scales{sa0 * bg, sa1 * bg, sa0 * bu, sa1 * bu};
+    };
+    uint32_t oldest = 0;     // stage of the oldest K block still in flight (overlapped FP8 loop)
+    Scales first_scales{};   // kEarlyNextUnit: K block 0 of the unit about to start is already in flight in acc
+    // The epilogue of one unit (from fin for FP8, acc for BF16); touches no other accumulator.
+    auto epilogue = [&](const Unit& cu, uint32_t local_unit) {
+        const uint32_t row0 = cu.row0;
+        const uint32_t n_packed0 = cu.n_packed0;
+        auto& v = pick<kFP8>(fin, acc);
+        const uint32_t row_a = row0 + r_local, row_b = row_a + 8;
+        if constexpr (kSwiGLU) {
+            // Output column of packed group pair (j, j+1): (n_packed0 / 2) + (j / 2) * 8 + (lane % 4) * 2.
+            const uint32_t col0 = n_packed0 / 2 + (lane % 4) * 2;
+#pragma unroll
+            for (uint32_t j = 0; j < NACC / 4; j += 2) {
+                v[j * 4 + 0] = moe_swiglu(v[j * 4 + 0], v[(j + 1) * 4 + 0]);
+                v[j * 4 + 1] = moe_swiglu(v[j * 4 + 1], v[(j + 1) * 4 + 1]);
+                v[j * 4 + 2] = moe_swiglu(v[j * 4 + 2], v[(j + 1) * 4 + 2]);
+                v[j * 4 + 3] = moe_swiglu(v[j * 4 + 3], v[(j + 1) * 4 + 3]);
+            }
+            if constexpr (!kFP8) {
+                uint8_t* H = static_cast<uint8_t*>(p.out);
+#pragma unroll
+                for (uint32_t j = 0; j < NACC / 4; j += 2) {
+                    const uint32_t col = col0 + (j / 2) * 8;
+                    *reinterpret_cast<__nv_bfloat162*>(H + moe_act_offset(row_a, col, p.N, 2)) = __floats2bfloat162_rn(v[j * 4 + 0], v[j * 4 + 1]);
+                    *reinterpret_cast<__nv_bfloat162*>(H + moe_act_offset(row_b, col, p.N, 2)) = __floats2bfloat162_rn(v[j * 4 + 2], v[j * 4 + 3]);
+                }
+            } else {
+                float m0 = 0.f, m1 = 0.f;
+#pragma unroll
+                for (uint32_t j = 0; j < NACC / 4; j += 2) {
+                    m0 = fmaxf(m0, fmaxf(fabsf(v[j * 4 + 0]), fabsf(v[j * 4 + 1])));
+                    m1 = fmaxf(m1, fmaxf(fabsf(v[j * 4 + 2]), fabsf(v[j * 4 + 3])));
+                }
+                m0 = fmaxf(m0, __shfl_xor_sync(0xffffffffu, m0, 1));
+                m0 = fmaxf(m0, __shfl_xor_sync(0xffffffffu, m0, 2));
+                m1 = fmaxf(m1, __shfl_xor_sync(0xffffffffu, m1, 1));
+                m1 = fmaxf(m1, __shfl_xor_sync(0xffffffffu, m1, 2));
+                // The other warpgroup holds the other 64 columns of the same rows: exchange row maxima.
+                float* buf = exchange + (local_unit & 1) * 128;
+                const uint32_t ri = warp_in_wg * 16 + lane / 4;
+                if (lane % 4 == 0) {
+                    buf[wg * 64 + ri] = m0;
+                    buf[wg * 64 + ri + 8] = m1;
+                }
+                sm90::named_barrier_sync(1, moe_sched::kConsumerThreads);
+                m0 = fmaxf(m0, buf[(1 - wg) * 64 + ri]);
+                m1 = fmaxf(m1, buf[(1 - wg) * 64 + ri + 8]);
+                const float q0 = moe_fp8_multiplier(m0), q1 = moe_fp8_multiplier(m1);
+                uint8_t* H = static_cast<uint8_t*>(p.out);
+#pragma unroll
+                for (uint32_t j = 0; j < NACC / 4; j += 2) {
+                    const uint32_t col = col0 + (j / 2) * 8;
+                    *reinterpret_cast<uint16_t*>(H + moe_act_offset(row_a, col, p.N, 1)) = moe_to_e4m3x2(v[j * 4 + 0] * q0, v[j * 4 + 1] * q0);
+                    *reinterpret_cast<uint16_t*>(H + moe_act_offset(row_b, col, p.N, 1)) = moe_to_e4m3x2(v[j * 4 + 2] * q1, v[j * 4 + 3] * q1);
+                }
+                if (wg == 0 && lane % 4 == 0) {
+                    const uint32_t out_block = cu.n_tile;  // 128 output columns per CTA
+                    p.out_scale[moe_act_scale_offset(row_a, out_block, p.N)] = moe_fp8_scale(m0);
+                    p.out_scale[moe_act_scale_offset(row_b, out_block, p.N)] = moe_fp8_scale(m1);
+                }
+            }
+        } else {
+            float* Y = static_cast<float*>(p.out);
+            const float wa = p.row_weight[row_a], wb = p.row_weight[row_b];
+            const uint32_t col0 = n_packed0 + (lane % 4) * 2;
+#pragma unroll
+            for (uint32_t j = 0; j < NACC / 4; ++j) {
+                const uint32_t col = col0 + j * 8;
+                *reinterpret_cast<float2*>(Y + (uint64_t)row_a * p.N + col) = make_float2(wa * v[j * 4 + 0], wa * v[j * 4 + 1]);
+                *reinterpret_cast<float2*>(Y + (uint64_t)row_b * p.N + col) = make_float2(wb * v[j * 4 + 2], wb * v[j * 4 + 3]);
+            }
+        }
+    };
+    // The loop's only back edge is "this unit has a successor": with kEarlyNextUnit the successor's first K block is
+    // then in flight on every path into the loop head (ptxas's wgmma hazard analysis needs that to stay quiet).
+    if (first_unit < total_units) {
+    if constexpr (T::kEarlyNextUnit) {
+        oldest = stage;
+        first_scales = issue(acc, 0, unit_of(first_unit));
+    }
+    for (uint32_t u = first_unit;;) {
+        const Unit cu = unit_of(u);
+
+        if constexpr (kFP8) {
+            const float* sb_gate = cu.sb_gate;
+            const float* sb_up = cu.sb_up;
+#pragma unroll
+            for (uint32_t i = 0; i < NACC; ++i) fin[i] = 0.f;
+            if constexpr (T::kOverlapPromotion) {
+                // Two accumulator sets: K block kb+1's wgmmas are in flight while kb is promoted.
+                auto promote = [&](float (&a)[NACC], const Scales& c) {
+#pragma unroll
+                    for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(a[i]);
+#pragma unroll
+                    for (uint32_t j = 0; j < NACC / 4; ++j) {
+                        const bool up = kSwiGLU && (j & 1);
+                        fin[j * 4 + 0] += (up ? c.s0u : c.s0g) * a[j * 4 + 0];
+                        fin[j * 4 + 1] += (up ? c.s0u : c.s0g) * a[j * 4 + 1];
+                        fin[j * 4 + 2] += (up ? c.s1u : c.s1g) * a[j * 4 + 2];
+                        fin[j * 4 + 3] += (up ? c.s1u : c.s1g) * a[j * 4 + 3];
+                    }
+                };
+                auto release_oldest = [&]() {
+                    release(oldest);
+                    oldest = oldest + 1 == T::STAGES ? 0 : oldest + 1;
+                };
+                // Invariant at the loop head: K block kb is in flight in acc. No branch inside the loop body, so the
+                // in-flight accumulators keep their registers across the back edge (no copies ptxas must serialize).
+                Scales cur, nxt;
+                if constexpr (T::kEarlyNextUnit) {
+                    cur = first_scales;
+                } else {
+                    oldest = stage;
+                    cur = issue(acc, 0, cu);
+                }
+                uint32_t kb = 0;
+                for (; kb + 2 < k_blocks; kb += 2) {
+                    nxt = issue(acc2, kb + 1, cu);
+                    sm90::wgmma_wait<1>();
+                    release_oldest();
+                    promote(acc, cur);
+                    cur = issue(acc, kb + 2, cu);
+                    sm90::wgmma_wait<1>();
+                    release_oldest();
+                    promote(acc2, nxt);
+                }
+                if (kb + 1 < k_blocks) {
+                    nxt = issue(acc2, kb + 1, cu);
+                    sm90::wgmma_wait<1>();
+                    release_oldest();
+                    promote(acc, cur);
+                    sm90::wgmma_wait<0>();
+                    release_oldest();
+                    promote(acc2, nxt);
+                } else {
+                    sm90::wgmma_wait<0>();
+                    release_oldest();
+                    promote(acc, cur);
+                }
+                if constexpr (T::kEarlyNextUnit) {
+                    // Start the next unit's first K block, then run this unit's epilogue while it computes. The
+                    // epilogue is written in both branches so that acc is uniformly in flight (or not) in each.
+                    if (u + unit_stride < total_units) {
+                        oldest = stage;
+                        first_scales = issue(acc, 0, unit_of(u + unit_stride));
+                        epilogue(cu, local_unit);
+                    } else {
+                        sm90::wgmma_wait<0>();
+                        epilogue(cu, local_unit);
+                        break;
+                    }
+                } else {
+                    sm90::wgmma_wait<0>();  // nothing is in flight here; says so to ptxas's hazard analysis
+                }
+            } else
+            for (uint32_t kb = 0; kb < k_blocks; ++kb) {
+                const float bg = __ldg(sb_gate + kb), bu = __ldg(sb_up + kb);
+                sm90::mbar_wait(full_bar(stage), phase);
+                const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
+                const float sa0 = sa[r_local], sa1 = sa[r_local + 8];
+                const float s0g = sa0 * bg, s1g = sa1 * bg, s0u = sa0 * bu, s1u = sa1 * bu;
+                constexpr uint32_t kSteps = T::kStepsPerPromotion;
+#pragma unroll
+                for (uint32_t k0 = 0; k0 < K_STEPS; k0 += kSteps) {
+#pragma unroll
+                    for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
+                    sm90::wgmma_fence();
+#pragma unroll
+                    for (uint32_t k = k0; k < k0 + kSteps; ++k) {
+                        Mma<kFP8, T::WG_N>::run(acc, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
+                                                b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, k != k0);
+                    }
+                    sm90::wgmma_commit();
+#pragma unroll
+                    for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
+                    sm90::wgmma_wait<0>();
+                    if (k0 + kSteps == K_STEPS) {
+                        release(stage);
+                        stage = stage + 1 == T::STAGES ? 0 : stage + 1;
+                        phase ^= stage == 0;
+                    }
+#pragma unroll
+                    for (uint32_t j = 0; j < NACC / 4; ++j) {
+                        const bool up = kSwiGLU && (j & 1);
+                        fin[j * 4 + 0] += (up ? s0u : s0g) * acc[j * 4 + 0];
+                        fin[j * 4 + 1] += (up ? s0u : s0g) * acc[j * 4 + 1];
+                        fin[j * 4 + 2] += (up ? s1u : s1g) * acc[j * 4 + 2];
+                        fin[j * 4 + 3] += (up ? s1u : s1g) * acc[j * 4 + 3];
+                    }
+                }
+            }
+        } else {
+            uint32_t prev_stage = 0;
+            for (uint32_t kb = 0; kb < k_blocks; ++kb) {
+                sm90::mbar_wait(full_bar(stage), phase);
+#pragma unroll
+                for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
+                sm90::wgmma_fence();
+#pragma unroll
+                for (uint32_t k = 0; k < K_STEPS; ++k) {
+                    Mma<kFP8, T::WG_N>::run(acc, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
+                                            b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, (kb | k) != 0);
+                }
+                sm90::wgmma_commit();
+#pragma unroll
+                for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
+                // Keep this stage's wgmmas in flight; the previous stage's are done, so release it.
+                sm90::wgmma_wait<1>();
+                if (kb > 0) release(prev_stage);
+                prev_stage = stage;
+                stage = stage + 1 == T::STAGES ? 0 : stage + 1;
+                phase ^= stage == 0;
+            }
+            sm90::wgmma_wait<0>();
+#pragma unroll
+            for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
+            release(prev_stage);
+        }
+
+        if constexpr (!T::kEarlyNextUnit) {
+            epilogue(cu, local_unit);
+            if (u + unit_stride >= total_units) break;
+        }
+        u += unit_stride;
+        ++local_unit;
+    }
+    }
+    }  // consumers
+    // No CTA may leave while its peer can still arrive on its barriers.
+    if constexpr (T::kClusterM > 1) sm90::cluster_sync();
+}
+
+}  // namespace moe_gemm

@@ -1,0 +1,72 @@
+// grouped_gemm_schedule.cuh: the tile configurations of the fast grouped GEMMs and the persistent work order.
+// Host-independent: the same numbers are mirrored by dev.sparkmoe.kernels.GroupedGemmConfig (keep in sync).
+#pragma once
+#include <cstdint>
+
+namespace moe_sched {
+
+// One CTA = 2 consumer warpgroups (wgmma, 64 rows each or half the N tile each) + 1 producer warpgroup.
+constexpr uint32_t kConsumerThreads = 256;
+constexpr uint32_t kThreads = 384;
+// setmaxnreg split of the 64K registers: 128 x 40 (producer: one thread issues copies; 24 made it spill) + 256 x 232
+// (consumers: two FP8 accumulator sets and the promoted result = 192 registers, plus addressing).
+constexpr uint32_t kProducerRegisters = 40;
+constexpr uint32_t kConsumerRegisters = 232;
+static_assert(128 * kProducerRegisters + 256 * kConsumerRegisters <= 65536, "register file");
+// Bytes of one 128-byte-swizzled K slab row: the K extent of one pipeline stage (64 bf16 / 128 e4m3).
+constexpr uint32_t kSlabBytes = 128;
+
+// A tile shape. BLOCK_M rows x BLOCK_N packed weight rows (GEMM1: gate+up interleaved, so BLOCK_N/2 outputs).
+// kSplitN: the two consumer warpgroups take the two halves of BLOCK_N on the same BLOCK_M (=64) rows, else the two
+// 64-row halves of BLOCK_M (=128) on the whole BLOCK_N.
+// kClusterM = 2: two CTAs (a thread-block cluster) take the two 64-row halves of one 128-row block (so one expert)
+// on the same N tile; each loads its own A and half of the B tile, multicast into both CTAs, halving the
+// L2->SM traffic of B. kStepsPerPromotion (FP8): wgmma K steps (32 each) accumulated before each promotion.
+// kOverlapPromotion (FP8, 4 steps per promotion): two accumulator sets, so a warpgroup's wgmmas of K block kb+1 run
+// while it promotes K block kb.
+// kEarlyNextUnit (with kOverlapPromotion): the first K block of a warpgroup's next unit is issued before the epilogue
+// of the current one, so the tensor cores work during SwiGLU / re-quantization / stores.
+template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_, uint32_t kClusterM_ = 1,
+          uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false>
+struct Tile {
+    static constexpr bool kOverlapPromotion = kOverlapPromotion_ && kStepsPerPromotion_ == 4;
+    static constexpr bool kEarlyNextUnit = kEarlyNextUnit_ && kOverlapPromotion;
+    static constexpr uint32_t kClusterM = kClusterM_;
+    static constexpr uint32_t kStepsPerPromotion = kStepsPerPromotion_;
+    static_assert(kClusterM == 1 || (kClusterM == 2 && BLOCK_M_ == 64), "a cluster pairs the two 64-row halves of a row block");
+    static constexpr uint32_t BLOCK_M = BLOCK_M_;
+    static constexpr uint32_t BLOCK_N = BLOCK_N_;
+    static constexpr uint32_t STAGES = STAGES_;
+    static constexpr bool kSplitN = kSplitN_;
+    static constexpr uint32_t WG_N = kSplitN ? BLOCK_N / 2 : BLOCK_N;
+    static constexpr uint32_t A_STAGE_BYTES = BLOCK_M * kSlabBytes;
+    static constexpr uint32_t B_STAGE_BYTES = BLOCK_N * kSlabBytes;
+    static constexpr uint32_t SCALE_STAGE_BYTES = 512;  // BLOCK_M fp32 activation scales (FP8), padded
+    static constexpr uint32_t BARRIER_BYTES = 2 * STAGES * 8;
+    static constexpr uint32_t EXCHANGE_BYTES = 2 * 2 * 64 * 4;  // GEMM1 FP8 row-amax exchange, double buffered
+    // + 1024: the kernel aligns the dynamic shared memory base to 1024 bytes (SW128 atoms) itself.
+    static constexpr uint32_t SMEM_BYTES = 1024 + STAGES * (A_STAGE_BYTES + B_STAGE_BYTES + SCALE_STAGE_BYTES) + BARRIER_BYTES + EXCHANGE_BYTES;
+    static_assert(BLOCK_M == 64 || BLOCK_M == 128, "BLOCK_M");
+    static_assert(kSplitN ? BLOCK_M == 64 : BLOCK_M == 128, "one 64-row wgmma per warpgroup");
+    static_assert(SMEM_BYTES <= 227 * 1024, "shared memory");
+};
+
+// Row blocks of 128 (the layout's) are grouped by kGroupRowBlocks: inside a group, consecutive work units walk the
+// group's M units first and then the N tiles, so the CTAs running at one time share weight tiles (one expert's) and
+// A row blocks in L2 instead of streaming the whole A per N tile.
+constexpr uint32_t kGroupRowBlocks = 8;
+
+struct WorkUnit {
+    uint32_t m_unit;  // BLOCK_M-row unit index (row = m_unit * BLOCK_M)
+    uint32_t n_tile;  // BLOCK_N tile index
+};
+
+__device__ __forceinline__ WorkUnit unit_at(uint32_t u, uint32_t num_m_units, uint32_t num_n_tiles, uint32_t group_m_units) {
+    const uint32_t per_group = group_m_units * num_n_tiles;
+    const uint32_t g = u / per_group, r = u - g * per_group;
+    const uint32_t first = g * group_m_units;
+    const uint32_t in_group = min(group_m_units, num_m_units - first);
+    return WorkUnit{first + r % in_group, r / in_group};
+}
+
+}  // namespace moe_sched

@@ -1,0 +1,34 @@
+// Combine: out[t] = (sum over the token's k rows of Y, in selection order) + the shared expert's row, in fp32 with a
+// fixed order - bitwise identical run to run (no atomics). Y rows already carry their routing weight (GEMM2's epilogue),
+// the shared rows their gate. Grid (H / 512 rounded up, tokens capacity), 128 threads x 4 channels.
+#include "moe_common.cuh"
+
+extern "C" __global__ void __launch_bounds__(128) moe_combine(
+    const float* __restrict__ y, const float* __restrict__ y_shared, const int* __restrict__ slot_of_entry,
+    float* __restrict__ out, const int* __restrict__ num_tokens, int H, int k) {
+  const int t = blockIdx.y;
+  if (t >= *num_tokens) return;
+  const int c = (blockIdx.x * 128 + threadIdx.x) * 4;
+  if (c >= H) return;
+  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+  for (int j = 0; j < k; j++) {
+    int row = slot_of_entry[(size_t)t * k + j];
+    float4 v = *(const float4*)(y + (size_t)row * H + c);
+    acc.x += v.x; acc.y += v.y; acc.z += v.z; acc.w += v.w;
+  }
+  if (y_shared) {
+    float4 v = *(const float4*)(y_shared + (size_t)t * H + c);
+    acc.x += v.x; acc.y += v.y; acc.z += v.z; acc.w += v.w;
+  }
+  *(float4*)(out + (size_t)t * H + c) = acc;
+}
+
+// fp32 -> bf16 (nearest even), n a multiple of 4 (utility for tests and weight conversion on the device).
+extern "C" __global__ void moe_f32_to_bf16(const float* __restrict__ src, __nv_bfloat16* __restrict__ dst, long long n) {
+  long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * 4;
+  if (i >= n) return;
+  float4 v = *(const float4*)(src + i);
+  __nv_bfloat162 a = __floats2bfloat162_rn(v.x, v.y), b = __floats2bfloat162_rn(v.z, v.w);
+  *(__nv_bfloat162*)(dst + i) = a;
+  *(__nv_bfloat162*)(dst + i + 2) = b;
+}

@@ -1,0 +1,209 @@
+// Dispatch: tokens per expert, the m-grouped contiguous layout (every expert's rows padded to MOE_BLOCK_M, the
+// expert of every row block and the number of blocks in use, all on the device), the scatter of token rows into it
+// (BF16, or FP8 e4m3 with per-token per-128-channel scales) and the token -> slot map that combine reads.
+//
+// Slot order is deterministic: entries (token t, choice j), numbered t*k + j, are split into chunks of
+// MOE_DISPATCH_CHUNK; one warp per chunk counts (pass 1) and assigns (pass 3) in entry order, and pass 2 scans the
+// per-chunk counts per expert. So expert e's rows hold its tokens in increasing (t, j) order, run to run.
+#include "moe_common.cuh"
+// Activation rows and their FP8 scales are written in the GEMM's tile-packed layout (grouped_gemm.cuh).
+
+#define DISPATCH_WARPS 4
+
+// Pass 1: chunk_counts[c][e] = entries of chunk c routed to expert e.
+extern "C" __global__ void __launch_bounds__(DISPATCH_WARPS * 32) moe_dispatch_count(
+    const int* __restrict__ topk_expert, int* __restrict__ chunk_counts, const int* __restrict__ num_tokens, int k, int E) {
+  extern __shared__ int hist_all[];  // [DISPATCH_WARPS][E]
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+  int* hist = hist_all + warp * E;
+  const int n = *num_tokens * k;
+  const int c = blockIdx.x * DISPATCH_WARPS + warp;
+  const int begin = c * MOE_DISPATCH_CHUNK;
+  if (begin >= n) return;
+  for (int e = lane; e < E; e += 32) hist[e] = 0;
+  __syncwarp();
+  const int end = min(n, begin + MOE_DISPATCH_CHUNK);
+  for (int i0 = begin; i0 < end; i0 += 32) {
+    int i = i0 + lane;
+    int e = i < end ? topk_expert[i] : -1 - lane;  // invalid lanes never match a real expert nor each other
+    unsigned peers = __match_any_sync(0xffffffffu, e);
+    if (e >= 0 && (peers & ((1u << lane) - 1)) == 0) hist[e] += __popc(peers);  // lowest peer adds the group
+    __syncwarp();
+  }
+  __syncwarp();
+  for (int e = lane; e < E; e += 32) chunk_counts[(size_t)c * E + e] = hist[e];
+}
+
+// Pass 2 (one block of >= E threads, a multiple of 32, <= 1024): chunk_base[c][e] = rows of expert e in chunks before c;
+// expert_start[e] = first row of expert e (a multiple of MOE_BLOCK_M; experts without tokens get no rows);
+// block_expert[b] = expert of row block b; *num_row_blocks = blocks in use.
+extern "C" __global__ void __launch_bounds__(1024) moe_dispatch_scan(
+    const int* __restrict__ chunk_counts, int* __restrict__ chunk_base, int* __restrict__ expert_count,
+    int* __restrict__ expert_start, int* __restrict__ block_expert, int* __restrict__ num_row_blocks,
+    const int* __restrict__ num_tokens, int k, int E, int max_row_blocks) {
+  __shared__ int warp_tot[32];
+  const int e = threadIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+  const int n = *num_tokens * k;
+  const int chunks = (n + MOE_DISPATCH_CHUNK - 1) / MOE_DISPATCH_CHUNK;
+  int running = 0;
+  if (e < E) {
+    int c = 0;
+    for (; c + 4 <= chunks; c += 4) {  // four independent loads in flight
+      int a0 = chunk_counts[(size_t)c * E + e], a1 = chunk_counts[(size_t)(c + 1) * E + e];
+      int a2 = chunk_counts[(size_t)(c + 2) * E + e], a3 = chunk_counts[(size_t)(c + 3) * E + e];
+      chunk_base[(size_t)c * E + e] = running;
+      chunk_base[(size_t)(c + 1) * E + e] = running + a0;
+      chunk_base[(size_t)(c + 2) * E + e] = running + a0 + a1;
+      chunk_base[(size_t)(c + 3) * E + e] = running + a0 + a1 + a2;
+      running += a0 + a1 + a2 + a3;
+    }
+    for (; c < chunks; c++) {
+      chunk_base[(size_t)c * E + e] = running;
+      running += chunk_counts[(size_t)c * E + e];
+    }
+    expert_count[e] = running;
+  }
+  const int blocks = (running + MOE_BLOCK_M - 1) / MOE_BLOCK_M;
+  // exclusive scan of blocks over the threads: inclusive within the warp, then over warp totals
+  int incl = blocks;
+  for (int o = 1; o < 32; o <<= 1) {
+    int v = __shfl_up_sync(0xffffffffu, incl, o);
+    if (lane >= o) incl += v;
+  }
+  if (lane == 31) warp_tot[warp] = incl;
+  __syncthreads();
+  if (warp == 0) {
+    int nw = (blockDim.x + 31) / 32;
+    int v = lane < nw ? warp_tot[lane] : 0;
+    int s = v;
+    for (int o = 1; o < 32; o <<= 1) {
+      int u = __shfl_up_sync(0xffffffffu, s, o);
+      if (lane >= o) s += u;
+    }
+    if (lane < nw) warp_tot[lane] = s - v;  // exclusive prefix of warps
+    if (lane == nw - 1) *num_row_blocks = s;
+  }
+  __syncthreads();
+  const int first_block = warp_tot[warp] + incl - blocks;
+  if (e < E) {
+    expert_start[e] = first_block * MOE_BLOCK_M;
+    for (int b = first_block; b < first_block + blocks && b < max_row_blocks; b++) block_expert[b] = e;
+  }
+}
+
+// Pass 3: slot_of_entry[t*k+j] = the row of entry (t, j); row_weight[row] = its routing weight.
+extern "C" __global__ void __launch_bounds__(DISPATCH_WARPS * 32) moe_dispatch_assign(
+    const int* __restrict__ topk_expert, const float* __restrict__ topk_weight, const int* __restrict__ chunk_base,
+    const int* __restrict__ expert_start, int* __restrict__ slot_of_entry, float* __restrict__ row_weight,
+    const int* __restrict__ num_tokens, int k, int E) {
+  extern __shared__ int next_all[];  // [DISPATCH_WARPS][E]
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+  int* next = next_all + warp * E;
+  const int n = *num_tokens * k;
+  const int c = blockIdx.x * DISPATCH_WARPS + warp;
+  const int begin = c * MOE_DISPATCH_CHUNK;
+  if (begin >= n) return;
+  for (int e = lane; e < E; e += 32) next[e] = expert_start[e] + chunk_base[(size_t)c * E + e];
+  __syncwarp();
+  const int end = min(n, begin + MOE_DISPATCH_CHUNK);
+  for (int i0 = begin; i0 < end; i0 += 32) {
+    int i = i0 + lane;
+    bool valid = i < end;
+    int e = valid ? topk_expert[i] : -1 - lane;  // invalid lanes never match a real expert nor each other
+    unsigned peers = __match_any_sync(0xffffffffu, e);
+    int rank = __popc(peers & ((1u << lane) - 1));
+    int base = valid ? next[e] : 0;
+    __syncwarp();
+    if (valid) {
+      int row = base + rank;
+      slot_of_entry[i] = row;
+      row_weight[row] = topk_weight[i];
+      if (rank == 0) next[e] = base + __popc(peers);
+    }
+    __syncwarp();
+  }
+}
+
+// Zeroes the padding rows (and their row weights / scales) of every expert's last block, and (block E) the shared
+// expert's rows from T to its padded end, so every row a GEMM reads is finite.
+// elem_bytes: 2 for BF16 rows, 1 for FP8 rows (then the scales are zeroed too). H % 128 == 0.
+extern "C" __global__ void moe_dispatch_pad(
+    const int* __restrict__ expert_count, const int* __restrict__ expert_start, unsigned char* __restrict__ a,
+    float* __restrict__ a_scale, float* __restrict__ row_weight, unsigned char* __restrict__ a_shared,
+    float* __restrict__ a_shared_scale, const int* __restrict__ num_tokens, int H, int E, int elem_bytes) {
+  int first, last;
+  unsigned char* dst;
+  float* sc;
+  if (blockIdx.x < E) {
+    int cnt = expert_count[blockIdx.x];
+    if (cnt == 0) return;
+    first = expert_start[blockIdx.x] + cnt;
+    last = expert_start[blockIdx.x] + (cnt + MOE_BLOCK_M - 1) / MOE_BLOCK_M * MOE_BLOCK_M;
+    dst = a; sc = a_scale;
+  } else {
+    if (a_shared == nullptr) return;
+    int T = *num_tokens;
+    first = T;
+    last = (T + MOE_BLOCK_M - 1) / MOE_BLOCK_M * MOE_BLOCK_M;
+    dst = a_shared; sc = a_shared_scale;
+  }
+  const int chunks = H * elem_bytes / 16;  // 16-byte chunks of a row; each lies whole inside one swizzled slab row
+  const int per_chunk = 16 / elem_bytes;
+  for (int r = first; r < last; r++) {
+    for (int i = threadIdx.x; i < chunks; i += blockDim.x)
+      *(uint4*)(dst + moe_act_offset(r, i * per_chunk, H, elem_bytes)) = make_uint4(0, 0, 0, 0);
+    if (threadIdx.x == 0 && blockIdx.x < E) row_weight[r] = 0.0f;
+    if (sc != nullptr)
+      for (int kb = threadIdx.x; kb < H / MOE_QUANT_BLOCK; kb += blockDim.x) sc[moe_act_scale_offset(r, kb, H)] = 0.0f;
+  }
+}
+
+// Scatter, BF16: each token's fp32 row, rounded to bf16 (nearest even), into its k rows and (when a_shared) row t of
+// the shared expert's input. Grid (H / 1024 rounded up, tokens capacity), 128 threads x 8 channels.
+extern "C" __global__ void __launch_bounds__(128) moe_dispatch_rows_bf16(
+    const float* __restrict__ x, const int* __restrict__ slot_of_entry, __nv_bfloat16* __restrict__ a,
+    __nv_bfloat16* __restrict__ a_shared, const int* __restrict__ num_tokens, int H, int k) {
+  const int t = blockIdx.y;
+  if (t >= *num_tokens) return;
+  const int c = (blockIdx.x * 128 + threadIdx.x) * 8;
+  if (c >= H) return;
+  const float4* src = (const float4*)(x + (size_t)t * H + c);
+  float4 v0 = src[0], v1 = src[1];
+  __nv_bfloat162 p0 = __floats2bfloat162_rn(v0.x, v0.y), p1 = __floats2bfloat162_rn(v0.z, v0.w);
+  __nv_bfloat162 p2 = __floats2bfloat162_rn(v1.x, v1.y), p3 = __floats2bfloat162_rn(v1.z, v1.w);
+  uint4 packed;
+  packed.x = *(unsigned*)&p0; packed.y = *(unsigned*)&p1; packed.z = *(unsigned*)&p2; packed.w = *(unsigned*)&p3;
+  for (int j = 0; j < k; j++) {
+    int row = slot_of_entry[(size_t)t * k + j];
+    *(uint4*)((unsigned char*)a + moe_act_offset(row, c, H, 2)) = packed;
+  }
+  if (a_shared) *(uint4*)((unsigned char*)a_shared + moe_act_offset(t, c, H, 2)) = packed;
+}
+
+// Scatter, FP8: one warp per (token, 128-channel block): amax, scale, e4m3 values per the FP8 recipe, written to the
+// token's k rows and its shared-expert row, with the scales in the GEMM's activation scale layout.
+extern "C" __global__ void __launch_bounds__(128) moe_dispatch_rows_fp8(
+    const float* __restrict__ x, const int* __restrict__ slot_of_entry, uint8_t* __restrict__ a,
+    float* __restrict__ a_scale, uint8_t* __restrict__ a_shared, float* __restrict__ a_shared_scale,
+    const int* __restrict__ num_tokens, int H, int k) {
+  const int t = blockIdx.y;
+  if (t >= *num_tokens) return;
+  const int kb = blockIdx.x * 4 + threadIdx.x / 32, lane = threadIdx.x & 31;
+  if (kb * MOE_QUANT_BLOCK >= H) return;
+  const int c = kb * MOE_QUANT_BLOCK + lane * 4;
+  float4 v = *(const float4*)(x + (size_t)t * H + c);
+  float amax = moe_warp_max(fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))));
+  float scale = moe_fp8_scale(amax);
+  float mult = moe_fp8_multiplier(amax);
+  unsigned q = (unsigned)moe_to_e4m3(v.x * mult) | ((unsigned)moe_to_e4m3(v.y * mult) << 8)
+             | ((unsigned)moe_to_e4m3(v.z * mult) << 16) | ((unsigned)moe_to_e4m3(v.w * mult) << 24);
+  for (int j = 0; j < k; j++) {
+    int row = slot_of_entry[(size_t)t * k + j];
+    *(unsigned*)(a + moe_act_offset(row, c, H, 1)) = q;
+    if (lane == 0) a_scale[moe_act_scale_offset(row, kb, H)] = scale;
+  }
+  if (a_shared) {
+    *(unsigned*)(a_shared + moe_act_offset(t, c, H, 1)) = q;
+    if (lane == 0) a_shared_scale[moe_act_scale_offset(t, kb, H)] = scale;
+  }
+}

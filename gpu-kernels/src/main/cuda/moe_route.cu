@@ -1,0 +1,183 @@
+// Route: router logits (fp64 accumulation, rounded to fp32 once, as the CPU reference computes them) and the top-k
+// selection of every routing function (softmax, softmax renormalized, DeepSeek-V3 grouped sigmoid with selection bias)
+// with the CPU engine's tie rule: equal keys go to the lower index. Reads the token count from device memory, so the
+// same launch serves any count up to the capacity it was sized for (CUDA graphs per token bucket).
+#include "moe_common.cuh"
+
+#define ROUTER_TILE 64
+#define ROUTER_KT 16
+
+// logits[t, e] = sum_h x[t, h] * w[e, h] for t < *num_tokens, e < n_out (router rows, plus Qwen2-MoE's shared gate row).
+// 64x64 output tile per CTA, 256 threads, 4x4 outputs each, fp64 accumulators.
+extern "C" __global__ void __launch_bounds__(256) moe_router_logits(
+    const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ logits,
+    const int* __restrict__ num_tokens, int H, int n_out) {
+  const int T = *num_tokens;
+  const int t0 = blockIdx.y * ROUTER_TILE, e0 = blockIdx.x * ROUTER_TILE;
+  if (t0 >= T) return;
+  __shared__ double xs[ROUTER_KT][ROUTER_TILE + 1];
+  __shared__ double ws[ROUTER_KT][ROUTER_TILE + 1];
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  double acc[4][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) acc[i][j] = 0.0;
+  for (int k0 = 0; k0 < H; k0 += ROUTER_KT) {
+    // load 64 rows x 16 k of x and of w: 1024 values each, 4 per thread
+    for (int i = threadIdx.x; i < ROUTER_TILE * ROUTER_KT; i += 256) {
+      int r = i / ROUTER_KT, kk = i % ROUTER_KT;
+      int t = t0 + r, e = e0 + r, k = k0 + kk;
+      xs[kk][r] = (t < T && k < H) ? (double)x[(size_t)t * H + k] : 0.0;
+      ws[kk][r] = (e < n_out && k < H) ? (double)w[(size_t)e * H + k] : 0.0;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < ROUTER_KT; kk++) {
+      double a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) a[i] = xs[kk][ty + 16 * i];
+#pragma unroll
+      for (int j = 0; j < 4; j++) b[j] = ws[kk][tx + 16 * j];
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[i][j] = fma(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    int t = t0 + ty + 16 * i;
+    if (t >= T) continue;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      int e = e0 + tx + 16 * j;
+      if (e < n_out) logits[(size_t)t * n_out + e] = (float)acc[i][j];
+    }
+  }
+}
+
+// a ranks strictly above b: larger key, NaN below everything, equal keys to the lower index.
+__device__ __forceinline__ bool moe_better(float ka, int ia, float kb, int ib) {
+  if (ib < 0) return ia >= 0;
+  if (ia < 0) return false;
+  bool na = isnan(ka), nb = isnan(kb);
+  if (na != nb) return nb;
+  if (!na && ka != kb) return ka > kb;
+  return ia < ib;
+}
+
+// The best eligible candidate of n (keys in shared memory) across the warp; ties to the lower index.
+__device__ int moe_warp_argmax(const float* key, const unsigned char* ok, int n) {
+  const int lane = threadIdx.x & 31;
+  float bk = 0.0f;
+  int bi = -1;
+  for (int i = lane; i < n; i += 32) {
+    if (ok[i] && moe_better(key[i], i, bk, bi)) { bk = key[i]; bi = i; }
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    float ok2 = __shfl_xor_sync(0xffffffffu, bk, o);
+    int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+    if (moe_better(ok2, oi, bk, bi)) { bk = ok2; bi = oi; }
+  }
+  return bi;
+}
+
+#define ROUTE_WARPS 4
+
+// One warp per token. Writes topk_expert/topk_weight [T, k] in selection order (best first), and for the shared
+// expert its row weight (1, or sigmoid(shared gate logit) when gated) and, from thread 0 of block 0, the shared
+// expert's row-block count ceil(T / 128).
+// scoring: 0 softmax, 1 sigmoid. n_out = logits row stride (E, or E + 1 when the last column is the shared gate).
+extern "C" __global__ void __launch_bounds__(ROUTE_WARPS * 32) moe_route_topk(
+    const float* __restrict__ logits, const float* __restrict__ bias, int* __restrict__ topk_expert,
+    float* __restrict__ topk_weight, float* __restrict__ shared_row_weight, int* __restrict__ shared_num_blocks,
+    const int* __restrict__ num_tokens, int E, int n_out, int k, int scoring, int n_group, int topk_group,
+    int norm_topk, float scaling, int shared_gated) {
+  const int T = *num_tokens;
+  if (blockIdx.x == 0 && threadIdx.x == 0) *shared_num_blocks = (T + MOE_BLOCK_M - 1) / MOE_BLOCK_M;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+  const int t = blockIdx.x * ROUTE_WARPS + warp;
+  if (t >= T) return;
+  __shared__ float keys[ROUTE_WARPS][MOE_MAX_EXPERTS];
+  __shared__ float scores[ROUTE_WARPS][MOE_MAX_EXPERTS];
+  __shared__ unsigned char ok[ROUTE_WARPS][MOE_MAX_EXPERTS];
+  __shared__ float gkeys[ROUTE_WARPS][32];
+  __shared__ unsigned char gok[ROUTE_WARPS][32];
+  __shared__ int chosen[ROUTE_WARPS][32];
+  float* key = keys[warp];
+  float* score = scores[warp];
+  const float* row = logits + (size_t)t * n_out;
+  for (int i = lane; i < E; i += 32) {
+    float l = row[i];
+    if (scoring == 0) {
+      key[i] = l;  // softmax is increasing: ranking by logits is ranking by probability, free of rounding ties
+      score[i] = l;
+    } else {
+      float s = moe_sigmoid(l);
+      score[i] = s;
+      key[i] = bias ? s + bias[i] : s;
+    }
+    ok[warp][i] = 1;
+  }
+  __syncwarp();
+  if (n_group > 1) {
+    const int gs = E / n_group;
+    if (lane < n_group) {  // the CPU's scan: best and second best biased key of the group, summed in fp32
+      float best = -INFINITY, second = -INFINITY;
+      for (int i = lane * gs; i < (lane + 1) * gs; i++) {
+        float v = key[i];
+        if (v > best) { second = best; best = v; } else if (v > second) second = v;
+      }
+      gkeys[warp][lane] = best + second;
+      gok[warp][lane] = 1;
+    }
+    __syncwarp();
+    for (int i = lane; i < E; i += 32) ok[warp][i] = 0;
+    __syncwarp();
+    for (int g = 0; g < topk_group; g++) {
+      int bg = moe_warp_argmax(gkeys[warp], gok[warp], n_group);
+      __syncwarp();
+      if (lane == 0) gok[warp][bg] = 0;
+      for (int i = bg * gs + lane; i < (bg + 1) * gs; i += 32) ok[warp][i] = 1;
+      __syncwarp();
+    }
+  }
+  for (int j = 0; j < k; j++) {
+    int b = moe_warp_argmax(key, ok[warp], E);
+    __syncwarp();
+    if (lane == 0) { chosen[warp][j] = b; ok[warp][b] = 0; }
+    __syncwarp();
+  }
+  if (scoring == 0) {
+    // weights in double as the CPU computes them: exp(l - max) / (sum over all, or over the chosen when renormalized)
+    float mx = -INFINITY;
+    for (int i = lane; i < E; i += 32) mx = fmaxf(mx, row[i]);
+    mx = moe_warp_max(mx);
+    double all = 0.0;
+    for (int i = lane; i < E; i += 32) all += exp((double)row[i] - (double)mx);
+    for (int o = 16; o > 0; o >>= 1) all += __shfl_xor_sync(0xffffffffu, all, o);
+    if (lane == 0) {
+      double sel = 0.0;
+      for (int j = 0; j < k; j++) sel += exp((double)row[chosen[warp][j]] - (double)mx);
+      double denom = norm_topk ? sel : all;
+      for (int j = 0; j < k; j++) {
+        int e = chosen[warp][j];
+        topk_expert[(size_t)t * k + j] = e;
+        topk_weight[(size_t)t * k + j] = (float)(exp((double)row[e] - (double)mx) / denom);
+      }
+    }
+  } else if (lane == 0) {
+    double sum = 0.0;
+    for (int j = 0; j < k; j++) sum += (double)score[chosen[warp][j]];
+    for (int j = 0; j < k; j++) {
+      int e = chosen[warp][j];
+      double wgt = (double)score[e];
+      if (norm_topk) wgt = wgt / (sum + 1e-20);
+      topk_expert[(size_t)t * k + j] = e;
+      topk_weight[(size_t)t * k + j] = (float)(wgt * (double)scaling);
+    }
+  }
+  if (lane == 0 && shared_row_weight) shared_row_weight[t] = shared_gated ? moe_sigmoid(row[E]) : 1.0f;
+}

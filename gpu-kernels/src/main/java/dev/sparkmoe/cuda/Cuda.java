@@ -1,0 +1,69 @@
+package dev.sparkmoe.cuda;
+
+import jcuda.driver.CUresult;
+import jcuda.driver.JCudaDriver;
+
+import java.util.Optional;
+
+/**
+ * Process-wide CUDA driver state: loading JCuda's natives, {@code cuInit}, and the checking of every driver return code.
+ * Nothing outside this package imports {@code jcuda.*}.
+ */
+public final class Cuda {
+    /**
+     * When true (system property {@code sparkmoe.cuda.syncCheck}, default false; tests turn it on), every kernel launch
+     * outside a graph capture is followed by a stream synchronize so that an asynchronous fault is reported at the launch
+     * that caused it, naming the kernel.
+     */
+    public static final String SYNC_CHECK_PROPERTY = "sparkmoe.cuda.syncCheck";
+
+    private static volatile boolean syncCheck = Boolean.getBoolean(SYNC_CHECK_PROPERTY);
+    private static Optional<String> initFailure;
+
+    private Cuda() {}
+
+    /** Why the CUDA driver cannot be used here (no natives, no driver, no device), or empty when it can. */
+    public static synchronized Optional<String> unavailableReason() {
+        if (initFailure == null) {
+            try {
+                JCudaDriver.setExceptionsEnabled(false);
+                int r = JCudaDriver.cuInit(0);
+                if (r != CUresult.CUDA_SUCCESS) {
+                    initFailure = Optional.of("cuInit failed: " + CUresult.stringFor(r) + " (no CUDA driver or no usable GPU)");
+                } else {
+                    int[] n = new int[1];
+                    r = JCudaDriver.cuDeviceGetCount(n);
+                    if (r != CUresult.CUDA_SUCCESS) initFailure = Optional.of("cuDeviceGetCount failed: " + CUresult.stringFor(r));
+                    else if (n[0] == 0) initFailure = Optional.of("no CUDA device is visible");
+                    else initFailure = Optional.empty();
+                }
+            } catch (Throwable t) { // UnsatisfiedLinkError and friends: JCuda's natives or libcuda.so missing
+                initFailure = Optional.of("JCuda could not load the CUDA driver: " + t);
+            }
+        }
+        return initFailure;
+    }
+
+    /** Initializes the driver or throws {@link CudaException} saying why it cannot be used. */
+    static void init() {
+        unavailableReason().ifPresent(why -> { throw new CudaException(why); });
+    }
+
+    /** Throws {@link CudaException} naming {@code call} and the CUresult when {@code result} is not CUDA_SUCCESS. */
+    public static void check(int result, String call) {
+        if (result != CUresult.CUDA_SUCCESS) {
+            throw new CudaException(call + " failed: " + CUresult.stringFor(result) + " (" + result + ")", result, null);
+        }
+    }
+
+    public static boolean syncCheck() { return syncCheck; }
+
+    public static void setSyncCheck(boolean on) { syncCheck = on; }
+
+    public static int driverVersion() {
+        init();
+        int[] v = new int[1];
+        check(JCudaDriver.cuDriverGetVersion(v), "cuDriverGetVersion");
+        return v[0];
+    }
+}

@@ -1,0 +1,135 @@
+package dev.sparkmoe.gpu;
+
+import dev.sparkmoe.cuda.CudaContext;
+import dev.sparkmoe.cuda.DeviceBuffer;
+import dev.sparkmoe.cuda.PinnedBuffer;
+import dev.sparkmoe.kernels.MoeDispatch;
+import dev.sparkmoe.kernels.WeightPacking.Format;
+import dev.sparkmoe.model.MoeConfig;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The device (and pinned host) buffers of one layer launch of up to {@code capacity} tokens. Graphs captured on a
+ * workspace bake in its addresses, so the engine keeps one workspace (grown, with its graphs recaptured, when a larger
+ * bucket is first needed). Sizes are pure functions of the config, tested without a GPU ({@link Sizes}).
+ */
+final class LayerWorkspace implements AutoCloseable {
+    /** Buffer sizes (elements) for a config, precision and capacity. */
+    record Sizes(int capacity, int chunks, int maxRowBlocks, long routedRows, int sharedRowBlocks, long sharedRows) {
+        static Sizes of(MoeConfig c, int capacity) {
+            int k = c.topK();
+            int maxRowBlocks = MoeDispatch.maxRowBlocks(capacity, k, c.numExperts());
+            int sharedBlocks = (capacity + MoeDispatch.BLOCK_M - 1) / MoeDispatch.BLOCK_M;
+            return new Sizes(capacity, MoeDispatch.chunks(capacity, k), maxRowBlocks, (long) maxRowBlocks * MoeDispatch.BLOCK_M,
+                    c.hasSharedExpert() ? sharedBlocks : 0, c.hasSharedExpert() ? (long) sharedBlocks * MoeDispatch.BLOCK_M : 0);
+        }
+    }
+
+    final Sizes sizes;
+    final DeviceBuffer x, numTokens, logits, topkExpert, topkWeight, chunkCounts, chunkBase, expertCount, expertStart,
+            blockExpert, numRowBlocks, slotOfEntry, rowWeight, a, aScale, hmid, hmidScale, y, out;
+    final DeviceBuffer sharedRowWeight, sharedNumBlocks, sharedBlockExpert, aShared, aSharedScale, hShared, hSharedScale, yShared;
+    final PinnedBuffer hostIn, hostOut, hostCount;
+    private final List<AutoCloseable> owned = new ArrayList<>();
+
+    LayerWorkspace(CudaContext ctx, MoeConfig c, Format f, int routerRows, int capacity) {
+        sizes = Sizes.of(c, capacity);
+        int h = c.hiddenSize(), inter = c.expertIntermediateSize(), e = c.numExperts(), k = c.topK(), esz = f.bytes();
+        long rows = sizes.routedRows();
+        boolean fp8 = f == Format.FP8;
+        try {
+            x = f32(ctx, "x", (long) capacity * h);
+            numTokens = i32(ctx, "num_tokens", 1);
+            logits = f32(ctx, "router logits", (long) capacity * routerRows);
+            topkExpert = i32(ctx, "topk expert", (long) capacity * k);
+            topkWeight = f32(ctx, "topk weight", (long) capacity * k);
+            chunkCounts = i32(ctx, "chunk counts", (long) sizes.chunks() * e);
+            chunkBase = i32(ctx, "chunk base", (long) sizes.chunks() * e);
+            expertCount = i32(ctx, "expert count", e);
+            expertStart = i32(ctx, "expert start", e);
+            blockExpert = i32(ctx, "block expert", sizes.maxRowBlocks());
+            numRowBlocks = i32(ctx, "num row blocks", 1);
+            slotOfEntry = i32(ctx, "slot of entry", (long) capacity * k);
+            rowWeight = f32(ctx, "row weight", rows);
+            a = buf(ctx, "A (dispatched)", rows * h, esz);
+            aScale = fp8 ? f32(ctx, "A scales", rows * (h / 128)) : null;
+            hmid = buf(ctx, "SwiGLU out", rows * inter, esz);
+            hmidScale = fp8 ? f32(ctx, "SwiGLU out scales", rows * (inter / 128)) : null;
+            y = f32(ctx, "Y (weighted expert rows)", rows * h);
+            out = f32(ctx, "out", (long) capacity * h);
+            if (c.hasSharedExpert()) {
+                long sr = sizes.sharedRows();
+                int si = c.sharedIntermediateSize();
+                sharedRowWeight = f32(ctx, "shared row weight", sr);
+                sharedNumBlocks = i32(ctx, "shared num blocks", 1);
+                sharedBlockExpert = i32(ctx, "shared block expert", sizes.sharedRowBlocks());
+                aShared = buf(ctx, "A (shared)", sr * h, esz);
+                aSharedScale = fp8 ? f32(ctx, "A (shared) scales", sr * (h / 128)) : null;
+                hShared = buf(ctx, "shared SwiGLU out", sr * si, esz);
+                hSharedScale = fp8 ? f32(ctx, "shared SwiGLU out scales", sr * (si / 128)) : null;
+                yShared = f32(ctx, "Y (shared)", sr * h);
+                sharedBlockExpert.upload(new int[sizes.sharedRowBlocks()]); // every block is "expert" 0 of a group of one
+                // rows past the token count get weight 0 (the route kernel writes the first T)
+                sharedRowWeight.upload(new float[Math.toIntExact(sr)]);
+            } else {
+                sharedRowWeight = sharedNumBlocks = sharedBlockExpert = aShared = aSharedScale = hShared = hSharedScale = yShared = null;
+            }
+            hostIn = pinned(ctx, "input", 4L * capacity * h);
+            hostOut = pinned(ctx, "output", 4L * capacity * h);
+            hostCount = pinned(ctx, "token count", 4);
+        } catch (RuntimeException ex) {
+            closeQuietly(ex);
+            throw ex;
+        }
+    }
+
+    int capacity() { return sizes.capacity(); }
+
+    private DeviceBuffer f32(CudaContext ctx, String n, long count) { return buf(ctx, n, count, 4); }
+
+    private DeviceBuffer i32(CudaContext ctx, String n, long count) { return buf(ctx, n, count, 4); }
+
+    private DeviceBuffer buf(CudaContext ctx, String n, long count, int esz) {
+        DeviceBuffer b = new DeviceBuffer(ctx, n, count, esz);
+        owned.add(b);
+        return b;
+    }
+
+    private PinnedBuffer pinned(CudaContext ctx, String n, long bytes) {
+        PinnedBuffer b = new PinnedBuffer(ctx, n, bytes);
+        owned.add(b);
+        return b;
+    }
+
+    /** Device bytes held. */
+    long deviceBytes() {
+        long n = 0;
+        for (AutoCloseable o : owned) if (o instanceof DeviceBuffer d) n += d.byteSize();
+        return n;
+    }
+
+    private void closeQuietly(RuntimeException primary) {
+        for (int i = owned.size() - 1; i >= 0; i--) {
+            try { owned.get(i).close(); } catch (Exception e) { primary.addSuppressed(e); }
+        }
+        owned.clear();
+    }
+
+    @Override
+    public void close() {
+        RuntimeException first = null;
+        for (int i = owned.size() - 1; i >= 0; i--) {
+            try {
+                owned.get(i).close();
+            } catch (RuntimeException e) {
+                if (first == null) first = e; else first.addSuppressed(e);
+            } catch (Exception e) {
+                if (first == null) first = new RuntimeException(e);
+            }
+        }
+        owned.clear();
+        if (first != null) throw first;
+    }
+}

@@ -1,0 +1,65 @@
+package dev.sparkmoe.kernels;
+
+import dev.sparkmoe.cuda.CudaFunction.Dim;
+import dev.sparkmoe.cuda.CudaModule;
+import dev.sparkmoe.cuda.CudaStream;
+import dev.sparkmoe.cuda.DeviceBuffer;
+import dev.sparkmoe.kernels.GroupedGemmConfig.Gemm;
+import dev.sparkmoe.kernels.GroupedGemmConfig.Operand;
+
+/**
+ * Launcher of grouped_gemm.cu: the four grouped GEMM entry points over the M-grouped contiguous layout, launched as
+ * {@link GroupedGemmConfig} says (grid sized for the worst case; the kernels read the used row blocks from the device).
+ */
+public final class GroupedGemm {
+    private final CudaModule module;
+    private final int smCount;
+    private final boolean reference;
+
+    /** @param reference launch the SIMT *_ref kernels instead of the production ones (cross-checks) */
+    public GroupedGemm(CudaModule module, int smCount, boolean reference) {
+        this.module = module;
+        this.smCount = smCount;
+        this.reference = reference;
+    }
+
+    /** The launch configuration this launcher uses for a problem. */
+    public GroupedGemmConfig config(Gemm gemm, Operand op, int maxRowBlocks, int n, int k) {
+        return reference ? GroupedGemmConfig.reference(gemm, op, maxRowBlocks, n, k)
+                : GroupedGemmConfig.choose(gemm, op, maxRowBlocks, n, k, smCount);
+    }
+
+    /** Hout[r, :N] = silu(A[r] . gate_e) * (A[r] . up_e), e = block_expert[r / 128]; K = H, N = I. */
+    public void gemm1Bf16(CudaStream s, DeviceBuffer a, DeviceBuffer w1, DeviceBuffer hout, DeviceBuffer blockExpert,
+                          DeviceBuffer numRowBlocks, int maxRowBlocks, int k, int n) {
+        GroupedGemmConfig c = config(Gemm.GEMM1_SWIGLU, Operand.BF16, maxRowBlocks, n, k);
+        launch(s, c, a, w1, hout, blockExpert, numRowBlocks, maxRowBlocks, k, n);
+    }
+
+    /** Y[r, :N] = row_weight[r] * (A[r] . down_e); K = I, N = H. */
+    public void gemm2Bf16(CudaStream s, DeviceBuffer a, DeviceBuffer w2, DeviceBuffer y, DeviceBuffer rowWeight,
+                          DeviceBuffer blockExpert, DeviceBuffer numRowBlocks, int maxRowBlocks, int k, int n) {
+        GroupedGemmConfig c = config(Gemm.GEMM2, Operand.BF16, maxRowBlocks, n, k);
+        launch(s, c, a, w2, y, rowWeight, blockExpert, numRowBlocks, maxRowBlocks, k, n);
+    }
+
+    /** FP8 GEMM1 with 1x128 activation and 128x128 weight scales; the SwiGLU output re-quantized per 128 into Hout/HoutScale. */
+    public void gemm1Fp8(CudaStream s, DeviceBuffer a, DeviceBuffer aScale, DeviceBuffer w1, DeviceBuffer w1Scale,
+                         DeviceBuffer hout, DeviceBuffer houtScale, DeviceBuffer blockExpert, DeviceBuffer numRowBlocks,
+                         int maxRowBlocks, int k, int n) {
+        GroupedGemmConfig c = config(Gemm.GEMM1_SWIGLU, Operand.FP8, maxRowBlocks, n, k);
+        launch(s, c, a, aScale, w1, w1Scale, hout, houtScale, blockExpert, numRowBlocks, maxRowBlocks, k, n);
+    }
+
+    /** FP8 GEMM2 with the routing-weight epilogue, fp32 output. */
+    public void gemm2Fp8(CudaStream s, DeviceBuffer a, DeviceBuffer aScale, DeviceBuffer w2, DeviceBuffer w2Scale,
+                         DeviceBuffer y, DeviceBuffer rowWeight, DeviceBuffer blockExpert, DeviceBuffer numRowBlocks,
+                         int maxRowBlocks, int k, int n) {
+        GroupedGemmConfig c = config(Gemm.GEMM2, Operand.FP8, maxRowBlocks, n, k);
+        launch(s, c, a, aScale, w2, w2Scale, y, rowWeight, blockExpert, numRowBlocks, maxRowBlocks, k, n);
+    }
+
+    private void launch(CudaStream s, GroupedGemmConfig c, Object... args) {
+        module.function(c.kernel()).launch(s, Dim.of(c.gridX(), c.gridY()), Dim.of(c.threads()), c.dynamicSmemBytes(), args);
+    }
+}

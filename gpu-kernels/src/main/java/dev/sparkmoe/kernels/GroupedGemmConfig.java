@@ -1,0 +1,122 @@
+package dev.sparkmoe.kernels;
+
+import java.util.Locale;
+
+/**
+ * How to launch one grouped GEMM of grouped_gemm.cu: which entry point, its tile, threads, dynamic shared memory
+ * and grid. Chosen deterministically from the GEMM, the operand type, the worst-case number of 128-row blocks, N, K
+ * and the device's multiprocessor count; the launcher (GroupedGemm) only reads it. The grid is sized for the worst
+ * case: the kernels read the real number of row blocks from device memory and skip or stride past the rest, so the
+ * same config serves a whole CUDA graph bucket.
+ *
+ * @param kernel       the extern "C" entry point
+ * @param blockM       rows of the M-grouped layout per CTA tile
+ * @param blockN       output columns per CTA tile (GEMM1: SwiGLU output columns, i.e. half the packed W1 rows)
+ * @param blockK       reduction elements per pipeline stage
+ * @param stages       shared-memory pipeline stages (0 for the SIMT reference kernels)
+ * @param threads      threads per CTA
+ * @param dynamicSmemBytes dynamic shared memory per CTA
+ * @param gridX        CTAs along x (a multiple of the cluster size of kernels built with __cluster_dims__; the
+ *                     production kernels use none)
+ * @param gridY        CTAs along y
+ */
+public record GroupedGemmConfig(String kernel, int blockM, int blockN, int blockK, int stages, int threads,
+                                int dynamicSmemBytes, int gridX, int gridY) {
+
+    /** Rows per block of the M-grouped contiguous layout (each expert's rows start at a multiple of it). */
+    public static final int ROW_BLOCK = 128;
+    /** K and N granularity the kernels require (the FP8 scale block; every supported model's H and I). */
+    public static final int GRANULE = 128;
+
+    /** Which GEMM of the MoE pipeline. */
+    public enum Gemm {
+        /** gate and up projections with the SwiGLU (and for FP8 re-quantization) epilogue; N = I, K = H. */
+        GEMM1_SWIGLU("grouped_gemm1_swiglu"),
+        /** the down projection with the routing-weight epilogue; N = H, K = I. */
+        GEMM2("grouped_gemm2");
+
+        private final String prefix;
+
+        Gemm(String prefix) { this.prefix = prefix; }
+    }
+
+    /** Operand type of the GEMM (the weights' device format, see {@link WeightPacking.Format}). */
+    public enum Operand {
+        BF16("bf16"), FP8("fp8");
+
+        private final String suffix;
+
+        Operand(String suffix) { this.suffix = suffix; }
+    }
+
+    /**
+     * The production kernel's launch for this problem.
+     *
+     * @param maxRowBlocks worst-case number of used 128-row blocks (sizes the grid; the real count is on the device)
+     * @param n            output columns (GEMM1: I; GEMM2: H), a multiple of 128
+     * @param k            reduction length (GEMM1: H; GEMM2: I), a multiple of 128
+     * @param smCount      multiprocessors of the device
+     */
+    public static GroupedGemmConfig choose(Gemm gemm, Operand operand, int maxRowBlocks, int n, int k, int smCount) {
+        check(gemm, operand, maxRowBlocks, n, k, smCount);
+        String name = baseName(gemm, operand);
+        if (gemm == Gemm.GEMM1_SWIGLU) {
+            // One CTA owns 128 output columns (256 interleaved gate/up rows); FP8 needs exactly that for its per-128
+            // re-quantization and splits it over two 64-row warpgroups' worth of columns on 64 rows.
+            return operand == Operand.BF16
+                    ? persistent(name, 128, 256, 64, 4, 1, maxRowBlocks, 2 * n, smCount)
+                    : persistent(name, 64, 256, 128, 5, 1, maxRowBlocks, 2 * n, smCount);
+        }
+        if (operand == Operand.BF16) {
+            return n % 256 == 0
+                    ? persistent(name, 128, 256, 64, 4, 1, maxRowBlocks, n, smCount)
+                    : persistent(name + "_n128", 128, 128, 64, 6, 1, maxRowBlocks, n, smCount);
+        }
+        return n % 256 == 0
+                ? persistent(name, 64, 256, 128, 5, 1, maxRowBlocks, n, smCount)
+                : persistent(name + "_n128", 128, 128, 128, 6, 1, maxRowBlocks, n, smCount);
+    }
+
+    /** Threads of the fast kernels: two consumer warpgroups and one producer warpgroup. */
+    public static final int FAST_THREADS = 384;
+
+    /**
+     * A persistent launch of the wgmma kernels (grouped_gemm_schedule.cuh's Tile, mirrored here).
+     *
+     * @param packedN weight rows per CTA tile (GEMM1: gate and up interleaved, twice the output columns)
+     * @param weightRows weight rows of one expert (GEMM1: 2N)
+     */
+    private static GroupedGemmConfig persistent(String kernel, int blockM, int packedN, int blockK, int stages, int cluster,
+                                                int maxRowBlocks, int weightRows, int smCount) {
+        if (weightRows % packedN != 0) throw new IllegalStateException(kernel + ": " + weightRows + " weight rows not a multiple of " + packedN);
+        long units = (long) maxRowBlocks * (ROW_BLOCK / blockM) * (weightRows / packedN);
+        int smem = 1024 + stages * (blockM * 128 + packedN * 128 + 512) + 2 * stages * 8 + 1024;
+        int outputN = kernel.startsWith(Gemm.GEMM1_SWIGLU.prefix) ? packedN / 2 : packedN;
+        // kernels compiled with __cluster_dims__(2,1,1) launch whole clusters: the grid must be a multiple of it
+        int grid = (int) Math.max(cluster, Math.min(smCount, units) / cluster * cluster);
+        return new GroupedGemmConfig(kernel, blockM, outputN, blockK, stages, FAST_THREADS, smem, grid, 1);
+    }
+
+    /** The SIMT reference kernel (the *_ref entry points): slow, simple, for checks. */
+    public static GroupedGemmConfig reference(Gemm gemm, Operand operand, int maxRowBlocks, int n, int k) {
+        check(gemm, operand, maxRowBlocks, n, k, 1);
+        return new GroupedGemmConfig(baseName(gemm, operand) + "_ref", ROW_BLOCK, 128, k, 0, 128, 0, n / 128, maxRowBlocks);
+    }
+
+    static String baseName(Gemm gemm, Operand operand) { return gemm.prefix + "_" + operand.suffix; }
+
+    private static void check(Gemm gemm, Operand operand, int maxRowBlocks, int n, int k, int smCount) {
+        if (gemm == null || operand == null) throw new IllegalArgumentException("grouped GEMM: gemm and operand must be given");
+        if (maxRowBlocks < 1) throw new IllegalArgumentException("grouped GEMM " + gemm + ": maxRowBlocks must be >= 1, got " + maxRowBlocks);
+        if (n < GRANULE || n % GRANULE != 0) throw new IllegalArgumentException("grouped GEMM " + gemm + ": N = " + n + " must be a positive multiple of " + GRANULE);
+        if (k < GRANULE || k % GRANULE != 0) throw new IllegalArgumentException("grouped GEMM " + gemm + ": K = " + k + " must be a positive multiple of " + GRANULE);
+        if (smCount < 1) throw new IllegalArgumentException("grouped GEMM " + gemm + ": smCount must be >= 1, got " + smCount);
+    }
+
+    /** One line, for logs and benchmark output. */
+    @Override
+    public String toString() {
+        return String.format(Locale.ROOT, "%s tile %dx%dx%d stages %d threads %d smem %d grid %dx%d",
+                kernel, blockM, blockN, blockK, stages, threads, dynamicSmemBytes, gridX, gridY);
+    }
+}

@@ -1,0 +1,89 @@
+package dev.sparkmoe.kernels;
+
+import dev.sparkmoe.cuda.CudaFunction;
+import dev.sparkmoe.cuda.CudaFunction.Dim;
+import dev.sparkmoe.cuda.CudaModule;
+import dev.sparkmoe.cuda.CudaStream;
+import dev.sparkmoe.cuda.DeviceBuffer;
+
+import static dev.sparkmoe.kernels.MoeRoute.ceilDiv;
+import static dev.sparkmoe.kernels.MoeRoute.nullable;
+
+/**
+ * Launcher of moe_dispatch.cu: per-expert counts, the padded expert-contiguous layout (block_expert, num_row_blocks on
+ * the device), the token -> row map and the scatter of token rows (BF16, or FP8 with 1x128 scales), in the GEMM's tile-packed activation layout.
+ */
+public final class MoeDispatch {
+    /** Rows of one GEMM M block (MOE_BLOCK_M): every expert's rows start at a multiple of it. */
+    public static final int BLOCK_M = 128;
+    /** Routing entries per warp in the count/assign passes (MOE_DISPATCH_CHUNK). */
+    public static final int CHUNK = 2048;
+    static final int WARPS = 4;
+
+    private final CudaFunction count;
+    private final CudaFunction scan;
+    private final CudaFunction assign;
+    private final CudaFunction pad;
+    private final CudaFunction rowsBf16;
+    private final CudaFunction rowsFp8;
+
+    public MoeDispatch(CudaModule module) {
+        count = module.function("moe_dispatch_count");
+        scan = module.function("moe_dispatch_scan");
+        assign = module.function("moe_dispatch_assign");
+        pad = module.function("moe_dispatch_pad");
+        rowsBf16 = module.function("moe_dispatch_rows_bf16");
+        rowsFp8 = module.function("moe_dispatch_rows_fp8");
+    }
+
+    /** Chunks of routing entries for up to {@code tokens} tokens of {@code topK} choices. */
+    public static int chunks(int tokens, int topK) { return ceilDiv((long) tokens * topK, CHUNK); }
+
+    /** The most 128-row blocks the layout can need: every expert's padding plus the entries themselves. */
+    public static int maxRowBlocks(int tokens, int topK, int experts) {
+        long entries = (long) tokens * topK;
+        // sum_e ceil(c_e/128) <= sum_e (c_e + 127)/128 and at most one block per entry
+        long bound = Math.min(ceilDiv(entries, BLOCK_M) + (long) experts, entries);
+        return Math.toIntExact(Math.max(bound, 1));
+    }
+
+    /** Counts, scan and row assignment: everything but the data. */
+    public void layout(CudaStream s, DeviceBuffer topkExpert, DeviceBuffer topkWeight, DeviceBuffer chunkCounts,
+                       DeviceBuffer chunkBase, DeviceBuffer expertCount, DeviceBuffer expertStart, DeviceBuffer blockExpert,
+                       DeviceBuffer numRowBlocks, DeviceBuffer slotOfEntry, DeviceBuffer rowWeight, DeviceBuffer numTokens,
+                       int tokenCapacity, int topK, int experts, int maxRowBlocks) {
+        int grid = ceilDiv(chunks(tokenCapacity, topK), WARPS);
+        int smem = WARPS * experts * 4;
+        count.launch(s, Dim.of(grid), Dim.of(WARPS * 32), smem, topkExpert, chunkCounts, numTokens, topK, experts);
+        scan.launch(s, Dim.of(1), Dim.of(ceilDiv(experts, 32) * 32), 0, chunkCounts, chunkBase, expertCount, expertStart,
+                blockExpert, numRowBlocks, numTokens, topK, experts, maxRowBlocks);
+        assign.launch(s, Dim.of(grid), Dim.of(WARPS * 32), smem, topkExpert, topkWeight, chunkBase, expertStart,
+                slotOfEntry, rowWeight, numTokens, topK, experts);
+    }
+
+    /**
+     * Zeroes padding rows: each expert's last block past its tokens, and the shared input's rows past the token count.
+     * {@code elemBytes} 2 (BF16) or 1 (FP8, then the scale buffers are zeroed too).
+     */
+    public void pad(CudaStream s, DeviceBuffer expertCount, DeviceBuffer expertStart, DeviceBuffer a, DeviceBuffer aScale,
+                    DeviceBuffer rowWeight, DeviceBuffer aShared, DeviceBuffer aSharedScale, DeviceBuffer numTokens,
+                    int hidden, int experts, int elemBytes) {
+        pad.launch(s, Dim.of(experts + 1), Dim.of(256), 0, expertCount, expertStart, a, nullable(aScale), rowWeight,
+                nullable(aShared), nullable(aSharedScale), numTokens, hidden, experts, elemBytes);
+    }
+
+    /** Scatter of the fp32 input rows as bf16 into their k rows (and the shared expert's input when aShared != null). */
+    public void rowsBf16(CudaStream s, DeviceBuffer x, DeviceBuffer slotOfEntry, DeviceBuffer a, DeviceBuffer aShared,
+                         DeviceBuffer numTokens, int tokenCapacity, int hidden, int topK) {
+        rowsBf16.launch(s, Dim.of(ceilDiv(hidden, 1024), tokenCapacity), Dim.of(128), 0, x, slotOfEntry, a, nullable(aShared),
+                numTokens, hidden, topK);
+    }
+
+    /** Scatter with FP8 quantization per token per 128 channels (values and scales in the GEMM's activation layout). */
+    public void rowsFp8(CudaStream s, DeviceBuffer x, DeviceBuffer slotOfEntry, DeviceBuffer a, DeviceBuffer aScale,
+                        DeviceBuffer aShared, DeviceBuffer aSharedScale, DeviceBuffer numTokens, int tokenCapacity,
+                        int hidden, int topK) {
+        rowsFp8.launch(s, Dim.of(ceilDiv(hidden / 128, 4), tokenCapacity), Dim.of(128), 0, x, slotOfEntry, a, aScale,
+                nullable(aShared), nullable(aSharedScale), numTokens, hidden, topK);
+    }
+}

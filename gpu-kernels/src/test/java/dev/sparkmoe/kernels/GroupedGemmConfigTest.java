@@ -1,0 +1,119 @@
+package dev.sparkmoe.kernels;
+
+import dev.sparkmoe.kernels.GroupedGemmConfig.Gemm;
+import dev.sparkmoe.kernels.GroupedGemmConfig.Operand;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class GroupedGemmConfigTest {
+    @Test
+    void referenceKernelCoversEveryRowBlockAndColumnTile() {
+        GroupedGemmConfig c = GroupedGemmConfig.reference(Gemm.GEMM2, Operand.FP8, 37, 7168, 2048);
+        assertEquals("grouped_gemm2_fp8_ref", c.kernel());
+        assertEquals(7168 / 128, c.gridX());
+        assertEquals(37, c.gridY());
+        assertEquals(128, c.threads());
+        assertEquals(0, c.dynamicSmemBytes());
+    }
+
+    @Test
+    void choiceIsDeterministicAndNamesAnEntryPoint() {
+        for (Gemm g : Gemm.values()) {
+            for (Operand o : Operand.values()) {
+                GroupedGemmConfig a = GroupedGemmConfig.choose(g, o, 64, 4096, 7168, 132);
+                assertEquals(a, GroupedGemmConfig.choose(g, o, 64, 4096, 7168, 132));
+                assertTrue(a.kernel().startsWith(GroupedGemmConfig.baseName(g, o)), a.toString());
+                assertTrue(a.threads() % 128 == 0 && a.threads() <= 1024, a.toString());
+                assertTrue(a.dynamicSmemBytes() <= 227 * 1024, a.toString());
+                assertTrue((long) a.gridX() * a.gridY() >= 1, a.toString());
+            }
+        }
+    }
+
+    @Test
+    void fastKernelsUseAPersistentGridNoLargerThanTheWork() {
+        GroupedGemmConfig g1 = GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, 1, 2048, 7168, 132);
+        assertEquals("grouped_gemm1_swiglu_fp8", g1.kernel());
+        assertEquals(128, g1.blockN(), "FP8 re-quantization needs 128 output columns per CTA");
+        assertEquals(2 * (2048 / 128), g1.gridX(), "one 128-row block = two 64-row units x 16 column tiles");
+        assertEquals(1024 + 5 * (64 * 128 + 256 * 128 + 512) + 80 + 1024, g1.dynamicSmemBytes());
+        GroupedGemmConfig g2 = GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4096, 7168, 2048, 132);
+        assertEquals(132, g2.gridX());
+        assertEquals("grouped_gemm2_fp8", g2.kernel());
+        assertEquals(256, g2.blockN());
+        GroupedGemmConfig odd = GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4, 128 * 3, 2048, 132);
+        assertEquals("grouped_gemm2_fp8_n128", odd.kernel());
+        assertEquals(4 * 3, odd.gridX(), "no more CTAs than work units");
+        assertEquals(384, g2.threads());
+        assertEquals("grouped_gemm2_bf16_n128", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.BF16, 8, 128 * 3, 1024, 132).kernel());
+        assertEquals("grouped_gemm2_bf16", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.BF16, 8, 4096, 1024, 132).kernel());
+    }
+
+    /** The tile template arguments of one entry point, read from grouped_gemm.cu. */
+    private record KernelTile(int blockM, int packedN, int stages, boolean splitN, int cluster) {}
+
+    private static Map<String, KernelTile> kernelTiles() throws IOException {
+        String src = Files.readString(Path.of("src/main/cuda/grouped_gemm.cu"));
+        Map<String, KernelTile> tiles = new HashMap<>();
+        Matcher t = Pattern.compile("using (\\w+) = moe_sched::Tile<(\\d+), (\\d+), (\\d+), (true|false)(?:, (\\d+))?[^>]*>;").matcher(src);
+        while (t.find()) {
+            tiles.put(t.group(1), new KernelTile(Integer.parseInt(t.group(2)), Integer.parseInt(t.group(3)), Integer.parseInt(t.group(4)),
+                    Boolean.parseBoolean(t.group(5)), t.group(6) == null ? 1 : Integer.parseInt(t.group(6))));
+        }
+        Map<String, KernelTile> kernels = new HashMap<>();
+        Matcher k = Pattern.compile("(?m)^MOE_GEMM[12]_(?:BF16|FP8)\\((\\w+), (\\w+)(?:, (\\w+))?\\)").matcher(src);
+        while (k.find()) {
+            KernelTile tile = tiles.get(k.group(2));
+            assertTrue(tile != null, "tile alias " + k.group(2) + " of " + k.group(1));
+            assertEquals(tile.cluster() > 1, "MOE_CLUSTER2".equals(k.group(3)), k.group(1) + ": cluster attribute vs tile");
+            kernels.put(k.group(1), tile);
+        }
+        assertTrue(kernels.size() >= 6, "entry points found in grouped_gemm.cu: " + kernels.keySet());
+        return kernels;
+    }
+
+    @Test
+    void configMirrorsTheKernelSource() throws IOException {
+        Map<String, KernelTile> kernels = kernelTiles();
+        int[][] shapes = {{4096 / 2, 7168}, {7168, 2048}, {768, 2048}, {14336, 4096}, {128 * 3, 1024}, {2048, 7168}};
+        for (Gemm g : Gemm.values()) {
+            for (Operand o : Operand.values()) {
+                for (int[] nk : shapes) {
+                    GroupedGemmConfig c = GroupedGemmConfig.choose(g, o, 37, nk[0], nk[1], 132);
+                    KernelTile t = kernels.get(c.kernel());
+                    assertTrue(t != null, c + ": no such entry point in grouped_gemm.cu");
+                    int packedN = g == Gemm.GEMM1_SWIGLU ? 2 * c.blockN() : c.blockN();
+                    assertEquals(t.blockM(), c.blockM(), c.toString());
+                    assertEquals(t.packedN(), packedN, c.toString());
+                    assertEquals(t.stages(), c.stages(), c.toString());
+                    assertEquals(1024 + t.stages() * (t.blockM() * 128 + t.packedN() * 128 + 512) + 2 * t.stages() * 8 + 1024,
+                            c.dynamicSmemBytes(), "Tile::SMEM_BYTES of " + c);
+                    assertEquals(0, c.gridX() % t.cluster(), c.toString());
+                    assertEquals(0, (g == Gemm.GEMM1_SWIGLU ? 2 * nk[0] : nk[0]) % t.packedN(), c + " needs whole tiles");
+                }
+            }
+        }
+    }
+
+    @Test
+    void rejectsShapesTheKernelsCannotRun() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.BF16, 4, 1000, 4096, 132));
+        assertTrue(e.getMessage().contains("N = 1000"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4, 4096, 100, 132));
+        assertTrue(e.getMessage().contains("K = 100"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 0, 4096, 128, 132));
+        assertTrue(e.getMessage().contains("maxRowBlocks"), e.getMessage());
+    }
+}

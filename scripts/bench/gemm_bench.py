@@ -1,0 +1,623 @@
+#!/usr/bin/env python3
+"""Standalone check and timing of the grouped GEMM kernels (gpu-kernels/src/main/cuda/grouped_gemm.cu) on a GPU host.
+
+Loads our compiled fatbin (or cubin) with CuPy's RawModule, builds the tile-packed layouts of grouped_gemm.cuh with
+torch, and
+  check: compares every entry point against a float64 reference on fresh random inputs (never zeros), outputs
+         poisoned beforehand (NaN) so unwritten rows fail; ragged expert sizes, an empty expert, padding rows and
+         surplus (unused) row blocks are covered;
+  bench: times the issue's grouped GEMM shapes (CUDA events, warm-up, median of >= 20 runs, the L2 flushed by a
+         256 MB write before each run) against torch._grouped_mm (bf16) and torch._scaled_grouped_mm (fp8 rowwise)
+         in the same process; TFLOPS count 2*M*N*K over real rows only (N = packed gate+up rows for GEMM1).
+         Every check also launches twice and requires bitwise-identical outputs.
+  sweep: persistent grid sizes of the 2-CTA cluster variant; profile: one launch per --kernels name (under ncu).
+Usage: gemm_bench.py {check|bench|sweep|profile|probe} --module grouped_gemm.fatbin [--out DIR] [--kernels a,b]
+Build the module with the flags of build-kernels.sh, e.g.
+  nvcc -fatbin -std=c++17 -O3 --expt-relaxed-constexpr -gencode=arch=compute_90a,code=sm_90a \
+       -I gpu-kernels/src/main/cuda -o grouped_gemm.fatbin gpu-kernels/src/main/cuda/grouped_gemm.cu
+"""
+import argparse
+import warnings
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+import cupy as cp
+
+ROW_BLOCK = 128
+FAST_THREADS = 384
+# kernel name -> (block_m, packed_n, stages, cluster size): mirrors grouped_gemm.cu / GroupedGemmConfig
+TILES = {
+    "grouped_gemm1_swiglu_bf16": (128, 256, 4, 1),
+    "grouped_gemm2_bf16": (128, 256, 4, 1),
+    "grouped_gemm2_bf16_n128": (128, 128, 6, 1),
+    "grouped_gemm1_swiglu_fp8": (64, 256, 5, 1),
+    "grouped_gemm1_swiglu_fp8_nooverlap": (64, 256, 5, 1),
+    "grouped_gemm1_swiglu_fp8_cluster": (64, 256, 5, 2),
+    "grouped_gemm1_swiglu_fp8_p32": (64, 256, 5, 1),
+    "grouped_gemm2_fp8": (64, 256, 5, 1),
+    "grouped_gemm2_fp8_n128": (128, 128, 6, 1),
+    "grouped_gemm2_fp8_p32": (64, 256, 5, 1),
+    "grouped_gemm1_swiglu_fp8_early": (64, 256, 5, 1),
+    "grouped_gemm2_fp8_early": (64, 256, 5, 1),
+}
+CLUSTER_GRID = None  # CTAs of a persistent cluster launch (set from the occupancy query or --cluster-grid)
+DEV = torch.device("cuda")
+warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream
+
+
+def smem_bytes(name):
+    bm, bn, st, _ = TILES[name]
+    return 1024 + st * (bm * 128 + bn * 128 + 512) + 2 * st * 8 + 1024
+
+
+# ---------------------------------------------------------------- layouts (mirror grouped_gemm.cuh)
+def swizzle_rows(t):
+    """t: [..., R, 128] uint8 rows of one slab -> 16-byte chunk c of row r stored at c ^ (r % 8)."""
+    R = t.shape[-2]
+    v = t.reshape(*t.shape[:-1], 8, 16)
+    r = torch.arange(R, device=t.device)[:, None]
+    c = torch.arange(8, device=t.device)[None, :]
+    src = c ^ (r % 8)  # position c holds chunk c ^ (r%8) (xor is an involution)
+    idx = src[..., None].expand(R, 8, 16)
+    idx = idx.expand(*v.shape)
+    return torch.gather(v, -2, idx).reshape(t.shape)
+
+
+def pack_activations(x_bytes):
+    """x_bytes: [M, K*es] uint8 row-major (M % 128 == 0) -> activation layout bytes."""
+    M, KB = x_bytes.shape
+    v = x_bytes.reshape(M // 128, 128, KB // 128, 128).permute(0, 2, 1, 3).contiguous()  # [rb, slab, 128 rows, 128]
+    return swizzle_rows(v).reshape(-1)
+
+
+def unpack_activations(buf, M, KB):
+    v = buf.reshape(M // 128, KB // 128, 128, 128)
+    v = swizzle_rows(v)  # the swizzle is its own inverse
+    return v.permute(0, 2, 1, 3).reshape(M, KB)
+
+
+def pack_weights(w_bytes):
+    """w_bytes: [G, R, K*es] uint8 -> [G][slab][R][128] swizzled by row % 8."""
+    G, R, KB = w_bytes.shape
+    v = w_bytes.reshape(G, R, KB // 128, 128).permute(0, 2, 1, 3).contiguous()
+    return swizzle_rows(v).reshape(-1)
+
+
+def w1_packed_order(I):
+    p = torch.arange(2 * I)
+    base = (p // 16) * 8 + p % 8
+    return torch.where((p % 16) >= 8, I + base, base)
+
+
+def act_scale_layout(scales_rows):
+    """scales_rows: [M, K/128] fp32 -> [M/128][K/128][128]."""
+    M, KB = scales_rows.shape
+    return scales_rows.reshape(M // 128, 128, KB).permute(0, 2, 1).contiguous().reshape(-1)
+
+
+def unpack_act_scales(buf, M, KB):
+    return buf.reshape(M // 128, KB, 128).permute(0, 2, 1).reshape(M, KB)
+
+
+def as_bytes(t):
+    return t.contiguous().view(torch.uint8).reshape(*t.shape[:-1], -1)
+
+
+# ---------------------------------------------------------------- FP8 recipe (common.md)
+def quant_rows(x):
+    """x fp32 [M, K] -> (e4m3 [M, K], scale [M, K/128]) per row per 128."""
+    M, K = x.shape
+    xb = x.reshape(M, K // 128, 128)
+    amax = xb.abs().amax(-1)
+    scale = torch.where(amax == 0, torch.ones_like(amax), amax / 448.0)
+    mult = torch.where(amax == 0, torch.zeros_like(amax), 448.0 / amax)
+    q = (xb * mult[..., None]).clamp(-448, 448).to(torch.float8_e4m3fn).reshape(M, K)
+    return q, scale.float()
+
+
+def quant_blocks(w):
+    """w fp32 [G, R, K] -> (e4m3, scale [G, R/128, K/128]) per 128x128 block."""
+    G, R, K = w.shape
+    wb = w.reshape(G, R // 128, 128, K // 128, 128)
+    amax = wb.abs().amax(dim=(2, 4))
+    scale = torch.where(amax == 0, torch.ones_like(amax), amax / 448.0)
+    mult = torch.where(amax == 0, torch.zeros_like(amax), 448.0 / amax)
+    q = (wb * mult[:, :, None, :, None]).clamp(-448, 448).to(torch.float8_e4m3fn).reshape(G, R, K)
+    return q, scale.float()
+
+
+def dequant_rows(q, s):
+    M, K = q.shape
+    return (q.float().reshape(M, K // 128, 128) * s[..., None]).reshape(M, K)
+
+
+def dequant_blocks(q, s):
+    G, R, K = q.shape
+    return (q.float().reshape(G, R // 128, 128, K // 128, 128) * s[:, :, None, :, None]).reshape(G, R, K)
+
+
+# ---------------------------------------------------------------- problem setup
+class Problem:
+    """M-grouped contiguous layout for the given rows per expert (each padded to 128)."""
+
+    def __init__(self, rows_per_expert, spare_blocks=0):
+        self.rows = list(rows_per_expert)
+        self.G = len(self.rows)
+        blocks, starts, block_expert = 0, [], []
+        for e, r in enumerate(self.rows):
+            starts.append(blocks * 128)
+            nb = (r + 127) // 128
+            block_expert += [e] * nb
+            blocks += nb
+        self.starts = starts
+        self.num_blocks = blocks
+        self.max_blocks = blocks + spare_blocks
+        self.M = self.max_blocks * 128  # buffers sized for the worst case
+        be = block_expert + [0] * spare_blocks
+        self.block_expert = torch.tensor(be, dtype=torch.int32, device=DEV)
+        self.num_row_blocks = torch.tensor([blocks], dtype=torch.int32, device=DEV)
+        real = torch.zeros(self.M, dtype=torch.bool)
+        for s, r in zip(starts, self.rows):
+            real[s:s + r] = True
+        self.real = real.to(DEV)
+        self.real_rows = sum(self.rows)
+        # expert of every row (padding rows of block b use block_expert[b])
+        self.row_expert = self.block_expert.repeat_interleave(128).long()
+
+
+def reference_gemm(a64, w64, prob):
+    """a64 [M, K] float64, w64 [G, R, K] float64 -> [M, R] float64 for used blocks (rest zero)."""
+    out = torch.zeros(prob.M, w64.shape[1], dtype=torch.float64, device=DEV)
+    for b in range(prob.num_blocks):
+        e = int(prob.block_expert[b])
+        out[b * 128:(b + 1) * 128] = a64[b * 128:(b + 1) * 128] @ w64[e].T
+    return out
+
+
+def swiglu64(gu, I):
+    g, u = gu[:, :I], gu[:, I:]
+    return g / (1 + torch.exp(-g)) * u
+
+
+def rel_err(out, ref):
+    out = out.double()
+    if not torch.isfinite(out).all():
+        return float("inf")
+    return (torch.linalg.norm(out - ref) / torch.linalg.norm(ref)).item()
+
+
+# ---------------------------------------------------------------- launching
+class Kernels:
+    def __init__(self, path):
+        self.mod = cp.RawModule(path=path)
+        self.sms = torch.cuda.get_device_properties(0).multi_processor_count
+        self.cache = {}
+
+    def fn(self, name):
+        if name not in self.cache:
+            f = self.mod.get_function(name)
+            if not name.endswith("_ref"):
+                f.max_dynamic_shared_size_bytes = smem_bytes(name)
+            self.cache[name] = f
+        return self.cache[name]
+
+    def prepare(self, name, prob, args, n_out_cols, weight_rows):
+        """Returns a no-argument function that enqueues the kernel (arguments converted once) on torch's stream."""
+        cargs = tuple(cp.asarray(a) if isinstance(a, torch.Tensor) else np.int32(a) for a in args)
+        stream = cp.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream)
+        f = self.fn(name)
+        if name.endswith("_ref"):
+            grid, block, smem = (n_out_cols // 128, prob.max_blocks), (128,), 0
+        else:
+            bm, bn, _, cluster = TILES[name]
+            units = prob.max_blocks * (128 // bm) * (weight_rows // bn)
+            cap = CLUSTER_GRID if (cluster > 1 and CLUSTER_GRID) else self.sms
+            ctas = min(cap, units) // cluster * cluster  # clusters launch whole
+            grid, block, smem = (max(cluster, ctas),), (FAST_THREADS,), smem_bytes(name)
+
+        def go():
+            with stream:
+                f(grid, block, cargs, shared_mem=smem)
+        return go
+
+
+def random_weights(G, R, K, g, dtype):
+    """[G, R, K] normal / sqrt(K), generated a few experts at a time (the big shapes hold 15 GB of bf16)."""
+    w = torch.empty(G, R, K, dtype=dtype, device=DEV)
+    step = max(1, (1 << 28) // (R * K))
+    for i in range(0, G, step):
+        w[i:i + step] = (torch.randn(min(step, G - i), R, K, device=DEV, generator=g) / math.sqrt(K)).to(dtype)
+    return w
+
+
+def make_operands(prob, K, R, fp8, seed, w_order=None, need_ref=True):
+    """Random A [M, K] and W [G, R, K] in our layouts (W rows permuted by w_order), plus the reference operands
+    (float64 of exactly what the kernel sees) and the peers' row-major operands."""
+    g = torch.Generator(device=DEV).manual_seed(seed)
+    x = torch.randn(prob.M, K, device=DEV, generator=g)
+    d = {"K": K}
+    if fp8:
+        xq, xs = quant_rows(x)
+        del x
+        w = random_weights(prob.G, R, K, g, torch.bfloat16)
+        wq = torch.empty(prob.G, R, K, dtype=torch.float8_e4m3fn, device=DEV)
+        ws = torch.empty(prob.G, R // 128, K // 128, device=DEV)
+        step = max(1, (1 << 27) // (R * K))
+        for i in range(0, prob.G, step):
+            wq[i:i + step], ws[i:i + step] = quant_blocks(w[i:i + step].float())
+        del w
+        d["A"] = pack_activations(as_bytes(xq))
+        d["A_scale"] = act_scale_layout(xs)
+        d["W"] = pack_weights(as_bytes(wq if w_order is None else wq[:, w_order]))
+        d["W_scale"] = ws.contiguous().reshape(-1)
+        if need_ref:
+            d["a64"], d["w64"] = dequant_rows(xq, xs).double(), dequant_blocks(wq, ws).double()
+        d["peer"] = (xq, xs, wq, ws)
+    else:
+        xb = x.bfloat16()
+        del x
+        wb = random_weights(prob.G, R, K, g, torch.bfloat16)
+        d["A"] = pack_activations(as_bytes(xb))
+        d["W"] = pack_weights(as_bytes(wb if w_order is None else wb[:, w_order]))
+        if need_ref:
+            d["a64"], d["w64"] = xb.double(), wb.double()
+        d["peer"] = (xb, wb)
+    return d
+
+
+def make_gemm1(prob, K, I, fp8, seed, need_ref=True):
+    d = make_operands(prob, K, 2 * I, fp8, seed, w1_packed_order(I).to(DEV), need_ref)
+    d["I"] = I
+    return d
+
+
+def make_gemm2(prob, K, N, fp8, seed, need_ref=True):
+    d = make_operands(prob, K, N, fp8, seed, None, need_ref)
+    d["N"] = N
+    d["row_weight"] = torch.rand(prob.M, device=DEV) + 0.1
+    return d
+
+
+def gemm1_launcher(ks, name, prob, d, fp8):
+    """Poisoned outputs and a prepared launch of GEMM1; returns (launch, hout, hout_scale)."""
+    I, K = d["I"], d["K"]
+    es = 1 if fp8 else 2
+    hout = torch.full((prob.M * I * es,), 0xFF, dtype=torch.uint8, device=DEV)  # NaN in bf16 and in e4m3
+    if fp8:
+        hs = torch.full((prob.M * (I // 128),), float("nan"), device=DEV)
+        args = (d["A"], d["A_scale"], d["W"], d["W_scale"], hout, hs, prob.block_expert, prob.num_row_blocks, prob.max_blocks, K, I)
+    else:
+        hs = None
+        args = (d["A"], d["W"], hout, prob.block_expert, prob.num_row_blocks, prob.max_blocks, K, I)
+    return ks.prepare(name, prob, args, I, 2 * I), hout, hs
+
+
+def gemm1_output(prob, d, hout, hs, fp8):
+    I = d["I"]
+    if fp8:
+        q = unpack_activations(hout, prob.M, I).view(torch.float8_e4m3fn)
+        s = unpack_act_scales(hs, prob.M, I // 128)
+        return dequant_rows(q, s), q, s
+    return unpack_activations(hout, prob.M, 2 * I).view(torch.bfloat16).float(), None, None
+
+
+def gemm2_launcher(ks, name, prob, d, fp8):
+    N, K = d["N"], d["K"]
+    y = torch.full((prob.M, N), float("nan"), device=DEV)
+    if fp8:
+        args = (d["A"], d["A_scale"], d["W"], d["W_scale"], y, d["row_weight"], prob.block_expert, prob.num_row_blocks, prob.max_blocks, K, N)
+    else:
+        args = (d["A"], d["W"], y, d["row_weight"], prob.block_expert, prob.num_row_blocks, prob.max_blocks, K, N)
+    return ks.prepare(name, prob, args, N, N), y
+
+
+def check_gemm1(ks, name, prob, K, I, fp8, seed):
+    d = make_gemm1(prob, K, I, fp8, seed)
+    go, hout, hs = gemm1_launcher(ks, name, prob, d, fp8)
+    go()
+    first = hout.clone()
+    go()  # bitwise repeatability: same inputs, second launch
+    torch.cuda.synchronize()
+    ref_gu = reference_gemm(d["a64"], d["w64"], prob)
+    ref_h = swiglu64(ref_gu, I)
+    out, q, s = gemm1_output(prob, d, hout, hs, fp8)
+    real = prob.real
+    res = {"kernel": name, "rows": prob.rows, "K": K, "N": I, "bitwise_repeat": bool(torch.equal(first, hout))}
+    if fp8:
+        # the same recipe applied to the float64 reference (rounded to fp32 first, like the kernel's SwiGLU)
+        rq, rs = quant_rows(ref_h.float())
+        ref_q = dequant_rows(rq, rs).double()
+        res["err_vs_requantized_ref"] = rel_err(out[real], ref_q[real])
+        res["err_vs_exact_h"] = rel_err(out[real], ref_h[real])
+        res["scale_err"] = rel_err(s[real], rs[real].double())
+        # e4m3 codes as signed magnitudes: an accumulation difference may move a value across a rounding boundary
+        # (one code step), never further
+        def signed(c):
+            c = c.view(torch.uint8).int()
+            return torch.where(c >= 128, -(c - 128), c)
+        dist = (signed(q[real]) - signed(rq[real])).abs()
+        res["code_flip_fraction"] = (dist > 0).float().mean().item()
+        res["max_code_distance"] = int(dist.max().item())
+        # element bound: one e4m3 step (<= |v|/8) away from the re-quantized reference, or within 1e-3 of the
+        # row block's amax (values near zero, where the accumulation's absolute error can change sign or binade)
+        o, r = out[real], ref_q[real]
+        amax_rows = (s[real].double() * 448.0).repeat_interleave(128, dim=1)
+        bound = 0.126 * torch.maximum(o.abs(), r.abs()) + 1e-3 * amax_rows
+        res["elements_off_bound"] = int(((o - r).abs() > bound).sum().item())
+        res["ok"] = (res["elements_off_bound"] == 0 and res["scale_err"] < 1e-3 and res["err_vs_requantized_ref"] < 1e-2
+                     and res["bitwise_repeat"])
+    else:
+        res["err"] = rel_err(out[real], ref_h[real])
+        res["ok"] = res["err"] < 1e-2 and res["bitwise_repeat"]
+    return res
+
+
+def check_gemm2(ks, name, prob, K, N, fp8, seed):
+    d = make_gemm2(prob, K, N, fp8, seed)
+    go, y = gemm2_launcher(ks, name, prob, d, fp8)
+    go()
+    y_first = y.clone()
+    go()  # bitwise repeatability: same inputs, second launch
+    torch.cuda.synchronize()
+    ref = reference_gemm(d["a64"], d["w64"], prob) * d["row_weight"].double()[:, None]
+    real = prob.real
+    res = {"kernel": name, "rows": prob.rows, "K": K, "N": N, "err": rel_err(y[real], ref[real])}
+    res["bitwise_repeat"] = bool(torch.equal(y_first[real], y[real]))
+    res["ok"] = res["err"] < (2e-3 if fp8 else 1e-2) and res["bitwise_repeat"]
+    return res
+
+
+def cmd_check(ks, args):
+    seed = int.from_bytes(os.urandom(4), "little")
+    print(f"check seed {seed}")
+    # ragged experts: an empty expert, partial blocks (padding rows), two spare row blocks (surplus CTAs / units)
+    ragged = [200, 0, 128, 37, 300]
+    results = []
+    names = args.kernels.split(",") if args.kernels else list(TILES) + [n + "_ref" for n in
+                                                                         ("grouped_gemm1_swiglu_bf16", "grouped_gemm2_bf16", "grouped_gemm1_swiglu_fp8", "grouped_gemm2_fp8")]
+    for name in names:
+        base = name.replace("_ref", "")
+        fp8 = "fp8" in base
+        prob = Problem(ragged, spare_blocks=2)
+        t0 = time.time()
+        try:
+            if "gemm1" in base:
+                r = check_gemm1(ks, name, prob, 512, 256, fp8, seed)
+            else:
+                n = 384 if base.endswith("n128") else 512  # N % 256 != 0 for the _n128 forms
+                r = check_gemm2(ks, name, prob, 256, n, fp8, seed)
+        except Exception as ex:  # report and go on to the next kernel
+            r = {"kernel": name, "ok": False, "error": repr(ex)}
+        r["seconds"] = round(time.time() - t0, 2)
+        print(json.dumps(r), flush=True)
+        results.append(r)
+    # one larger case per fast kernel with many K blocks and several units per CTA (pipeline wrap-around)
+    if not args.kernels:
+        for name in ("grouped_gemm1_swiglu_bf16", "grouped_gemm1_swiglu_fp8", "grouped_gemm1_swiglu_fp8_nooverlap",
+                     "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32", "grouped_gemm2_bf16",
+                     "grouped_gemm2_fp8", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32",
+                     "grouped_gemm1_swiglu_fp8_early", "grouped_gemm2_fp8_early"):
+            fp8 = "fp8" in name
+            prob = Problem([1000, 1500, 0, 4000, 700, 128, 2900], spare_blocks=3)
+            try:
+                r = check_gemm1(ks, name, prob, 2048, 768, fp8, seed + 1) if "gemm1" in name else check_gemm2(ks, name, prob, 1536, 2048, fp8, seed + 1)
+            except Exception as ex:
+                r = {"kernel": name, "ok": False, "error": repr(ex)}
+            r["large"] = True
+            print(json.dumps(r), flush=True)
+            results.append(r)
+    return results
+
+
+# ---------------------------------------------------------------- timing
+def flush_l2(buf):
+    buf.add_(1)
+
+
+def time_fn(fn, runs, flush):
+    """Median/min/max ms of fn over `runs` runs, the L2 flushed before each; all runs are enqueued back to back
+    (no host synchronization in between), so host launch latency stays out of the events."""
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    ev = []
+    for _ in range(runs):
+        flush_l2(flush)
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn()
+        e.record()
+        ev.append((s, e))
+    torch.cuda.synchronize()
+    ts = [s.elapsed_time(e) for s, e in ev]
+    return statistics.median(ts), min(ts), max(ts)
+
+
+def probe_torch():
+    info = {"torch": torch.__version__, "cuda": torch.version.cuda, "gpu": torch.cuda.get_device_name(0)}
+    for fname in ("_grouped_mm", "_scaled_grouped_mm", "_scaled_mm"):
+        f = getattr(torch, fname, None)
+        info[fname] = (f.__doc__ or "present").split("\n")[0] if f is not None else None
+    return info
+
+
+def peer_bf16(xb, wb, offs):
+    return lambda: torch._grouped_mm(xb, wb.transpose(-2, -1), offs=offs, out_dtype=torch.bfloat16)
+
+
+def peer_fp8(xq, xs_row, wq, ws_col, offs):
+    return lambda: torch._scaled_grouped_mm(xq, wq.transpose(-2, -1), xs_row, ws_col, offs=offs, out_dtype=torch.bfloat16, use_fast_accum=True)
+
+
+SHAPES = [
+    ("DeepSeek-V3 EP8 gate+up", 32, 128, 4096, 7168, "gemm1"),
+    ("DeepSeek-V3 EP8 gate+up", 32, 512, 4096, 7168, "gemm1"),
+    ("DeepSeek-V3 EP8 gate+up", 32, 2048, 4096, 7168, "gemm1"),
+    ("DeepSeek-V3 EP8 down", 32, 512, 7168, 2048, "gemm2"),
+    ("DeepSeek-V3 all experts gate+up", 256, 128, 4096, 7168, "gemm1"),
+    ("Qwen3-30B-A3B gate+up", 128, 256, 1536, 2048, "gemm1"),
+    ("Mixtral-8x7B gate+up", 8, 1024, 28672, 4096, "gemm1"),
+]
+DEEPGEMM = {0: 701, 1: 1214, 2: 1214, 3: 1151, 4: 635, 5: 902, 6: 1300}
+TORCH_FP8_TABLE = {0: 325, 1: 799, 2: 1143, 3: 723, 4: 620, 5: 714, 6: 969}
+TORCH_BF16_TABLE = {0: 394, 1: 562, 2: 639, 3: 585, 4: 284, 5: 467, 6: 626}
+
+
+def max_active_clusters(ks, name):
+    """cuOccupancyMaxActiveClusters for a __cluster_dims__(2) kernel (cuda-python), or None with the reason printed."""
+    try:
+        from cuda.bindings import driver as cu
+        f = ks.fn(name)
+        ptr = f.kernel.ptr if hasattr(f, "kernel") else f._kernel.ptr
+        cfg = cu.CUlaunchConfig()
+        cfg.gridDimX, cfg.gridDimY, cfg.gridDimZ = ks.sms, 1, 1
+        cfg.blockDimX, cfg.blockDimY, cfg.blockDimZ = FAST_THREADS, 1, 1
+        cfg.sharedMemBytes = smem_bytes(name)
+        cfg.numAttrs = 0
+        err, n = cu.cuOccupancyMaxActiveClusters(cu.CUfunction(ptr), cfg)
+        print(f"occupancy {name}: {err} max active clusters {n}", flush=True)
+        return int(n) if int(err) == 0 else None
+    except Exception as ex:
+        print(f"occupancy query failed: {ex!r}", flush=True)
+        return None
+
+
+def cmd_sweep(ks, args):
+    """Times the cluster kernel on one shape for several persistent grid sizes."""
+    global CLUSTER_GRID
+    label, G, rows, N, K, kind = SHAPES[1]
+    prob = Problem([rows] * G)
+    flops = 2.0 * prob.real_rows * N * K
+    flush = torch.empty(64 * 1024 * 1024, dtype=torch.float32, device=DEV)
+    d = make_gemm1(prob, K, N // 2, True, 1234, need_ref=False)
+    out = []
+    for g in [132, 130, 128, 126, 124, 120, 116, 112, 100, 66]:
+        CLUSTER_GRID = g
+        go = gemm1_launcher(ks, "grouped_gemm1_swiglu_fp8_cluster", prob, d, True)[0]
+        med, lo, hi = time_fn(go, 10, flush)
+        r = {"grid": g, "ms": round(med, 4), "tflops": round(flops / med / 1e9, 1)}
+        print(json.dumps(r), flush=True)
+        out.append(r)
+    CLUSTER_GRID = None
+    return out
+
+
+def cmd_profile(ks, args):
+    """One launch of each named kernel on the DeepSeek-V3 EP8 32 x 512 shapes (for ncu)."""
+    for name in args.kernels.split(","):
+        kind = "gemm1" if "gemm1" in name else "gemm2"
+        label, G, rows, N, K, _ = SHAPES[1] if kind == "gemm1" else SHAPES[3]
+        prob = Problem([rows] * G)
+        fp8 = "fp8" in name
+        d = make_gemm1(prob, K, N // 2, fp8, 7, need_ref=False) if kind == "gemm1" else make_gemm2(prob, K, N, fp8, 7, need_ref=False)
+        go = (gemm1_launcher if kind == "gemm1" else gemm2_launcher)(ks, name, prob, d, fp8)[0]
+        go()
+        torch.cuda.synchronize()
+        print("profiled", name, flush=True)
+        del d
+    return []
+
+
+def cmd_bench(ks, args):
+    runs = args.runs
+    flush = torch.empty(64 * 1024 * 1024, dtype=torch.float32, device=DEV)  # 256 MB > 60 MB L2
+    rows_out = []
+    sel = [int(i) for i in args.shapes.split(",")] if args.shapes else range(len(SHAPES))
+    for si in sel:
+        label, G, rows, N, K, kind = SHAPES[si]
+        prob = Problem([rows] * G)
+        flops = 2.0 * prob.real_rows * N * K
+        offs = torch.tensor([rows * (i + 1) for i in range(G)], dtype=torch.int32, device=DEV)
+        res = {"shape": f"{label}, {G} x {rows}, {N}, {K}", "idx": si}
+        for fp8 in (True, False):
+            seed = int.from_bytes(os.urandom(4), "little")
+            tag = "fp8" if fp8 else "bf16"
+            if kind == "gemm1":
+                d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False)
+                names = ["grouped_gemm1_swiglu_fp8", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
+                         "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32"] if fp8 else ["grouped_gemm1_swiglu_bf16"]
+            else:
+                d = make_gemm2(prob, K, N, fp8, seed, need_ref=False)
+                names = ["grouped_gemm2_fp8", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else ["grouped_gemm2_bf16" if N % 256 == 0 else "grouped_gemm2_bf16_n128"]
+            for name in names:
+                if args.skip and name in args.skip.split(","):
+                    continue
+                try:
+                    go = (gemm1_launcher if kind == "gemm1" else gemm2_launcher)(ks, name, prob, d, fp8)[0]
+                    med, lo, hi = time_fn(go, runs, flush)
+                    res[name] = {"ms": round(med, 4), "min": round(lo, 4), "max": round(hi, 4), "tflops": round(flops / med / 1e9, 1)}
+                except Exception as ex:
+                    res[name] = {"error": repr(ex)[:300]}
+            # torch peers on the same values, plain row-major operands (timing peers: their numerics are not checked)
+            try:
+                if fp8:
+                    xq, xs, wq, ws = d["peer"]
+                    # rowwise scales: per row of A, per output column of W (from our block scales; the codes are ours)
+                    fn = peer_fp8(xq[:prob.real_rows].contiguous(), xs[:prob.real_rows].amax(-1).contiguous(), wq,
+                                  ws.amax(-1).repeat_interleave(128, dim=1).contiguous(), offs)
+                    name = "torch._scaled_grouped_mm rowwise"
+                else:
+                    xb, wb = d["peer"]
+                    fn = peer_bf16(xb[:prob.real_rows].contiguous(), wb, offs)
+                    name = "torch._grouped_mm bf16"
+                med, lo, hi = time_fn(fn, runs, flush)
+                res[name] = {"ms": round(med, 4), "tflops": round(flops / med / 1e9, 1)}
+            except Exception as ex:
+                res["torch " + tag] = {"error": repr(ex)[:300]}
+            del d
+            torch.cuda.empty_cache()
+        print(json.dumps(res), flush=True)
+        rows_out.append(res)
+    return rows_out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("cmd", choices=["check", "bench", "probe", "sweep", "profile"])
+    ap.add_argument("--cluster-grid", type=int, default=0, help="CTAs of persistent cluster launches (0: occupancy query)")
+    ap.add_argument("--module", required=True)
+    ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--kernels", default="")
+    ap.add_argument("--shapes", default="")
+    ap.add_argument("--skip", default="")
+    args = ap.parse_args()
+    info = probe_torch()
+    print(json.dumps(info), flush=True)
+    if args.cmd == "probe":
+        return
+    ks = Kernels(args.module)
+    global CLUSTER_GRID
+    if args.cluster_grid:
+        CLUSTER_GRID = args.cluster_grid
+    elif args.cmd != "sweep":
+        n = max_active_clusters(ks, "grouped_gemm1_swiglu_fp8_cluster")
+        CLUSTER_GRID = 2 * n if n else None
+    print(f"cluster grid {CLUSTER_GRID}", flush=True)
+    out = {"check": cmd_check, "bench": cmd_bench, "sweep": cmd_sweep, "profile": cmd_profile}[args.cmd](ks, args)
+    with open(os.path.join(args.out, f"gemm_{args.cmd}.json"), "w") as f:
+        json.dump({"info": info, "results": out}, f, indent=1)
+    if args.cmd in ("sweep", "profile"):
+        return
+    if args.cmd == "check":
+        bad = [r["kernel"] for r in out if not r.get("ok")]
+        print("CHECK", "FAILED: " + ",".join(bad) if bad else "all passed")
+    else:
+        print(f"{'shape':58s} {'ours fp8':>9s} {'torch fp8':>9s} {'DeepGEMM':>8s} {'ratio':>6s} {'ours bf16':>9s} {'torch bf16':>10s}")
+        for r in out:
+            i = r["idx"]
+            f8 = max([r[k]["tflops"] for k in r if k.startswith("grouped_gemm") and "fp8" in k and "tflops" in r[k]] or [0])
+            b16 = max([r[k]["tflops"] for k in r if k.startswith("grouped_gemm") and "bf16" in k and "tflops" in r[k]] or [0])
+            tf8 = r.get("torch._scaled_grouped_mm rowwise", {}).get("tflops", 0)
+            tb16 = r.get("torch._grouped_mm bf16", {}).get("tflops", 0)
+            print(f"{r['shape']:58s} {f8:9.1f} {tf8:9.1f} {DEEPGEMM[i]:8d} {f8 / DEEPGEMM[i]:6.2f} {b16:9.1f} {tb16:10.1f}")
+
+
+if __name__ == "__main__":
+    main()
