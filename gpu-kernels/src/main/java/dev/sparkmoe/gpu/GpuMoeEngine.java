@@ -227,45 +227,64 @@ public final class GpuMoeEngine implements MoeEngine {
 
     /** The layer's kernels, sized for {@code cap} tokens; the real count is read on the device. No host synchronization. */
     private void enqueueLayer(LayerWorkspace ws, int cap) {
+        enqueueLayer(ws, cap, stage -> { });
+    }
+
+    /** Called between the stages of a layer (profiling records an event there; the normal path does nothing). */
+    private interface StageMark { void after(String stage); }
+
+    private void enqueueLayer(LayerWorkspace ws, int cap, StageMark mark) {
         MoeConfig c = config;
         int h = c.hiddenSize(), inter = c.expertIntermediateSize(), e = c.numExperts(), k = c.topK();
         int maxRowBlocks = MoeDispatch.maxRowBlocks(cap, k, e);
         boolean shared = c.hasSharedExpert();
         route.logits(stream, ws.x, weights.router, ws.logits, ws.numTokens, cap, h, weights.routerRows);
+        mark.after("router logits");
         route.topk(stream, c, ws.logits, weights.bias, ws.topkExpert, ws.topkWeight, shared ? ws.sharedRowWeight : null,
                 shared ? ws.sharedNumBlocks : ws.numRowBlocks /* overwritten by the scan below */, ws.numTokens, cap, weights.routerRows);
+        mark.after("top-k");
         dispatch.layout(stream, ws.topkExpert, ws.topkWeight, ws.chunkCounts, ws.chunkBase, ws.expertCount, ws.expertStart,
                 ws.blockExpert, ws.numRowBlocks, ws.slotOfEntry, ws.rowWeight, ws.numTokens, cap, k, e, maxRowBlocks);
+        mark.after("dispatch layout");
         dispatch.pad(stream, ws.expertCount, ws.expertStart, ws.a, ws.aScale, ws.rowWeight, shared ? ws.aShared : null,
                 shared ? ws.aSharedScale : null, ws.numTokens, h, e, format.bytes());
         int sharedBlocks = (cap + MoeDispatch.BLOCK_M - 1) / MoeDispatch.BLOCK_M;
         if (format == Format.FP8) {
             dispatch.rowsFp8(stream, ws.x, ws.slotOfEntry, ws.a, ws.aScale, shared ? ws.aShared : null,
                     shared ? ws.aSharedScale : null, ws.numTokens, cap, h, k);
+            mark.after("pad + scatter (fp8 quantize)");
             gemm.gemm1Fp8(stream, ws.a, ws.aScale, weights.w1, weights.w1Scale, ws.hmid, ws.hmidScale, ws.blockExpert,
                     ws.numRowBlocks, maxRowBlocks, h, inter);
+            mark.after("GEMM1 routed");
             gemm.gemm2Fp8(stream, ws.hmid, ws.hmidScale, weights.w2, weights.w2Scale, ws.y, ws.rowWeight, ws.blockExpert,
                     ws.numRowBlocks, maxRowBlocks, inter, h);
+            mark.after("GEMM2 routed");
             if (shared) {
                 int si = c.sharedIntermediateSize();
                 gemm.gemm1Fp8(stream, ws.aShared, ws.aSharedScale, weights.sharedW1, weights.sharedW1Scale, ws.hShared,
                         ws.hSharedScale, ws.sharedBlockExpert, ws.sharedNumBlocks, sharedBlocks, h, si);
                 gemm.gemm2Fp8(stream, ws.hShared, ws.hSharedScale, weights.sharedW2, weights.sharedW2Scale, ws.yShared,
                         ws.sharedRowWeight, ws.sharedBlockExpert, ws.sharedNumBlocks, sharedBlocks, si, h);
+                mark.after("shared expert GEMMs");
             }
         } else {
             dispatch.rowsBf16(stream, ws.x, ws.slotOfEntry, ws.a, shared ? ws.aShared : null, ws.numTokens, cap, h, k);
+            mark.after("pad + scatter (bf16)");
             gemm.gemm1Bf16(stream, ws.a, weights.w1, ws.hmid, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, h, inter);
+            mark.after("GEMM1 routed");
             gemm.gemm2Bf16(stream, ws.hmid, weights.w2, ws.y, ws.rowWeight, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, inter, h);
+            mark.after("GEMM2 routed");
             if (shared) {
                 int si = c.sharedIntermediateSize();
                 gemm.gemm1Bf16(stream, ws.aShared, weights.sharedW1, ws.hShared, ws.sharedBlockExpert, ws.sharedNumBlocks,
                         sharedBlocks, h, si);
                 gemm.gemm2Bf16(stream, ws.hShared, weights.sharedW2, ws.yShared, ws.sharedRowWeight, ws.sharedBlockExpert,
                         ws.sharedNumBlocks, sharedBlocks, si, h);
+                mark.after("shared expert GEMMs");
             }
         }
         combine.combine(stream, ws.y, shared ? ws.yShared : null, ws.slotOfEntry, ws.out, ws.numTokens, cap, h, k);
+        mark.after("combine");
     }
 
     /**
@@ -305,6 +324,57 @@ public final class GpuMoeEngine implements MoeEngine {
     }
 
     private long[] lastEnqueueNanos = new long[0];
+
+    /**
+     * Median milliseconds of each stage of the layer (kernels launched one by one with an event after each stage, not
+     * as a graph), over {@code runs} runs on device-resident random inputs after two warm-up runs.
+     */
+    public synchronized Map<String, Double> profileStages(int tokens, int runs, long seed) {
+        requireOpen();
+        if (tokens < 1 || tokens > maxTokens || runs < 1) throw new MoeEngineException("profileStages: tokens 1.." + maxTokens + ", runs >= 1");
+        int h = config.hiddenSize();
+        int bucket = TokenBuckets.bucket(tokens, maxTokens);
+        LayerWorkspace ws = workspaceFor(bucket);
+        Map<String, float[]> times = new java.util.LinkedHashMap<>();
+        java.util.List<CudaEvent> events = new java.util.ArrayList<>();
+        java.util.List<String> names = new java.util.ArrayList<>();
+        try (DeviceBuffer input = DeviceBuffer.floats(ctx, "profile input", (long) tokens * h)) {
+            DeviceWeights.fillNormalF32(module, stream, input, seed, 1f);
+            ws.hostCount.buffer().putInt(0, tokens);
+            ws.numTokens.uploadAsync(ws.hostCount, 4, 0, stream);
+            for (int i = 0; i < runs + 2; i++) {
+                ws.x.copyFrom(input, 0, 4L * tokens * h, stream);
+                names.clear();
+                CudaEvent start = event(events, 0);
+                start.record(stream);
+                int[] n = {1};
+                enqueueLayer(ws, bucket, stage -> {
+                    event(events, n[0]++).record(stream);
+                    names.add(stage);
+                });
+                event(events, n[0] - 1).synchronize();
+                if (i < 2) continue;
+                for (int j = 0; j < names.size(); j++) {
+                    float ms = events.get(j + 1).elapsedMsSince(events.get(j));
+                    times.computeIfAbsent(names.get(j), k -> new float[runs])[i - 2] = ms;
+                }
+            }
+        } finally {
+            for (CudaEvent e : events) e.close();
+        }
+        Map<String, Double> med = new java.util.LinkedHashMap<>();
+        for (Map.Entry<String, float[]> e : times.entrySet()) {
+            float[] v = e.getValue().clone();
+            java.util.Arrays.sort(v);
+            med.put(e.getKey(), (double) v[v.length / 2]);
+        }
+        return med;
+    }
+
+    private CudaEvent event(java.util.List<CudaEvent> events, int i) {
+        while (events.size() <= i) events.add(new CudaEvent(ctx));
+        return events.get(i);
+    }
 
     /** Host nanoseconds spent queuing the layer (Java + driver: the graph launch) in each run of the last timeLayer. */
     public synchronized long[] lastEnqueueNanos() { return lastEnqueueNanos.clone(); }
