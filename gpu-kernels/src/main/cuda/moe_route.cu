@@ -58,6 +58,84 @@ extern "C" __global__ void __launch_bounds__(256) moe_router_logits(
   }
 }
 
+// The same logits on the fp64 tensor cores (DMMA, mma.sync m8n8k4 f64): 64x64 tile per CTA, 4 warps of 32x32,
+// K staged 32 at a time in shared memory as doubles. Every product and sum is fp64, so the fp32 result equals the
+// CPU's (a float64 dot product rounded once) except when the exact sum lies within ~1e-16 of a rounding boundary.
+#define RTC_TILE 64
+#define RTC_KT 32
+#define RTC_STRIDE 68  // doubles per staged k row: == 4 (mod 16) keeps the fragment loads free of bank conflicts
+// Split K (gridDim.z > 1, for few tokens: more CTAs): CTA z sums K range [z*k_per_split, ...) and writes its fp64
+// partial sums to partial[z][t][e]; moe_router_logits_reduce adds them in z order and rounds once.
+extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc(
+    const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
+    const int* __restrict__ num_tokens, int H, int n_out, int k_per_split) {
+  const int T = *num_tokens;
+  const int t0 = blockIdx.y * RTC_TILE, e0 = blockIdx.x * RTC_TILE;
+  if (t0 >= T) return;
+  const int k_begin = blockIdx.z * k_per_split, k_end = min(H, k_begin + k_per_split);
+  __shared__ double xs[RTC_KT][RTC_STRIDE];
+  __shared__ double ws[RTC_KT][RTC_STRIDE];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;
+  const int g = lane >> 2, q = lane & 3;
+  double acc[4][4][2];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) acc[i][j][0] = acc[i][j][1] = 0.0;
+  for (int k0 = k_begin; k0 < k_end; k0 += RTC_KT) {
+    for (int i = threadIdx.x; i < RTC_TILE * RTC_KT; i += 128) {
+      int r = i / RTC_KT, kk = i % RTC_KT;
+      int t = t0 + r, e = e0 + r, k = k0 + kk;
+      xs[kk][r] = (t < T && k < k_end) ? (double)x[(size_t)t * H + k] : 0.0;
+      ws[kk][r] = (e < n_out && k < k_end) ? (double)w[(size_t)e * H + k] : 0.0;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < RTC_KT; kk += 4) {
+      double a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) a[i] = xs[kk + q][wm + i * 8 + g];
+#pragma unroll
+      for (int j = 0; j < 4; j++) b[j] = ws[kk + q][wn + j * 8 + g];
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+          asm volatile("mma.sync.aligned.m8n8k4.row.col.f64.f64.f64.f64 {%0,%1}, {%2}, {%3}, {%0,%1};"
+                       : "+d"(acc[i][j][0]), "+d"(acc[i][j][1]) : "d"(a[i]), "d"(b[j]));
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    int t = t0 + wm + i * 8 + g;
+    if (t >= T) continue;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+#pragma unroll
+      for (int c = 0; c < 2; c++) {
+        int e = e0 + wn + j * 8 + q * 2 + c;
+        if (e >= n_out) continue;
+        if (gridDim.z == 1) logits[(size_t)t * n_out + e] = (float)acc[i][j][c];
+        else partial[((size_t)blockIdx.z * T + t) * n_out + e] = acc[i][j][c];
+      }
+    }
+  }
+}
+
+// logits[t][e] = (float)(sum over z in order of partial[z][t][e]).
+extern "C" __global__ void moe_router_logits_reduce(const double* __restrict__ partial, float* __restrict__ logits,
+                                                    const int* __restrict__ num_tokens, int n_out, int splits) {
+  const int T = *num_tokens;
+  const size_t n = (size_t)T * n_out;
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    double s = 0.0;
+    for (int z = 0; z < splits; z++) s += partial[(size_t)z * n + i];
+    logits[i] = (float)s;
+  }
+}
+
 // a ranks strictly above b: larger key, NaN below everything, equal keys to the lower index.
 __device__ __forceinline__ bool moe_better(float ka, int ia, float kb, int ib) {
   if (ib < 0) return ia >= 0;

@@ -135,7 +135,7 @@ public final class GpuMoeEngine implements MoeEngine {
         this.module = m;
         this.stream = s;
         this.weights = w;
-        this.route = new MoeRoute(m);
+        this.route = new MoeRoute(m, cx.multiprocessorCount());
         this.dispatch = new MoeDispatch(m);
         this.combine = new MoeCombine(m);
         this.gemm = new GroupedGemm(m, cx.multiprocessorCount(), Boolean.getBoolean(REFERENCE_GEMM_PROPERTY));
@@ -215,7 +215,7 @@ public final class GpuMoeEngine implements MoeEngine {
             dropGraphs();
             if (workspace != null) workspace.close();
             workspace = null;
-            workspace = new LayerWorkspace(ctx, config, format, weights.routerRows, bucket);
+            workspace = new LayerWorkspace(ctx, config, format, weights.routerRows, bucket, ctx.multiprocessorCount());
         }
         return workspace;
     }
@@ -238,7 +238,7 @@ public final class GpuMoeEngine implements MoeEngine {
         int h = c.hiddenSize(), inter = c.expertIntermediateSize(), e = c.numExperts(), k = c.topK();
         int maxRowBlocks = MoeDispatch.maxRowBlocks(cap, k, e);
         boolean shared = c.hasSharedExpert();
-        route.logits(stream, ws.x, weights.router, ws.logits, ws.numTokens, cap, h, weights.routerRows);
+        route.logits(stream, ws.x, weights.router, ws.logits, ws.routerPartial, ws.numTokens, cap, h, weights.routerRows);
         mark.after("router logits");
         route.topk(stream, c, ws.logits, weights.bias, ws.topkExpert, ws.topkWeight, shared ? ws.sharedRowWeight : null,
                 shared ? ws.sharedNumBlocks : ws.numRowBlocks /* overwritten by the scan below */, ws.numTokens, cap, weights.routerRows);

@@ -19,19 +19,62 @@ public final class MoeRoute {
     /** The most choices per token and the most expert groups (one warp). */
     public static final int MAX_TOP_K = 32;
 
-    private final CudaFunction logits;
-    private final CudaFunction topk;
+    /**
+     * System property choosing the router logits kernel: "tc" (default; fp64 tensor cores, DMMA) or "simt" (fp64 FMA
+     * loop). Both accumulate in fp64 and round once to fp32, as the CPU reference does.
+     */
+    public static final String ROUTER_KERNEL_PROPERTY = "sparkmoe.gpu.routerKernel";
 
-    public MoeRoute(CudaModule module) {
-        this.logits = module.function("moe_router_logits");
+    private final CudaFunction logits;
+    private final CudaFunction reduce;
+    private final boolean tensorCores;
+    private final CudaFunction topk;
+    private final int smCount;
+
+    public MoeRoute(CudaModule module, int smCount) {
+        this.smCount = smCount;
+        this.reduce = module.function("moe_router_logits_reduce");
+        String kind = System.getProperty(ROUTER_KERNEL_PROPERTY, "tc");
+        if (!kind.equals("tc") && !kind.equals("simt")) {
+            throw new IllegalArgumentException(ROUTER_KERNEL_PROPERTY + " must be tc or simt, got '" + kind + "'");
+        }
+        this.tensorCores = kind.equals("tc");
+        this.logits = module.function(tensorCores ? "moe_router_logits_tc" : "moe_router_logits");
         this.topk = module.function("moe_route_topk");
     }
 
-    /** logits [tokens, nOut] = x [tokens, H] . w [nOut, H]^T, for the device token count (grid sized for tokenCapacity). */
-    public void logits(CudaStream s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer out, DeviceBuffer numTokens,
+    /**
+     * K splits of the tensor-core logits kernel for a launch sized for {@code tokenCapacity}: enough CTAs to cover the
+     * GPU about twice when the token tiles alone do not (few tokens), each split at least 256 of K.
+     */
+    public static int splits(int tokenCapacity, int nOut, int hidden, int smCount) {
+        int tiles = ceilDiv(nOut, LOGIT_TILE) * ceilDiv(tokenCapacity, LOGIT_TILE);
+        int s = Math.max(1, Math.min(2 * smCount / tiles, hidden / 256));
+        return ceilDiv(hidden, kPerSplit(hidden, s));
+    }
+
+    private static int kPerSplit(int hidden, int splits) { return ceilDiv(ceilDiv(hidden, splits), 32) * 32; }
+
+    /** Doubles of the split-K partial sums buffer that serves every launch on a device of {@code smCount} SMs. */
+    public static long partialDoubles(int smCount) { return 2L * smCount * LOGIT_TILE * LOGIT_TILE; }
+
+    /**
+     * logits [tokens, nOut] = x [tokens, H] . w [nOut, H]^T, for the device token count (grid sized for tokenCapacity);
+     * {@code partial} holds {@link #partialDoubles} doubles (split-K partial sums).
+     */
+    public void logits(CudaStream s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer out, DeviceBuffer partial, DeviceBuffer numTokens,
                        int tokenCapacity, int hidden, int nOut) {
-        logits.launch(s, Dim.of(ceilDiv(nOut, LOGIT_TILE), ceilDiv(tokenCapacity, LOGIT_TILE)), Dim.of(256), 0,
-                x, w, out, numTokens, hidden, nOut);
+        Dim grid2 = Dim.of(ceilDiv(nOut, LOGIT_TILE), ceilDiv(tokenCapacity, LOGIT_TILE));
+        if (!tensorCores) {
+            logits.launch(s, grid2, Dim.of(256), 0, x, w, out, numTokens, hidden, nOut);
+            return;
+        }
+        int splits = splits(tokenCapacity, nOut, hidden, smCount);
+        int kps = kPerSplit(hidden, splits);
+        logits.launch(s, new Dim(grid2.x(), grid2.y(), splits), Dim.of(128), 0, x, w, out, partial, numTokens, hidden, nOut, kps);
+        if (splits > 1) {
+            reduce.launch(s, Dim.of(Math.max(1, ceilDiv((long) tokenCapacity * nOut, 256))), Dim.of(256), 0, partial, out, numTokens, nOut, splits);
+        }
     }
 
     /**
