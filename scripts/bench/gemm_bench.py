@@ -9,7 +9,12 @@ torch, and
   bench: times the issue's grouped GEMM shapes (CUDA events, warm-up, median of >= 20 runs, the L2 flushed by a
          256 MB write before each run) against torch._grouped_mm (bf16) and torch._scaled_grouped_mm (fp8 rowwise)
          in the same process; TFLOPS count 2*M*N*K over real rows only (N = packed gate+up rows for GEMM1).
-Usage: gemm_bench.py {check|bench|probe} --module grouped_gemm.fatbin [--out DIR]
+         Every check also launches twice and requires bitwise-identical outputs.
+  sweep: persistent grid sizes of the 2-CTA cluster variant; profile: one launch per --kernels name (under ncu).
+Usage: gemm_bench.py {check|bench|sweep|profile|probe} --module grouped_gemm.fatbin [--out DIR] [--kernels a,b]
+Build the module with the flags of build-kernels.sh, e.g.
+  nvcc -fatbin -std=c++17 -O3 --expt-relaxed-constexpr -gencode=arch=compute_90a,code=sm_90a \
+       -I gpu-kernels/src/main/cuda -o grouped_gemm.fatbin gpu-kernels/src/main/cuda/grouped_gemm.cu
 """
 import argparse
 import warnings
@@ -35,10 +40,9 @@ TILES = {
     "grouped_gemm1_swiglu_fp8_nooverlap": (64, 256, 5, 1),
     "grouped_gemm1_swiglu_fp8_cluster": (64, 256, 5, 2),
     "grouped_gemm1_swiglu_fp8_p32": (64, 256, 5, 1),
-    "grouped_gemm2_fp8": (128, 128, 6, 1),
-    "grouped_gemm2_fp8_nooverlap": (128, 128, 6, 1),
-    "grouped_gemm2_fp8_m64": (64, 256, 5, 1),
-    "grouped_gemm2_fp8_p32": (128, 128, 6, 1),
+    "grouped_gemm2_fp8": (64, 256, 5, 1),
+    "grouped_gemm2_fp8_n128": (128, 128, 6, 1),
+    "grouped_gemm2_fp8_p32": (64, 256, 5, 1),
 }
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (set from the occupancy query or --cluster-grid)
 DEV = torch.device("cuda")
@@ -384,7 +388,7 @@ def cmd_check(ks, args):
             if "gemm1" in base:
                 r = check_gemm1(ks, name, prob, 512, 256, fp8, seed)
             else:
-                n = 384 if base.endswith("n128") else 512
+                n = 384 if base.endswith("n128") else 512  # N % 256 != 0 for the _n128 forms
                 r = check_gemm2(ks, name, prob, 256, n, fp8, seed)
         except Exception as ex:  # report and go on to the next kernel
             r = {"kernel": name, "ok": False, "error": repr(ex)}
@@ -395,7 +399,7 @@ def cmd_check(ks, args):
     if not args.kernels:
         for name in ("grouped_gemm1_swiglu_bf16", "grouped_gemm1_swiglu_fp8", "grouped_gemm1_swiglu_fp8_nooverlap",
                      "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32", "grouped_gemm2_bf16",
-                     "grouped_gemm2_fp8", "grouped_gemm2_fp8_nooverlap", "grouped_gemm2_fp8_m64", "grouped_gemm2_fp8_p32"):
+                     "grouped_gemm2_fp8", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"):
             fp8 = "fp8" in name
             prob = Problem([1000, 1500, 0, 4000, 700, 128, 2900], spare_blocks=3)
             try:
@@ -537,7 +541,7 @@ def cmd_bench(ks, args):
                          "grouped_gemm1_swiglu_fp8_p32"] if fp8 else ["grouped_gemm1_swiglu_bf16"]
             else:
                 d = make_gemm2(prob, K, N, fp8, seed, need_ref=False)
-                names = ["grouped_gemm2_fp8", "grouped_gemm2_fp8_nooverlap", "grouped_gemm2_fp8_m64", "grouped_gemm2_fp8_p32"] if fp8 else ["grouped_gemm2_bf16" if N % 256 == 0 else "grouped_gemm2_bf16_n128"]
+                names = ["grouped_gemm2_fp8", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else ["grouped_gemm2_bf16" if N % 256 == 0 else "grouped_gemm2_bf16_n128"]
             for name in names:
                 if args.skip and name in args.skip.split(","):
                     continue

@@ -8,10 +8,10 @@
 //   grouped_gemm1_swiglu_bf16(A bf16, W1 bf16 packed [E][2N,K], Hout bf16, block_expert, num_row_blocks, max_row_blocks, K, N)
 //   grouped_gemm2_bf16[_n128](A bf16, W2 bf16 [E][N,K], Y f32, row_weight f32[m_padded], block_expert, num_row_blocks, max_row_blocks, K, N)
 //   grouped_gemm1_swiglu_fp8[_nooverlap|_cluster|_p32](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N)
-//   grouped_gemm2_fp8[_nooverlap|_m64|_p32](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N)
-// grouped_gemm2_bf16 needs N % 256 == 0 (else grouped_gemm2_bf16_n128). The suffixed FP8 variants are kept for the
-// benchmark's comparisons: _nooverlap (one accumulator set), _cluster (2-CTA cluster, B multicast; grid even),
-// _p32 (promotion every 32 of K: more accurate, slower), _m64 (GEMM2 on the 64 x 256 tile).
+//   grouped_gemm2_fp8[_n128|_p32](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N)
+// grouped_gemm2_bf16 and grouped_gemm2_fp8 need N % 256 == 0 (else the *_n128 forms). The other suffixed FP8
+// variants are kept for the benchmark's comparisons: _nooverlap (one accumulator set), _cluster (2-CTA cluster,
+// B multicast; grid even), _p32 (promotion every 32 of K: more accurate, slower).
 // The *_ref entry points take the same arguments and are the SIMT reference versions (grouped_gemm_ref.cuh).
 #include "grouped_gemm_ref.cuh"
 #include "grouped_gemm_kernel.cuh"
@@ -87,32 +87,37 @@ extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm2_fp8_ref(
 using TileSwiGLUBf16 = moe_sched::Tile<128, 256, 4, false>;   // 128 rows x 128 output columns (256 packed rows)
 using TileDownBf16 = moe_sched::Tile<128, 256, 4, false>;
 using TileDownBf16N128 = moe_sched::Tile<128, 128, 6, false>;  // when N % 256 != 0
-// FP8 GEMM1: 64 rows x 256 packed rows per CTA (128 output columns, one re-quantization block), the two consumer
-// warpgroups on the two 128-row halves of the weight tile. FP8 GEMM2: 128 x 128, warpgroups on the row halves.
+// FP8: 64 rows x 256 packed weight rows per CTA, the two consumer warpgroups on the two 128-row halves of the weight
+// tile, each with two accumulator sets (promotion of K block kb overlaps the wgmmas of kb+1). GEMM1: 128 output
+// columns per CTA = one re-quantization block. GEMM2 falls back to 128 x 128 when N % 256 != 0.
 using TileSwiGLUFp8 = moe_sched::Tile<64, 256, 5, true>;
-using TileDownFp8 = moe_sched::Tile<128, 128, 6, false>;
-// Variants kept for the benchmark's comparisons (kernel notes): no promotion overlap, 2-CTA cluster with B
-// multicast, promotion every 32 of K (accuracy), the 64 x 256 tile for GEMM2.
+using TileDownFp8 = moe_sched::Tile<64, 256, 5, true>;
+using TileDownFp8N128 = moe_sched::Tile<128, 128, 6, false, 1, 4, false>;
+// Variants kept for the benchmark's comparisons (docs/kernel-notes.md): no promotion overlap, 2-CTA cluster with B
+// multicast, promotion every 32 of K (more accurate, slower).
 using TileSwiGLUFp8NoOverlap = moe_sched::Tile<64, 256, 5, true, 1, 4, false>;
 using TileSwiGLUFp8Cluster = moe_sched::Tile<64, 256, 5, true, 2>;
 using TileSwiGLUFp8Promote32 = moe_sched::Tile<64, 256, 5, true, 1, 1>;
-using TileDownFp8NoOverlap = moe_sched::Tile<128, 128, 6, false, 1, 4, false>;
-using TileDownFp8M64 = moe_sched::Tile<64, 256, 5, true>;
-using TileDownFp8Promote32 = moe_sched::Tile<128, 128, 6, false, 1, 1>;
+using TileDownFp8Promote32 = moe_sched::Tile<64, 256, 5, true, 1, 1>;
 
-extern "C" __global__ void MOE_FAST_BOUNDS grouped_gemm1_swiglu_bf16(
-        const __nv_bfloat16* A, const __nv_bfloat16* W1, __nv_bfloat16* Hout, const int* block_expert,
-        const int* num_row_blocks, int max_row_blocks, int K, int N) {
 #if MOE_HAVE_WGMMA
-    moe_gemm::Params p{(const uint8_t*)A, nullptr, (const uint8_t*)W1, nullptr, Hout, nullptr, nullptr,
-                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N};
-    moe_gemm::grouped_gemm<false, TileSwiGLUBf16, true>(p);
+#define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
+    moe_gemm::Params p{(const uint8_t*)A, nullptr, (const uint8_t*)W1, nullptr, Hout, nullptr, nullptr,               \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N};             \
+    moe_gemm::grouped_gemm<false, TILE, true>(p);
 #else
-    ref_tiles_strided(num_row_blocks, max_row_blocks, N, [&](uint32_t rb, uint32_t t) {
-        moe_ref::gemm1_swiglu_bf16((const uint8_t*)A, (const uint8_t*)W1, Hout, block_expert, K, N, rb, t);
+#define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
+    ref_tiles_strided(num_row_blocks, max_row_blocks, N, [&](uint32_t rb, uint32_t t) {                               \
+        moe_ref::gemm1_swiglu_bf16((const uint8_t*)A, (const uint8_t*)W1, Hout, block_expert, K, N, rb, t);           \
     });
 #endif
-}
+#define MOE_GEMM1_BF16(NAME, TILE)                                                                                     \
+    extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
+            const __nv_bfloat16* A, const __nv_bfloat16* W1, __nv_bfloat16* Hout, const int* block_expert,             \
+            const int* num_row_blocks, int max_row_blocks, int K, int N) {                                             \
+        MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
+    }
+MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16, TileSwiGLUBf16)
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_BF16_BODY(TILE)                                                                                      \
@@ -178,6 +183,5 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_p32, TileSwiGLUFp8Promote32, MOE_NO_CLUST
         MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
     }
 MOE_GEMM2_FP8(grouped_gemm2_fp8, TileDownFp8, MOE_NO_CLUSTER)
-MOE_GEMM2_FP8(grouped_gemm2_fp8_nooverlap, TileDownFp8NoOverlap, MOE_NO_CLUSTER)
-MOE_GEMM2_FP8(grouped_gemm2_fp8_m64, TileDownFp8M64, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_n128, TileDownFp8N128, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_p32, TileDownFp8Promote32, MOE_NO_CLUSTER)

@@ -8,7 +8,9 @@
 // mbarrier). Registers are moved from the producer to the consumers with setmaxnreg.
 // FP8: each 128-wide K block is multiplied into a fresh accumulator, then promoted into the fp32 result with
 // scale_a(row, kb) * scale_b(weight 128-row block, kb) (DeepSeek's recipe; e4m3 wgmma accumulates with reduced
-// precision, so promoting every 128 keeps the error at fp32 level).
+// precision: promoting every 128 bounds it, measured 1.3e-4 relative vs exact, docs/kernel-notes.md). Two
+// accumulator sets let a warpgroup's wgmmas for K block kb+1 run while it promotes kb. Optional (kClusterM = 2):
+// 2-CTA clusters sharing the weight tile by multicast (slower so far; benchmark variant only).
 // Epilogues, straight from registers: GEMM1 SwiGLU (gate and up are interleaved per 8 packed rows, so each thread
 // holds g and u of the same output column) writing bf16, or e4m3 + per-row-per-128 scales (the two warpgroups
 // own the two 64-column halves of the 128 output columns and exchange row maxima through shared memory);
@@ -107,7 +109,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     const uint32_t wg = threadIdx.x / 128;
     if (wg == 2) {
         // ---------------- producer ----------------
-        sm90::setmaxnreg_dec<40>();
+        sm90::setmaxnreg_dec<moe_sched::kProducerRegisters>();
         if (threadIdx.x == 256) {
             uint32_t stage = 0, phase = 0;
             for (uint32_t u = first_unit; u < total_units; u += unit_stride) {
@@ -142,7 +144,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         }
     } else {
     // ---------------- consumers ----------------
-    sm90::setmaxnreg_inc<232>();
+    sm90::setmaxnreg_inc<moe_sched::kConsumerRegisters>();
     const uint32_t lane = threadIdx.x % 32, warp_in_wg = (threadIdx.x / 32) % 4;
     const uint32_t m_off = T::kSplitN ? 0 : wg * 64;
     const uint32_t n_off = T::kSplitN ? wg * T::WG_N : 0;

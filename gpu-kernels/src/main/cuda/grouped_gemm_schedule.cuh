@@ -8,6 +8,11 @@ namespace moe_sched {
 // One CTA = 2 consumer warpgroups (wgmma, 64 rows each or half the N tile each) + 1 producer warpgroup.
 constexpr uint32_t kConsumerThreads = 256;
 constexpr uint32_t kThreads = 384;
+// setmaxnreg split of the 64K registers: 128 x 40 (producer: one thread issues copies; 24 made it spill) + 256 x 232
+// (consumers: two FP8 accumulator sets and the promoted result = 192 registers, plus addressing).
+constexpr uint32_t kProducerRegisters = 40;
+constexpr uint32_t kConsumerRegisters = 232;
+static_assert(128 * kProducerRegisters + 256 * kConsumerRegisters <= 65536, "register file");
 // Bytes of one 128-byte-swizzled K slab row: the K extent of one pipeline stage (64 bf16 / 128 e4m3).
 constexpr uint32_t kSlabBytes = 128;
 

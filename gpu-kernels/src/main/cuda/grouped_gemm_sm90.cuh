@@ -48,11 +48,12 @@ __device__ __forceinline__ uint32_t cluster_cta_rank() {
     asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
     return r;
 }
-// Arrives on the mbarrier at shared offset `bar` of CTA `cta` of the cluster (release at cluster scope).
+// Arrives on the mbarrier at shared offset `bar` of CTA `cta` of the cluster (default semantics, as CUTLASS's
+// ClusterBarrier::arrive; v1.1 used .release.cluster, see docs/kernel-notes.md).
 __device__ __forceinline__ void mbar_arrive_cluster(uint32_t bar, uint32_t cta) {
     uint32_t remote;
     asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(bar), "r"(cta));
-    asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" :: "r"(remote) : "memory");
+    asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];" :: "r"(remote) : "memory");
 }
 // All threads of all CTAs of the cluster.
 __device__ __forceinline__ void cluster_sync() {

@@ -42,8 +42,8 @@ final class HiddenStatesNpy {
                     for (int i = 0; i < v.length; i++) v[i] = Floats.bf16ToFloat(bits[i]);
                     yield new Batch(v, (int) shape[0], NpyDType.UINT16);
                 }
-                default -> throw new CliException("input " + file + " holds " + f.dtype().descr()
-                        + "; expected float32 ('<f4') or bfloat16 bits as uint16 ('<u2'), e.g. x.astype(np.float32)");
+                default -> throw new CliException("input " + file + " holds '" + f.dtype().descr()
+                        + "'; expected float32 ('<f4') or bfloat16 bits as uint16 ('<u2'), e.g. x.astype(np.float32)");
             };
         }
     }

@@ -55,6 +55,7 @@ public final class MoeCli implements Runnable {
         cl.setOut(out);
         cl.setErr(err);
         cl.setExecutionExceptionHandler(new ErrorReporter());
+        cl.setOverwrittenOptionsAllowed(true); // the last of a repeated option wins, as scripts that append overrides expect
         try {
             return cl.execute(args);
         } finally {

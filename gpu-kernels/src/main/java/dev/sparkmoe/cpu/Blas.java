@@ -1,5 +1,6 @@
 package dev.sparkmoe.cpu;
 
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.openblas.global.openblas_nolapack;
 
@@ -25,5 +26,11 @@ final class Blas {
     static void matmulTransposedB(FloatPointer a, FloatPointer b, FloatPointer c, int m, int n, int k) {
         openblas_nolapack.cblas_sgemm(openblas_nolapack.CblasRowMajor, openblas_nolapack.CblasNoTrans, openblas_nolapack.CblasTrans,
                 m, n, k, 1f, a, k, b, k, 0f, c, n);
+    }
+
+    /** The float64 counterpart, {@code c[m, n] = a[m, k] · b[n, k]ᵀ} (router logits). */
+    static void matmulTransposedB(DoublePointer a, DoublePointer b, DoublePointer c, int m, int n, int k) {
+        openblas_nolapack.cblas_dgemm(openblas_nolapack.CblasRowMajor, openblas_nolapack.CblasNoTrans, openblas_nolapack.CblasTrans,
+                m, n, k, 1.0, a, k, b, k, 0.0, c, n);
     }
 }

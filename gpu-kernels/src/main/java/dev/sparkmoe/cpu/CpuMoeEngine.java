@@ -153,7 +153,9 @@ public final class CpuMoeEngine implements MoeEngine {
             }
             this.slots = s;
             this.maxIntermediate = maxInter;
+            long t0 = System.nanoTime();
             runParallel(s.length, x -> { if (s[x].resident() != null) convert(s[x], s[x].resident()); });
+            LOG.debug("CpuMoeEngine #{}: converted {} resident experts in {} ms", id, kept, (System.nanoTime() - t0) / 1_000_000);
         } catch (RuntimeException ex) {
             resources.closedExplicitly = true;
             cleanable.clean();
@@ -195,10 +197,12 @@ public final class CpuMoeEngine implements MoeEngine {
 
     private void forwardChecked(float[] hidden, int tokens, float[] out) {
         int h = config.hiddenSize(), e = config.numExperts();
+        long t0 = System.nanoTime();
         float[] logits = new float[Math.multiplyExact(tokens, e)];
         float[] gateLogits = sharedGate == null ? null : new float[tokens];
         float[] expertInput = precision == Precision.FP8 ? new float[Math.multiplyExact(tokens, h)] : hidden;
-        int rangeLen = Math.max(1, ceilDiv(tokens, 4 * threads));
+        // Ranges aligned to the router's blocks, so the logits do not depend on the thread count.
+        int rangeLen = Router.LOGIT_BLOCK * Math.max(1, ceilDiv(tokens, 4 * threads * Router.LOGIT_BLOCK));
         runParallel(ceilDiv(tokens, rangeLen), r -> {
             int from = r * rangeLen, to = Math.min(tokens, from + rangeLen);
             Router.logits(hidden, from, to, h, router, e, logits);
@@ -208,9 +212,16 @@ public final class CpuMoeEngine implements MoeEngine {
                 Fp8Quantizer.roundTripActivations(expertInput, from * h, to - from, h);
             }
         });
+        long t1 = System.nanoTime();
         RoutingResult routing = Router.route(config, logits, selectionBias, tokens);
+        long t2 = System.nanoTime();
         for (int from = 0; from < tokens; from += tokensPerPass) {
             new Pass(routing, expertInput, gateLogits, out, from, Math.min(tokens, from + tokensPerPass)).run();
+        }
+        if (LOG.isDebugEnabled()) {
+            LOG.debug("CpuMoeEngine #{}: {} tokens: logits{} {} ms, routing {} ms, experts and combine {} ms", id, tokens,
+                    precision == Precision.FP8 ? " and input quantization" : "", (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000,
+                    (System.nanoTime() - t2) / 1_000_000);
         }
     }
 
@@ -264,7 +275,9 @@ public final class CpuMoeEngine implements MoeEngine {
             // Biggest first (scheduling only; results do not depend on it).
             items.sort(Comparator.comparingLong((Item i) -> -(long) (i.row1() - i.row0()) * slots[i.expert()].intermediate()
                     * (slots[i.expert()].resident() == null ? 4 : 1)));
+            long t0 = System.nanoTime();
             runParallelWithScratch(items.size(), (n, scratch) -> compute(items.get(n), scratch));
+            long t1 = System.nanoTime();
             int tokensHere = to - from;
             int rangeLen = Math.max(1, ceilDiv(tokensHere, 4 * threads));
             boolean addShared = slots.length > config.numExperts();
@@ -281,6 +294,8 @@ public final class CpuMoeEngine implements MoeEngine {
                     else System.arraycopy(acc, 0, out, o, h);
                 }
             });
+            LOG.debug("CpuMoeEngine #{}: pass [{}, {}): {} expert items {} ms, combine {} ms", id, from, to, items.size(),
+                    (t1 - t0) / 1_000_000, (System.nanoTime() - t1) / 1_000_000);
         }
 
         private int tokenOfRow(int expert, int row) {

@@ -13,7 +13,7 @@ import dev.sparkmoe.model.MoeConfig;
  * for reading, not for speed.
  *
  * <pre>
- *   logits  = x · routerᵀ                      fp32, from the fp32 input (both precisions)
+ *   logits  = x · routerᵀ                      float64 sums rounded to fp32, from the fp32 input (both precisions)
  *   experts, weights = Router.route(logits)
  *   out     = Σ_j weight_j · expert_j(x)       in selection order
  *           + gate · shared(x)                 gate = 1, or sigmoid(shared_expert_gate · x) for Qwen2-MoE
@@ -63,10 +63,12 @@ public final class MoeLayerReference implements MoeEngine {
         float[] logits = Router.logits(hidden, tokens, h, router, config.numExperts());
         RoutingResult routing = Router.route(config, logits, selectionBias, tokens);
 
+        float[] sharedGateLogits = sharedGate == null ? null : Router.logits(hidden, tokens, h, sharedGate, 1);
+
         float[] x = new float[h];
         for (int t = 0; t < tokens; t++) {
             System.arraycopy(hidden, t * h, x, 0, h);
-            float sharedWeight = sharedGate == null ? 1f : Router.sigmoid(Router.logits(x, 1, h, sharedGate, 1)[0]);
+            float sharedWeight = sharedGate == null ? 1f : Router.sigmoid(sharedGateLogits[t]);
             if (precision == Precision.FP8) Fp8Quantizer.roundTripActivations(x, 0, 1, h);
 
             float[] acc = new float[h];

@@ -1,6 +1,7 @@
 package dev.sparkmoe.cpu;
 
 import dev.sparkmoe.model.MoeConfig;
+import org.bytedeco.javacpp.DoublePointer;
 
 /**
  * Expert routing exactly as the published models compute it, from fp32 router logits.
@@ -31,29 +32,37 @@ public final class Router {
         return out;
     }
 
+    /** Tokens per float64 GEMM of {@link #logits}; blocks start at the range's first token. */
+    public static final int LOGIT_BLOCK = 64;
+
     /**
-     * Router logits of tokens {@code [from, to)} into {@code out[t*E + e]}: each a float64 dot product (exact
-     * products, four interleaved partial sums combined in a fixed order) rounded once to fp32. Every caller that
-     * must agree on the routing (reference, fast path, any thread split) gets bit-identical logits from here.
+     * Router logits of tokens {@code [from, to)} into {@code out[t*E + e]}: float64 products and sums (OpenBLAS dgemm
+     * over blocks of {@link #LOGIT_BLOCK} tokens), rounded once to fp32. The result of a token depends only on its
+     * block, so callers that split the tokens at multiples of {@code LOGIT_BLOCK} from the same start (the reference,
+     * the fast path with any thread count) get bit-identical logits and hence the same expert choices.
      */
     public static void logits(float[] x, int from, int to, int hidden, float[] w, int experts, float[] out) {
-        for (int t = from; t < to; t++) {
-            int xo = t * hidden;
-            for (int e = 0; e < experts; e++) out[t * experts + e] = (float) dot(x, xo, w, e * hidden, hidden);
+        if (from >= to) return;
+        int rows = Math.min(LOGIT_BLOCK, to - from);
+        try (DoublePointer wd = new DoublePointer((long) experts * hidden);
+             DoublePointer xd = new DoublePointer((long) rows * hidden);
+             DoublePointer yd = new DoublePointer((long) rows * experts)) {
+            wd.put(widen(w, 0, experts * hidden));
+            double[] y = new double[rows * experts];
+            for (int t0 = from; t0 < to; t0 += LOGIT_BLOCK) {
+                int m = Math.min(LOGIT_BLOCK, to - t0);
+                xd.put(widen(x, t0 * hidden, m * hidden));
+                Blas.matmulTransposedB(xd, wd, yd, m, experts, hidden);
+                yd.get(y, 0, m * experts);
+                for (int i = 0; i < m * experts; i++) out[t0 * experts + i] = (float) y[i];
+            }
         }
     }
 
-    private static double dot(float[] a, int ao, float[] b, int bo, int n) {
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int i = 0;
-        for (; i + 4 <= n; i += 4) {
-            s0 += (double) a[ao + i] * b[bo + i];
-            s1 += (double) a[ao + i + 1] * b[bo + i + 1];
-            s2 += (double) a[ao + i + 2] * b[bo + i + 2];
-            s3 += (double) a[ao + i + 3] * b[bo + i + 3];
-        }
-        for (; i < n; i++) s0 += (double) a[ao + i] * b[bo + i];
-        return (s0 + s1) + (s2 + s3);
+    private static double[] widen(float[] v, int off, int n) {
+        double[] d = new double[n];
+        for (int i = 0; i < n; i++) d[i] = v[off + i];
+        return d;
     }
 
     /** Routes every token from its logits [T, E]; {@code bias} is DeepSeek-V3's selection bias (else null). */

@@ -1,8 +1,12 @@
 package dev.sparkmoe.cpu;
 
+import dev.sparkmoe.checkpoint.DType;
 import dev.sparkmoe.checkpoint.Floats;
+import dev.sparkmoe.checkpoint.Tensor;
 import dev.sparkmoe.checkpoint.WeightMatrix;
 import dev.sparkmoe.engine.Precision;
+
+import java.nio.ShortBuffer;
 
 /**
  * An expert weight as a given precision multiplies with it, in fp32 row-major [rows, cols]:
@@ -34,7 +38,7 @@ public final class WeightValues {
             }
             return;
         }
-        m.weight().toFloats(0, dst, off, n);
+        widen(m.weight(), dst, off, n);
         if (p == Precision.NATIVE) return;
         int b = Fp8Quantizer.BLOCK, colBlocks = Fp8Quantizer.blocks(cols);
         float[] values = new float[n];
@@ -46,6 +50,21 @@ public final class WeightValues {
             for (int c = 0; c < cols; c++) {
                 dst[off + r * cols + c] = Floats.e4m3ToFloat(q[r * cols + c]) * scales[(r / b) * colBlocks + c / b];
             }
+        }
+    }
+
+    /** The first {@code n} elements of an F32/BF16/F16 tensor as fp32; BF16 in bulk (a shift), the load-time hot spot. */
+    private static void widen(Tensor t, float[] dst, int off, int n) {
+        if (t.dtype() != DType.BF16) {
+            t.toFloats(0, dst, off, n);
+            return;
+        }
+        ShortBuffer src = t.bytes().asShortBuffer();
+        short[] chunk = new short[Math.min(n, 1 << 16)];
+        for (int at = 0; at < n; at += chunk.length) {
+            int len = Math.min(chunk.length, n - at);
+            src.get(at, chunk, 0, len);
+            for (int i = 0; i < len; i++) dst[off + at + i] = Float.intBitsToFloat(chunk[i] << 16);
         }
     }
 }

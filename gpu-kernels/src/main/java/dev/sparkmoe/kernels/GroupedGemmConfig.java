@@ -72,7 +72,9 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
                     ? persistent(name, 128, 256, 64, 4, 1, maxRowBlocks, n, smCount)
                     : persistent(name + "_n128", 128, 128, 64, 6, 1, maxRowBlocks, n, smCount);
         }
-        return persistent(name, 128, 128, 128, 6, 1, maxRowBlocks, n, smCount);
+        return n % 256 == 0
+                ? persistent(name, 64, 256, 128, 5, 1, maxRowBlocks, n, smCount)
+                : persistent(name + "_n128", 128, 128, 128, 6, 1, maxRowBlocks, n, smCount);
     }
 
     /** Threads of the fast kernels: two consumer warpgroups and one producer warpgroup. */

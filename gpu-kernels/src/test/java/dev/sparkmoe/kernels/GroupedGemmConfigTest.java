@@ -4,6 +4,14 @@ import dev.sparkmoe.kernels.GroupedGemmConfig.Gemm;
 import dev.sparkmoe.kernels.GroupedGemmConfig.Operand;
 import org.junit.jupiter.api.Test;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -43,11 +51,59 @@ class GroupedGemmConfigTest {
         GroupedGemmConfig g2 = GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4096, 7168, 2048, 132);
         assertEquals(132, g2.gridX());
         assertEquals("grouped_gemm2_fp8", g2.kernel());
-        assertEquals(128, GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4, 128 * 3, 2048, 132).blockN());
-        assertEquals(4 * 3, GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4, 128 * 3, 2048, 132).gridX(), "no more CTAs than units");
+        assertEquals(256, g2.blockN());
+        GroupedGemmConfig odd = GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4, 128 * 3, 2048, 132);
+        assertEquals("grouped_gemm2_fp8_n128", odd.kernel());
+        assertEquals(4 * 3, odd.gridX(), "no more CTAs than work units");
         assertEquals(384, g2.threads());
         assertEquals("grouped_gemm2_bf16_n128", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.BF16, 8, 128 * 3, 1024, 132).kernel());
         assertEquals("grouped_gemm2_bf16", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.BF16, 8, 4096, 1024, 132).kernel());
+    }
+
+    /** The tile template arguments of one entry point, read from grouped_gemm.cu. */
+    private record KernelTile(int blockM, int packedN, int stages, boolean splitN, int cluster) {}
+
+    private static Map<String, KernelTile> kernelTiles() throws IOException {
+        String src = Files.readString(Path.of("src/main/cuda/grouped_gemm.cu"));
+        Map<String, KernelTile> tiles = new HashMap<>();
+        Matcher t = Pattern.compile("using (\\w+) = moe_sched::Tile<(\\d+), (\\d+), (\\d+), (true|false)(?:, (\\d+))?[^>]*>;").matcher(src);
+        while (t.find()) {
+            tiles.put(t.group(1), new KernelTile(Integer.parseInt(t.group(2)), Integer.parseInt(t.group(3)), Integer.parseInt(t.group(4)),
+                    Boolean.parseBoolean(t.group(5)), t.group(6) == null ? 1 : Integer.parseInt(t.group(6))));
+        }
+        Map<String, KernelTile> kernels = new HashMap<>();
+        Matcher k = Pattern.compile("(?m)^MOE_GEMM[12]_(?:BF16|FP8)\\((\\w+), (\\w+)(?:, (\\w+))?\\)").matcher(src);
+        while (k.find()) {
+            KernelTile tile = tiles.get(k.group(2));
+            assertTrue(tile != null, "tile alias " + k.group(2) + " of " + k.group(1));
+            assertEquals(tile.cluster() > 1, "MOE_CLUSTER2".equals(k.group(3)), k.group(1) + ": cluster attribute vs tile");
+            kernels.put(k.group(1), tile);
+        }
+        assertTrue(kernels.size() >= 6, "entry points found in grouped_gemm.cu: " + kernels.keySet());
+        return kernels;
+    }
+
+    @Test
+    void configMirrorsTheKernelSource() throws IOException {
+        Map<String, KernelTile> kernels = kernelTiles();
+        int[][] shapes = {{4096 / 2, 7168}, {7168, 2048}, {768, 2048}, {14336, 4096}, {128 * 3, 1024}, {2048, 7168}};
+        for (Gemm g : Gemm.values()) {
+            for (Operand o : Operand.values()) {
+                for (int[] nk : shapes) {
+                    GroupedGemmConfig c = GroupedGemmConfig.choose(g, o, 37, nk[0], nk[1], 132);
+                    KernelTile t = kernels.get(c.kernel());
+                    assertTrue(t != null, c + ": no such entry point in grouped_gemm.cu");
+                    int packedN = g == Gemm.GEMM1_SWIGLU ? 2 * c.blockN() : c.blockN();
+                    assertEquals(t.blockM(), c.blockM(), c.toString());
+                    assertEquals(t.packedN(), packedN, c.toString());
+                    assertEquals(t.stages(), c.stages(), c.toString());
+                    assertEquals(1024 + t.stages() * (t.blockM() * 128 + t.packedN() * 128 + 512) + 2 * t.stages() * 8 + 1024,
+                            c.dynamicSmemBytes(), "Tile::SMEM_BYTES of " + c);
+                    assertEquals(0, c.gridX() % t.cluster(), c.toString());
+                    assertEquals(0, (g == Gemm.GEMM1_SWIGLU ? 2 * nk[0] : nk[0]) % t.packedN(), c + " needs whole tiles");
+                }
+            }
+        }
     }
 
     @Test

@@ -1,0 +1,83 @@
+package dev.sparkmoe.cpu;
+
+import dev.sparkmoe.checkpoint.Checkpoint;
+import dev.sparkmoe.checkpoint.DType;
+import dev.sparkmoe.checkpoint.MoeLayerWeights;
+import dev.sparkmoe.checkpoint.SyntheticCheckpoint;
+import dev.sparkmoe.engine.Precision;
+import dev.sparkmoe.testing.TensorChecks;
+
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * The measurement harness of docs/cpu-engine.md (not a unit test: run by hand).
+ * <pre>
+ *   CpuEngineBench generate DIR [PRESET]            writes a 1-layer BF16 checkpoint (default qwen3-30b-a3b)
+ *   CpuEngineBench run DIR TOKENS THREADS PRECISION [OUT_DIR]
+ * </pre>
+ * {@code run} times loading (open, map, convert to fp32) and the forward separately, prints the whole process time
+ * since JVM start, and with OUT_DIR writes input.f32 / output.f32 (raw little-endian) for scripts/bench/numpy_moe_layer.py.
+ */
+public final class CpuEngineBench {
+    public static void main(String[] args) throws IOException {
+        switch (args[0]) {
+            case "generate" -> {
+                String preset = args.length > 2 ? args[2] : "qwen3-30b-a3b";
+                long t = System.nanoTime();
+                SyntheticCheckpoint.write(SyntheticCheckpoint.preset(preset, 1, DType.BF16), DType.BF16, 42, Path.of(args[1]),
+                        SyntheticCheckpoint.DEFAULT_SHARD_BYTES);
+                System.out.printf("generated %s in %.1f s%n", preset, (System.nanoTime() - t) / 1e9);
+            }
+            case "run" -> run(Path.of(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]), Precision.parse(args[4]),
+                    args.length > 5 ? Path.of(args[5]) : null);
+            default -> throw new IllegalArgumentException("usage: generate DIR [PRESET] | run DIR TOKENS THREADS PRECISION [OUT_DIR]");
+        }
+    }
+
+    private static void run(Path model, int tokens, int threads, Precision p, Path outDir) throws IOException {
+        long t0 = System.nanoTime(), c0 = cpuNanos();
+        try (Checkpoint ckpt = Checkpoint.open(model)) {
+            int layer = ckpt.config().moeLayerList().get(0);
+            MoeLayerWeights w = MoeLayerWeights.load(ckpt, layer);
+            try (CpuMoeEngine engine = new CpuMoeEngine(w, p, threads)) {
+                long t1 = System.nanoTime(), c1 = cpuNanos();
+                int h = w.config().hiddenSize();
+                float[] x = TensorChecks.randomNormal(7, tokens * h, 1.0);
+                long t2 = System.nanoTime(), c2 = cpuNanos();
+                float[] y = engine.forward(x, tokens);
+                long t3 = System.nanoTime(), c3 = cpuNanos();
+                float[] y2 = engine.forward(x, tokens);
+                long t4 = System.nanoTime(), c4 = cpuNanos();
+                if (!java.util.Arrays.equals(y, y2)) throw new IllegalStateException("two forwards differ");
+                System.out.println(engine.deviceDescription());
+                System.out.printf("load %.2f s | forward %d tokens: first %.2f s, second %.2f s (%.0f tokens/s)%n",
+                        (t1 - t0) / 1e9, tokens, (t3 - t2) / 1e9, (t4 - t3) / 1e9, tokens / ((t4 - t3) / 1e9));
+                System.out.printf("process CPU time: load %.2f s, first forward %.2f s, second forward %.2f s%n",
+                        (c1 - c0) / 1e9, (c3 - c2) / 1e9, (c4 - c3) / 1e9);
+                if (outDir != null) {
+                    Files.createDirectories(outDir);
+                    write(outDir.resolve("input.f32"), x);
+                    write(outDir.resolve("output.f32"), y);
+                }
+            }
+        }
+        long sinceStart = System.currentTimeMillis() - ManagementFactory.getRuntimeMXBean().getStartTime();
+        System.out.printf("process time since JVM start %.2f s%n", sinceStart / 1e3);
+    }
+
+    /** CPU time of the whole process (all threads), to tell a busy shared machine from a slow engine. */
+    private static long cpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
+    }
+
+    private static void write(Path f, float[] v) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(v.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        b.asFloatBuffer().put(v);
+        Files.write(f, b.array());
+    }
+}
