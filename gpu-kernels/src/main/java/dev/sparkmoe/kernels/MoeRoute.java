@@ -14,6 +14,8 @@ public final class MoeRoute {
     static final int LOGIT_TILE = 64;
     /** Tokens (warps) per block of moe_route_topk. */
     static final int ROUTE_WARPS = 4;
+    /** Dynamic shared memory of moe_router_logits_tc: 3 stages x (x and w tiles of 64 rows x 36 floats). */
+    static final int TC_SMEM_BYTES = 3 * 2 * 64 * 36 * 4;
     /** The most experts moe_route_topk keeps per warp in shared memory (MOE_MAX_EXPERTS). */
     public static final int MAX_EXPERTS = 1024;
     /** The most choices per token and the most expert groups (one warp). */
@@ -71,7 +73,7 @@ public final class MoeRoute {
         }
         int splits = splits(tokenCapacity, nOut, hidden, smCount);
         int kps = kPerSplit(hidden, splits);
-        logits.launch(s, new Dim(grid2.x(), grid2.y(), splits), Dim.of(128), 0, x, w, out, partial, numTokens, hidden, nOut, kps);
+        logits.launch(s, new Dim(grid2.x(), grid2.y(), splits), Dim.of(128), TC_SMEM_BYTES, x, w, out, partial, numTokens, hidden, nOut, kps);
         if (splits > 1) {
             reduce.launch(s, Dim.of(Math.max(1, ceilDiv((long) tokenCapacity * nOut, 256))), Dim.of(256), 0, partial, out, numTokens, nOut, splits);
         }
@@ -84,7 +86,8 @@ public final class MoeRoute {
     public void topk(CudaStream s, MoeConfig c, DeviceBuffer logitsBuf, DeviceBuffer bias, DeviceBuffer topkExpert,
                      DeviceBuffer topkWeight, DeviceBuffer sharedRowWeight, DeviceBuffer sharedNumBlocks,
                      DeviceBuffer numTokens, int tokenCapacity, int nOut) {
-        topk.launch(s, Dim.of(ceilDiv(tokenCapacity, ROUTE_WARPS)), Dim.of(ROUTE_WARPS * 32), 0,
+        int smem = ROUTE_WARPS * c.numExperts() * 9; // keys and scores (fp32) and eligibility (byte) per warp
+        topk.launch(s, Dim.of(ceilDiv(tokenCapacity, ROUTE_WARPS)), Dim.of(ROUTE_WARPS * 32), smem,
                 logitsBuf, nullable(bias), topkExpert, topkWeight, nullable(sharedRowWeight), sharedNumBlocks, numTokens,
                 c.numExperts(), nOut, c.topK(), c.scoring() == ScoringFunction.SIGMOID ? 1 : 0, c.nGroup(), c.topkGroup(),
                 c.normTopkProb() ? 1 : 0, c.routedScalingFactor(), c.sharedExpertGated() ? 1 : 0);
