@@ -43,6 +43,8 @@ TILES = {
     "grouped_gemm2_fp8": (64, 256, 5, 1),
     "grouped_gemm2_fp8_n128": (128, 128, 6, 1),
     "grouped_gemm2_fp8_p32": (64, 256, 5, 1),
+    "grouped_gemm1_swiglu_fp8_early": (64, 256, 5, 1),
+    "grouped_gemm2_fp8_early": (64, 256, 5, 1),
 }
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (set from the occupancy query or --cluster-grid)
 DEV = torch.device("cuda")
@@ -399,7 +401,8 @@ def cmd_check(ks, args):
     if not args.kernels:
         for name in ("grouped_gemm1_swiglu_bf16", "grouped_gemm1_swiglu_fp8", "grouped_gemm1_swiglu_fp8_nooverlap",
                      "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32", "grouped_gemm2_bf16",
-                     "grouped_gemm2_fp8", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"):
+                     "grouped_gemm2_fp8", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32",
+                     "grouped_gemm1_swiglu_fp8_early", "grouped_gemm2_fp8_early"):
             fp8 = "fp8" in name
             prob = Problem([1000, 1500, 0, 4000, 700, 128, 2900], spare_blocks=3)
             try:
@@ -537,11 +540,11 @@ def cmd_bench(ks, args):
             tag = "fp8" if fp8 else "bf16"
             if kind == "gemm1":
                 d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False)
-                names = ["grouped_gemm1_swiglu_fp8", "grouped_gemm1_swiglu_fp8_nooverlap", "grouped_gemm1_swiglu_fp8_cluster",
-                         "grouped_gemm1_swiglu_fp8_p32"] if fp8 else ["grouped_gemm1_swiglu_bf16"]
+                names = ["grouped_gemm1_swiglu_fp8", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
+                         "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32"] if fp8 else ["grouped_gemm1_swiglu_bf16"]
             else:
                 d = make_gemm2(prob, K, N, fp8, seed, need_ref=False)
-                names = ["grouped_gemm2_fp8", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else ["grouped_gemm2_bf16" if N % 256 == 0 else "grouped_gemm2_bf16_n128"]
+                names = ["grouped_gemm2_fp8", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else ["grouped_gemm2_bf16" if N % 256 == 0 else "grouped_gemm2_bf16_n128"]
             for name in names:
                 if args.skip and name in args.skip.split(","):
                     continue

@@ -166,43 +166,138 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             }
         }
     };
-    for (uint32_t u = first_unit; u < total_units; u += unit_stride, ++local_unit) {
+    // Per work unit: its rows, expert, first packed weight row of this warpgroup and (FP8) weight scale rows
+    // ([E][w_rows/128][k_blocks]; GEMM1's warpgroup covers 64 gate + 64 up rows, one 128-row scale block each).
+    struct Unit {
+        uint32_t n_tile, row0, n_packed0;
+        const float* sb_gate;
+        const float* sb_up;
+    };
+    auto unit_of = [&](uint32_t u) {
         const moe_sched::WorkUnit w = moe_sched::unit_at(u, m_units, n_tiles, kGroupUnits);
-        const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M, rb = row0 / MOE_GEMM_BLOCK_M;
-        const uint32_t e = (uint32_t)p.block_expert[rb];
-        const uint32_t n_packed0 = w.n_tile * T::BLOCK_N + n_off;  // first packed weight row of this warpgroup
-
+        const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M;
+        const uint32_t e = (uint32_t)p.block_expert[row0 / MOE_GEMM_BLOCK_M];
+        const uint32_t n_packed0 = w.n_tile * T::BLOCK_N + n_off;
+        Unit x{w.n_tile, row0, n_packed0, nullptr, nullptr};
         if constexpr (kFP8) {
-            // Weight scale rows ([E][w_rows/128][k_blocks]): GEMM1's warpgroup covers 64 gate + 64 up rows (one
-            // 128-row scale block each), GEMM2's 128 rows of one block.
             const uint32_t scale_rows = w_rows / 128;
             const uint32_t blk0 = kSwiGLU ? (n_packed0 / 2) / 128 : n_packed0 / 128;
-            const float* sb_gate = p.W_scale + ((uint64_t)e * scale_rows + blk0) * k_blocks;
-            const float* sb_up = kSwiGLU ? p.W_scale + ((uint64_t)e * scale_rows + p.N / 128 + blk0) * k_blocks : sb_gate;
+            x.sb_gate = p.W_scale + ((uint64_t)e * scale_rows + blk0) * k_blocks;
+            x.sb_up = kSwiGLU ? p.W_scale + ((uint64_t)e * scale_rows + p.N / 128 + blk0) * k_blocks : x.sb_gate;
+        }
+        return x;
+    };
+    struct Scales { float s0g, s1g, s0u, s1u; };
+    // FP8 overlapped loop: issues K block kb of unit x into accumulator set a (stage ring order).
+    auto issue = [&](float (&a)[NACC], uint32_t kb, const Unit& x) -> Scales {
+        const float bg = __ldg(x.sb_gate + kb), bu = __ldg(x.sb_up + kb);
+        sm90::mbar_wait(full_bar(stage), phase);
+        const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
+        const float sa0 = sa[r_local], sa1 = sa[r_local + 8];
+#pragma unroll
+        for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(a[i]);
+        sm90::wgmma_fence();
+#pragma unroll
+        for (uint32_t k = 0; k < K_STEPS; ++k) {
+            Mma<kFP8, T::WG_N>::run(a, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
+                                    b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, k != 0);
+        }
+        sm90::wgmma_commit();
+        // (no operand fence here: touching the in-flight accumulators would make ptxas serialize)
+        stage = stage + 1 == T::STAGES ? 0 : stage + 1;
+        phase ^= stage == 0;
+        return Scales{sa0 * bg, sa1 * bg, sa0 * bu, sa1 * bu};
+    };
+    uint32_t oldest = 0;     // stage of the oldest K block still in flight (overlapped FP8 loop)
+    Scales first_scales{};   // kEarlyNextUnit: K block 0 of the unit about to start is already in flight in acc
+    // The epilogue of one unit (from fin for FP8, acc for BF16); touches no other accumulator.
+    auto epilogue = [&](const Unit& cu, uint32_t local_unit) {
+        const uint32_t row0 = cu.row0;
+        const uint32_t n_packed0 = cu.n_packed0;
+        auto& v = pick<kFP8>(fin, acc);
+        const uint32_t row_a = row0 + r_local, row_b = row_a + 8;
+        if constexpr (kSwiGLU) {
+            // Output column of packed group pair (j, j+1): (n_packed0 / 2) + (j / 2) * 8 + (lane % 4) * 2.
+            const uint32_t col0 = n_packed0 / 2 + (lane % 4) * 2;
+#pragma unroll
+            for (uint32_t j = 0; j < NACC / 4; j += 2) {
+                v[j * 4 + 0] = moe_swiglu(v[j * 4 + 0], v[(j + 1) * 4 + 0]);
+                v[j * 4 + 1] = moe_swiglu(v[j * 4 + 1], v[(j + 1) * 4 + 1]);
+                v[j * 4 + 2] = moe_swiglu(v[j * 4 + 2], v[(j + 1) * 4 + 2]);
+                v[j * 4 + 3] = moe_swiglu(v[j * 4 + 3], v[(j + 1) * 4 + 3]);
+            }
+            if constexpr (!kFP8) {
+                uint8_t* H = static_cast<uint8_t*>(p.out);
+#pragma unroll
+                for (uint32_t j = 0; j < NACC / 4; j += 2) {
+                    const uint32_t col = col0 + (j / 2) * 8;
+                    *reinterpret_cast<__nv_bfloat162*>(H + moe_act_offset(row_a, col, p.N, 2)) = __floats2bfloat162_rn(v[j * 4 + 0], v[j * 4 + 1]);
+                    *reinterpret_cast<__nv_bfloat162*>(H + moe_act_offset(row_b, col, p.N, 2)) = __floats2bfloat162_rn(v[j * 4 + 2], v[j * 4 + 3]);
+                }
+            } else {
+                float m0 = 0.f, m1 = 0.f;
+#pragma unroll
+                for (uint32_t j = 0; j < NACC / 4; j += 2) {
+                    m0 = fmaxf(m0, fmaxf(fabsf(v[j * 4 + 0]), fabsf(v[j * 4 + 1])));
+                    m1 = fmaxf(m1, fmaxf(fabsf(v[j * 4 + 2]), fabsf(v[j * 4 + 3])));
+                }
+                m0 = fmaxf(m0, __shfl_xor_sync(0xffffffffu, m0, 1));
+                m0 = fmaxf(m0, __shfl_xor_sync(0xffffffffu, m0, 2));
+                m1 = fmaxf(m1, __shfl_xor_sync(0xffffffffu, m1, 1));
+                m1 = fmaxf(m1, __shfl_xor_sync(0xffffffffu, m1, 2));
+                // The other warpgroup holds the other 64 columns of the same rows: exchange row maxima.
+                float* buf = exchange + (local_unit & 1) * 128;
+                const uint32_t ri = warp_in_wg * 16 + lane / 4;
+                if (lane % 4 == 0) {
+                    buf[wg * 64 + ri] = m0;
+                    buf[wg * 64 + ri + 8] = m1;
+                }
+                sm90::named_barrier_sync(1, moe_sched::kConsumerThreads);
+                m0 = fmaxf(m0, buf[(1 - wg) * 64 + ri]);
+                m1 = fmaxf(m1, buf[(1 - wg) * 64 + ri + 8]);
+                const float q0 = moe_fp8_multiplier(m0), q1 = moe_fp8_multiplier(m1);
+                uint8_t* H = static_cast<uint8_t*>(p.out);
+#pragma unroll
+                for (uint32_t j = 0; j < NACC / 4; j += 2) {
+                    const uint32_t col = col0 + (j / 2) * 8;
+                    *reinterpret_cast<uint16_t*>(H + moe_act_offset(row_a, col, p.N, 1)) = moe_to_e4m3x2(v[j * 4 + 0] * q0, v[j * 4 + 1] * q0);
+                    *reinterpret_cast<uint16_t*>(H + moe_act_offset(row_b, col, p.N, 1)) = moe_to_e4m3x2(v[j * 4 + 2] * q1, v[j * 4 + 3] * q1);
+                }
+                if (wg == 0 && lane % 4 == 0) {
+                    const uint32_t out_block = cu.n_tile;  // 128 output columns per CTA
+                    p.out_scale[moe_act_scale_offset(row_a, out_block, p.N)] = moe_fp8_scale(m0);
+                    p.out_scale[moe_act_scale_offset(row_b, out_block, p.N)] = moe_fp8_scale(m1);
+                }
+            }
+        } else {
+            float* Y = static_cast<float*>(p.out);
+            const float wa = p.row_weight[row_a], wb = p.row_weight[row_b];
+            const uint32_t col0 = n_packed0 + (lane % 4) * 2;
+#pragma unroll
+            for (uint32_t j = 0; j < NACC / 4; ++j) {
+                const uint32_t col = col0 + j * 8;
+                *reinterpret_cast<float2*>(Y + (uint64_t)row_a * p.N + col) = make_float2(wa * v[j * 4 + 0], wa * v[j * 4 + 1]);
+                *reinterpret_cast<float2*>(Y + (uint64_t)row_b * p.N + col) = make_float2(wb * v[j * 4 + 2], wb * v[j * 4 + 3]);
+            }
+        }
+    };
+    // The loop's only back edge is "this unit has a successor": with kEarlyNextUnit the successor's first K block is
+    // then in flight on every path into the loop head (ptxas's wgmma hazard analysis needs that to stay quiet).
+    if (first_unit < total_units) {
+    if constexpr (T::kEarlyNextUnit) {
+        oldest = stage;
+        first_scales = issue(acc, 0, unit_of(first_unit));
+    }
+    for (uint32_t u = first_unit;;) {
+        const Unit cu = unit_of(u);
+
+        if constexpr (kFP8) {
+            const float* sb_gate = cu.sb_gate;
+            const float* sb_up = cu.sb_up;
 #pragma unroll
             for (uint32_t i = 0; i < NACC; ++i) fin[i] = 0.f;
             if constexpr (T::kOverlapPromotion) {
                 // Two accumulator sets: K block kb+1's wgmmas are in flight while kb is promoted.
-                struct Scales { float s0g, s1g, s0u, s1u; };
-                auto issue = [&](float (&a)[NACC], uint32_t kb) -> Scales {
-                    const float bg = __ldg(sb_gate + kb), bu = __ldg(sb_up + kb);
-                    sm90::mbar_wait(full_bar(stage), phase);
-                    const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
-                    const float sa0 = sa[r_local], sa1 = sa[r_local + 8];
-#pragma unroll
-                    for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(a[i]);
-                    sm90::wgmma_fence();
-#pragma unroll
-                    for (uint32_t k = 0; k < K_STEPS; ++k) {
-                        Mma<kFP8, T::WG_N>::run(a, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
-                                                b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, k != 0);
-                    }
-                    sm90::wgmma_commit();
-                    // (no operand fence here: touching the in-flight accumulators would make ptxas serialize)
-                    stage = stage + 1 == T::STAGES ? 0 : stage + 1;
-                    phase ^= stage == 0;
-                    return Scales{sa0 * bg, sa1 * bg, sa0 * bu, sa1 * bu};
-                };
                 auto promote = [&](float (&a)[NACC], const Scales& c) {
 #pragma unroll
                     for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(a[i]);
@@ -215,27 +310,32 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                         fin[j * 4 + 3] += (up ? c.s1u : c.s1g) * a[j * 4 + 3];
                     }
                 };
-                uint32_t oldest = stage;  // stage of the oldest K block still in flight
                 auto release_oldest = [&]() {
                     release(oldest);
                     oldest = oldest + 1 == T::STAGES ? 0 : oldest + 1;
                 };
                 // Invariant at the loop head: K block kb is in flight in acc. No branch inside the loop body, so the
                 // in-flight accumulators keep their registers across the back edge (no copies ptxas must serialize).
-                Scales cur = issue(acc, 0), nxt;
+                Scales cur, nxt;
+                if constexpr (T::kEarlyNextUnit) {
+                    cur = first_scales;
+                } else {
+                    oldest = stage;
+                    cur = issue(acc, 0, cu);
+                }
                 uint32_t kb = 0;
                 for (; kb + 2 < k_blocks; kb += 2) {
-                    nxt = issue(acc2, kb + 1);
+                    nxt = issue(acc2, kb + 1, cu);
                     sm90::wgmma_wait<1>();
                     release_oldest();
                     promote(acc, cur);
-                    cur = issue(acc, kb + 2);
+                    cur = issue(acc, kb + 2, cu);
                     sm90::wgmma_wait<1>();
                     release_oldest();
                     promote(acc2, nxt);
                 }
                 if (kb + 1 < k_blocks) {
-                    nxt = issue(acc2, kb + 1);
+                    nxt = issue(acc2, kb + 1, cu);
                     sm90::wgmma_wait<1>();
                     release_oldest();
                     promote(acc, cur);
@@ -247,7 +347,21 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     release_oldest();
                     promote(acc, cur);
                 }
-                sm90::wgmma_wait<0>();  // nothing is in flight here; says so to ptxas's hazard analysis
+                if constexpr (T::kEarlyNextUnit) {
+                    // Start the next unit's first K block, then run this unit's epilogue while it computes. The
+                    // epilogue is written in both branches so that acc is uniformly in flight (or not) in each.
+                    if (u + unit_stride < total_units) {
+                        oldest = stage;
+                        first_scales = issue(acc, 0, unit_of(u + unit_stride));
+                        epilogue(cu, local_unit);
+                    } else {
+                        sm90::wgmma_wait<0>();
+                        epilogue(cu, local_unit);
+                        break;
+                    }
+                } else {
+                    sm90::wgmma_wait<0>();  // nothing is in flight here; says so to ptxas's hazard analysis
+                }
             } else
             for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                 const float bg = __ldg(sb_gate + kb), bu = __ldg(sb_up + kb);
@@ -313,72 +427,13 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             release(prev_stage);
         }
 
-        auto& v = pick<kFP8>(fin, acc);
-        const uint32_t row_a = row0 + r_local, row_b = row_a + 8;
-        if constexpr (kSwiGLU) {
-            // Output column of packed group pair (j, j+1): (n_packed0 / 2) + (j / 2) * 8 + (lane % 4) * 2.
-            const uint32_t col0 = n_packed0 / 2 + (lane % 4) * 2;
-#pragma unroll
-            for (uint32_t j = 0; j < NACC / 4; j += 2) {
-                v[j * 4 + 0] = moe_swiglu(v[j * 4 + 0], v[(j + 1) * 4 + 0]);
-                v[j * 4 + 1] = moe_swiglu(v[j * 4 + 1], v[(j + 1) * 4 + 1]);
-                v[j * 4 + 2] = moe_swiglu(v[j * 4 + 2], v[(j + 1) * 4 + 2]);
-                v[j * 4 + 3] = moe_swiglu(v[j * 4 + 3], v[(j + 1) * 4 + 3]);
-            }
-            if constexpr (!kFP8) {
-                uint8_t* H = static_cast<uint8_t*>(p.out);
-#pragma unroll
-                for (uint32_t j = 0; j < NACC / 4; j += 2) {
-                    const uint32_t col = col0 + (j / 2) * 8;
-                    *reinterpret_cast<__nv_bfloat162*>(H + moe_act_offset(row_a, col, p.N, 2)) = __floats2bfloat162_rn(v[j * 4 + 0], v[j * 4 + 1]);
-                    *reinterpret_cast<__nv_bfloat162*>(H + moe_act_offset(row_b, col, p.N, 2)) = __floats2bfloat162_rn(v[j * 4 + 2], v[j * 4 + 3]);
-                }
-            } else {
-                float m0 = 0.f, m1 = 0.f;
-#pragma unroll
-                for (uint32_t j = 0; j < NACC / 4; j += 2) {
-                    m0 = fmaxf(m0, fmaxf(fabsf(v[j * 4 + 0]), fabsf(v[j * 4 + 1])));
-                    m1 = fmaxf(m1, fmaxf(fabsf(v[j * 4 + 2]), fabsf(v[j * 4 + 3])));
-                }
-                m0 = fmaxf(m0, __shfl_xor_sync(0xffffffffu, m0, 1));
-                m0 = fmaxf(m0, __shfl_xor_sync(0xffffffffu, m0, 2));
-                m1 = fmaxf(m1, __shfl_xor_sync(0xffffffffu, m1, 1));
-                m1 = fmaxf(m1, __shfl_xor_sync(0xffffffffu, m1, 2));
-                // The other warpgroup holds the other 64 columns of the same rows: exchange row maxima.
-                float* buf = exchange + (local_unit & 1) * 128;
-                const uint32_t ri = warp_in_wg * 16 + lane / 4;
-                if (lane % 4 == 0) {
-                    buf[wg * 64 + ri] = m0;
-                    buf[wg * 64 + ri + 8] = m1;
-                }
-                sm90::named_barrier_sync(1, moe_sched::kConsumerThreads);
-                m0 = fmaxf(m0, buf[(1 - wg) * 64 + ri]);
-                m1 = fmaxf(m1, buf[(1 - wg) * 64 + ri + 8]);
-                const float q0 = moe_fp8_multiplier(m0), q1 = moe_fp8_multiplier(m1);
-                uint8_t* H = static_cast<uint8_t*>(p.out);
-#pragma unroll
-                for (uint32_t j = 0; j < NACC / 4; j += 2) {
-                    const uint32_t col = col0 + (j / 2) * 8;
-                    *reinterpret_cast<uint16_t*>(H + moe_act_offset(row_a, col, p.N, 1)) = moe_to_e4m3x2(v[j * 4 + 0] * q0, v[j * 4 + 1] * q0);
-                    *reinterpret_cast<uint16_t*>(H + moe_act_offset(row_b, col, p.N, 1)) = moe_to_e4m3x2(v[j * 4 + 2] * q1, v[j * 4 + 3] * q1);
-                }
-                if (wg == 0 && lane % 4 == 0) {
-                    const uint32_t out_block = w.n_tile;  // 128 output columns per CTA
-                    p.out_scale[moe_act_scale_offset(row_a, out_block, p.N)] = moe_fp8_scale(m0);
-                    p.out_scale[moe_act_scale_offset(row_b, out_block, p.N)] = moe_fp8_scale(m1);
-                }
-            }
-        } else {
-            float* Y = static_cast<float*>(p.out);
-            const float wa = p.row_weight[row_a], wb = p.row_weight[row_b];
-            const uint32_t col0 = n_packed0 + (lane % 4) * 2;
-#pragma unroll
-            for (uint32_t j = 0; j < NACC / 4; ++j) {
-                const uint32_t col = col0 + j * 8;
-                *reinterpret_cast<float2*>(Y + (uint64_t)row_a * p.N + col) = make_float2(wa * v[j * 4 + 0], wa * v[j * 4 + 1]);
-                *reinterpret_cast<float2*>(Y + (uint64_t)row_b * p.N + col) = make_float2(wb * v[j * 4 + 2], wb * v[j * 4 + 3]);
-            }
+        if constexpr (!T::kEarlyNextUnit) {
+            epilogue(cu, local_unit);
+            if (u + unit_stride >= total_units) break;
         }
+        u += unit_stride;
+        ++local_unit;
+    }
     }
     }  // consumers
     // No CTA may leave while its peer can still arrive on its barriers.
