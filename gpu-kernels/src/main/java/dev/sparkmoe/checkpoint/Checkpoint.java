@@ -96,9 +96,22 @@ public final class Checkpoint implements AutoCloseable {
         return fileHolding(name).tensor(name);
     }
 
-    /** A tensor's header entry (dtype, shape, offsets), without mapping its bytes. */
+    /**
+     * A tensor's header entry (dtype, shape, offsets), without mapping its bytes; a clear error when it is missing or
+     * of a dtype this library does not compute with.
+     */
     public synchronized SafetensorsFile.Entry entry(String name) {
-        return fileHolding(name).entries().get(name);
+        SafetensorsFile f = fileHolding(name);
+        SafetensorsFile.Entry e = f.entries().get(name);
+        if (e == null) DType.fromSafetensorsName(f.otherDtypes().get(name), name); // throws, naming the dtype
+        return e;
+    }
+
+    /** The safetensors dtype name of any tensor, including those of dtypes this library does not compute with. */
+    public synchronized String dtypeName(String name) {
+        SafetensorsFile f = fileHolding(name);
+        SafetensorsFile.Entry e = f.entries().get(name);
+        return e != null ? e.dtype().safetensorsName() : f.otherDtypes().get(name);
     }
 
     /** The file name (in the directory) that holds {@code name}, or null when the checkpoint has no such tensor. */

@@ -27,23 +27,41 @@ import java.util.Set;
 public final class SafetensorsFile implements AutoCloseable {
     /** Larger headers are refused as corrupt (real checkpoints use a few hundred KB at most). */
     static final long MAX_HEADER_BYTES = 100L << 20;
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Duplicate keys in a header are corrupt, not "last one wins". */
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
 
     /** Where one tensor lives in the file. */
     public record Entry(String name, DType dtype, long[] shape, long begin, long end) {}
+
+    /**
+     * Element sizes of the other safetensors dtypes. Real checkpoints can hold such tensors outside the MoE layers
+     * (integer buffers, float64 tables); the file stays readable and only using one of them is an error.
+     */
+    private static final Map<String, Integer> OTHER_DTYPE_BYTES = Map.ofEntries(
+            Map.entry("BOOL", 1), Map.entry("U8", 1), Map.entry("I8", 1), Map.entry("F8_E5M2", 1), Map.entry("F8_E8M0", 1),
+            Map.entry("I16", 2), Map.entry("U16", 2), Map.entry("I32", 4), Map.entry("U32", 4),
+            Map.entry("F64", 8), Map.entry("I64", 8), Map.entry("U64", 8), Map.entry("C64", 8));
+
+    /** A header entry as parsed, before it is known whether this library computes with its dtype. */
+    private record Span(String name, String dtypeName, long[] shape, long begin, long end) {}
 
     private final Path path;
     private final FileChannel channel;
     private final long dataStart;
     private final Map<String, Entry> entries;
+    private final Map<String, String> otherDtypes;
+    private final Set<String> names;
     private final Map<String, String> metadata;
 
     private SafetensorsFile(Path path, FileChannel channel, long dataStart, Map<String, Entry> entries,
-                            Map<String, String> metadata) {
+                            Map<String, String> otherDtypes, Set<String> names, Map<String, String> metadata) {
         this.path = path;
         this.channel = channel;
         this.dataStart = dataStart;
         this.entries = entries;
+        this.otherDtypes = otherDtypes;
+        this.names = names;
         this.metadata = metadata;
     }
 
@@ -69,7 +87,10 @@ public final class SafetensorsFile implements AutoCloseable {
             ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
             readFully(ch, lenBuf, 0);
             long n = lenBuf.flip().getLong();
-            if (n < 2 || n > MAX_HEADER_BYTES || n > size - 8) {
+            if (n > MAX_HEADER_BYTES && n <= size - 8) {
+                throw corrupt(path, "header length " + n + " exceeds the " + MAX_HEADER_BYTES + "-byte limit (corrupt file?)");
+            }
+            if (n < 2 || n > size - 8) {
                 throw corrupt(path, "header length " + n + " is past the end of the " + size + "-byte file (truncated or not safetensors)");
             }
             ByteBuffer header = ByteBuffer.allocate((int) n);
@@ -84,6 +105,9 @@ public final class SafetensorsFile implements AutoCloseable {
             long dataStart = 8 + n;
             long dataLen = size - dataStart;
             Map<String, Entry> entries = new LinkedHashMap<>();
+            Map<String, String> otherDtypes = new LinkedHashMap<>();
+            Set<String> names = new java.util.LinkedHashSet<>();
+            List<Span> spans = new ArrayList<>();
             Map<String, String> metadata = new LinkedHashMap<>();
             for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
                 Map.Entry<String, JsonNode> f = it.next();
@@ -93,18 +117,32 @@ public final class SafetensorsFile implements AutoCloseable {
                     if (t.isObject()) t.fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
                     continue;
                 }
-                entries.put(name, entry(path, name, t, dataLen));
+                Span sp = span(path, name, t, dataLen);
+                spans.add(sp);
+                names.add(name);
+                DType known = knownDType(sp.dtypeName());
+                if (known != null) entries.put(name, new Entry(name, known, sp.shape(), sp.begin(), sp.end()));
+                else otherDtypes.put(name, sp.dtypeName());
             }
-            checkNoOverlap(path, entries);
-            return new SafetensorsFile(path, ch, dataStart, Collections.unmodifiableMap(entries), metadata);
+            checkNoOverlap(path, spans);
+            return new SafetensorsFile(path, ch, dataStart, Collections.unmodifiableMap(entries),
+                    Collections.unmodifiableMap(otherDtypes), Collections.unmodifiableSet(names), metadata);
         } catch (IOException e) {
             throw new CheckpointException("cannot read safetensors file " + path + ": " + e, e);
         }
     }
 
-    private static Entry entry(Path path, String name, JsonNode t, long dataLen) {
+    private static DType knownDType(String name) {
+        for (DType d : DType.values()) if (d.safetensorsName().equals(name)) return d;
+        return null;
+    }
+
+    private static Span span(Path path, String name, JsonNode t, long dataLen) {
         if (!t.isObject()) throw corrupt(path, "entry '" + name + "' is not an object");
-        DType dtype = DType.fromSafetensorsName(t.path("dtype").asText(""), name);
+        String dtypeName = t.path("dtype").asText("");
+        DType known = knownDType(dtypeName);
+        Integer itemBytes = known != null ? Integer.valueOf(known.bytes()) : OTHER_DTYPE_BYTES.get(dtypeName);
+        if (itemBytes == null) DType.fromSafetensorsName(dtypeName, name); // throws, naming tensor and dtype
         JsonNode s = t.get("shape");
         JsonNode o = t.get("data_offsets");
         if (s == null || !s.isArray()) throw corrupt(path, "tensor '" + name + "' has no shape");
@@ -121,22 +159,22 @@ public final class SafetensorsFile implements AutoCloseable {
         }
         long need;
         try {
-            need = Math.multiplyExact(Tensor.numel(shape), dtype.bytes());
+            need = Math.multiplyExact(Tensor.numel(shape), (long) itemBytes);
         } catch (ArithmeticException e) {
             throw corrupt(path, "tensor '" + name + "' shape " + s + " overflows");
         }
         if (end - begin != need) {
-            throw corrupt(path, "tensor '" + name + "' spans " + (end - begin) + " bytes but " + dtype + s + " needs " + need);
+            throw corrupt(path, "tensor '" + name + "' spans " + (end - begin) + " bytes but " + dtypeName + s + " needs " + need);
         }
-        return new Entry(name, dtype, shape, begin, end);
+        return new Span(name, dtypeName, shape, begin, end);
     }
 
-    private static void checkNoOverlap(Path path, Map<String, Entry> entries) {
-        List<Entry> sorted = new ArrayList<>(entries.values());
+    private static void checkNoOverlap(Path path, List<Span> spans) {
+        List<Span> sorted = new ArrayList<>(spans);
         sorted.removeIf(e -> e.end() == e.begin()); // empty tensors occupy no bytes
-        sorted.sort(Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
-        Entry furthest = null; // the entry reaching furthest so far: any overlap shows against it
-        for (Entry e : sorted) {
+        sorted.sort(Comparator.comparingLong(Span::begin).thenComparingLong(Span::end));
+        Span furthest = null; // the entry reaching furthest so far: any overlap shows against it
+        for (Span e : sorted) {
             if (furthest != null && e.begin() < furthest.end()) {
                 throw corrupt(path, "tensors '" + furthest.name() + "' and '" + e.name() + "' overlap in the data area");
             }
@@ -162,17 +200,23 @@ public final class SafetensorsFile implements AutoCloseable {
 
     public Path path() { return path; }
 
-    public Set<String> names() { return entries.keySet(); }
+    /** Every tensor of the file, whatever its dtype. */
+    public Set<String> names() { return names; }
 
+    /** The tensors whose dtype this library computes with (F32, BF16, F16, F8_E4M3). */
     public Map<String, Entry> entries() { return entries; }
+
+    /** The other tensors (valid, but of a dtype such as I64 or F64 this library does not compute with): name to dtype. */
+    public Map<String, String> otherDtypes() { return otherDtypes; }
 
     public Map<String, String> metadata() { return metadata; }
 
-    public boolean contains(String name) { return entries.containsKey(name); }
+    public boolean contains(String name) { return names.contains(name); }
 
     /** Memory-maps one tensor. */
     public Tensor tensor(String name) {
         Entry e = entries.get(name);
+        if (e == null && otherDtypes.containsKey(name)) DType.fromSafetensorsName(otherDtypes.get(name), name); // throws
         if (e == null) throw new CheckpointException("tensor '" + name + "' is not in " + path);
         long len = e.end() - e.begin();
         if (len > Integer.MAX_VALUE) throw new CheckpointException("tensor '" + name + "' is " + len + " bytes; tensors over 2 GiB are not supported");

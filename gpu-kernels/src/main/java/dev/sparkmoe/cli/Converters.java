@@ -51,8 +51,9 @@ final class Converters {
         @Override public Long convert(String s) {
             Matcher m = FORMAT.matcher(s.trim().toLowerCase(Locale.ROOT));
             if (!m.matches()) throw new TypeConversionException("'" + s + "' is not a byte size such as 5000000000, 500MB or 2GiB");
+            if (m.group(2).isEmpty() && !m.group(3).isEmpty()) throw new TypeConversionException("'" + s + "' has 'i' without a unit");
             double base = m.group(3).isEmpty() ? 1000 : 1024;
-            int power = "kmgt".indexOf(m.group(2)) + 1; // 0 when no unit
+            int power = m.group(2).isEmpty() ? 0 : "kmgt".indexOf(m.group(2)) + 1;
             double bytes = Double.parseDouble(m.group(1)) * Math.pow(base, power);
             if (bytes < 1 || bytes > Long.MAX_VALUE / 2) throw new TypeConversionException("byte size '" + s + "' is out of range");
             return (long) bytes;

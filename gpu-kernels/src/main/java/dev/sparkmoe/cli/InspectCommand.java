@@ -62,23 +62,28 @@ final class InspectCommand implements Callable<Integer> {
                     ? " with " + c.weightBlockSize()[0] + "x" + c.weightBlockSize()[1] + " block scales (_scale_inv)" : "")
                     + ", router " + w.router().dtype());
 
-            Map<DType, Integer> dtypes = new EnumMap<>(DType.class);
+            Map<String, Integer> dtypes = new TreeMap<>();
             Map<String, long[]> shards = new TreeMap<>(); // file -> {tensors, bytes}
             long totalBytes = 0;
             for (String name : ckpt.tensorNames()) {
-                SafetensorsFile.Entry e = ckpt.entry(name);
-                dtypes.merge(e.dtype(), 1, Integer::sum);
+                String dtype = ckpt.dtypeName(name);
+                boolean usable = java.util.Arrays.stream(DType.values()).anyMatch(t -> t.safetensorsName().equals(dtype));
+                dtypes.merge(usable ? dtype : dtype + " (not used by this library)", 1, Integer::sum);
                 long[] sh = shards.computeIfAbsent(ckpt.fileOf(name), k -> new long[2]);
                 sh[0]++;
-                sh[1] += e.end() - e.begin();
-                totalBytes += e.end() - e.begin();
+                if (usable) {
+                    SafetensorsFile.Entry e = ckpt.entry(name);
+                    sh[1] += e.end() - e.begin();
+                    totalBytes += e.end() - e.begin();
+                }
             }
             StringBuilder d = new StringBuilder();
             dtypes.forEach((t, n) -> d.append(d.length() == 0 ? "" : ", ").append(t).append(" x ").append(n));
             line(out, "dtypes", d.toString());
             line(out, "per MoE layer", humanBytes(w.storedBytes()) + " stored (" + w.storedBytes() + " bytes; layer " + checked
                     + " checked: every tensor present with the config's shape)");
-            line(out, "shards", shards.size() + (shards.size() > 1 ? " (indexed by " + Checkpoint.INDEX + ")" : ""));
+            boolean indexed = java.nio.file.Files.isRegularFile(model.resolve(Checkpoint.INDEX));
+            line(out, "shards", shards.size() + (indexed ? " (indexed by " + Checkpoint.INDEX + ")" : ""));
             int listed = 0;
             for (Map.Entry<String, long[]> e : shards.entrySet()) {
                 // Real checkpoints have up to a few hundred shards: show the first ones and count the rest.

@@ -60,6 +60,8 @@ public final class CpuMoeEngine implements MoeEngine {
     private final Cleaner.Cleanable cleanable;
     private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
     private boolean closed;
+    /** Each worker's matrix buffer for conversions (large arrays allocated once, not per matrix). */
+    private final ThreadLocal<float[]> conversionBuffer = ThreadLocal.withInitial(() -> new float[0]);
 
     /** One expert's weights; {@code resident} holds [gate; up] as [2I, H] followed by down [H, I], or is null. */
     private record ExpertSlot(ExpertWeights source, int intermediate, NativeFloats resident) {}
@@ -118,21 +120,14 @@ public final class CpuMoeEngine implements MoeEngine {
         this.resources = new Resources(id, pool);
         this.cleanable = CLEANER.register(this, resources);
 
-        int e = config.numExperts();
         List<ExpertWeights> sources = new ArrayList<>(w.experts());
         if (w.shared() != null) sources.add(w.shared());
-        // Residency order: the shared expert (used by every token) first, then routed experts by index.
-        List<Integer> order = new ArrayList<>();
-        if (w.shared() != null) order.add(e);
-        for (int x = 0; x < e; x++) order.add(x);
-        boolean[] keep = new boolean[sources.size()];
+        boolean[] keep = residencyPlan(sources, w.shared() != null, residentBudgetBytes);
         long used = 0;
         int kept = 0;
-        for (int x : order) {
-            long bytes = 4L * fp32Length(sources.get(x));
-            if (used + bytes <= residentBudgetBytes) {
-                keep[x] = true;
-                used += bytes;
+        for (int x = 0; x < keep.length; x++) {
+            if (keep[x]) {
+                used += 4L * fp32Length(sources.get(x));
                 kept++;
             }
         }
@@ -165,20 +160,40 @@ public final class CpuMoeEngine implements MoeEngine {
                 kept, s.length, used >> 20);
     }
 
+    /** Which experts stay resident: the shared expert (used by every token) first, then routed experts by index, while they fit. */
+    private static boolean[] residencyPlan(List<ExpertWeights> experts, boolean lastIsShared, long budgetBytes) {
+        int n = experts.size();
+        List<Integer> order = new ArrayList<>();
+        if (lastIsShared) order.add(n - 1);
+        for (int x = 0; x < (lastIsShared ? n - 1 : n); x++) order.add(x);
+        boolean[] keep = new boolean[n];
+        long used = 0;
+        for (int x : order) {
+            long bytes = 4L * fp32Length(experts.get(x));
+            if (used + bytes <= budgetBytes) {
+                keep[x] = true;
+                used += bytes;
+            }
+        }
+        return keep;
+    }
+
     private static long fp32Length(ExpertWeights x) {
         return 3L * x.intermediate() * x.gate().cols();
     }
 
-    /** Writes an expert's fp32 weights ([gate; up] then down) into {@code dst}. */
+    /** Writes an expert's fp32 weights ([gate; up] then down) into {@code dst}, through one reused matrix buffer per thread. */
     private void convert(ExpertSlot slot, NativeFloats dst) {
         ExpertWeights src = slot.source();
-        long gateUp = (long) slot.intermediate() * config.hiddenSize();
-        float[] v = WeightValues.of(src.gate(), precision);
-        dst.write(0, v, 0, v.length);
-        v = WeightValues.of(src.up(), precision);
-        dst.write(gateUp, v, 0, v.length);
-        v = WeightValues.of(src.down(), precision);
-        dst.write(2 * gateUp, v, 0, v.length);
+        int n = slot.intermediate() * config.hiddenSize();
+        float[] v = conversionBuffer.get();
+        if (v.length < n) conversionBuffer.set(v = new float[n]);
+        WeightValues.into(src.gate(), precision, v, 0);
+        dst.write(0, v, 0, n);
+        WeightValues.into(src.up(), precision, v, 0);
+        dst.write(n, v, 0, n);
+        WeightValues.into(src.down(), precision, v, 0);
+        dst.write(2L * n, v, 0, n);
     }
 
     @Override

@@ -79,6 +79,9 @@ class BadCheckpointTest {
         expect(CheckpointException.class, open(cutHeader), "past the end");
 
         expect(CheckpointException.class, open(raw("{not json", 0)), "not valid JSON");
+        expect(CheckpointException.class,
+                open(raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                        + "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8)), "not valid JSON", "Duplicate field 'a'");
         expect(CheckpointException.class, open(raw("[1, 2]", 0)), "not a JSON object");
     }
 
@@ -100,7 +103,22 @@ class BadCheckpointTest {
         expect(CheckpointException.class,
                 open(raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,12]}}", 12)), "'a' spans 12 bytes", "needs 16");
         expect(CheckpointException.class,
-                open(raw("{\"ids\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}", 16)), "'ids'", "'I64'", "not supported");
+                open(raw("{\"q\":{\"dtype\":\"Q4_K\",\"shape\":[2],\"data_offsets\":[0,16]}}", 16)), "'q'", "'Q4_K'", "not supported");
+        // valid safetensors dtypes outside this library's (integer buffers, ...) keep the file readable, are sized
+        // and overlap-checked, and fail only when used
+        Path mixed = raw("{\"ids\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]},"
+                + "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}", 24);
+        try (SafetensorsFile f = SafetensorsFile.open(mixed)) {
+            assertTrue(f.contains("ids") && f.names().contains("w"));
+            assertTrue(f.otherDtypes().containsKey("ids"));
+            expect(CheckpointException.class, () -> f.tensor("ids"), "'ids'", "'I64'", "not supported");
+            assertTrue(f.tensor("w").numel() == 2);
+        }
+        expect(CheckpointException.class,
+                open(raw("{\"ids\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,12]}}", 16)), "'ids' spans 12 bytes");
+        expect(CheckpointException.class,
+                open(raw("{\"ids\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]},"
+                        + "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 16)), "'ids' and 'w' overlap");
         expect(CheckpointException.class,
                 open(raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8)), "'a'", "bad shape");
         expect(CheckpointException.class,

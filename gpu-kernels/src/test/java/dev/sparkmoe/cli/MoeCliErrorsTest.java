@@ -179,6 +179,23 @@ class MoeCliErrorsTest {
     }
 
     @Test
+    void readOnlyOutputDirectory() throws IOException {
+        Path ro = Files.createDirectory(tmp.resolve("ro"));
+        Files.setPosixFilePermissions(ro, java.nio.file.attribute.PosixFilePermissions.fromString("r-xr-xr-x"));
+        try {
+            org.junit.jupiter.api.Assumptions.assumeFalse(Files.isWritable(ro), () -> {
+                String why = "skipped: a read-only directory is still writable for this user (root?)";
+                System.out.println("[MoeCliErrorsTest] " + why);
+                return why;
+            });
+            expectError(run(input(2, H), ro.resolve("y.npy")), "is not writable");
+            assertTrue(listing(ro).isEmpty());
+        } finally {
+            Files.setPosixFilePermissions(ro, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
+    }
+
+    @Test
     void badModelOrLayer() throws IOException {
         Path x = input(2, H);
         expectError(moe("run", "--model", tmp.resolve("none"), "--layer", 0, "--input", x, "--output", tmp.resolve("y.npy")), "does not exist");

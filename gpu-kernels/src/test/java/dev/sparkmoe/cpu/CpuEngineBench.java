@@ -17,48 +17,51 @@ import java.nio.file.Path;
 /**
  * The measurement harness of docs/cpu-engine.md (not a unit test: run by hand).
  * <pre>
- *   CpuEngineBench generate DIR [PRESET]            writes a 1-layer BF16 checkpoint (default qwen3-30b-a3b)
- *   CpuEngineBench run DIR TOKENS THREADS PRECISION [OUT_DIR]
+ *   CpuEngineBench generate DIR [PRESET [DTYPE]]    writes a 1-layer checkpoint (default qwen3-30b-a3b, bf16)
+ *   CpuEngineBench run DIR TOKENS THREADS PRECISION [FORWARDS [OUT_DIR]]
  * </pre>
- * {@code run} times loading (open, map, convert to fp32) and the forward separately, prints the whole process time
- * since JVM start, and with OUT_DIR writes input.f32 / output.f32 (raw little-endian) for scripts/bench/numpy_moe_layer.py.
+ * {@code run} times loading (open, map, convert to fp32) and each forward (default 1, as one {@code moe run} does),
+ * checks repeated forwards are bitwise equal, prints the whole process time since JVM start, and with OUT_DIR writes input.f32 / output.f32 (raw little-endian) for scripts/bench/numpy_moe_layer.py.
  */
 public final class CpuEngineBench {
     public static void main(String[] args) throws IOException {
         switch (args[0]) {
             case "generate" -> {
                 String preset = args.length > 2 ? args[2] : "qwen3-30b-a3b";
+                DType dtype = args.length > 3 ? DType.fromUserName(args[3]) : DType.BF16;
                 long t = System.nanoTime();
-                SyntheticCheckpoint.write(SyntheticCheckpoint.preset(preset, 1, DType.BF16), DType.BF16, 42, Path.of(args[1]),
+                SyntheticCheckpoint.write(SyntheticCheckpoint.preset(preset, 1, dtype), dtype, 42, Path.of(args[1]),
                         SyntheticCheckpoint.DEFAULT_SHARD_BYTES);
                 System.out.printf("generated %s in %.1f s%n", preset, (System.nanoTime() - t) / 1e9);
             }
             case "run" -> run(Path.of(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]), Precision.parse(args[4]),
-                    args.length > 5 ? Path.of(args[5]) : null);
-            default -> throw new IllegalArgumentException("usage: generate DIR [PRESET] | run DIR TOKENS THREADS PRECISION [OUT_DIR]");
+                    args.length > 5 ? Integer.parseInt(args[5]) : 1, args.length > 6 ? Path.of(args[6]) : null);
+            default -> throw new IllegalArgumentException("usage: generate DIR [PRESET [DTYPE]] | run DIR TOKENS THREADS PRECISION [FORWARDS [OUT_DIR]]");
         }
     }
 
-    private static void run(Path model, int tokens, int threads, Precision p, Path outDir) throws IOException {
+    private static void run(Path model, int tokens, int threads, Precision p, int forwards, Path outDir) throws IOException {
         long t0 = System.nanoTime(), c0 = cpuNanos();
         try (Checkpoint ckpt = Checkpoint.open(model)) {
             int layer = ckpt.config().moeLayerList().get(0);
             MoeLayerWeights w = MoeLayerWeights.load(ckpt, layer);
+            System.out.printf("open and map checkpoint %.2f s%n", (System.nanoTime() - t0) / 1e9);
             try (CpuMoeEngine engine = new CpuMoeEngine(w, p, threads)) {
                 long t1 = System.nanoTime(), c1 = cpuNanos();
                 int h = w.config().hiddenSize();
                 float[] x = TensorChecks.randomNormal(7, tokens * h, 1.0);
-                long t2 = System.nanoTime(), c2 = cpuNanos();
-                float[] y = engine.forward(x, tokens);
-                long t3 = System.nanoTime(), c3 = cpuNanos();
-                float[] y2 = engine.forward(x, tokens);
-                long t4 = System.nanoTime(), c4 = cpuNanos();
-                if (!java.util.Arrays.equals(y, y2)) throw new IllegalStateException("two forwards differ");
+                float[] y = null;
+                for (int i = 1; i <= forwards; i++) {
+                    long t2 = System.nanoTime(), c2 = cpuNanos();
+                    float[] yi = engine.forward(x, tokens);
+                    long t3 = System.nanoTime(), c3 = cpuNanos();
+                    if (y != null && !java.util.Arrays.equals(y, yi)) throw new IllegalStateException("forwards differ");
+                    y = yi;
+                    System.out.printf("forward %d: %d tokens in %.2f s (%.0f tokens/s), process CPU %.2f s%n", i, tokens,
+                            (t3 - t2) / 1e9, tokens / ((t3 - t2) / 1e9), (c3 - c2) / 1e9);
+                }
                 System.out.println(engine.deviceDescription());
-                System.out.printf("load %.2f s | forward %d tokens: first %.2f s, second %.2f s (%.0f tokens/s)%n",
-                        (t1 - t0) / 1e9, tokens, (t3 - t2) / 1e9, (t4 - t3) / 1e9, tokens / ((t4 - t3) / 1e9));
-                System.out.printf("process CPU time: load %.2f s, first forward %.2f s, second forward %.2f s%n",
-                        (c1 - c0) / 1e9, (c3 - c2) / 1e9, (c4 - c3) / 1e9);
+                System.out.printf("load %.2f s (process CPU %.2f s)%n", (t1 - t0) / 1e9, (c1 - c0) / 1e9);
                 if (outDir != null) {
                     Files.createDirectories(outDir);
                     write(outDir.resolve("input.f32"), x);

@@ -41,10 +41,11 @@ class CpuMoeEngineTest {
     /** fp32 GEMMs against float64: a few fp32 ulps of the output norm. */
     private static final double NATIVE_TOLERANCE = 2e-6;
     /**
-     * FP8 against the float64 emulation of the same recipe: the engine's fp32 SwiGLU inputs can land on the other side
-     * of an e4m3 rounding boundary than the float64 ones (one code = up to 6% of one element, rarely).
+     * FP8 against the float64 emulation of the same recipe: usually ~5e-7, but an fp32 SwiGLU value can land on the
+     * other side of an e4m3 rounding boundary than the float64 one (one code step = 6-12% of that element); one such
+     * flip in 64 tokens measured 5e-4. A missing or wrong quantization step gives ~3e-2 or worse.
      */
-    private static final double FP8_TOLERANCE = 2e-3;
+    private static final double FP8_TOLERANCE = 5e-3;
 
     @TempDir static Path dir;
     private static final Map<String, Checkpoint> CHECKPOINTS = new HashMap<>();
@@ -79,7 +80,7 @@ class CpuMoeEngineTest {
     @MethodSource("familiesAndDtypes")
     void matchesNaiveFloat64(String preset, DType dtype) {
         MoeLayerWeights w = layer(preset, dtype);
-        int h = w.config().hiddenSize(), tokens = 37;
+        int h = w.config().hiddenSize(), tokens = 48;
         long seed = freshSeed();
         float[] x = randomNormal(seed, tokens * h, 1.0);
         for (Precision p : Precision.values()) {

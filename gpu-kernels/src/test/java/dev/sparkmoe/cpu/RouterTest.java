@@ -48,6 +48,9 @@ class RouterTest {
                 new int[] {3, 2}, new double[] {0.4, 0.3});
         assertRoute(Router.route(softmax(ModelFamily.QWEN3_MOE, 4, 2, true), logits, null, 1), 0,
                 new int[] {3, 2}, new double[] {4.0 / 7, 3.0 / 7});
+        // Qwen2-MoE (Qwen1.5-MoE-A2.7B ships norm_topk_prob false): top-3 keeps the raw softmax weights
+        assertRoute(Router.route(softmax(ModelFamily.QWEN2_MOE, 4, 3, false), logits, null, 1), 0,
+                new int[] {3, 2, 1}, new double[] {0.4, 0.3, 0.2});
     }
 
     @Test
@@ -102,5 +105,27 @@ class RouterTest {
         float[] x = {1f, 0x1p-30f, -1f, 3f};
         float[] w = {1f, 1f, 1f, 0f, 0.5f, 0f, 0.25f, 2f};
         assertArrayEquals(new float[] {0x1p-30f, 6.25f}, Router.logits(x, 1, 4, w, 2));
+    }
+
+    @Test
+    void logitsOfBlockAlignedRangesEqualTheWholeBatchBitwise() {
+        int tokens = 3 * Router.LOGIT_BLOCK + 11, h = 96, e = 12;
+        long seed = dev.sparkmoe.testing.TensorChecks.freshSeed();
+        float[] x = dev.sparkmoe.testing.TensorChecks.randomNormal(seed, tokens * h, 1.0);
+        float[] w = dev.sparkmoe.testing.TensorChecks.randomNormal(seed + 1, e * h, 0.1);
+        float[] whole = Router.logits(x, tokens, h, w, e);
+        float[] split = new float[tokens * e];
+        Router.logits(x, 2 * Router.LOGIT_BLOCK, tokens, h, w, e, split); // ranges in any order, as threads run them
+        Router.logits(x, 0, Router.LOGIT_BLOCK, h, w, e, split);
+        Router.logits(x, Router.LOGIT_BLOCK, 2 * Router.LOGIT_BLOCK, h, w, e, split);
+        assertArrayEquals(whole, split, "seed " + seed);
+        // and each is the float64 dot product rounded once (float64 summation order may move the last double bit only)
+        for (int t = 0; t < tokens; t += 37) {
+            for (int j = 0; j < e; j++) {
+                double acc = 0;
+                for (int i = 0; i < h; i++) acc += (double) x[t * h + i] * w[j * h + i];
+                assertEquals((float) acc, whole[t * e + j], Math.ulp((float) acc), "seed " + seed + " token " + t + " expert " + j);
+            }
+        }
     }
 }

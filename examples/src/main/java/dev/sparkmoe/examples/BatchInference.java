@@ -1,0 +1,201 @@
+package dev.sparkmoe.examples;
+
+import dev.sparkmoe.checkpoint.Checkpoint;
+import dev.sparkmoe.engine.Device;
+import dev.sparkmoe.engine.MoeEngine;
+import dev.sparkmoe.engine.MoeEngines;
+import dev.sparkmoe.engine.Precision;
+import dev.sparkmoe.spark.EngineWarmup;
+import dev.sparkmoe.spark.HiddenEncoding;
+import dev.sparkmoe.spark.MoeLayerSpec;
+import dev.sparkmoe.spark.MoeLayerTransformer;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * The batch inference job: reads Parquet of id + hidden state, applies one or more MoE layers (optionally with the
+ * residual), writes Parquet, and prints rows/s and tokens/s; then the engine's own throughput on the same data
+ * (outside Spark) so the Spark overhead can be read off, and optionally a check of output rows against the CPU
+ * engine run in the driver.
+ */
+@Command(name = "batch-inference", mixinStandardHelpOptions = true,
+        description = "Applies MoE layers to a Parquet dataset of hidden states and reports throughput.")
+public final class BatchInference implements Callable<Integer> {
+    @Mixin SparkOptions spark = new SparkOptions();
+
+    @Option(names = "--model", required = true, description = "checkpoint directory, readable by every executor")
+    String model;
+
+    @Option(names = "--layers", required = true, split = ",", description = "MoE layer indices, applied in order, e.g. 0,1")
+    int[] layers;
+
+    @Option(names = "--input", required = true, description = "input Parquet (id + hidden)")
+    String input;
+
+    @Option(names = "--output", required = true, description = "output Parquet (replaced if present)")
+    String output;
+
+    @Option(names = "--input-col", defaultValue = "hidden", description = "hidden-state column (default ${DEFAULT-VALUE})")
+    String inputCol;
+
+    @Option(names = "--output-col", defaultValue = "moe_out", description = "result column (default ${DEFAULT-VALUE})")
+    String outputCol;
+
+    @Option(names = "--output-encoding", defaultValue = "same", description = "same, array, fp32, bf16 (default ${DEFAULT-VALUE})")
+    String outputEncoding;
+
+    @Option(names = "--residual", description = "x + moe(x) per layer")
+    boolean residual;
+
+    @Option(names = "--batch-size", defaultValue = "1024", description = "tokens per micro-batch (default ${DEFAULT-VALUE})")
+    int batchSize;
+
+    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, gpu (default ${DEFAULT-VALUE})")
+    String device;
+
+    @Option(names = "--precision", defaultValue = "native", description = "native or fp8 (default ${DEFAULT-VALUE})")
+    String precision;
+
+    @Option(names = "--cpu-threads", defaultValue = "0", description = "CPU engine threads per executor, 0 = all (default ${DEFAULT-VALUE})")
+    int cpuThreads;
+
+    @Option(names = "--partitions", description = "repartition the input to this many partitions first")
+    Integer partitions;
+
+    @Option(names = "--keep-input", description = "keep the input hidden-state column in the output")
+    boolean keepInput;
+
+    @Option(names = "--baseline-tokens", defaultValue = "65536",
+            description = "engine-only throughput on the first N tokens of the input, in the driver (0 = skip; default ${DEFAULT-VALUE})")
+    long baselineTokens;
+
+    @Option(names = "--baseline-threads", description = "threads for the engine-only run (default: Spark's task slots)")
+    Integer baselineThreads;
+
+    @Option(names = "--verify-rows", defaultValue = "0", description = "compare this many output rows with the CPU engine in the driver (default ${DEFAULT-VALUE})")
+    int verifyRows;
+
+    @Option(names = "--verify-tolerance", defaultValue = "1e-3", description = "max relative error per row for --verify-rows (default ${DEFAULT-VALUE})")
+    double verifyTolerance;
+
+    @Override public Integer call() throws Exception {
+        MoeLayerSpec spec = new MoeLayerSpec(model, layers, Device.parse(device), Precision.parse(precision), residual, cpuThreads);
+        try (SparkSession s = spark.session("sparkmoe-batch-inference")) {
+            System.out.println("sparkmoe batch inference: " + spec + ", batch " + batchSize + " tokens, master " + s.sparkContext().master());
+            long tLoad = System.nanoTime();
+            for (String line : EngineWarmup.preload(s, spec)) System.out.println("  " + line);
+            System.out.printf(Locale.ROOT, "  engines resident on the executors in %.1f s%n", (System.nanoTime() - tLoad) / 1e9);
+
+            Dataset<Row> in = s.read().parquet(input);
+            if (partitions != null) in = in.repartition(partitions);
+            MoeLayerTransformer t = new MoeLayerTransformer().setModelPath(model).setLayers(layers).setResidual(residual)
+                    .setBatchSize(batchSize).setDevice(device).setPrecision(precision).setInputCol(inputCol)
+                    .setOutputCol(outputCol).setOutputEncoding(outputEncoding).setCpuThreads(cpuThreads);
+            HiddenEncoding inEnc = t.inputEncodingFor(in.schema());
+            HiddenEncoding outEnc = t.outputEncodingFor(in.schema());
+            Dataset<Row> result = t.transform(in);
+            if (!keepInput && verifyRows == 0) result = result.drop(inputCol);
+
+            long t0 = System.nanoTime();
+            result.write().mode("overwrite").parquet(output);
+            double sec = (System.nanoTime() - t0) / 1e9;
+
+            Dataset<Row> written = s.read().parquet(output);
+            int hidden = Checkpoint.open(Path.of(spec.modelPath())).config().hiddenSize();
+            long rows = written.count();
+            long tokens = countTokens(written, outputCol, outEnc, hidden);
+            double rps = rows / sec, tps = tokens / sec;
+            System.out.printf(Locale.ROOT, "rows %d, tokens %d, %.2f s (read + MoE + write)%n", rows, tokens, sec);
+            System.out.printf(Locale.ROOT, "rows/s %.1f, tokens/s %.1f%n", rps, tps);
+
+            double engineTps = Double.NaN;
+            if (baselineTokens > 0) {
+                List<float[]> sample = sample(s.read().parquet(input), inputCol, inEnc, hidden, baselineTokens);
+                int threads = baselineThreads != null ? baselineThreads : s.sparkContext().defaultParallelism();
+                EngineBaseline.Result r = EngineBaseline.measure(spec, sample, batchSize, threads);
+                engineTps = r.tokensPerSecond();
+                System.out.printf(Locale.ROOT, "engine only (driver, same data: %d tokens in %d batches, %d threads): tokens/s %.1f%n",
+                        r.tokens(), r.batches(), r.threads(), engineTps);
+                System.out.printf(Locale.ROOT, "Spark end-to-end / engine only: %.1f%% (Spark overhead %.1f%%)%n",
+                        100 * tps / engineTps, 100 * (1 - tps / engineTps));
+            }
+            if (verifyRows > 0) verify(written, spec, inEnc, outEnc, hidden);
+            System.out.printf(Locale.ROOT, "RESULT rows=%d tokens=%d seconds=%.3f rows_per_s=%.1f tokens_per_s=%.1f engine_tokens_per_s=%.1f%n",
+                    rows, tokens, sec, rps, tps, engineTps);
+        }
+        return 0;
+    }
+
+    private static long countTokens(Dataset<Row> df, String col, HiddenEncoding enc, int hidden) {
+        String expr = enc == HiddenEncoding.ARRAY ? "size(`" + col + "`)" : "length(`" + col + "`) div " + (enc == HiddenEncoding.FP32 ? 4 : 2);
+        Row r = df.selectExpr("coalesce(sum(" + expr + "), 0) AS n").first();
+        return r.getLong(0) / hidden;
+    }
+
+    /** Whole rows from the start of the input until {@code maxTokens} tokens are collected. */
+    private static List<float[]> sample(Dataset<Row> in, String col, HiddenEncoding enc, int hidden, long maxTokens) {
+        List<float[]> rows = new ArrayList<>();
+        long tokens = 0;
+        var it = in.select(col).toLocalIterator();
+        while (it.hasNext() && tokens < maxTokens) {
+            float[] v = enc.decode(it.next().get(0)).clone();
+            rows.add(v);
+            tokens += v.length / hidden;
+        }
+        return rows;
+    }
+
+    private void verify(Dataset<Row> written, MoeLayerSpec spec, HiddenEncoding inEnc, HiddenEncoding outEnc, int hidden) {
+        List<Row> rows = written.select(inputCol, outputCol).limit(verifyRows).collectAsList();
+        double worst = 0;
+        try (Checkpoint ckpt = Checkpoint.open(Path.of(spec.modelPath()))) {
+            List<MoeEngine> engines = new ArrayList<>();
+            for (int l : layers) engines.add(MoeEngines.open(ckpt, l, Device.CPU, spec.precision(), 0, 0));
+            try {
+                for (Row r : rows) {
+                    float[] x = inEnc.decode(r.get(0)).clone();
+                    for (MoeEngine e : engines) {
+                        float[] y = e.forward(x, x.length / hidden);
+                        if (residual) for (int i = 0; i < y.length; i++) y[i] += x[i];
+                        x = y;
+                    }
+                    float[] got = outEnc.decode(r.get(1));
+                    if (outEnc == HiddenEncoding.BF16) {
+                        for (int i = 0; i < x.length; i++) x[i] = dev.sparkmoe.checkpoint.Floats.bf16ToFloat(dev.sparkmoe.checkpoint.Floats.floatToBf16(x[i]));
+                    }
+                    worst = Math.max(worst, relativeError(got, x));
+                }
+            } finally {
+                for (MoeEngine e : engines) e.close();
+            }
+        }
+        System.out.printf(Locale.ROOT, "verify: %d rows against the CPU engine (%s precision): max relative error %.3e (tolerance %.1e)%n",
+                rows.size(), spec.precision().name().toLowerCase(), worst, verifyTolerance);
+        if (!(worst <= verifyTolerance)) throw new IllegalStateException("output differs from the CPU engine: relative error " + worst + " > " + verifyTolerance);
+    }
+
+    static double relativeError(float[] out, float[] ref) {
+        if (out.length != ref.length) return Double.POSITIVE_INFINITY;
+        double num = 0, den = 0;
+        for (int i = 0; i < out.length; i++) {
+            if (!Float.isFinite(out[i])) return Double.POSITIVE_INFINITY;
+            double d = (double) out[i] - ref[i];
+            num += d * d;
+            den += (double) ref[i] * ref[i];
+        }
+        return Math.sqrt(num / den);
+    }
+
+    public static void main(String[] args) { System.exit(new CommandLine(new BatchInference()).execute(args)); }
+}

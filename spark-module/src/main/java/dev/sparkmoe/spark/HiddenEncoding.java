@@ -1,0 +1,117 @@
+package dev.sparkmoe.spark;
+
+import dev.sparkmoe.checkpoint.Floats;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Locale;
+
+/**
+ * How a column holds hidden states. A row holds one or more tokens: its value count must be a positive multiple of
+ * the model's hidden size H, tokens one after another (row-major [tokens, H]).
+ * <ul>
+ *   <li>{@code array}: {@code array<float>}</li>
+ *   <li>{@code fp32}: {@code binary}, 4 bytes per value, IEEE-754 binary32, little-endian</li>
+ *   <li>{@code bf16}: {@code binary}, 2 bytes per value, bfloat16 (the upper 16 bits of binary32), little-endian;
+ *       written with round-to-nearest-even</li>
+ * </ul>
+ */
+public enum HiddenEncoding {
+    ARRAY(0), FP32(4), BF16(2);
+
+    private final int bytesPerValue;
+
+    HiddenEncoding(int bytesPerValue) { this.bytesPerValue = bytesPerValue; }
+
+    public String paramValue() { return name().toLowerCase(Locale.ROOT); }
+
+    public static HiddenEncoding parse(String s) {
+        for (HiddenEncoding e : values()) if (e.paramValue().equalsIgnoreCase(s)) return e;
+        throw new MoeSparkException("hidden-state encoding '" + s + "' is not one of array, fp32, bf16");
+    }
+
+    /** The encoding a column of this Spark type implies when none is named: array<float> -> array, binary -> fp32. */
+    public static HiddenEncoding inferFrom(DataType type, String column) {
+        if (type instanceof org.apache.spark.sql.types.ArrayType a && a.elementType().equals(DataTypes.FloatType)) return ARRAY;
+        if (type.equals(DataTypes.BinaryType)) return FP32;
+        throw new MoeSparkException("column '" + column + "' has type " + type.simpleString()
+                + "; hidden states must be array<float> or binary (fp32/bf16 little-endian)");
+    }
+
+    public DataType sparkType() {
+        return this == ARRAY ? DataTypes.createArrayType(DataTypes.FloatType, false) : DataTypes.BinaryType;
+    }
+
+    /** Whether a column of {@code type} can hold this encoding. */
+    public boolean accepts(DataType type) {
+        return this == ARRAY
+                ? type instanceof org.apache.spark.sql.types.ArrayType a && a.elementType().equals(DataTypes.FloatType)
+                : type.equals(DataTypes.BinaryType);
+    }
+
+    /**
+     * The values of one cell (possibly the cell's own array: read it, never write it). Throws {@link BadValueException} (a message without row context) when the cell is
+     * null, holds a null element, or has a byte length that is not a whole number of values.
+     */
+    public float[] decode(Object cell) {
+        if (cell == null) throw new BadValueException("the hidden state is null");
+        switch (this) {
+            case ARRAY -> {
+                if (cell instanceof scala.collection.mutable.ArraySeq.ofFloat m) return m.array();
+                if (cell instanceof scala.collection.immutable.ArraySeq.ofFloat i) return i.unsafeArray();
+                if (cell instanceof float[] f) return f;
+                if (cell instanceof scala.collection.Seq<?> seq) {
+                    float[] out = new float[seq.length()];
+                    scala.collection.Iterator<?> it = seq.iterator();
+                    for (int k = 0; k < out.length; k++) {
+                        Object v = it.next();
+                        if (v == null) throw new BadValueException("element " + k + " of the hidden state is null");
+                        out[k] = ((Number) v).floatValue();
+                    }
+                    return out;
+                }
+                throw new BadValueException("expected array<float>, got " + cell.getClass().getName());
+            }
+            case FP32, BF16 -> {
+                if (!(cell instanceof byte[] b)) throw new BadValueException("expected binary, got " + cell.getClass().getName());
+                if (b.length % bytesPerValue != 0) {
+                    throw new BadValueException("binary hidden state of " + b.length + " bytes is not a whole number of "
+                            + paramValue() + " values (" + bytesPerValue + " bytes each)");
+                }
+                ByteBuffer buf = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
+                float[] out = new float[b.length / bytesPerValue];
+                if (this == FP32) buf.asFloatBuffer().get(out);
+                else for (int k = 0; k < out.length; k++) out[k] = Floats.bf16ToFloat(buf.getShort());
+                return out;
+            }
+        }
+        throw new AssertionError(this);
+    }
+
+    /** {@code values[from, from+count)} as a cell of this encoding (array<float> cells are immutable Scala ArraySeqs). */
+    public Object encode(float[] values, int from, int count) {
+        switch (this) {
+            case ARRAY -> {
+                return scala.collection.immutable.ArraySeq.unsafeWrapArray(java.util.Arrays.copyOfRange(values, from, from + count));
+            }
+            case FP32 -> {
+                ByteBuffer buf = ByteBuffer.allocate(count * 4).order(ByteOrder.LITTLE_ENDIAN);
+                buf.asFloatBuffer().put(values, from, count);
+                return buf.array();
+            }
+            case BF16 -> {
+                ByteBuffer buf = ByteBuffer.allocate(count * 2).order(ByteOrder.LITTLE_ENDIAN);
+                for (int k = 0; k < count; k++) buf.putShort(Floats.floatToBf16(values[from + k]));
+                return buf.array();
+            }
+        }
+        throw new AssertionError(this);
+    }
+
+    /** A cell that cannot be decoded; the caller adds which row it is. */
+    public static final class BadValueException extends MoeSparkException {
+        public BadValueException(String message) { super(message); }
+    }
+}
