@@ -38,10 +38,17 @@ public final class Cuda {
                     else initFailure = Optional.empty();
                 }
             } catch (Throwable t) { // UnsatisfiedLinkError and friends: JCuda's natives or libcuda.so missing
-                initFailure = Optional.of("JCuda could not load the CUDA driver: " + t);
+                initFailure = Optional.of("JCuda could not load the CUDA driver: " + t.getClass().getSimpleName() + ": " + firstLine(t.getMessage()));
             }
         }
         return initFailure;
+    }
+
+    /** The first line of a (possibly multi-line) native loader message, so the reason stays one readable line. */
+    static String firstLine(String message) {
+        if (message == null) return "(no message)";
+        int nl = message.indexOf('\n');
+        return (nl < 0 ? message : message.substring(0, nl)).strip();
     }
 
     /** Initializes the driver or throws {@link CudaException} saying why it cannot be used. */
