@@ -214,6 +214,57 @@ class GpuMoeEngineGpuTest {
         }
     }
 
+    /** forward() from several threads at once (different token counts, so different buckets) gives each caller its own result. */
+    @Test
+    void concurrentCallersGetTheirOwnResults() throws Exception {
+        MoeLayerWeights w = load("tiny-qwen3", DType.BF16);
+        int h = w.config().hiddenSize();
+        int[] counts = {5, 300, 2000, 70};
+        float[][] xs = new float[counts.length][], expected = new float[counts.length][];
+        try (MoeEngine gpu = GpuMoeEngine.open(w, Precision.FP8, 0)) {
+            for (int i = 0; i < counts.length; i++) {
+                xs[i] = TensorChecks.randomNormal(TensorChecks.freshSeed(), counts[i] * h, 1.0);
+                expected[i] = gpu.forward(xs[i], counts[i]);
+            }
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(counts.length);
+            try {
+                List<java.util.concurrent.Future<Boolean>> fs = new ArrayList<>();
+                for (int i = 0; i < counts.length; i++) {
+                    int c = i;
+                    fs.add(pool.submit(() -> {
+                        for (int rep = 0; rep < 10; rep++) {
+                            if (!java.util.Arrays.equals(expected[c], gpu.forward(xs[c], counts[c]))) return false;
+                        }
+                        return true;
+                    }));
+                }
+                for (int i = 0; i < fs.size(); i++) assertTrue(fs.get(i).get(), "caller " + i + " (" + counts[i] + " tokens) got a different result");
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
+    /** A call larger than the launch limit runs as several launches and equals the one-launch result bitwise. */
+    @Test
+    void callsAboveTheLaunchLimitAreSplit() {
+        MoeLayerWeights w = load("tiny-deepseek", DType.BF16);
+        int h = w.config().hiddenSize(), t = 200;
+        float[] x = TensorChecks.randomNormal(TensorChecks.freshSeed(), t * h, 1.0);
+        float[] whole;
+        try (MoeEngine gpu = GpuMoeEngine.open(w, Precision.NATIVE, 0)) {
+            whole = gpu.forward(x, t);
+        }
+        System.setProperty(GpuMoeEngine.MAX_TOKENS_PROPERTY, "64");
+        try (MoeEngine gpu = GpuMoeEngine.open(w, Precision.NATIVE, 0)) {
+            float[] split = TensorChecks.poisoned(t * h);
+            gpu.forward(x, t, split);
+            assertArrayEquals(whole, split, "4 launches of <= 64 tokens vs one launch of 200");
+        } finally {
+            System.clearProperty(GpuMoeEngine.MAX_TOKENS_PROPERTY);
+        }
+    }
+
     @Test
     void graphsAndDirectLaunchesAgreeBitwise() {
         MoeLayerWeights w = load("tiny-deepseek", DType.BF16);
