@@ -20,7 +20,11 @@ import dev.sparkmoe.kernels.WeightPacking.Format;
 import dev.sparkmoe.model.MoeConfig;
 
 import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -335,9 +339,9 @@ public final class GpuMoeEngine implements MoeEngine {
         int h = config.hiddenSize();
         int bucket = TokenBuckets.bucket(tokens, maxTokens);
         LayerWorkspace ws = workspaceFor(bucket);
-        Map<String, float[]> times = new java.util.LinkedHashMap<>();
-        java.util.List<CudaEvent> events = new java.util.ArrayList<>();
-        java.util.List<String> names = new java.util.ArrayList<>();
+        Map<String, float[]> times = new LinkedHashMap<>();
+        List<CudaEvent> events = new ArrayList<>();
+        List<String> names = new ArrayList<>();
         try (DeviceBuffer input = DeviceBuffer.floats(ctx, "profile input", (long) tokens * h)) {
             DeviceWeights.fillNormalF32(module, stream, input, seed, 1f);
             ws.hostCount.buffer().putInt(0, tokens);
@@ -362,16 +366,16 @@ public final class GpuMoeEngine implements MoeEngine {
         } finally {
             for (CudaEvent e : events) e.close();
         }
-        Map<String, Double> med = new java.util.LinkedHashMap<>();
+        Map<String, Double> med = new LinkedHashMap<>();
         for (Map.Entry<String, float[]> e : times.entrySet()) {
             float[] v = e.getValue().clone();
-            java.util.Arrays.sort(v);
+            Arrays.sort(v);
             med.put(e.getKey(), (double) v[v.length / 2]);
         }
         return med;
     }
 
-    private CudaEvent event(java.util.List<CudaEvent> events, int i) {
+    private CudaEvent event(List<CudaEvent> events, int i) {
         while (events.size() <= i) events.add(new CudaEvent(ctx));
         return events.get(i);
     }
