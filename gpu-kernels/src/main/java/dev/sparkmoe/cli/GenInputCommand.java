@@ -38,10 +38,10 @@ final class GenInputCommand implements Callable<Integer> {
             description = "float32 ('<f4'), or bfloat16 bits stored as uint16 ('<u2') (default: ${DEFAULT-VALUE}).")
     String dtype;
 
-    @Option(names = "--seed", defaultValue = "1", description = "Random seed (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", defaultValue = "1", paramLabel = "S", description = "Random seed (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--std", defaultValue = "1.0", description = "Standard deviation (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--std", defaultValue = "1.0", paramLabel = "X", description = "Standard deviation (default: ${DEFAULT-VALUE}).")
     double std;
 
     @Override

@@ -23,7 +23,7 @@ import java.util.stream.Stream;
 /** {@code moe generate}: a seeded random checkpoint in a family's Hugging Face layout. */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = {"Writes a seeded random checkpoint (config.json + safetensors) in a model family's Hugging Face layout.",
-                "Every generated layer is a MoE layer; weights are scaled so activations stay O(1) through the layer."},
+                "Every generated layer is a MoE layer; weights are scaled so activations stay of order 1 through the layer."},
         footer = {"", "Example: moe generate --preset tiny-qwen3 --layers 2 --out /tmp/tiny-qwen3 --input-tokens 64"})
 final class GenerateCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
@@ -42,7 +42,7 @@ final class GenerateCommand implements Callable<Integer> {
             description = "Expert weight dtype; fp8 is E4M3 with DeepSeek's 128x128 block scales (weight_scale_inv) (default: ${DEFAULT-VALUE}).")
     DType dtype;
 
-    @Option(names = "--seed", defaultValue = "0", description = "Random seed; the same seed gives the same weights (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "Random seed; the same seed gives the same weights (default: ${DEFAULT-VALUE}).")
     long seed;
 
     @Option(names = "--shard-size", defaultValue = "5GB", converter = Converters.ByteSize.class, paramLabel = "BYTES",
