@@ -36,12 +36,10 @@ import java.util.Optional;
  * serialized on the engine's stream (one workspace).
  */
 public final class GpuMoeEngine implements MoeEngine {
-    /** System property: capture and replay CUDA graphs per token bucket (default true); false launches kernel by kernel. */
-    public static final String GRAPHS_PROPERTY = "sparkmoe.gpu.graphs";
-    /** System property: tokens per launch at most (a power of two, default {@value TokenBuckets#DEFAULT_MAX_TOKENS}). */
-    public static final String MAX_TOKENS_PROPERTY = "sparkmoe.gpu.maxTokens";
-    /** System property: use the SIMT reference GEMMs instead of the production kernels (cross-checks; default false). */
-    public static final String REFERENCE_GEMM_PROPERTY = "sparkmoe.gpu.referenceGemm";
+    /** System property keys of {@link GpuEngineSettings} (documented there). */
+    public static final String GRAPHS_PROPERTY = GpuEngineSettings.GRAPHS.key();
+    public static final String MAX_TOKENS_PROPERTY = GpuEngineSettings.MAX_TOKENS.key();
+    public static final String REFERENCE_GEMM_PROPERTY = GpuEngineSettings.REFERENCE_GEMM.key();
 
     private final MoeConfig config;
     private final int layer;
@@ -120,8 +118,12 @@ public final class GpuMoeEngine implements MoeEngine {
         this.layer = layer;
         this.precision = p;
         this.format = formatOf(p);
-        this.useGraphs = Boolean.parseBoolean(System.getProperty(GRAPHS_PROPERTY, "true"));
-        this.maxTokens = Integer.getInteger(MAX_TOKENS_PROPERTY, TokenBuckets.DEFAULT_MAX_TOKENS);
+        this.useGraphs = GpuEngineSettings.GRAPHS.fromSystemProperties();
+        this.maxTokens = GpuEngineSettings.MAX_TOKENS.fromSystemProperties();
+        String router = GpuEngineSettings.ROUTER_KERNEL.fromSystemProperties();
+        if (!router.equals("tc") && !router.equals("simt")) {
+            throw new MoeEngineException(GpuEngineSettings.ROUTER_KERNEL.key() + " must be tc or simt, got '" + router + "'");
+        }
         TokenBuckets.bucket(1, maxTokens); // validates the setting
         CudaContext cx = CudaContext.open(ordinal);
         CudaModule m = null;
@@ -139,10 +141,10 @@ public final class GpuMoeEngine implements MoeEngine {
         this.module = m;
         this.stream = s;
         this.weights = w;
-        this.route = new MoeRoute(m, cx.multiprocessorCount());
+        this.route = new MoeRoute(m, cx.multiprocessorCount(), router.equals("tc"));
         this.dispatch = new MoeDispatch(m);
         this.combine = new MoeCombine(m);
-        this.gemm = new GroupedGemm(m, cx.multiprocessorCount(), Boolean.getBoolean(REFERENCE_GEMM_PROPERTY));
+        this.gemm = new GroupedGemm(m, cx.multiprocessorCount(), GpuEngineSettings.REFERENCE_GEMM.fromSystemProperties());
     }
 
     private static void closeAll(RuntimeException primary, AutoCloseable... xs) {

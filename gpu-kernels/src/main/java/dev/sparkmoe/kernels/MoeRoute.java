@@ -21,26 +21,17 @@ public final class MoeRoute {
     /** The most choices per token and the most expert groups (one warp). */
     public static final int MAX_TOP_K = 32;
 
-    /**
-     * System property choosing the router logits kernel: "tc" (default; fp64 tensor cores, DMMA) or "simt" (fp64 FMA
-     * loop). Both accumulate in fp64 and round once to fp32, as the CPU reference does.
-     */
-    public static final String ROUTER_KERNEL_PROPERTY = "sparkmoe.gpu.routerKernel";
-
     private final CudaFunction logits;
     private final CudaFunction reduce;
     private final boolean tensorCores;
     private final CudaFunction topk;
     private final int smCount;
 
-    public MoeRoute(CudaModule module, int smCount) {
+    /** @param tensorCores router logits on the fp64 tensor cores (DMMA), else the fp64 FMA (SIMT) kernel */
+    public MoeRoute(CudaModule module, int smCount, boolean tensorCores) {
         this.smCount = smCount;
         this.reduce = module.function("moe_router_logits_reduce");
-        String kind = System.getProperty(ROUTER_KERNEL_PROPERTY, "tc");
-        if (!kind.equals("tc") && !kind.equals("simt")) {
-            throw new IllegalArgumentException(ROUTER_KERNEL_PROPERTY + " must be tc or simt, got '" + kind + "'");
-        }
-        this.tensorCores = kind.equals("tc");
+        this.tensorCores = tensorCores;
         this.logits = module.function(tensorCores ? "moe_router_logits_tc" : "moe_router_logits");
         this.topk = module.function("moe_route_topk");
     }

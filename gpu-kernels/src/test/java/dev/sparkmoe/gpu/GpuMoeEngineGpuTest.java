@@ -294,11 +294,11 @@ class GpuMoeEngineGpuTest {
             try (MoeEngine gpu = GpuMoeEngine.open(w, Precision.NATIVE, 0)) {
                 tc = gpu.forward(x, t);
             }
-            System.setProperty(dev.sparkmoe.kernels.MoeRoute.ROUTER_KERNEL_PROPERTY, "simt");
+            System.setProperty(GpuEngineSettings.ROUTER_KERNEL.key(), "simt");
             try (MoeEngine gpu = GpuMoeEngine.open(w, Precision.NATIVE, 0)) {
                 simt = gpu.forward(x, t);
             } finally {
-                System.clearProperty(dev.sparkmoe.kernels.MoeRoute.ROUTER_KERNEL_PROPERTY);
+                System.clearProperty(GpuEngineSettings.ROUTER_KERNEL.key());
             }
             assertArrayEquals(simt, tc, preset + ": DMMA and SIMT router logits gave different layers");
         }
