@@ -58,6 +58,114 @@ extern "C" __global__ void __launch_bounds__(256) moe_router_logits(
   }
 }
 
+// The same logits on the fp64 tensor cores (DMMA, mma.sync m8n8k4 f64): 64x64 tile per CTA, 4 warps of 32x32. The
+// fp32 tiles (64 rows x 32 of K, x and w) stream into shared memory through a 3-stage cp.async pipeline and are widened
+// to fp64 as the fragments are loaded. Every product and sum is fp64, so the fp32 result equals the CPU's (a float64
+// dot product rounded once) except when the exact sum lies within ~1e-16 of a rounding boundary.
+// Split K (gridDim.z > 1, for few tokens: more CTAs): CTA z sums K range [z*k_per_split, ...) and writes its fp64
+// partial sums to partial[z][t][e]; moe_router_logits_reduce adds them in z order and rounds once.
+#define RTC_TILE 64
+#define RTC_KT 32
+#define RTC_ROW 36      // floats per staged row: == 4 (mod 32) keeps the fragment loads free of bank conflicts
+#define RTC_STAGES 3
+#define RTC_STAGE_FLOATS (2 * RTC_TILE * RTC_ROW)
+#define RTC_SMEM_BYTES (RTC_STAGES * RTC_STAGE_FLOATS * 4)
+
+__device__ __forceinline__ void rtc_cp_async16(float* smem, const float* gmem, bool valid) {
+  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  int n = valid ? 16 : 0;  // 0 source bytes: the 16 bytes are zero-filled
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(s), "l"(gmem), "r"(n) : "memory");
+}
+
+extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc(
+    const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
+    const int* __restrict__ num_tokens, int H, int n_out, int k_per_split) {
+  const int T = *num_tokens;
+  const int t0 = blockIdx.y * RTC_TILE, e0 = blockIdx.x * RTC_TILE;
+  if (t0 >= T) return;
+  const int k_begin = blockIdx.z * k_per_split, k_end = min(H, k_begin + k_per_split);
+  const int nk = (k_end - k_begin) / RTC_KT;  // H and k_per_split are multiples of 32
+  extern __shared__ float rtc_smem[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;
+  const int g = lane >> 2, q = lane & 3;
+
+  auto load_tile = [&](int kt, int stage) {
+    float* xs = rtc_smem + stage * RTC_STAGE_FLOATS;
+    float* ws = xs + RTC_TILE * RTC_ROW;
+    const int k0 = k_begin + kt * RTC_KT;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      int idx = threadIdx.x + i * 128, r = idx >> 3, c = (idx & 7) * 4;
+      int t = t0 + r, e = e0 + r;
+      rtc_cp_async16(xs + r * RTC_ROW + c, x + (size_t)min(t, T - 1) * H + k0 + c, t < T);
+      rtc_cp_async16(ws + r * RTC_ROW + c, w + (size_t)min(e, n_out - 1) * H + k0 + c, e < n_out);
+    }
+  };
+
+  double acc[4][4][2];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) acc[i][j][0] = acc[i][j][1] = 0.0;
+
+#pragma unroll
+  for (int st = 0; st < RTC_STAGES - 1; st++) {
+    if (st < nk) load_tile(st, st);
+    asm volatile("cp.async.commit_group;" ::: "memory");
+  }
+  for (int kt = 0; kt < nk; kt++) {
+    asm volatile("cp.async.wait_group %0;" :: "n"(RTC_STAGES - 2) : "memory");
+    __syncthreads();  // tile kt landed for every thread; everyone is done with tile kt-1's stage
+    if (kt + RTC_STAGES - 1 < nk) load_tile(kt + RTC_STAGES - 1, (kt + RTC_STAGES - 1) % RTC_STAGES);
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    const float* xs = rtc_smem + (kt % RTC_STAGES) * RTC_STAGE_FLOATS;
+    const float* ws = xs + RTC_TILE * RTC_ROW;
+#pragma unroll
+    for (int kk = 0; kk < RTC_KT; kk += 4) {
+      double a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) a[i] = (double)xs[(wm + i * 8 + g) * RTC_ROW + kk + q];
+#pragma unroll
+      for (int j = 0; j < 4; j++) b[j] = (double)ws[(wn + j * 8 + g) * RTC_ROW + kk + q];
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+          asm volatile("mma.sync.aligned.m8n8k4.row.col.f64.f64.f64.f64 {%0,%1}, {%2}, {%3}, {%0,%1};"
+                       : "+d"(acc[i][j][0]), "+d"(acc[i][j][1]) : "d"(a[i]), "d"(b[j]));
+    }
+  }
+  asm volatile("cp.async.wait_group 0;" ::: "memory");
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    int t = t0 + wm + i * 8 + g;
+    if (t >= T) continue;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+#pragma unroll
+      for (int c = 0; c < 2; c++) {
+        int e = e0 + wn + j * 8 + q * 2 + c;
+        if (e >= n_out) continue;
+        if (gridDim.z == 1) logits[(size_t)t * n_out + e] = (float)acc[i][j][c];
+        else partial[((size_t)blockIdx.z * T + t) * n_out + e] = acc[i][j][c];
+      }
+    }
+  }
+}
+
+// logits[t][e] = (float)(sum over z in order of partial[z][t][e]).
+extern "C" __global__ void moe_router_logits_reduce(const double* __restrict__ partial, float* __restrict__ logits,
+                                                    const int* __restrict__ num_tokens, int n_out, int splits) {
+  const int T = *num_tokens;
+  const size_t n = (size_t)T * n_out;
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    double s = 0.0;
+    for (int z = 0; z < splits; z++) s += partial[(size_t)z * n + i];
+    logits[i] = (float)s;
+  }
+}
+
 // a ranks strictly above b: larger key, NaN below everything, equal keys to the lower index.
 __device__ __forceinline__ bool moe_better(float ka, int ia, float kb, int ib) {
   if (ib < 0) return ia >= 0;
@@ -100,14 +208,15 @@ extern "C" __global__ void __launch_bounds__(ROUTE_WARPS * 32) moe_route_topk(
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int t = blockIdx.x * ROUTE_WARPS + warp;
   if (t >= T) return;
-  __shared__ float keys[ROUTE_WARPS][MOE_MAX_EXPERTS];
-  __shared__ float scores[ROUTE_WARPS][MOE_MAX_EXPERTS];
-  __shared__ unsigned char ok[ROUTE_WARPS][MOE_MAX_EXPERTS];
+  // dynamic shared memory, sized by E (more blocks per SM than a MOE_MAX_EXPERTS-sized static array):
+  // keys [ROUTE_WARPS][E] floats, scores [ROUTE_WARPS][E] floats, eligibility [ROUTE_WARPS][E] bytes
+  extern __shared__ float route_smem[];
   __shared__ float gkeys[ROUTE_WARPS][32];
   __shared__ unsigned char gok[ROUTE_WARPS][32];
   __shared__ int chosen[ROUTE_WARPS][32];
-  float* key = keys[warp];
-  float* score = scores[warp];
+  float* key = route_smem + warp * E;
+  float* score = route_smem + (ROUTE_WARPS + warp) * E;
+  unsigned char* okw = (unsigned char*)(route_smem + 2 * ROUTE_WARPS * E) + warp * E;
   const float* row = logits + (size_t)t * n_out;
   for (int i = lane; i < E; i += 32) {
     float l = row[i];
@@ -119,7 +228,7 @@ extern "C" __global__ void __launch_bounds__(ROUTE_WARPS * 32) moe_route_topk(
       score[i] = s;
       key[i] = bias ? s + bias[i] : s;
     }
-    ok[warp][i] = 1;
+    okw[i] = 1;
   }
   __syncwarp();
   if (n_group > 1) {
@@ -134,20 +243,20 @@ extern "C" __global__ void __launch_bounds__(ROUTE_WARPS * 32) moe_route_topk(
       gok[warp][lane] = 1;
     }
     __syncwarp();
-    for (int i = lane; i < E; i += 32) ok[warp][i] = 0;
+    for (int i = lane; i < E; i += 32) okw[i] = 0;
     __syncwarp();
     for (int g = 0; g < topk_group; g++) {
       int bg = moe_warp_argmax(gkeys[warp], gok[warp], n_group);
       __syncwarp();
       if (lane == 0) gok[warp][bg] = 0;
-      for (int i = bg * gs + lane; i < (bg + 1) * gs; i += 32) ok[warp][i] = 1;
+      for (int i = bg * gs + lane; i < (bg + 1) * gs; i += 32) okw[i] = 1;
       __syncwarp();
     }
   }
   for (int j = 0; j < k; j++) {
-    int b = moe_warp_argmax(key, ok[warp], E);
+    int b = moe_warp_argmax(key, okw, E);
     __syncwarp();
-    if (lane == 0) { chosen[warp][j] = b; ok[warp][b] = 0; }
+    if (lane == 0) { chosen[warp][j] = b; okw[b] = 0; }
     __syncwarp();
   }
   if (scoring == 0) {

@@ -73,24 +73,18 @@ public final class Floats {
      * float32 to E4M3, round to nearest even, saturating at ±448 (the recipe of the GPU FP8 path). NaN maps to NaN.
      */
     public static byte floatToE4m3(float f) {
-        if (Float.isNaN(f)) return (byte) 0x7f;
-        int sign = f < 0 || (f == 0 && 1 / f < 0) ? 0x80 : 0;
-        float a = Math.abs(f);
-        if (a >= E4M3_MAX) return (byte) (sign | 0x7e);
-        if (a < 0x1p-6f) { // subnormal range: multiples of 2^-9
-            int m = (int) Math.rint(a * 0x1p9f); // rint is round-half-even; m may reach 8 = smallest normal
-            return (byte) (sign | m);
-        }
-        int bits = Float.floatToRawIntBits(a);
-        int exp = (bits >>> 23) - 127; // -6 .. 8
-        int mant = bits & 0x7fffff;
-        int m3 = mant >>> 20;
-        int rest = mant & 0xfffff;
-        if (rest > 0x80000 || (rest == 0x80000 && (m3 & 1) == 1)) m3++;
-        if (m3 == 8) { m3 = 0; exp++; }
-        int code = ((exp + 7) << 3) | m3;
-        if (code > 0x7e) code = 0x7e;
-        return (byte) (sign | code);
+        // Branch-light (random signs and rounding directions made the branchy version ~5x slower); checked equal to
+        // the straightforward encoding for all 2^32 float bit patterns.
+        int bits = Float.floatToRawIntBits(f);
+        int abs = bits & 0x7fffffff;
+        if (abs > 0x7f800000) return (byte) 0x7f;                 // NaN
+        int sign = (bits >>> 24) & 0x80;
+        if (abs >= 0x43e00000) return (byte) (sign | 0x7e);       // >= 448 (and infinity): saturate
+        // normal range: round the 23-bit mantissa to 3 bits, ties to even (a carry moves into the exponent), rebias 127 -> 7
+        int normal = ((abs + 0x7ffff + ((abs >>> 20) & 1)) >>> 20) - (120 << 3);
+        // below 2^-6: multiples of 2^-9; adding and removing 2^23 rounds a * 2^9 to an integer, ties to even
+        int subnormal = (int) ((Float.intBitsToFloat(abs) * 0x1p9f + 0x1p23f) - 0x1p23f);
+        return (byte) (sign | (abs < 0x3c800000 ? subnormal : normal));
     }
 
     /** Rounds through E4M3 and back, the value the GPU's e4m3 operand holds. */

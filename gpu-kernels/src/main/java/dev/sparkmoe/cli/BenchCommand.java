@@ -79,6 +79,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write every result as JSON to FILE.")
     Path json;
 
+    @Option(names = "--profile", description = "Also time each stage of the layer (kernels launched one by one with events between "
+            + "stages, not as a graph) and print the medians.")
+    boolean profile;
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Override
@@ -102,8 +106,18 @@ final class BenchCommand implements Callable<Integer> {
                         int[] counts = engine.lastExpertCounts();
                         ObjectNode r = result(c, shape, ps, t, ms, counts, engine.lastEnqueueNanos(), engine, peerMs.get(t));
                         r.put("device", engine.deviceDescription());
-                        all.add(r);
-                        out.println(row(r));
+                        if (profile) {
+                            Map<String, Double> stages = engine.profileStages(t, Math.max(3, runs / 2), seed + 7 * t);
+                            ObjectNode st = r.putObject("stages_ms");
+                            StringBuilder b = new StringBuilder("    stages (ms):");
+                            stages.forEach((k, v) -> { st.put(k, v); b.append(String.format(Locale.ROOT, " %s %.3f |", k, v)); });
+                            all.add(r);
+                            out.println(row(r));
+                            out.println(b);
+                        } else {
+                            all.add(r);
+                            out.println(row(r));
+                        }
                         out.flush();
                     }
                 }

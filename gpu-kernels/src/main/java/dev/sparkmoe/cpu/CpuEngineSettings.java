@@ -11,7 +11,8 @@ public final class CpuEngineSettings {
             "Off-heap (malloc) memory the CPU engine may fill with expert weights converted to fp32 once at load. "
                     + "The shared expert, then routed experts in index order, stay resident while they fit; the rest are "
                     + "converted again on every forward (slow, but any layer runs: DeepSeek-V3 needs about 45 GB in fp32). "
-                    + "Not part of the Java heap (-Xmx).",
+                    + "Not part of the Java heap (-Xmx). The budget is per engine (one MoE layer): a process holding "
+                    + "several layers needs their sum.",
             8L << 30);
 
     public static final Setting<Long> COMBINE_BUFFER_BYTES = Settings.bytesSetting("sparkmoe.cpu.combineBufferBytes",

@@ -1,7 +1,9 @@
 package dev.sparkmoe.cpu;
 
 import dev.sparkmoe.model.MoeConfig;
+import dev.sparkmoe.engine.MoeEngineException;
 import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.Pointer;
 
 /**
  * Expert routing exactly as the published models compute it, from fp32 router logits.
@@ -44,19 +46,32 @@ public final class Router {
     public static void logits(float[] x, int from, int to, int hidden, float[] w, int experts, float[] out) {
         if (from >= to) return;
         int rows = Math.min(LOGIT_BLOCK, to - from);
-        try (DoublePointer wd = new DoublePointer((long) experts * hidden);
-             DoublePointer xd = new DoublePointer((long) rows * hidden);
-             DoublePointer yd = new DoublePointer((long) rows * experts)) {
-            wd.put(widen(w, 0, experts * hidden));
+        // malloc'd, not JavaCPP-tracked: its physical-memory check counts the engine's resident weights and mapped
+        // checkpoint pages too, and could refuse a small buffer in a large process.
+        DoublePointer wd = nativeDoubles((long) experts * hidden), xd = null, yd = null;
+        try {
+            xd = nativeDoubles((long) rows * hidden);
+            yd = nativeDoubles((long) rows * experts);
+            double[] wide = widen(w, 0, experts * hidden);
+            wd.put(wide, 0, wide.length);
             double[] y = new double[rows * experts];
             for (int t0 = from; t0 < to; t0 += LOGIT_BLOCK) {
                 int m = Math.min(LOGIT_BLOCK, to - t0);
-                xd.put(widen(x, t0 * hidden, m * hidden));
+                double[] xs = widen(x, t0 * hidden, m * hidden);
+                xd.put(xs, 0, xs.length);
                 Blas.matmulTransposedB(xd, wd, yd, m, experts, hidden);
                 yd.get(y, 0, m * experts);
                 for (int i = 0; i < m * experts; i++) out[t0 * experts + i] = (float) y[i];
             }
+        } finally {
+            for (DoublePointer p : new DoublePointer[] {wd, xd, yd}) if (p != null) Pointer.free(p);
         }
+    }
+
+    private static DoublePointer nativeDoubles(long n) {
+        Pointer p = Pointer.malloc(n * 8);
+        if (p == null || p.isNull()) throw new MoeEngineException("cannot allocate " + (n * 8) + " bytes of native memory for router logits");
+        return new DoublePointer(p);
     }
 
     private static double[] widen(float[] v, int off, int n) {

@@ -1,5 +1,7 @@
 package dev.sparkmoe.cuda;
 
+import dev.sparkmoe.config.Setting;
+import dev.sparkmoe.config.Settings;
 import jcuda.driver.CUresult;
 import jcuda.driver.JCudaDriver;
 
@@ -10,14 +12,12 @@ import java.util.Optional;
  * Nothing outside this package imports {@code jcuda.*}.
  */
 public final class Cuda {
-    /**
-     * When true (system property {@code sparkmoe.cuda.syncCheck}, default false; tests turn it on), every kernel launch
-     * outside a graph capture is followed by a stream synchronize so that an asynchronous fault is reported at the launch
-     * that caused it, naming the kernel.
-     */
-    public static final String SYNC_CHECK_PROPERTY = "sparkmoe.cuda.syncCheck";
+    public static final Setting<Boolean> SYNC_CHECK = Settings.booleanSetting("sparkmoe.cuda.syncCheck",
+            "Synchronize the stream after every kernel launch outside graph capture, so that an asynchronous fault is "
+                    + "reported at the launch that caused it, naming the kernel (the GPU tests turn it on; slow).",
+            false);
 
-    private static volatile boolean syncCheck = Boolean.getBoolean(SYNC_CHECK_PROPERTY);
+    private static volatile boolean syncCheck = SYNC_CHECK.fromSystemProperties();
     private static Optional<String> initFailure;
 
     private Cuda() {}
@@ -38,10 +38,17 @@ public final class Cuda {
                     else initFailure = Optional.empty();
                 }
             } catch (Throwable t) { // UnsatisfiedLinkError and friends: JCuda's natives or libcuda.so missing
-                initFailure = Optional.of("JCuda could not load the CUDA driver: " + t);
+                initFailure = Optional.of("JCuda could not load the CUDA driver: " + t.getClass().getSimpleName() + ": " + firstLine(t.getMessage()));
             }
         }
         return initFailure;
+    }
+
+    /** The first line of a (possibly multi-line) native loader message, so the reason stays one readable line. */
+    static String firstLine(String message) {
+        if (message == null) return "(no message)";
+        int nl = message.indexOf('\n');
+        return (nl < 0 ? message : message.substring(0, nl)).strip();
     }
 
     /** Initializes the driver or throws {@link CudaException} saying why it cannot be used. */

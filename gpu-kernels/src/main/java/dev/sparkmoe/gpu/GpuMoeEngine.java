@@ -20,7 +20,11 @@ import dev.sparkmoe.kernels.WeightPacking.Format;
 import dev.sparkmoe.model.MoeConfig;
 
 import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -32,12 +36,10 @@ import java.util.Optional;
  * serialized on the engine's stream (one workspace).
  */
 public final class GpuMoeEngine implements MoeEngine {
-    /** System property: capture and replay CUDA graphs per token bucket (default true); false launches kernel by kernel. */
-    public static final String GRAPHS_PROPERTY = "sparkmoe.gpu.graphs";
-    /** System property: tokens per launch at most (a power of two, default {@value TokenBuckets#DEFAULT_MAX_TOKENS}). */
-    public static final String MAX_TOKENS_PROPERTY = "sparkmoe.gpu.maxTokens";
-    /** System property: use the SIMT reference GEMMs instead of the production kernels (cross-checks; default false). */
-    public static final String REFERENCE_GEMM_PROPERTY = "sparkmoe.gpu.referenceGemm";
+    /** System property keys of {@link GpuEngineSettings} (documented there). */
+    public static final String GRAPHS_PROPERTY = GpuEngineSettings.GRAPHS.key();
+    public static final String MAX_TOKENS_PROPERTY = GpuEngineSettings.MAX_TOKENS.key();
+    public static final String REFERENCE_GEMM_PROPERTY = GpuEngineSettings.REFERENCE_GEMM.key();
 
     private final MoeConfig config;
     private final int layer;
@@ -116,8 +118,12 @@ public final class GpuMoeEngine implements MoeEngine {
         this.layer = layer;
         this.precision = p;
         this.format = formatOf(p);
-        this.useGraphs = Boolean.parseBoolean(System.getProperty(GRAPHS_PROPERTY, "true"));
-        this.maxTokens = Integer.getInteger(MAX_TOKENS_PROPERTY, TokenBuckets.DEFAULT_MAX_TOKENS);
+        this.useGraphs = GpuEngineSettings.GRAPHS.fromSystemProperties();
+        this.maxTokens = GpuEngineSettings.MAX_TOKENS.fromSystemProperties();
+        String router = GpuEngineSettings.ROUTER_KERNEL.fromSystemProperties();
+        if (!router.equals("tc") && !router.equals("simt")) {
+            throw new MoeEngineException(GpuEngineSettings.ROUTER_KERNEL.key() + " must be tc or simt, got '" + router + "'");
+        }
         TokenBuckets.bucket(1, maxTokens); // validates the setting
         CudaContext cx = CudaContext.open(ordinal);
         CudaModule m = null;
@@ -135,10 +141,10 @@ public final class GpuMoeEngine implements MoeEngine {
         this.module = m;
         this.stream = s;
         this.weights = w;
-        this.route = new MoeRoute(m);
+        this.route = new MoeRoute(m, cx.multiprocessorCount(), router.equals("tc"));
         this.dispatch = new MoeDispatch(m);
         this.combine = new MoeCombine(m);
-        this.gemm = new GroupedGemm(m, cx.multiprocessorCount(), Boolean.getBoolean(REFERENCE_GEMM_PROPERTY));
+        this.gemm = new GroupedGemm(m, cx.multiprocessorCount(), GpuEngineSettings.REFERENCE_GEMM.fromSystemProperties());
     }
 
     private static void closeAll(RuntimeException primary, AutoCloseable... xs) {
@@ -215,7 +221,7 @@ public final class GpuMoeEngine implements MoeEngine {
             dropGraphs();
             if (workspace != null) workspace.close();
             workspace = null;
-            workspace = new LayerWorkspace(ctx, config, format, weights.routerRows, bucket);
+            workspace = new LayerWorkspace(ctx, config, format, weights.routerRows, bucket, ctx.multiprocessorCount());
         }
         return workspace;
     }
@@ -227,45 +233,64 @@ public final class GpuMoeEngine implements MoeEngine {
 
     /** The layer's kernels, sized for {@code cap} tokens; the real count is read on the device. No host synchronization. */
     private void enqueueLayer(LayerWorkspace ws, int cap) {
+        enqueueLayer(ws, cap, stage -> { });
+    }
+
+    /** Called between the stages of a layer (profiling records an event there; the normal path does nothing). */
+    private interface StageMark { void after(String stage); }
+
+    private void enqueueLayer(LayerWorkspace ws, int cap, StageMark mark) {
         MoeConfig c = config;
         int h = c.hiddenSize(), inter = c.expertIntermediateSize(), e = c.numExperts(), k = c.topK();
         int maxRowBlocks = MoeDispatch.maxRowBlocks(cap, k, e);
         boolean shared = c.hasSharedExpert();
-        route.logits(stream, ws.x, weights.router, ws.logits, ws.numTokens, cap, h, weights.routerRows);
+        route.logits(stream, ws.x, weights.router, ws.logits, ws.routerPartial, ws.numTokens, cap, h, weights.routerRows);
+        mark.after("router logits");
         route.topk(stream, c, ws.logits, weights.bias, ws.topkExpert, ws.topkWeight, shared ? ws.sharedRowWeight : null,
                 shared ? ws.sharedNumBlocks : ws.numRowBlocks /* overwritten by the scan below */, ws.numTokens, cap, weights.routerRows);
+        mark.after("top-k");
         dispatch.layout(stream, ws.topkExpert, ws.topkWeight, ws.chunkCounts, ws.chunkBase, ws.expertCount, ws.expertStart,
                 ws.blockExpert, ws.numRowBlocks, ws.slotOfEntry, ws.rowWeight, ws.numTokens, cap, k, e, maxRowBlocks);
+        mark.after("dispatch layout");
         dispatch.pad(stream, ws.expertCount, ws.expertStart, ws.a, ws.aScale, ws.rowWeight, shared ? ws.aShared : null,
                 shared ? ws.aSharedScale : null, ws.numTokens, h, e, format.bytes());
         int sharedBlocks = (cap + MoeDispatch.BLOCK_M - 1) / MoeDispatch.BLOCK_M;
         if (format == Format.FP8) {
             dispatch.rowsFp8(stream, ws.x, ws.slotOfEntry, ws.a, ws.aScale, shared ? ws.aShared : null,
                     shared ? ws.aSharedScale : null, ws.numTokens, cap, h, k);
+            mark.after("pad + scatter (fp8 quantize)");
             gemm.gemm1Fp8(stream, ws.a, ws.aScale, weights.w1, weights.w1Scale, ws.hmid, ws.hmidScale, ws.blockExpert,
                     ws.numRowBlocks, maxRowBlocks, h, inter);
+            mark.after("GEMM1 routed");
             gemm.gemm2Fp8(stream, ws.hmid, ws.hmidScale, weights.w2, weights.w2Scale, ws.y, ws.rowWeight, ws.blockExpert,
                     ws.numRowBlocks, maxRowBlocks, inter, h);
+            mark.after("GEMM2 routed");
             if (shared) {
                 int si = c.sharedIntermediateSize();
                 gemm.gemm1Fp8(stream, ws.aShared, ws.aSharedScale, weights.sharedW1, weights.sharedW1Scale, ws.hShared,
                         ws.hSharedScale, ws.sharedBlockExpert, ws.sharedNumBlocks, sharedBlocks, h, si);
                 gemm.gemm2Fp8(stream, ws.hShared, ws.hSharedScale, weights.sharedW2, weights.sharedW2Scale, ws.yShared,
                         ws.sharedRowWeight, ws.sharedBlockExpert, ws.sharedNumBlocks, sharedBlocks, si, h);
+                mark.after("shared expert GEMMs");
             }
         } else {
             dispatch.rowsBf16(stream, ws.x, ws.slotOfEntry, ws.a, shared ? ws.aShared : null, ws.numTokens, cap, h, k);
+            mark.after("pad + scatter (bf16)");
             gemm.gemm1Bf16(stream, ws.a, weights.w1, ws.hmid, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, h, inter);
+            mark.after("GEMM1 routed");
             gemm.gemm2Bf16(stream, ws.hmid, weights.w2, ws.y, ws.rowWeight, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, inter, h);
+            mark.after("GEMM2 routed");
             if (shared) {
                 int si = c.sharedIntermediateSize();
                 gemm.gemm1Bf16(stream, ws.aShared, weights.sharedW1, ws.hShared, ws.sharedBlockExpert, ws.sharedNumBlocks,
                         sharedBlocks, h, si);
                 gemm.gemm2Bf16(stream, ws.hShared, weights.sharedW2, ws.yShared, ws.sharedRowWeight, ws.sharedBlockExpert,
                         ws.sharedNumBlocks, sharedBlocks, si, h);
+                mark.after("shared expert GEMMs");
             }
         }
         combine.combine(stream, ws.y, shared ? ws.yShared : null, ws.slotOfEntry, ws.out, ws.numTokens, cap, h, k);
+        mark.after("combine");
     }
 
     /**
@@ -305,6 +330,57 @@ public final class GpuMoeEngine implements MoeEngine {
     }
 
     private long[] lastEnqueueNanos = new long[0];
+
+    /**
+     * Median milliseconds of each stage of the layer (kernels launched one by one with an event after each stage, not
+     * as a graph), over {@code runs} runs on device-resident random inputs after two warm-up runs.
+     */
+    public synchronized Map<String, Double> profileStages(int tokens, int runs, long seed) {
+        requireOpen();
+        if (tokens < 1 || tokens > maxTokens || runs < 1) throw new MoeEngineException("profileStages: tokens 1.." + maxTokens + ", runs >= 1");
+        int h = config.hiddenSize();
+        int bucket = TokenBuckets.bucket(tokens, maxTokens);
+        LayerWorkspace ws = workspaceFor(bucket);
+        Map<String, float[]> times = new LinkedHashMap<>();
+        List<CudaEvent> events = new ArrayList<>();
+        List<String> names = new ArrayList<>();
+        try (DeviceBuffer input = DeviceBuffer.floats(ctx, "profile input", (long) tokens * h)) {
+            DeviceWeights.fillNormalF32(module, stream, input, seed, 1f);
+            ws.hostCount.buffer().putInt(0, tokens);
+            ws.numTokens.uploadAsync(ws.hostCount, 4, 0, stream);
+            for (int i = 0; i < runs + 2; i++) {
+                ws.x.copyFrom(input, 0, 4L * tokens * h, stream);
+                names.clear();
+                CudaEvent start = event(events, 0);
+                start.record(stream);
+                int[] n = {1};
+                enqueueLayer(ws, bucket, stage -> {
+                    event(events, n[0]++).record(stream);
+                    names.add(stage);
+                });
+                event(events, n[0] - 1).synchronize();
+                if (i < 2) continue;
+                for (int j = 0; j < names.size(); j++) {
+                    float ms = events.get(j + 1).elapsedMsSince(events.get(j));
+                    times.computeIfAbsent(names.get(j), k -> new float[runs])[i - 2] = ms;
+                }
+            }
+        } finally {
+            for (CudaEvent e : events) e.close();
+        }
+        Map<String, Double> med = new LinkedHashMap<>();
+        for (Map.Entry<String, float[]> e : times.entrySet()) {
+            float[] v = e.getValue().clone();
+            Arrays.sort(v);
+            med.put(e.getKey(), (double) v[v.length / 2]);
+        }
+        return med;
+    }
+
+    private CudaEvent event(List<CudaEvent> events, int i) {
+        while (events.size() <= i) events.add(new CudaEvent(ctx));
+        return events.get(i);
+    }
 
     /** Host nanoseconds spent queuing the layer (Java + driver: the graph launch) in each run of the last timeLayer. */
     public synchronized long[] lastEnqueueNanos() { return lastEnqueueNanos.clone(); }

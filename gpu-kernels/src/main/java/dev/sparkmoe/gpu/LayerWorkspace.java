@@ -28,13 +28,13 @@ final class LayerWorkspace implements AutoCloseable {
     }
 
     final Sizes sizes;
-    final DeviceBuffer x, numTokens, logits, topkExpert, topkWeight, chunkCounts, chunkBase, expertCount, expertStart,
+    final DeviceBuffer x, numTokens, logits, routerPartial, topkExpert, topkWeight, chunkCounts, chunkBase, expertCount, expertStart,
             blockExpert, numRowBlocks, slotOfEntry, rowWeight, a, aScale, hmid, hmidScale, y, out;
     final DeviceBuffer sharedRowWeight, sharedNumBlocks, sharedBlockExpert, aShared, aSharedScale, hShared, hSharedScale, yShared;
     final PinnedBuffer hostIn, hostOut, hostCount;
     private final List<AutoCloseable> owned = new ArrayList<>();
 
-    LayerWorkspace(CudaContext ctx, MoeConfig c, Format f, int routerRows, int capacity) {
+    LayerWorkspace(CudaContext ctx, MoeConfig c, Format f, int routerRows, int capacity, int smCount) {
         sizes = Sizes.of(c, capacity);
         int h = c.hiddenSize(), inter = c.expertIntermediateSize(), e = c.numExperts(), k = c.topK(), esz = f.bytes();
         long rows = sizes.routedRows();
@@ -43,6 +43,7 @@ final class LayerWorkspace implements AutoCloseable {
             x = f32(ctx, "x", (long) capacity * h);
             numTokens = i32(ctx, "num_tokens", 1);
             logits = f32(ctx, "router logits", (long) capacity * routerRows);
+            routerPartial = buf(ctx, "router split-K partial sums", dev.sparkmoe.kernels.MoeRoute.partialDoubles(smCount), 8);
             topkExpert = i32(ctx, "topk expert", (long) capacity * k);
             topkWeight = f32(ctx, "topk weight", (long) capacity * k);
             chunkCounts = i32(ctx, "chunk counts", (long) sizes.chunks() * e);
