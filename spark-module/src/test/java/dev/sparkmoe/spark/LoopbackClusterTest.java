@@ -88,6 +88,14 @@ class LoopbackClusterTest {
         }
     }
 
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     private record LoadsPerExecutor() implements MapPartitionsFunction<Long, String> {
         @Override public Iterator<String> call(Iterator<Long> it) {
             return List.of(org.apache.spark.SparkEnv.get().executorId() + ":" + EngineRegistry.loadCount()).iterator();
@@ -110,6 +118,8 @@ class LoopbackClusterTest {
         t.transform(input).write().parquet(out);
 
         assertTrue(new File(marker).exists(), "the kill hook ran");
+        // listener events arrive asynchronously: give the executor-removed event a moment
+        for (int i = 0; i < 100 && executorsRemoved.get() == removedBefore; i++) sleep(100);
         assertTrue(executorsRemoved.get() > removedBefore, "an executor JVM was lost during the job");
         List<Row> got = spark.read().parquet(out).collectAsList();
         assertEquals(rows.size(), got.size(), "every row written exactly once (seed " + seed + ")");
