@@ -48,7 +48,16 @@ class LoopbackClusterTest {
         if (home == null) throw new IllegalStateException("SPARK_HOME must be set (the spark-module surefire configuration sets it)");
         SparkTestSupport.fakeSparkHome(Path.of(home));
         model = SparkTestSupport.tinyModel(tmp.resolve("model"), TensorChecks.freshSeed());
+        // each worker offers one 'gpu' (address 0) through a discovery script, so the resource path from Spark's
+        // scheduler to the placement is exercised on machines without GPUs too
+        Path discovery = tmp.resolve("fake-gpu-discovery.sh");
+        java.nio.file.Files.writeString(discovery, "#!/bin/sh\necho '{\"name\":\"gpu\",\"addresses\":[\"0\"]}'\n");
+        discovery.toFile().setExecutable(true);
         spark = SparkTestSupport.session("local-cluster[2,1,1024]")
+                .config("spark.worker.resource.gpu.amount", "1")
+                .config("spark.worker.resource.gpu.discoveryScript", discovery.toString())
+                .config("spark.executor.resource.gpu.amount", "1")
+                .config("spark.task.resource.gpu.amount", "1")
                 .config("spark.executor.memory", "768m")
                 .config("spark.executor.extraClassPath", SparkTestSupport.testClassPath())
                 .config("spark.task.maxFailures", "4")
@@ -88,6 +97,28 @@ class LoopbackClusterTest {
         }
     }
 
+    /** What a task sees: its executor, its 'gpu' addresses from Spark, and where device=auto would run. */
+    private record TaskPlacement() implements MapPartitionsFunction<Long, String> {
+        @Override public Iterator<String> call(Iterator<Long> it) {
+            var gpu = TaskContext.get().resourcesJMap().get("gpu");
+            String addresses = gpu == null ? "none" : String.join(",", gpu.addresses());
+            return List.of(org.apache.spark.SparkEnv.get().executorId() + "|" + addresses + "|"
+                    + ExecutorDevices.resolve(dev.sparkmoe.engine.Device.AUTO).describe()).iterator();
+        }
+    }
+
+    @Test void tasksSeeTheGpuSparkAssignedAndPlaceAccordingly() {
+        List<String> seen = spark.range(0, 4, 1, 4).as(Encoders.LONG()).mapPartitions(new TaskPlacement(), Encoders.STRING()).collectAsList();
+        assertEquals(4, seen.size());
+        boolean gpuUsable = dev.sparkmoe.gpu.GpuMoeEngine.unavailableReason(0).isEmpty();
+        for (String s : seen) {
+            String[] f = s.split("\\|");
+            assertTrue(!f[0].equals("driver"), s);
+            assertEquals("0", f[1], "the task holds the gpu address Spark assigned: " + s);
+            assertTrue(gpuUsable ? f[2].equals("gpu 0 (assigned by Spark)") : f[2].startsWith("cpu (GPU engine unavailable"), s);
+        }
+    }
+
     private static void sleep(long ms) {
         try {
             Thread.sleep(ms);
@@ -110,8 +141,9 @@ class LoopbackClusterTest {
 
         String marker = tmp.resolve("killed-once").toString();
         int removedBefore = executorsRemoved.get();
+        // cpu: the rows are compared with the CPU engine at 1e-5 (device=auto would pick a real GPU 0 on a GPU host)
         MoeLayerTransformer t = new MoeLayerTransformer().setModelPath(model.toString()).setLayers(0, 1).setResidual(true)
-                .setBatchSize(32).setDevice("auto").setCpuThreads(1);
+                .setBatchSize(32).setDevice("cpu").setCpuThreads(1);
         Dataset<Row> input = spark.read().parquet(in);
         assertTrue(input.rdd().getNumPartitions() >= 3, "the input is read as several tasks: " + input.rdd().getNumPartitions());
         input = input.filter(new KillOnce(marker, 1));
