@@ -17,7 +17,7 @@ SPARKMOE_ADD_OPENS="--add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=jav
 sparkmoe_build_if_needed() {
     local cpfile="$SPARKMOE_ROOT/examples/target/classpath.txt"
     local jar
-    jar=$(ls "$SPARKMOE_ROOT"/examples/target/examples-*.jar 2>/dev/null | grep -v -- '-tests.jar' | head -1)
+    jar=$(ls "$SPARKMOE_ROOT"/examples/target/examples-*.jar 2>/dev/null | grep -v -- '-tests.jar' | head -1 || true)
     local stale=""
     if [[ ! -f "$cpfile" || -z "$jar" ]]; then
         stale="not built yet"
