@@ -67,10 +67,11 @@ __host__ __device__ __forceinline__ uint32_t moe_w1_packed_row(uint32_t p, uint3
 // silu(g) * u in fp32 (the recipe: silu(g) = g / (1 + exp(-g))).
 __device__ __forceinline__ float moe_swiglu(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
-// The FP8 activation recipe for one block: scale = amax/448 (1 when amax == 0); the multiplier 448/amax is one fp32
+// The FP8 activation recipe for one block: scale = amax/448 (1 when amax < 2^-64, where 448/amax could overflow:
+// such a block is all zero, as in Fp8Quantizer.ZERO_BLOCK_AMAX); the multiplier 448/amax is one fp32
 // division; e4m3 conversion rounds to nearest even and saturates to +-448 (cvt ... satfinite).
-__device__ __forceinline__ float moe_fp8_scale(float amax) { return amax == 0.0f ? 1.0f : amax / 448.0f; }
-__device__ __forceinline__ float moe_fp8_multiplier(float amax) { return amax == 0.0f ? 0.0f : 448.0f / amax; }
+__device__ __forceinline__ float moe_fp8_scale(float amax) { return amax < 0x1p-64f ? 1.0f : amax / 448.0f; }
+__device__ __forceinline__ float moe_fp8_multiplier(float amax) { return amax < 0x1p-64f ? 0.0f : 448.0f / amax; }
 __device__ __forceinline__ uint8_t moe_to_e4m3(float x) {
     return (uint8_t)__nv_cvt_float_to_fp8(x, __NV_SATFINITE, __NV_E4M3);
 }

@@ -5,8 +5,8 @@ import dev.sparkmoe.checkpoint.Floats;
 /**
  * The FP8 (E4M3) quantization recipe shared by the CPU emulation and the GPU kernels, so both see the same bytes.
  *
- * <p>Per block (1x128 for activations, 128x128 for weights): {@code amax = max|x|}; when amax is 0 the scale is 1
- * and every code is 0; otherwise {@code scale = amax / 448f} and {@code q = e4m3(x * (448f / amax))}, the multiplier
+ * <p>Per block (1x128 for activations, 128x128 for weights): {@code amax = max|x|}; when amax is 0 (or below
+ * {@link #ZERO_BLOCK_AMAX}) the scale is 1 and every code is 0; otherwise {@code scale = amax / 448f} and {@code q = e4m3(x * (448f / amax))}, the multiplier
  * computed once in fp32, rounded to nearest even and saturated at ±448. The real value is {@code e4m3(q) * scale}.
  */
 public final class Fp8Quantizer {
@@ -32,7 +32,7 @@ public final class Fp8Quantizer {
                 float amax = 0;
                 for (int c = c0; c < c1; c++) amax = Math.max(amax, Math.abs(x[row + c]));
                 scales[r * nb + b] = scaleOf(amax);
-                float mult = amax == 0 ? 0f : 448f / amax;
+                float mult = multiplierOf(amax);
                 for (int c = c0; c < c1; c++) q[r * cols + c] = Floats.floatToE4m3(x[row + c] * mult);
             }
         }
@@ -48,7 +48,7 @@ public final class Fp8Quantizer {
                 float amax = 0;
                 for (int c = c0; c < c1; c++) amax = Math.max(amax, Math.abs(x[row + c]));
                 float scale = scaleOf(amax);
-                float mult = amax == 0 ? 0f : 448f / amax;
+                float mult = multiplierOf(amax);
                 for (int c = c0; c < c1; c++) x[row + c] = Floats.e4m3ToFloat(Floats.floatToE4m3(x[row + c] * mult)) * scale;
             }
         }
@@ -68,12 +68,21 @@ public final class Fp8Quantizer {
                 float amax = 0;
                 for (int r = r0; r < r1; r++) for (int c = c0; c < c1; c++) amax = Math.max(amax, Math.abs(w[r * cols + c]));
                 scaleInv[i * cb + j] = scaleOf(amax);
-                float mult = amax == 0 ? 0f : 448f / amax;
+                float mult = multiplierOf(amax);
                 for (int r = r0; r < r1; r++) for (int c = c0; c < c1; c++) q[r * cols + c] = Floats.floatToE4m3(w[r * cols + c] * mult);
             }
         }
     }
 
+    /**
+     * Blocks whose amax is below this are quantized as all zero: 448/amax would overflow fp32 below about 1.3e-36
+     * (turning zeros into NaN), and values this small are zero next to any real activation. The GPU uses the same bound.
+     */
+    public static final float ZERO_BLOCK_AMAX = 0x1p-64f;
+
     /** The scale of a block with the given amax: amax / 448, or 1 for an all-zero block. */
-    public static float scaleOf(float amax) { return amax == 0 ? 1f : amax / 448f; }
+    public static float scaleOf(float amax) { return amax < ZERO_BLOCK_AMAX ? 1f : amax / 448f; }
+
+    /** The multiplier taking a block's values onto the E4M3 range: 448 / amax, or 0 for an all-zero block. */
+    public static float multiplierOf(float amax) { return amax < ZERO_BLOCK_AMAX ? 0f : 448f / amax; }
 }

@@ -66,4 +66,22 @@ class Fp8QuantizerTest {
         assertEquals(0x7e, q[256] & 0xff);
         assertEquals(0xee, q[259] & 0xff);
     }
+
+    @Test
+    void aBlockOfVanishinglySmallValuesQuantizesToZeroNotNaN() {
+        // 448/amax overflows fp32 for amax below ~1.3e-36; such a block must come out as exact zeros with scale 1.
+        float[] x = new float[256];
+        for (int i = 0; i < 128; i++) x[i] = (i % 3 - 1) * 1e-37f;
+        for (int i = 128; i < 256; i++) x[i] = (i - 191) * 0.01f;
+        byte[] q = new byte[256];
+        float[] scales = new float[2];
+        Fp8Quantizer.quantizeActivations(x, 0, 1, 256, q, scales);
+        assertEquals(1f, scales[0]);
+        for (int i = 0; i < 128; i++) assertEquals(0f, Math.abs(Floats.e4m3ToFloat(q[i])), "code " + i); // +0 or -0
+        assertEquals(0.64f / 448f, scales[1]);
+        float[] rt = x.clone();
+        Fp8Quantizer.roundTripActivations(rt, 0, 1, 256);
+        for (int i = 0; i < 128; i++) assertEquals(0f, Math.abs(rt[i]), "value " + i);
+        for (int i = 128; i < 256; i++) assertEquals(x[i], rt[i], Math.abs(x[i]) / 8 + 1e-6f, "value " + i);
+    }
 }

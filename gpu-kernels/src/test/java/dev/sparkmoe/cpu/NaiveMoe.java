@@ -70,7 +70,7 @@ final class NaiveMoe {
 
     /** The recipe for one value of a block with the given amax: e4m3(x * (448/amax)) * (amax/448), fp32 steps. */
     private static double quantize(float x, float amax) {
-        if (amax == 0) return 0;
+        if (amax < 0x1p-64f) return 0; // an all-zero block (the recipe's ZERO_BLOCK_AMAX)
         float mult = 448f / amax, scale = amax / 448f;
         return (double) Floats.roundToE4m3(x * mult) * scale;
     }
