@@ -40,14 +40,15 @@ public final class MoeLayerSpec implements Serializable {
         this.cpuThreads = cpuThreads;
     }
 
+    /** A local path, absolute: a relative path means the driver's working directory, not each executor's. */
     private static String stripFileScheme(String p) {
-        if (p.startsWith("file://")) return p.substring("file://".length());
-        if (p.startsWith("file:")) return p.substring("file:".length());
+        if (p.startsWith("file://")) return java.nio.file.Path.of(p.substring("file://".length())).toAbsolutePath().toString();
+        if (p.startsWith("file:")) return java.nio.file.Path.of(p.substring("file:".length())).toAbsolutePath().toString();
         if (p.matches("^[a-zA-Z][a-zA-Z0-9+.-]*://.*")) {
             throw new MoeSparkException("modelPath " + p + ": only local paths (or file: URIs) are supported; put the "
                     + "checkpoint on a filesystem every executor mounts (or copy it there, e.g. with spark.files/--files)");
         }
-        return p;
+        return java.nio.file.Path.of(p).toAbsolutePath().toString();
     }
 
     public String modelPath() { return modelPath; }
