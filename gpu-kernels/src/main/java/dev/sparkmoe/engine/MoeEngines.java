@@ -5,7 +5,6 @@ import dev.sparkmoe.checkpoint.MoeLayerWeights;
 import dev.sparkmoe.cpu.CpuMoeEngine;
 import dev.sparkmoe.gpu.GpuMoeEngine;
 
-import java.nio.file.Path;
 import java.util.Optional;
 
 /** Opens the engine for one MoE layer of a checkpoint on the requested device. */
@@ -29,11 +28,5 @@ public final class MoeEngines {
                     ? new CpuMoeEngine(w, precision, threads)
                     : GpuMoeEngine.open(w, precision, gpuOrdinal);
         };
-    }
-
-    public static MoeEngine open(Path modelDir, int layer, Device device, Precision precision) {
-        Checkpoint ckpt = Checkpoint.open(modelDir);
-        // The engine keeps the mapped tensors it needs; the checkpoint's channels may close once weights are resident.
-        return open(ckpt, layer, device, precision, 0, 0);
     }
 }
