@@ -53,39 +53,31 @@ public final class NpyWriter {
     }
 
     public static void writeFloat32(Path file, long[] shape, float[] data) {
-        checkLength(shape, data.length);
-        write(file, NpyDType.FLOAT32, shape, out -> {
-            for (int i = 0; i < data.length; ) {
-                int n = Math.min(CHUNK_BYTES / 4, data.length - i);
-                ByteBuffer b = out.room(n * 4);
-                b.asFloatBuffer().put(data, i, n);
-                b.position(b.position() + n * 4);
-                i += n;
-            }
-        });
+        writeChunked(file, NpyDType.FLOAT32, shape, data.length, 4, (b, from, n) -> b.asFloatBuffer().put(data, from, n));
     }
 
     public static void writeUint16(Path file, long[] shape, short[] data) {
-        checkLength(shape, data.length);
-        write(file, NpyDType.UINT16, shape, out -> {
-            for (int i = 0; i < data.length; ) {
-                int n = Math.min(CHUNK_BYTES / 2, data.length - i);
-                ByteBuffer b = out.room(n * 2);
-                b.asShortBuffer().put(data, i, n);
-                b.position(b.position() + n * 2);
-                i += n;
-            }
-        });
+        writeChunked(file, NpyDType.UINT16, shape, data.length, 2, (b, from, n) -> b.asShortBuffer().put(data, from, n));
     }
 
     public static void writeFloat64(Path file, long[] shape, double[] data) {
-        checkLength(shape, data.length);
-        write(file, NpyDType.FLOAT64, shape, out -> {
-            for (int i = 0; i < data.length; ) {
-                int n = Math.min(CHUNK_BYTES / 8, data.length - i);
-                ByteBuffer b = out.room(n * 8);
-                b.asDoubleBuffer().put(data, i, n);
-                b.position(b.position() + n * 8);
+        writeChunked(file, NpyDType.FLOAT64, shape, data.length, 8, (b, from, n) -> b.asDoubleBuffer().put(data, from, n));
+    }
+
+    /** Copies elements [from, from+n) of a primitive array into the start of {@code b} (little-endian). */
+    private interface ChunkCopy {
+        void copy(ByteBuffer b, int from, int n);
+    }
+
+    /** Writes a primitive array of {@code length} elements of {@code elemBytes} each, a chunk at a time. */
+    private static void writeChunked(Path file, NpyDType dtype, long[] shape, int length, int elemBytes, ChunkCopy copy) {
+        checkLength(shape, length);
+        write(file, dtype, shape, out -> {
+            for (int i = 0; i < length; ) {
+                int n = Math.min(CHUNK_BYTES / elemBytes, length - i);
+                ByteBuffer b = out.room(n * elemBytes);
+                copy.copy(b, i, n);
+                b.position(b.position() + n * elemBytes);
                 i += n;
             }
         });
