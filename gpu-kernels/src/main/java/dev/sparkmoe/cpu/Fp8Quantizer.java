@@ -29,8 +29,7 @@ public final class Fp8Quantizer {
             int row = off + r * cols;
             for (int b = 0; b < nb; b++) {
                 int c0 = b * BLOCK, c1 = Math.min(cols, c0 + BLOCK);
-                float amax = 0;
-                for (int c = c0; c < c1; c++) amax = Math.max(amax, Math.abs(x[row + c]));
+                float amax = amax(x, row + c0, row + c1);
                 scales[r * nb + b] = scaleOf(amax);
                 float mult = multiplierOf(amax);
                 for (int c = c0; c < c1; c++) q[r * cols + c] = Floats.floatToE4m3(x[row + c] * mult);
@@ -45,8 +44,7 @@ public final class Fp8Quantizer {
             int row = off + r * cols;
             for (int b = 0; b < nb; b++) {
                 int c0 = b * BLOCK, c1 = Math.min(cols, c0 + BLOCK);
-                float amax = 0;
-                for (int c = c0; c < c1; c++) amax = Math.max(amax, Math.abs(x[row + c]));
+                float amax = amax(x, row + c0, row + c1);
                 float scale = scaleOf(amax);
                 float mult = multiplierOf(amax);
                 for (int c = c0; c < c1; c++) x[row + c] = Floats.e4m3ToFloat(Floats.floatToE4m3(x[row + c] * mult)) * scale;
@@ -72,6 +70,12 @@ public final class Fp8Quantizer {
                 for (int r = r0; r < r1; r++) for (int c = c0; c < c1; c++) q[r * cols + c] = Floats.floatToE4m3(w[r * cols + c] * mult);
             }
         }
+    }
+
+    private static float amax(float[] x, int from, int to) {
+        float m = 0;
+        for (int i = from; i < to; i++) m = Math.max(m, Math.abs(x[i]));
+        return m;
     }
 
     /**
