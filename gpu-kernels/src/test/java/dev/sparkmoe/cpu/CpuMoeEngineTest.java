@@ -148,7 +148,11 @@ class CpuMoeEngineTest {
         MoeLayerWeights w = layer("tiny-qwen3", DType.BF16);
         int h = w.config().hiddenSize(), tokens = CpuMoeEngine.ROWS_PER_GEMM + 45; // spans two GEMM row blocks
         long seed = freshSeed();
-        float[] row = randomNormal(seed, h, 1.0);
+        // A row aligned with the router rows of experts 0..k-1 (logits ~5 for them, ~0.3 for the rest), plus fresh
+        // random parts, so the per-token noise below can never reorder the choice.
+        float[] router = w.router().toFloats();
+        float[] row = randomNormal(seed, h, 0.2);
+        for (int e = 0; e < w.config().topK(); e++) for (int i = 0; i < h; i++) row[i] += 5 * router[e * h + i];
         float[] x = new float[tokens * h];
         float[] noise = randomNormal(seed + 1, tokens * h, 1e-3); // distinct rows, same choice
         for (int t = 0; t < tokens; t++) for (int i = 0; i < h; i++) x[t * h + i] = row[i] + noise[t * h + i];
