@@ -3,6 +3,8 @@ package dev.sparkmoe.spark;
 import dev.sparkmoe.checkpoint.Floats;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.MetadataBuilder;
+import org.apache.spark.sql.types.StructField;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -32,12 +34,36 @@ public enum HiddenEncoding {
         throw new MoeSparkException("hidden-state encoding '" + s + "' is not one of array, fp32, bf16");
     }
 
-    /** The encoding a column of this Spark type implies when none is named: array<float> -> array, binary -> fp32. */
-    public static HiddenEncoding inferFrom(DataType type, String column) {
+    /**
+     * Column metadata key naming a binary column's encoding ({@code fp32} or {@code bf16}): written on the columns this
+     * project produces (the transformer's output, the example generator's input) and kept by Parquet, so a bf16 column
+     * read back is recognized without naming its encoding.
+     */
+    public static final String METADATA_KEY = "sparkmoe.encoding";
+
+    /**
+     * The encoding a column implies when none is named: its {@link #METADATA_KEY} metadata when present, else its type
+     * (array<float> -> array, binary -> fp32).
+     */
+    public static HiddenEncoding inferFrom(StructField field) {
+        if (field.metadata().contains(METADATA_KEY)) {
+            HiddenEncoding e = parse(field.metadata().getString(METADATA_KEY));
+            if (!e.accepts(field.dataType())) {
+                throw new MoeSparkException("column '" + field.name() + "' is marked " + METADATA_KEY + "=" + e.paramValue()
+                        + " but has type " + field.dataType().simpleString());
+            }
+            return e;
+        }
+        DataType type = field.dataType();
         if (type instanceof org.apache.spark.sql.types.ArrayType a && a.elementType().equals(DataTypes.FloatType)) return ARRAY;
         if (type.equals(DataTypes.BinaryType)) return FP32;
-        throw new MoeSparkException("column '" + column + "' has type " + type.simpleString()
+        throw new MoeSparkException("column '" + field.name() + "' has type " + type.simpleString()
                 + "; hidden states must be array<float> or binary (fp32/bf16 little-endian)");
+    }
+
+    /** A column of this encoding, marked with {@link #METADATA_KEY} so that readers infer it. */
+    public StructField field(String name, boolean nullable) {
+        return new StructField(name, sparkType(), nullable, new MetadataBuilder().putString(METADATA_KEY, paramValue()).build());
     }
 
     public DataType sparkType() {
