@@ -15,6 +15,8 @@ SPARKMOE_ADD_OPENS="--add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=jav
 --add-opens=java.base/java.io=ALL-UNNAMED"
 
 sparkmoe_build_if_needed() {
+    # A host without Maven (e.g. a GPU machine given a carried runtime) sets SPARKMOE_CLASSPATH itself: use it as is.
+    if [[ -n "${SPARKMOE_CLASSPATH:-}" && "${SPARKMOE_PREBUILT:-0}" == 1 ]]; then export SPARKMOE_CLASSPATH; return 0; fi
     local cpfile="$SPARKMOE_ROOT/examples/target/classpath.txt"
     local jar
     jar=$(ls "$SPARKMOE_ROOT"/examples/target/examples-*.jar 2>/dev/null | grep -v -- '-tests.jar' | head -1 || true)

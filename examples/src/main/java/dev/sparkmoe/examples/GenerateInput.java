@@ -64,6 +64,7 @@ public final class GenerateInput implements Callable<Integer> {
             long t0 = System.nanoTime();
             s.range(0, rows, 1, parts).as(Encoders.LONG())
                     .mapPartitions(new MakeRows(seed, h, range[0], range[1], enc), Encoders.row(schema))
+                    .withMetadata("hidden", schema.apply("hidden").metadata()) // the row encoder drops field metadata
                     .write().mode("overwrite").parquet(output);
             double sec = (System.nanoTime() - t0) / 1e9;
             System.out.printf("wrote %d rows (hidden %d, %s tokens per row, %s) to %s in %.1f s%n", rows, h, tokensPerRow,

@@ -200,7 +200,8 @@ public final class MoeLayerTransformer extends Transformer implements DefaultPar
         List<String> names = Arrays.asList(in.fieldNames());
         RowsFunction fn = new RowsFunction(spec(), inputEncodingFor(in), outputEncodingFor(in), getBatchSize(), getOnBadRow(),
                 names.indexOf(getInputCol()), names.indexOf(getIdCol()), getIdCol(), getOnBadRow() == BadRowPolicy.NULL, getDropInputCol());
-        return dataset.toDF().mapPartitions(fn, Encoders.row(out));
+        // the row encoder drops field metadata: put the output column's encoding mark back
+        return dataset.toDF().mapPartitions(fn, Encoders.row(out)).withMetadata(getOutputCol(), out.apply(getOutputCol()).metadata());
     }
 
     @Override public MoeLayerTransformer copy(ParamMap extra) { return defaultCopy(extra); }

@@ -85,7 +85,7 @@ class MoeLayerTransformerTest {
         assertEquals(byId(again).keySet(), got.keySet());
     }
 
-    @Test void binaryFp32InBf16OutRoundTrip() {
+    @Test void binaryFp32InBf16OutRoundTrip() throws java.io.IOException {
         long seed = TensorChecks.freshSeed();
         List<Row> rows = SparkTestSupport.randomRows(seed, 40, 2);
         List<Row> binRows = new ArrayList<>();
@@ -99,6 +99,11 @@ class MoeLayerTransformerTest {
         Dataset<Row> result = t.transform(spark.createDataFrame(binRows, schema).repartition(2));
         assertEquals(List.of("id", "next"), Arrays.asList(result.schema().fieldNames()), "dropInputCol leaves the input out");
         assertEquals(DataTypes.BinaryType, result.schema().apply("next").dataType());
+        assertEquals(HiddenEncoding.BF16, HiddenEncoding.inferFrom(result.schema().apply("next")), "output marked bf16");
+        java.nio.file.Path saved = java.nio.file.Files.createTempDirectory("bf16-out").resolve("p");
+        result.write().parquet(saved.toString());
+        assertEquals(HiddenEncoding.BF16, t.copy(new org.apache.spark.ml.param.ParamMap()).setInputCol("next")
+                .inputEncodingFor(spark.read().parquet(saved.toString()).schema()), "the mark survives Parquet: a next stage reads bf16");
         Map<Long, Row> in = byId(rows);
         List<Row> out = result.collectAsList();
         assertEquals(rows.size(), out.size());
