@@ -52,7 +52,8 @@ __device__ __forceinline__ void ref_tiles_strided(const int* num_row_blocks, int
 // ---------------- reference (SIMT) entry points ----------------
 extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm1_swiglu_bf16_ref(
         const __nv_bfloat16* A, const __nv_bfloat16* W1, __nv_bfloat16* Hout, const int* block_expert,
-        const int* num_row_blocks, int max_row_blocks, int K, int N) {
+        const int* num_row_blocks, int max_row_blocks, int K, int N,
+        const int* expert_count, const int* expert_start) {
     ref_tile_of_this_cta(num_row_blocks, max_row_blocks, [&](uint32_t rb, uint32_t t) {
         moe_ref::gemm1_swiglu_bf16((const uint8_t*)A, (const uint8_t*)W1, Hout, block_expert, K, N, rb, t);
     });
@@ -60,7 +61,8 @@ extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm1_swiglu_bf16_ref(
 
 extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm2_bf16_ref(
         const __nv_bfloat16* A, const __nv_bfloat16* W2, float* Y, const float* row_weight, const int* block_expert,
-        const int* num_row_blocks, int max_row_blocks, int K, int N) {
+        const int* num_row_blocks, int max_row_blocks, int K, int N,
+        const int* expert_count, const int* expert_start) {
     ref_tile_of_this_cta(num_row_blocks, max_row_blocks, [&](uint32_t rb, uint32_t t) {
         moe_ref::gemm2_bf16((const uint8_t*)A, (const uint8_t*)W2, Y, row_weight, block_expert, K, N, rb, t);
     });
@@ -68,7 +70,8 @@ extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm2_bf16_ref(
 
 extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm1_swiglu_fp8_ref(
         const uint8_t* A, const float* A_scale, const uint8_t* W1, const float* W1_scale, uint8_t* Hout, float* Hout_scale,
-        const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N) {
+        const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N,
+        const int* expert_count, const int* expert_start) {
     ref_tile_of_this_cta(num_row_blocks, max_row_blocks, [&](uint32_t rb, uint32_t t) {
         moe_ref::gemm1_swiglu_fp8(A, A_scale, W1, W1_scale, Hout, Hout_scale, block_expert, K, N, rb, t);
     });
@@ -76,7 +79,8 @@ extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm1_swiglu_fp8_ref(
 
 extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm2_fp8_ref(
         const uint8_t* A, const float* A_scale, const uint8_t* W2, const float* W2_scale, float* Y, const float* row_weight,
-        const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N) {
+        const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N,
+        const int* expert_count, const int* expert_start) {
     ref_tile_of_this_cta(num_row_blocks, max_row_blocks, [&](uint32_t rb, uint32_t t) {
         moe_ref::gemm2_fp8(A, A_scale, W2, W2_scale, Y, row_weight, block_expert, K, N, rb, t);
     });
@@ -106,7 +110,8 @@ using TileDownFp8Early = moe_sched::Tile<64, 256, 5, true, 1, 4, true, true>;
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
     moe_gemm::Params p{(const uint8_t*)A, nullptr, (const uint8_t*)W1, nullptr, Hout, nullptr, nullptr,               \
-                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N};             \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,                \
+                       expert_count, expert_start};                                                                    \
     moe_gemm::grouped_gemm<false, TILE, true>(p);
 #else
 #define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
@@ -117,7 +122,8 @@ using TileDownFp8Early = moe_sched::Tile<64, 256, 5, true, 1, 4, true, true>;
 #define MOE_GEMM1_BF16(NAME, TILE)                                                                                     \
     extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
             const __nv_bfloat16* A, const __nv_bfloat16* W1, __nv_bfloat16* Hout, const int* block_expert,             \
-            const int* num_row_blocks, int max_row_blocks, int K, int N) {                                             \
+            const int* num_row_blocks, int max_row_blocks, int K, int N, \
+            const int* expert_count, const int* expert_start) {                                                        \
         MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
     }
 MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16, TileSwiGLUBf16)
@@ -125,7 +131,8 @@ MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16, TileSwiGLUBf16)
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_BF16_BODY(TILE)                                                                                      \
     moe_gemm::Params p{(const uint8_t*)A, nullptr, (const uint8_t*)W2, nullptr, Y, nullptr, row_weight,               \
-                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N};             \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,                \
+                       expert_count, expert_start};                                                                    \
     moe_gemm::grouped_gemm<false, TILE, false>(p);
 #else
 #define MOE_GEMM2_BF16_BODY(TILE)                                                                                      \
@@ -136,7 +143,8 @@ MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16, TileSwiGLUBf16)
 #define MOE_GEMM2_BF16(NAME, TILE)                                                                                     \
     extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
             const __nv_bfloat16* A, const __nv_bfloat16* W2, float* Y, const float* row_weight, const int* block_expert,\
-            const int* num_row_blocks, int max_row_blocks, int K, int N) {                                             \
+            const int* num_row_blocks, int max_row_blocks, int K, int N, \
+            const int* expert_count, const int* expert_start) {                                                        \
         MOE_GEMM2_BF16_BODY(TILE)                                                                                      \
     }
 MOE_GEMM2_BF16(grouped_gemm2_bf16, TileDownBf16)
@@ -145,7 +153,8 @@ MOE_GEMM2_BF16(grouped_gemm2_bf16_n128, TileDownBf16N128)
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM1_FP8_BODY(TILE)                                                                                       \
     moe_gemm::Params p{A, A_scale, W1, W1_scale, Hout, Hout_scale, nullptr,                                           \
-                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N};             \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,                \
+                       expert_count, expert_start};                                                                    \
     moe_gemm::grouped_gemm<true, TILE, true>(p);
 #else
 #define MOE_GEMM1_FP8_BODY(TILE)                                                                                       \
@@ -160,7 +169,8 @@ MOE_GEMM2_BF16(grouped_gemm2_bf16_n128, TileDownBf16N128)
 #define MOE_GEMM1_FP8(NAME, TILE, CLUSTER)                                                                             \
     extern "C" __global__ void MOE_FAST_BOUNDS CLUSTER NAME(                                                           \
             const uint8_t* A, const float* A_scale, const uint8_t* W1, const float* W1_scale, uint8_t* Hout,           \
-            float* Hout_scale, const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N) { \
+            float* Hout_scale, const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N, \
+            const int* expert_count, const int* expert_start) {                                                        \
         MOE_GEMM1_FP8_BODY(TILE)                                                                                       \
     }
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8, TileSwiGLUFp8, MOE_NO_CLUSTER)
@@ -172,7 +182,8 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_early, TileSwiGLUFp8Early, MOE_NO_CLUSTER
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
     moe_gemm::Params p{A, A_scale, W2, W2_scale, Y, nullptr, row_weight,                                               \
-                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N};             \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,                \
+                       expert_count, expert_start};                                                                    \
     moe_gemm::grouped_gemm<true, TILE, false>(p);
 #else
 #define MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
@@ -183,7 +194,8 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_early, TileSwiGLUFp8Early, MOE_NO_CLUSTER
 #define MOE_GEMM2_FP8(NAME, TILE, CLUSTER)                                                                             \
     extern "C" __global__ void MOE_FAST_BOUNDS CLUSTER NAME(                                                           \
             const uint8_t* A, const float* A_scale, const uint8_t* W2, const float* W2_scale, float* Y,                \
-            const float* row_weight, const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N) { \
+            const float* row_weight, const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N, \
+            const int* expert_count, const int* expert_start) {                                                        \
         MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
     }
 MOE_GEMM2_FP8(grouped_gemm2_fp8, TileDownFp8, MOE_NO_CLUSTER)

@@ -37,6 +37,12 @@ struct Params {
     uint32_t max_row_blocks;
     uint32_t K;                // reduction length (elements)
     uint32_t N;                // output columns (GEMM1: I; GEMM2: H)
+    // Padding skip (optional): expert e's real rows are expert_start[e] .. expert_start[e] + expert_count[e] - 1
+    // (the dispatch's own arrays; expert_start == nullptr: every expert starts at row 0, i.e. a single group like
+    // the shared expert). 64 rows that hold only padding are then not computed (their outputs stay unwritten).
+    // expert_count == nullptr: every row of a used block is computed.
+    const int* expert_count;
+    const int* expert_start;
 };
 
 template <bool kFP8, uint32_t WG_N>
@@ -95,6 +101,30 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     const uint32_t rank = T::kClusterM > 1 ? sm90::cluster_cta_rank() : 0;
     const uint32_t first_unit = blockIdx.x / T::kClusterM, unit_stride = gridDim.x / T::kClusterM;
     auto cta_m_unit = [&](uint32_t unit_m) { return unit_m * T::kClusterM + rank; };
+    // A unit found live: its index, its expert and the real rows of its 128-row block (from the row's first).
+    struct Live {
+        uint32_t u, e;
+        int fill;
+    };
+    // Only 64-row units are skipped whole; a 128-row unit always holds a real row (a used block does), and its
+    // second warpgroup idles when its 64 rows are all padding.
+    constexpr bool kSkipUnits = T::BLOCK_M == 64 && T::kClusterM == 1;
+    const bool skip_padding = p.expert_count != nullptr;
+    // The first live unit at or after u in this CTA's stride (total_units if none).
+    auto find_live = [&](uint32_t u) -> Live {
+        for (; u < total_units; u += unit_stride) {
+            const moe_sched::WorkUnit w = moe_sched::unit_at(u, m_units, n_tiles, kGroupUnits);
+            const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M, rb = row0 / MOE_GEMM_BLOCK_M;
+            const uint32_t e = (uint32_t)p.block_expert[rb];
+            int fill = MOE_GEMM_BLOCK_M;
+            if (skip_padding) {
+                const int start = p.expert_start != nullptr ? p.expert_start[e] : 0;
+                fill = p.expert_count[e] - ((int)(rb * MOE_GEMM_BLOCK_M) - start);
+            }
+            if (!kSkipUnits || fill > (int)(row0 % MOE_GEMM_BLOCK_M)) return Live{u, e, fill};
+        }
+        return Live{total_units, 0, 0};
+    };
 
     if (threadIdx.x == 0) {
         for (uint32_t s = 0; s < T::STAGES; ++s) {
@@ -112,10 +142,10 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         sm90::setmaxnreg_dec<moe_sched::kProducerRegisters>();
         if (threadIdx.x == 256) {
             uint32_t stage = 0, phase = 0;
-            for (uint32_t u = first_unit; u < total_units; u += unit_stride) {
-                const moe_sched::WorkUnit w = moe_sched::unit_at(u, m_units, n_tiles, kGroupUnits);
+            for (Live n = find_live(first_unit); n.u < total_units; n = find_live(n.u + unit_stride)) {
+                const moe_sched::WorkUnit w = moe_sched::unit_at(n.u, m_units, n_tiles, kGroupUnits);
                 const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M, rb = row0 / MOE_GEMM_BLOCK_M;
-                const uint32_t e = (uint32_t)p.block_expert[rb];
+                const uint32_t e = n.e;
                 const uint8_t* a_src = p.A + (uint64_t)rb * MOE_GEMM_BLOCK_M * K * ES + (row0 % MOE_GEMM_BLOCK_M) * moe_sched::kSlabBytes;
                 const uint8_t* b_src = p.W + (uint64_t)e * w_rows * K * ES + (uint64_t)w.n_tile * T::BLOCK_N * moe_sched::kSlabBytes;
                 const float* s_src = kFP8 ? p.A_scale + (uint64_t)rb * k_blocks * 128 + row0 % MOE_GEMM_BLOCK_M : nullptr;
@@ -170,15 +200,16 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     // ([E][w_rows/128][k_blocks]; GEMM1's warpgroup covers 64 gate + 64 up rows, one 128-row scale block each).
     struct Unit {
         uint32_t n_tile, row0, n_packed0;
+        int fill;  // real rows of the unit's 128-row block
         const float* sb_gate;
         const float* sb_up;
     };
-    auto unit_of = [&](uint32_t u) {
-        const moe_sched::WorkUnit w = moe_sched::unit_at(u, m_units, n_tiles, kGroupUnits);
+    auto unit_of = [&](const Live& n) {
+        const moe_sched::WorkUnit w = moe_sched::unit_at(n.u, m_units, n_tiles, kGroupUnits);
         const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M;
-        const uint32_t e = (uint32_t)p.block_expert[row0 / MOE_GEMM_BLOCK_M];
+        const uint32_t e = n.e;
         const uint32_t n_packed0 = w.n_tile * T::BLOCK_N + n_off;
-        Unit x{w.n_tile, row0, n_packed0, nullptr, nullptr};
+        Unit x{w.n_tile, row0, n_packed0, n.fill, nullptr, nullptr};
         if constexpr (kFP8) {
             const uint32_t scale_rows = w_rows / 128;
             const uint32_t blk0 = kSwiGLU ? (n_packed0 / 2) / 128 : n_packed0 / 128;
@@ -211,7 +242,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     uint32_t oldest = 0;     // stage of the oldest K block still in flight (overlapped FP8 loop)
     Scales first_scales{};   // kEarlyNextUnit: K block 0 of the unit about to start is already in flight in acc
     // The epilogue of one unit (from fin for FP8, acc for BF16); touches no other accumulator.
-    auto epilogue = [&](const Unit& cu, uint32_t local_unit) {
+    // store == false (an idle warpgroup): no stores. The BF16 accumulators are only read here (SwiGLU written in place
+    // into them, skipped on the idle path, made ptxas serialize the next unit's wgmmas: C7515).
+    auto epilogue = [&](const Unit& cu, uint32_t local_unit, bool store) {
         const uint32_t row0 = cu.row0;
         const uint32_t n_packed0 = cu.n_packed0;
         auto& v = pick<kFP8>(fin, acc);
@@ -219,20 +252,28 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         if constexpr (kSwiGLU) {
             // Output column of packed group pair (j, j+1): (n_packed0 / 2) + (j / 2) * 8 + (lane % 4) * 2.
             const uint32_t col0 = n_packed0 / 2 + (lane % 4) * 2;
+            if constexpr (kFP8) {
 #pragma unroll
-            for (uint32_t j = 0; j < NACC / 4; j += 2) {
-                v[j * 4 + 0] = moe_swiglu(v[j * 4 + 0], v[(j + 1) * 4 + 0]);
-                v[j * 4 + 1] = moe_swiglu(v[j * 4 + 1], v[(j + 1) * 4 + 1]);
-                v[j * 4 + 2] = moe_swiglu(v[j * 4 + 2], v[(j + 1) * 4 + 2]);
-                v[j * 4 + 3] = moe_swiglu(v[j * 4 + 3], v[(j + 1) * 4 + 3]);
+                for (uint32_t j = 0; j < NACC / 4; j += 2) {
+                    v[j * 4 + 0] = moe_swiglu(v[j * 4 + 0], v[(j + 1) * 4 + 0]);
+                    v[j * 4 + 1] = moe_swiglu(v[j * 4 + 1], v[(j + 1) * 4 + 1]);
+                    v[j * 4 + 2] = moe_swiglu(v[j * 4 + 2], v[(j + 1) * 4 + 2]);
+                    v[j * 4 + 3] = moe_swiglu(v[j * 4 + 3], v[(j + 1) * 4 + 3]);
+                }
             }
             if constexpr (!kFP8) {
                 uint8_t* H = static_cast<uint8_t*>(p.out);
+                if (store) {
 #pragma unroll
-                for (uint32_t j = 0; j < NACC / 4; j += 2) {
-                    const uint32_t col = col0 + (j / 2) * 8;
-                    *reinterpret_cast<__nv_bfloat162*>(H + moe_act_offset(row_a, col, p.N, 2)) = __floats2bfloat162_rn(v[j * 4 + 0], v[j * 4 + 1]);
-                    *reinterpret_cast<__nv_bfloat162*>(H + moe_act_offset(row_b, col, p.N, 2)) = __floats2bfloat162_rn(v[j * 4 + 2], v[j * 4 + 3]);
+                    for (uint32_t j = 0; j < NACC / 4; j += 2) {
+                        const uint32_t col = col0 + (j / 2) * 8;
+                        const float h0 = moe_swiglu(v[j * 4 + 0], v[(j + 1) * 4 + 0]);
+                        const float h1 = moe_swiglu(v[j * 4 + 1], v[(j + 1) * 4 + 1]);
+                        const float h2 = moe_swiglu(v[j * 4 + 2], v[(j + 1) * 4 + 2]);
+                        const float h3 = moe_swiglu(v[j * 4 + 3], v[(j + 1) * 4 + 3]);
+                        *reinterpret_cast<__nv_bfloat162*>(H + moe_act_offset(row_a, col, p.N, 2)) = __floats2bfloat162_rn(h0, h1);
+                        *reinterpret_cast<__nv_bfloat162*>(H + moe_act_offset(row_b, col, p.N, 2)) = __floats2bfloat162_rn(h2, h3);
+                    }
                 }
             } else {
                 float m0 = 0.f, m1 = 0.f;
@@ -271,6 +312,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             }
         } else {
             float* Y = static_cast<float*>(p.out);
+            if (store) {
             const float wa = p.row_weight[row_a], wb = p.row_weight[row_b];
             const uint32_t col0 = n_packed0 + (lane % 4) * 2;
 #pragma unroll
@@ -279,19 +321,35 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 *reinterpret_cast<float2*>(Y + (uint64_t)row_a * p.N + col) = make_float2(wa * v[j * 4 + 0], wa * v[j * 4 + 1]);
                 *reinterpret_cast<float2*>(Y + (uint64_t)row_b * p.N + col) = make_float2(wb * v[j * 4 + 2], wb * v[j * 4 + 3]);
             }
+            }
         }
     };
     // The loop's only back edge is "this unit has a successor": with kEarlyNextUnit the successor's first K block is
     // then in flight on every path into the loop head (ptxas's wgmma hazard analysis needs that to stay quiet).
-    if (first_unit < total_units) {
+    // The next live unit is looked up while the current unit's first K block computes (its loads then cost no
+    // tensor time), except on the drain path of an idle warpgroup.
+    Live cur_live = find_live(first_unit);
+    if (cur_live.u < total_units) {
     if constexpr (T::kEarlyNextUnit) {
         oldest = stage;
-        first_scales = issue(acc, 0, unit_of(first_unit));
+        first_scales = issue(acc, 0, unit_of(cur_live));
     }
-    for (uint32_t u = first_unit;;) {
-        const Unit cu = unit_of(u);
+    for (;;) {
+        const Unit cu = unit_of(cur_live);
+        Live next_live;
+        // BLOCK_M 128 (the two warpgroups on the two 64-row halves): the second one idles when its rows are all
+        // padding; it still takes and releases every stage with the first.
+        const bool idle = !T::kSplitN && skip_padding && wg == 1 && cu.fill <= 64;
 
-        if constexpr (kFP8) {
+        if (idle) {
+            next_live = find_live(cur_live.u + unit_stride);
+            for (uint32_t kb = 0; kb < k_blocks; ++kb) {
+                sm90::mbar_wait(full_bar(stage), phase);
+                release(stage);
+                stage = stage + 1 == T::STAGES ? 0 : stage + 1;
+                phase ^= stage == 0;
+            }
+        } else if constexpr (kFP8) {
             const float* sb_gate = cu.sb_gate;
             const float* sb_up = cu.sb_up;
 #pragma unroll
@@ -323,6 +381,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     oldest = stage;
                     cur = issue(acc, 0, cu);
                 }
+                next_live = find_live(cur_live.u + unit_stride);
                 uint32_t kb = 0;
                 for (; kb + 2 < k_blocks; kb += 2) {
                     nxt = issue(acc2, kb + 1, cu);
@@ -350,19 +409,20 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 if constexpr (T::kEarlyNextUnit) {
                     // Start the next unit's first K block, then run this unit's epilogue while it computes. The
                     // epilogue is written in both branches so that acc is uniformly in flight (or not) in each.
-                    if (u + unit_stride < total_units) {
+                    if (next_live.u < total_units) {
                         oldest = stage;
-                        first_scales = issue(acc, 0, unit_of(u + unit_stride));
-                        epilogue(cu, local_unit);
+                        first_scales = issue(acc, 0, unit_of(next_live));
+                        epilogue(cu, local_unit, true);
                     } else {
                         sm90::wgmma_wait<0>();
-                        epilogue(cu, local_unit);
+                        epilogue(cu, local_unit, true);
                         break;
                     }
                 } else {
                     sm90::wgmma_wait<0>();  // nothing is in flight here; says so to ptxas's hazard analysis
                 }
-            } else
+            } else {
+            next_live = find_live(cur_live.u + unit_stride);
             for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                 const float bg = __ldg(sb_gate + kb), bu = __ldg(sb_up + kb);
                 sm90::mbar_wait(full_bar(stage), phase);
@@ -399,6 +459,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     }
                 }
             }
+            }
         } else {
             uint32_t prev_stage = 0;
             for (uint32_t kb = 0; kb < k_blocks; ++kb) {
@@ -417,6 +478,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 // Keep this stage's wgmmas in flight; the previous stage's are done, so release it.
                 sm90::wgmma_wait<1>();
                 if (kb > 0) release(prev_stage);
+                else next_live = find_live(cur_live.u + unit_stride);  // while K block 0 computes
                 prev_stage = stage;
                 stage = stage + 1 == T::STAGES ? 0 : stage + 1;
                 phase ^= stage == 0;
@@ -428,10 +490,10 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         }
 
         if constexpr (!T::kEarlyNextUnit) {
-            epilogue(cu, local_unit);
-            if (u + unit_stride >= total_units) break;
+            epilogue(cu, local_unit, !idle);
+            if (next_live.u >= total_units) break;
         }
-        u += unit_stride;
+        cur_live = next_live;
         ++local_unit;
     }
     }
