@@ -52,8 +52,9 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalS
 
 
 def smem_bytes(name):
-    bm, bn, st, _ = TILES[name]
-    return 1024 + st * (bm * 128 + bn * 128 + 512) + 2 * st * 8 + 1024
+    bm, bn, st, cluster = TILES[name]
+    table = 16384 if bm == 64 and cluster == 1 else 0  # live-unit table (padding skip), Tile::LIVE_TABLE_BYTES
+    return 1024 + st * (bm * 128 + bn * 128 + 512) + 2 * st * 8 + 1024 + table
 
 
 # ---------------------------------------------------------------- layouts (mirror grouped_gemm.cuh)

@@ -96,34 +96,97 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     // A cluster works as one: its units are (row block, N tile) and CTA `rank` takes M unit 2 * row block + rank.
     constexpr uint32_t kUnitsPerRowBlock = MOE_GEMM_BLOCK_M / T::BLOCK_M / T::kClusterM;
     const uint32_t m_units = row_blocks * kUnitsPerRowBlock;
-    const uint32_t total_units = m_units * n_tiles;
     constexpr uint32_t kGroupUnits = moe_sched::kGroupRowBlocks * kUnitsPerRowBlock;
     const uint32_t rank = T::kClusterM > 1 ? sm90::cluster_cta_rank() : 0;
     const uint32_t first_unit = blockIdx.x / T::kClusterM, unit_stride = gridDim.x / T::kClusterM;
     auto cta_m_unit = [&](uint32_t unit_m) { return unit_m * T::kClusterM + rank; };
-    // A unit found live: its index, its expert and the real rows of its 128-row block (from the row's first).
+
+    // Padding skip (p.expert_count given). 64-row tiles: the work units are numbered over the LIVE 64-row units only
+    // (those holding a real row), in the order of moe_sched::unit_at restricted to them, so the CTAs running at one
+    // time still share weight tiles in L2 (skipping dead units in place let the CTAs drift apart: 30 % slower).
+    // Every CTA builds the table at its start: per group of kGroupRowBlocks row blocks, a mask of its live 64-row
+    // units and the number of live units before it. 128-row tiles: every unit is live; the second warpgroup idles
+    // when its 64 rows are all padding.
+    const bool skip_padding = p.expert_count != nullptr;
+    const uint32_t groups = (row_blocks + moe_sched::kGroupRowBlocks - 1) / moe_sched::kGroupRowBlocks;
+    const bool live_table = T::kLiveTable && skip_padding && groups <= T::kLiveTableGroups;
+    uint32_t* live_before = reinterpret_cast<uint32_t*>(smem + (bar_smem - base) + T::BARRIER_BYTES + T::EXCHANGE_BYTES);
+    uint16_t* live_mask = reinterpret_cast<uint16_t*>(live_before + T::kLiveTableGroups + 1);
+    // Real rows of row block rb (expert e): its expert's rows from expert_start[e] (0 when not given).
+    auto block_fill = [&](uint32_t rb, uint32_t e) -> int {
+        const int start = p.expert_start != nullptr ? p.expert_start[e] : 0;
+        return p.expert_count[e] - ((int)(rb * MOE_GEMM_BLOCK_M) - start);
+    };
+    if constexpr (T::kLiveTable) {
+        if (live_table) {
+            for (uint32_t g = threadIdx.x; g < groups; g += moe_sched::kThreads) {
+                uint32_t mask = 0;
+                for (uint32_t i = 0; i < moe_sched::kGroupRowBlocks; ++i) {
+                    const uint32_t rb = g * moe_sched::kGroupRowBlocks + i;
+                    if (rb >= row_blocks) break;
+                    const int fill = block_fill(rb, (uint32_t)p.block_expert[rb]);
+                    mask |= (fill > 0 ? 1u : 0u) << (2 * i) | (fill > 64 ? 1u : 0u) << (2 * i + 1);
+                }
+                live_mask[g] = (uint16_t)mask;
+            }
+            __syncthreads();
+            // exclusive scan of the live counts over the groups: each thread a contiguous chunk, then over threads
+            const uint32_t chunk = (groups + moe_sched::kThreads - 1) / moe_sched::kThreads;
+            const uint32_t g0 = min(groups, threadIdx.x * chunk), g1 = min(groups, g0 + chunk);
+            uint32_t mine = 0;
+            for (uint32_t g = g0; g < g1; ++g) mine += __popc(live_mask[g]);
+            const uint32_t lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+            uint32_t incl = mine;
+#pragma unroll
+            for (uint32_t o = 1; o < 32; o <<= 1) {
+                const uint32_t v = __shfl_up_sync(0xffffffffu, incl, o);
+                if (lane >= o) incl += v;
+            }
+            uint32_t* warp_sums = reinterpret_cast<uint32_t*>(exchange);  // free until the first epilogue
+            if (lane == 31) warp_sums[warp] = incl;
+            __syncthreads();
+            uint32_t before = incl - mine;
+            for (uint32_t w = 0; w < warp; ++w) before += warp_sums[w];
+            for (uint32_t g = g0; g < g1; ++g) {
+                live_before[g] = before;
+                before += __popc(live_mask[g]);
+            }
+            if (g0 < g1 && g1 == groups) live_before[groups] = before;
+        }
+    }
+    // Without the table (no counts given, 128-row or cluster tiles, or more groups than it holds) every unit is run.
+    if constexpr (T::kClusterM > 1) sm90::cluster_sync(); else __syncthreads();
+    const uint32_t total_units = (live_table ? (groups > 0 ? live_before[groups] : 0u) : m_units) * n_tiles;
+
+    // A work unit to run: its index in the (live) order, its tile, expert and the real rows of its 128-row block.
     struct Live {
-        uint32_t u, e;
+        uint32_t u, m_unit, n_tile, e;
         int fill;
     };
-    // Only 64-row units are skipped whole; a 128-row unit always holds a real row (a used block does), and its
-    // second warpgroup idles when its 64 rows are all padding.
-    constexpr bool kSkipUnits = T::BLOCK_M == 64 && T::kClusterM == 1;
-    const bool skip_padding = p.expert_count != nullptr;
-    // The first live unit at or after u in this CTA's stride (total_units if none).
+    uint32_t group_cursor = 0;  // live table: group of the last unit looked up (units are looked up in rising order)
+    // Unit u of this launch's order (u.u == total_units: none left).
     auto find_live = [&](uint32_t u) -> Live {
-        for (; u < total_units; u += unit_stride) {
+        if (u >= total_units) return Live{total_units, 0, 0, 0, 0};
+        uint32_t m_unit, n_tile;
+        if (live_table) {
+            while (live_before[group_cursor + 1] * n_tiles <= u) ++group_cursor;
+            const uint32_t g = group_cursor;
+            const uint32_t live = live_before[g + 1] - live_before[g];
+            const uint32_t r = u - live_before[g] * n_tiles;
+            const uint32_t idx = r % live;
+            n_tile = r / live;
+            uint32_t mask = live_mask[g];
+            for (uint32_t i = 0; i < idx; ++i) mask &= mask - 1;  // drop the idx lowest live units
+            m_unit = g * kGroupUnits + (__ffs(mask) - 1);
+        } else {
             const moe_sched::WorkUnit w = moe_sched::unit_at(u, m_units, n_tiles, kGroupUnits);
-            const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M, rb = row0 / MOE_GEMM_BLOCK_M;
-            const uint32_t e = (uint32_t)p.block_expert[rb];
-            int fill = MOE_GEMM_BLOCK_M;
-            if (skip_padding) {
-                const int start = p.expert_start != nullptr ? p.expert_start[e] : 0;
-                fill = p.expert_count[e] - ((int)(rb * MOE_GEMM_BLOCK_M) - start);
-            }
-            if (!kSkipUnits || fill > (int)(row0 % MOE_GEMM_BLOCK_M)) return Live{u, e, fill};
+            m_unit = w.m_unit;
+            n_tile = w.n_tile;
         }
-        return Live{total_units, 0, 0};
+        const uint32_t rb = cta_m_unit(m_unit) * T::BLOCK_M / MOE_GEMM_BLOCK_M;
+        const uint32_t e = (uint32_t)p.block_expert[rb];
+        const int fill = skip_padding && !T::kLiveTable ? block_fill(rb, e) : MOE_GEMM_BLOCK_M;
+        return Live{u, m_unit, n_tile, e, fill};
     };
 
     if (threadIdx.x == 0) {
@@ -143,7 +206,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         if (threadIdx.x == 256) {
             uint32_t stage = 0, phase = 0;
             for (Live n = find_live(first_unit); n.u < total_units; n = find_live(n.u + unit_stride)) {
-                const moe_sched::WorkUnit w = moe_sched::unit_at(n.u, m_units, n_tiles, kGroupUnits);
+                const moe_sched::WorkUnit w{n.m_unit, n.n_tile};
                 const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M, rb = row0 / MOE_GEMM_BLOCK_M;
                 const uint32_t e = n.e;
                 const uint8_t* a_src = p.A + (uint64_t)rb * MOE_GEMM_BLOCK_M * K * ES + (row0 % MOE_GEMM_BLOCK_M) * moe_sched::kSlabBytes;
@@ -205,7 +268,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         const float* sb_up;
     };
     auto unit_of = [&](const Live& n) {
-        const moe_sched::WorkUnit w = moe_sched::unit_at(n.u, m_units, n_tiles, kGroupUnits);
+        const moe_sched::WorkUnit w{n.m_unit, n.n_tile};
         const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M;
         const uint32_t e = n.e;
         const uint32_t n_packed0 = w.n_tile * T::BLOCK_N + n_off;

@@ -44,8 +44,14 @@ struct Tile {
     static constexpr uint32_t SCALE_STAGE_BYTES = 512;  // BLOCK_M fp32 activation scales (FP8), padded
     static constexpr uint32_t BARRIER_BYTES = 2 * STAGES * 8;
     static constexpr uint32_t EXCHANGE_BYTES = 2 * 2 * 64 * 4;  // GEMM1 FP8 row-amax exchange, double buffered
+    // 64-row tiles without clusters number their work over the live (not all-padding) 64-row units: a table of
+    // uint32 live-units-before per group of kGroupRowBlocks row blocks (+1) and a uint16 live mask per group.
+    static constexpr bool kLiveTable = BLOCK_M_ == 64 && kClusterM_ == 1;
+    static constexpr uint32_t LIVE_TABLE_BYTES = kLiveTable ? 16384 : 0;
+    static constexpr uint32_t kLiveTableGroups = kLiveTable ? (LIVE_TABLE_BYTES - 4) / 6 : 0;  // 2730 groups = 2.8M rows
     // + 1024: the kernel aligns the dynamic shared memory base to 1024 bytes (SW128 atoms) itself.
-    static constexpr uint32_t SMEM_BYTES = 1024 + STAGES * (A_STAGE_BYTES + B_STAGE_BYTES + SCALE_STAGE_BYTES) + BARRIER_BYTES + EXCHANGE_BYTES;
+    static constexpr uint32_t SMEM_BYTES = 1024 + STAGES * (A_STAGE_BYTES + B_STAGE_BYTES + SCALE_STAGE_BYTES) + BARRIER_BYTES
+                                           + EXCHANGE_BYTES + LIVE_TABLE_BYTES;
     static_assert(BLOCK_M == 64 || BLOCK_M == 128, "BLOCK_M");
     static_assert(kSplitN ? BLOCK_M == 64 : BLOCK_M == 128, "one 64-row wgmma per warpgroup");
     static_assert(SMEM_BYTES <= 227 * 1024, "shared memory");
