@@ -119,15 +119,21 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     };
     if constexpr (T::kLiveTable) {
         if (live_table) {
-            for (uint32_t g = threadIdx.x; g < groups; g += moe_sched::kThreads) {
-                uint32_t mask = 0;
-                for (uint32_t i = 0; i < moe_sched::kGroupRowBlocks; ++i) {
-                    const uint32_t rb = g * moe_sched::kGroupRowBlocks + i;
-                    if (rb >= row_blocks) break;
+            // one row block per thread (all loads in flight at once: a serial loop per group cost tens of us with
+            // a cold L2); the 8 lanes of a group OR their two bits together
+            static_assert(moe_sched::kGroupRowBlocks == 8, "a group is 8 lanes of a warp");
+            const uint32_t lane = threadIdx.x % 32;
+            for (uint32_t rb0 = threadIdx.x - lane; rb0 < row_blocks; rb0 += moe_sched::kThreads) {
+                const uint32_t rb = rb0 + lane;
+                uint32_t bits = 0;
+                if (rb < row_blocks) {
                     const int fill = block_fill(rb, (uint32_t)p.block_expert[rb]);
-                    mask |= (fill > 0 ? 1u : 0u) << (2 * i) | (fill > 64 ? 1u : 0u) << (2 * i + 1);
+                    bits = ((fill > 0 ? 1u : 0u) | (fill > 64 ? 2u : 0u)) << (2 * (lane % 8));
                 }
-                live_mask[g] = (uint16_t)mask;
+                bits |= __shfl_xor_sync(0xffffffffu, bits, 1);
+                bits |= __shfl_xor_sync(0xffffffffu, bits, 2);
+                bits |= __shfl_xor_sync(0xffffffffu, bits, 4);
+                if (lane % 8 == 0 && rb < row_blocks) live_mask[rb / 8] = (uint16_t)bits;
             }
             __syncthreads();
             // exclusive scan of the live counts over the groups: each thread a contiguous chunk, then over threads
@@ -135,7 +141,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             const uint32_t g0 = min(groups, threadIdx.x * chunk), g1 = min(groups, g0 + chunk);
             uint32_t mine = 0;
             for (uint32_t g = g0; g < g1; ++g) mine += __popc(live_mask[g]);
-            const uint32_t lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+            const uint32_t warp = threadIdx.x / 32;
             uint32_t incl = mine;
 #pragma unroll
             for (uint32_t o = 1; o < 32; o <<= 1) {
