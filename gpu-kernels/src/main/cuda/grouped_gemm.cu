@@ -106,6 +106,9 @@ using TileDownFp8Promote32 = moe_sched::Tile<64, 256, 5, true, 1, 1>;
 // next unit's first K block issued before the epilogue
 using TileSwiGLUFp8Early = moe_sched::Tile<64, 256, 5, true, 1, 4, true, true>;
 using TileDownFp8Early = moe_sched::Tile<64, 256, 5, true, 1, 4, true, true>;
+// next unit looked up while the current unit's first K block computes (session 2 v3.1-v3.2 production)
+using TileSwiGLUFp8Lookahead = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, true>;
+using TileDownFp8Lookahead = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, true>;
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
@@ -178,6 +181,7 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_nooverlap, TileSwiGLUFp8NoOverlap, MOE_NO
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_cluster, TileSwiGLUFp8Cluster, MOE_CLUSTER2)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_p32, TileSwiGLUFp8Promote32, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_early, TileSwiGLUFp8Early, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_lookahead, TileSwiGLUFp8Lookahead, MOE_NO_CLUSTER)
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
@@ -202,3 +206,4 @@ MOE_GEMM2_FP8(grouped_gemm2_fp8, TileDownFp8, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_n128, TileDownFp8N128, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_p32, TileDownFp8Promote32, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_early, TileDownFp8Early, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_lookahead, TileDownFp8Lookahead, MOE_NO_CLUSTER)

@@ -450,7 +450,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     oldest = stage;
                     cur = issue(acc, 0, cu);
                 }
-                next_live = find_live(cur_live.u + unit_stride);
+                if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride);
                 uint32_t kb = 0;
                 for (; kb + 2 < k_blocks; kb += 2) {
                     nxt = issue(acc2, kb + 1, cu);
@@ -491,7 +491,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     sm90::wgmma_wait<0>();  // nothing is in flight here; says so to ptxas's hazard analysis
                 }
             } else {
-            next_live = find_live(cur_live.u + unit_stride);
+            if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride);
             for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                 const float bg = __ldg(sb_gate + kb), bu = __ldg(sb_up + kb);
                 sm90::mbar_wait(full_bar(stage), phase);
@@ -547,7 +547,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 // Keep this stage's wgmmas in flight; the previous stage's are done, so release it.
                 sm90::wgmma_wait<1>();
                 if (kb > 0) release(prev_stage);
-                else next_live = find_live(cur_live.u + unit_stride);  // while K block 0 computes
+                else if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride);  // while K block 0 computes
                 prev_stage = stage;
                 stage = stage + 1 == T::STAGES ? 0 : stage + 1;
                 phase ^= stage == 0;
@@ -560,6 +560,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
 
         if constexpr (!T::kEarlyNextUnit) {
             epilogue(cu, local_unit, !idle);
+            if constexpr (!T::kLookahead) {
+                if (!idle) next_live = find_live(cur_live.u + unit_stride);
+            }
             if (next_live.u >= total_units) break;
         }
         cur_live = next_live;

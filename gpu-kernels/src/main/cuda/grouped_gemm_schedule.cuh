@@ -24,13 +24,17 @@ constexpr uint32_t kSlabBytes = 128;
 // L2->SM traffic of B. kStepsPerPromotion (FP8): wgmma K steps (32 each) accumulated before each promotion.
 // kOverlapPromotion (FP8, 4 steps per promotion): two accumulator sets, so a warpgroup's wgmmas of K block kb+1 run
 // while it promotes K block kb.
-// kEarlyNextUnit (with kOverlapPromotion): the first K block of a warpgroup's next unit is issued before the epilogue
+// kLookahead: see below. kEarlyNextUnit (with kOverlapPromotion): the first K block of a warpgroup's next unit is issued before the epilogue
 // of the current one, so the tensor cores work during SwiGLU / re-quantization / stores.
 template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_, uint32_t kClusterM_ = 1,
-          uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false>
+          uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
+          bool kLookahead_ = false>
 struct Tile {
     static constexpr bool kOverlapPromotion = kOverlapPromotion_ && kStepsPerPromotion_ == 4;
     static constexpr bool kEarlyNextUnit = kEarlyNextUnit_ && kOverlapPromotion;
+    // kLookahead: the consumers look up their next unit while the current unit's first K block computes (else
+    // after the epilogue, as before the padding skip; the early-next-unit variant always looks ahead).
+    static constexpr bool kLookahead = kLookahead_ || kEarlyNextUnit;
     static constexpr uint32_t kClusterM = kClusterM_;
     static constexpr uint32_t kStepsPerPromotion = kStepsPerPromotion_;
     static_assert(kClusterM == 1 || (kClusterM == 2 && BLOCK_M_ == 64), "a cluster pairs the two 64-row halves of a row block");
