@@ -5,10 +5,16 @@
 // of each entry point: dev.sparkmoe.kernels.GroupedGemmConfig.
 //
 // Arguments (all pointers device pointers; K and N are the GEMM's reduction length and output columns, % 128 == 0):
-//   grouped_gemm1_swiglu_bf16(A bf16, W1 bf16 packed [E][2N,K], Hout bf16, block_expert, num_row_blocks, max_row_blocks, K, N)
-//   grouped_gemm2_bf16[_n128](A bf16, W2 bf16 [E][N,K], Y f32, row_weight f32[m_padded], block_expert, num_row_blocks, max_row_blocks, K, N)
-//   grouped_gemm1_swiglu_fp8[_nooverlap|_cluster|_p32](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N)
-//   grouped_gemm2_fp8[_n128|_p32](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N)
+//   grouped_gemm1_swiglu_bf16(A bf16, W1 bf16 packed [E][2N,K], Hout bf16, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm2_bf16[_n128](A bf16, W2 bf16 [E][N,K], Y f32, row_weight f32[m_padded], block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm1_swiglu_fp8[_nooverlap|_cluster|_p32|_early|_lookahead](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm2_fp8[_n128|_p32|_early|_lookahead](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+// RR = (const int* expert_count, const int* expert_start), the padding skip, both may be null: expert e's real rows are
+// expert_start[e] .. expert_start[e] + expert_count[e] - 1 (expert_start null: every expert starts at row 0, e.g. the
+// shared expert with expert_count = the token count). With expert_count given, the FP8 64-row tiles run only the
+// 64-row units holding a real row (numbered over those, so the CTAs stay in step) and the 128-row tiles idle their
+// second warpgroup on all-padding halves; rows not computed keep their old contents (nothing reads them). The *_ref
+// kernels compute every row.
 // grouped_gemm2_bf16 and grouped_gemm2_fp8 need N % 256 == 0 (else the *_n128 forms). The other suffixed FP8
 // variants are kept for the benchmark's comparisons: _nooverlap (one accumulator set), _cluster (2-CTA cluster,
 // B multicast; grid even), _p32 (promotion every 32 of K: more accurate, slower).
