@@ -45,6 +45,8 @@ TILES = {
     "grouped_gemm2_fp8_p32": (64, 256, 5, 1),
     "grouped_gemm1_swiglu_fp8_early": (64, 256, 5, 1),
     "grouped_gemm2_fp8_early": (64, 256, 5, 1),
+    "grouped_gemm1_swiglu_fp8_lookahead": (64, 256, 5, 1),
+    "grouped_gemm2_fp8_lookahead": (64, 256, 5, 1),
 }
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (set from the occupancy query or --cluster-grid)
 DEV = torch.device("cuda")
@@ -52,8 +54,9 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalS
 
 
 def smem_bytes(name):
-    bm, bn, st, _ = TILES[name]
-    return 1024 + st * (bm * 128 + bn * 128 + 512) + 2 * st * 8 + 1024
+    bm, bn, st, cluster = TILES[name]
+    table = 16384 if bm == 64 and cluster == 1 else 0  # live-unit table (padding skip), Tile::LIVE_TABLE_BYTES
+    return 1024 + st * (bm * 128 + bn * 128 + 512) + 2 * st * 8 + 1024 + table
 
 
 # ---------------------------------------------------------------- layouts (mirror grouped_gemm.cuh)
@@ -167,6 +170,14 @@ class Problem:
             real[s:s + r] = True
         self.real = real.to(DEV)
         self.real_rows = sum(self.rows)
+        # the dispatch's per-expert arrays: the GEMMs skip 64-row halves holding only padding (grouped_gemm.cu)
+        self.expert_count = torch.tensor(self.rows, dtype=torch.int32, device=DEV)
+        self.expert_start = torch.tensor(starts, dtype=torch.int32, device=DEV)
+        self.skip_padding = True
+
+    def real_rows_args(self):
+        """The trailing (expert_count, expert_start) arguments; null pointers compute every row."""
+        return (self.expert_count, self.expert_start) if self.skip_padding else (None, None)
         # expert of every row (padding rows of block b use block_expert[b])
         self.row_expert = self.block_expert.repeat_interleave(128).long()
 
@@ -194,8 +205,9 @@ def rel_err(out, ref):
 
 # ---------------------------------------------------------------- launching
 class Kernels:
-    def __init__(self, path):
+    def __init__(self, path, legacy=False):
         self.mod = cp.RawModule(path=path)
+        self.legacy = legacy  # a module built before the (expert_count, expert_start) arguments existed
         self.sms = torch.cuda.get_device_properties(0).multi_processor_count
         self.cache = {}
 
@@ -209,7 +221,10 @@ class Kernels:
 
     def prepare(self, name, prob, args, n_out_cols, weight_rows):
         """Returns a no-argument function that enqueues the kernel (arguments converted once) on torch's stream."""
-        cargs = tuple(cp.asarray(a) if isinstance(a, torch.Tensor) else np.int32(a) for a in args)
+        if not self.legacy:
+            args = tuple(args) + prob.real_rows_args()
+        cargs = tuple(cp.asarray(a) if isinstance(a, torch.Tensor) else (np.uint64(0) if a is None else np.int32(a))
+                      for a in args)
         stream = cp.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream)
         f = self.fn(name)
         if name.endswith("_ref"):
@@ -377,7 +392,8 @@ def cmd_check(ks, args):
     seed = int.from_bytes(os.urandom(4), "little")
     print(f"check seed {seed}")
     # ragged experts: an empty expert, partial blocks (padding rows), two spare row blocks (surplus CTAs / units)
-    ragged = [200, 0, 128, 37, 300]
+    # fills of the last blocks: 72 (second half live), 37 / 44 (second half skipped), 64 (boundary: skipped)
+    ragged = [200, 0, 128, 37, 300, 64]
     results = []
     names = args.kernels.split(",") if args.kernels else list(TILES) + [n + "_ref" for n in
                                                                          ("grouped_gemm1_swiglu_bf16", "grouped_gemm2_bf16", "grouped_gemm1_swiglu_fp8", "grouped_gemm2_fp8")]
@@ -397,12 +413,30 @@ def cmd_check(ks, args):
         r["seconds"] = round(time.time() - t0, 2)
         print(json.dumps(r), flush=True)
         results.append(r)
+    # the production kernels again without the padding skip (null expert_count / expert_start)
+    if not args.kernels:
+        for name in ("grouped_gemm1_swiglu_bf16", "grouped_gemm2_bf16", "grouped_gemm1_swiglu_fp8", "grouped_gemm2_fp8",
+                     "grouped_gemm2_fp8_n128"):
+            fp8 = "fp8" in name
+            prob = Problem(ragged, spare_blocks=2)
+            prob.skip_padding = False
+            try:
+                if "gemm1" in name:
+                    r = check_gemm1(ks, name, prob, 512, 256, fp8, seed + 2)
+                else:
+                    r = check_gemm2(ks, name, prob, 256, 384 if name.endswith("n128") else 512, fp8, seed + 2)
+            except Exception as ex:
+                r = {"kernel": name, "ok": False, "error": repr(ex)}
+            r["no_skip"] = True
+            print(json.dumps(r), flush=True)
+            results.append(r)
     # one larger case per fast kernel with many K blocks and several units per CTA (pipeline wrap-around)
     if not args.kernels:
         for name in ("grouped_gemm1_swiglu_bf16", "grouped_gemm1_swiglu_fp8", "grouped_gemm1_swiglu_fp8_nooverlap",
                      "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32", "grouped_gemm2_bf16",
                      "grouped_gemm2_fp8", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32",
-                     "grouped_gemm1_swiglu_fp8_early", "grouped_gemm2_fp8_early"):
+                     "grouped_gemm1_swiglu_fp8_early", "grouped_gemm2_fp8_early", "grouped_gemm1_swiglu_fp8_lookahead",
+                     "grouped_gemm2_fp8_lookahead"):
             fp8 = "fp8" in name
             prob = Problem([1000, 1500, 0, 4000, 700, 128, 2900], spare_blocks=3)
             try:
@@ -463,6 +497,14 @@ SHAPES = [
     ("DeepSeek-V3 all experts gate+up", 256, 128, 4096, 7168, "gemm1"),
     ("Qwen3-30B-A3B gate+up", 128, 256, 1536, 2048, "gemm1"),
     ("Mixtral-8x7B gate+up", 8, 1024, 28672, 4096, "gemm1"),
+]
+# DeepSeek-V3 routed GEMMs of a whole layer (256 experts, top-8): rows per expert drawn like uniform routing
+# (multinomial of tokens*8 over 256 experts, fixed seed), so every expert's last block is partly padding.
+LAYER_SHAPES = [
+    ("DeepSeek-V3 layer gate+up", 4096, 4096, 7168, "gemm1"),
+    ("DeepSeek-V3 layer down", 4096, 7168, 2048, "gemm2"),
+    ("DeepSeek-V3 layer gate+up", 16384, 4096, 7168, "gemm1"),
+    ("DeepSeek-V3 layer down", 16384, 7168, 2048, "gemm2"),
 ]
 DEEPGEMM = {0: 701, 1: 1214, 2: 1214, 3: 1151, 4: 635, 5: 902, 6: 1300}
 TORCH_FP8_TABLE = {0: 325, 1: 799, 2: 1143, 3: 723, 4: 620, 5: 714, 6: 969}
@@ -527,6 +569,7 @@ def cmd_profile(ks, args):
 def cmd_bench(ks, args):
     runs = args.runs
     flush = torch.empty(64 * 1024 * 1024, dtype=torch.float32, device=DEV)  # 256 MB > 60 MB L2
+    base = Kernels(args.baseline, legacy=True) if args.baseline else None
     rows_out = []
     sel = [int(i) for i in args.shapes.split(",")] if args.shapes else range(len(SHAPES))
     for si in sel:
@@ -535,16 +578,16 @@ def cmd_bench(ks, args):
         flops = 2.0 * prob.real_rows * N * K
         offs = torch.tensor([rows * (i + 1) for i in range(G)], dtype=torch.int32, device=DEV)
         res = {"shape": f"{label}, {G} x {rows}, {N}, {K}", "idx": si}
-        for fp8 in (True, False):
+        for fp8 in ((True,) if args.fp8_only else (True, False)):
             seed = int.from_bytes(os.urandom(4), "little")
             tag = "fp8" if fp8 else "bf16"
             if kind == "gemm1":
                 d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False)
-                names = ["grouped_gemm1_swiglu_fp8", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
+                names = ["grouped_gemm1_swiglu_fp8", "grouped_gemm1_swiglu_fp8_lookahead", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
                          "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32"] if fp8 else ["grouped_gemm1_swiglu_bf16"]
             else:
                 d = make_gemm2(prob, K, N, fp8, seed, need_ref=False)
-                names = ["grouped_gemm2_fp8", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else ["grouped_gemm2_bf16" if N % 256 == 0 else "grouped_gemm2_bf16_n128"]
+                names = ["grouped_gemm2_fp8", "grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else ["grouped_gemm2_bf16" if N % 256 == 0 else "grouped_gemm2_bf16_n128"]
             for name in names:
                 if args.skip and name in args.skip.split(","):
                     continue
@@ -554,8 +597,18 @@ def cmd_bench(ks, args):
                     res[name] = {"ms": round(med, 4), "min": round(lo, 4), "max": round(hi, 4), "tflops": round(flops / med / 1e9, 1)}
                 except Exception as ex:
                     res[name] = {"error": repr(ex)[:300]}
+            if base is not None:  # the earlier module's production kernel on the same operands
+                name = names[0]
+                try:
+                    go = (gemm1_launcher if kind == "gemm1" else gemm2_launcher)(base, name, prob, d, fp8)[0]
+                    med, lo, hi = time_fn(go, runs, flush)
+                    res["baseline " + name] = {"ms": round(med, 4), "min": round(lo, 4), "max": round(hi, 4), "tflops": round(flops / med / 1e9, 1)}
+                except Exception as ex:
+                    res["baseline " + name] = {"error": repr(ex)[:300]}
             # torch peers on the same values, plain row-major operands (timing peers: their numerics are not checked)
             try:
+                if args.no_peers:
+                    raise RuntimeError("skipped (--no-peers)")
                 if fp8:
                     xq, xs, wq, ws = d["peer"]
                     # rowwise scales: per row of A, per output column of W (from our block scales; the codes are ours)
@@ -577,9 +630,50 @@ def cmd_bench(ks, args):
     return rows_out
 
 
+def layer_rows(tokens, experts=256, top_k=8, seed=20261128):
+    return [int(c) for c in np.random.default_rng(seed + tokens).multinomial(tokens * top_k, [1.0 / experts] * experts)]
+
+
+def cmd_layer(ks, args):
+    """The layer-like ragged shapes: production kernels with and without the padding skip, and (--baseline) the
+    production kernel of an earlier module, on the same operands in the same process; FP8 and BF16."""
+    runs = args.runs
+    flush = torch.empty(64 * 1024 * 1024, dtype=torch.float32, device=DEV)
+    base = Kernels(args.baseline, legacy=True) if args.baseline else None
+    out = []
+    for label, tokens, N, K, kind in LAYER_SHAPES:
+        prob = Problem(layer_rows(tokens))
+        flops = 2.0 * prob.real_rows * N * K
+        res = {"shape": f"{label}, {tokens} tokens ({prob.num_blocks} blocks, {prob.real_rows} rows), {N}, {K}"}
+        for fp8 in ((True, False) if tokens <= 4096 else (True,)):
+            seed = int.from_bytes(os.urandom(4), "little")
+            d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False) if kind == "gemm1" else make_gemm2(prob, K, N, fp8, seed, need_ref=False)
+            name = ("grouped_gemm1_swiglu_" if kind == "gemm1" else "grouped_gemm2_") + ("fp8" if fp8 else "bf16")
+            launcher = gemm1_launcher if kind == "gemm1" else gemm2_launcher
+            for tag, mod, skip in (("skip", ks, True), ("noskip", ks, False), ("lookahead", ks, True), ("baseline", base, False)):
+                if mod is None or (tag == "lookahead" and not fp8):
+                    continue
+                prob.skip_padding = skip
+                try:
+                    kname = name + "_lookahead" if tag == "lookahead" else name
+                    med, lo, hi = time_fn(launcher(mod, kname, prob, d, fp8)[0], runs, flush)
+                    res[f"{name} {tag}"] = {"ms": round(med, 4), "min": round(lo, 4), "tflops": round(flops / med / 1e9, 1)}
+                except Exception as ex:
+                    res[f"{name} {tag}"] = {"error": repr(ex)[:300]}
+            prob.skip_padding = True
+            del d
+            torch.cuda.empty_cache()
+        print(json.dumps(res), flush=True)
+        out.append(res)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["check", "bench", "probe", "sweep", "profile"])
+    ap.add_argument("cmd", choices=["check", "bench", "layer", "probe", "sweep", "profile"])
+    ap.add_argument("--baseline", default="", help="bench/layer: also time the production kernels of this earlier module")
+    ap.add_argument("--no-peers", action="store_true", help="bench: skip the torch peers")
+    ap.add_argument("--fp8-only", action="store_true", help="bench: FP8 kernels only")
     ap.add_argument("--cluster-grid", type=int, default=0, help="CTAs of persistent cluster launches (0: occupancy query)")
     ap.add_argument("--module", required=True)
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
@@ -600,23 +694,33 @@ def main():
         n = max_active_clusters(ks, "grouped_gemm1_swiglu_fp8_cluster")
         CLUSTER_GRID = 2 * n if n else None
     print(f"cluster grid {CLUSTER_GRID}", flush=True)
-    out = {"check": cmd_check, "bench": cmd_bench, "sweep": cmd_sweep, "profile": cmd_profile}[args.cmd](ks, args)
+    out = {"check": cmd_check, "bench": cmd_bench, "layer": cmd_layer, "sweep": cmd_sweep, "profile": cmd_profile}[args.cmd](ks, args)
     with open(os.path.join(args.out, f"gemm_{args.cmd}.json"), "w") as f:
         json.dump({"info": info, "results": out}, f, indent=1)
     if args.cmd in ("sweep", "profile"):
         return
+    def tf(r, k):
+        return r.get(k, {}).get("tflops", 0.0)
+
     if args.cmd == "check":
         bad = [r["kernel"] for r in out if not r.get("ok")]
         print("CHECK", "FAILED: " + ",".join(bad) if bad else "all passed")
+    elif args.cmd == "layer":
+        print(f"{'shape (TFLOPS of real rows)':78s} {'kernel':26s} {'skip':>7s} {'noskip':>7s} {'lookahd':>7s} {'baseline':>8s}")
+        for r in out:
+            for k in sorted({k.rsplit(' ', 1)[0] for k in r if k.startswith("grouped_gemm")}):
+                print(f"{r['shape']:78s} {k:26s} {tf(r, k + ' skip'):7.1f} {tf(r, k + ' noskip'):7.1f} {tf(r, k + ' lookahead'):7.1f} {tf(r, k + ' baseline'):8.1f}")
     else:
-        print(f"{'shape':58s} {'ours fp8':>9s} {'torch fp8':>9s} {'DeepGEMM':>8s} {'ratio':>6s} {'ours bf16':>9s} {'torch bf16':>10s}")
+        # production kernels only (the variants are in the JSON)
+        print(f"{'shape':58s} {'ours fp8':>9s} {'lookahd':>8s} {'baseline':>8s} {'torch fp8':>9s} {'DeepGEMM':>8s} {'ratio':>6s} {'ours bf16':>9s} {'torch bf16':>10s}")
         for r in out:
             i = r["idx"]
-            f8 = max([r[k]["tflops"] for k in r if k.startswith("grouped_gemm") and "fp8" in k and "tflops" in r[k]] or [0])
-            b16 = max([r[k]["tflops"] for k in r if k.startswith("grouped_gemm") and "bf16" in k and "tflops" in r[k]] or [0])
-            tf8 = r.get("torch._scaled_grouped_mm rowwise", {}).get("tflops", 0)
-            tb16 = r.get("torch._grouped_mm bf16", {}).get("tflops", 0)
-            print(f"{r['shape']:58s} {f8:9.1f} {tf8:9.1f} {DEEPGEMM[i]:8d} {f8 / DEEPGEMM[i]:6.2f} {b16:9.1f} {tb16:10.1f}")
+            f8 = tf(r, "grouped_gemm1_swiglu_fp8") or tf(r, "grouped_gemm2_fp8")
+            b8 = tf(r, "baseline grouped_gemm1_swiglu_fp8") or tf(r, "baseline grouped_gemm2_fp8")
+            l8 = tf(r, "grouped_gemm1_swiglu_fp8_lookahead") or tf(r, "grouped_gemm2_fp8_lookahead")
+            b16 = tf(r, "grouped_gemm1_swiglu_bf16") or tf(r, "grouped_gemm2_bf16") or tf(r, "grouped_gemm2_bf16_n128")
+            tf8, tb16 = tf(r, "torch._scaled_grouped_mm rowwise"), tf(r, "torch._grouped_mm bf16")
+            print(f"{r['shape']:58s} {f8:9.1f} {l8:8.1f} {b8:8.1f} {tf8:9.1f} {DEEPGEMM[i]:8d} {f8 / DEEPGEMM[i]:6.2f} {b16:9.1f} {tb16:10.1f}")
 
 
 if __name__ == "__main__":

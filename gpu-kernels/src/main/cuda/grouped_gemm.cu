@@ -5,10 +5,16 @@
 // of each entry point: dev.sparkmoe.kernels.GroupedGemmConfig.
 //
 // Arguments (all pointers device pointers; K and N are the GEMM's reduction length and output columns, % 128 == 0):
-//   grouped_gemm1_swiglu_bf16(A bf16, W1 bf16 packed [E][2N,K], Hout bf16, block_expert, num_row_blocks, max_row_blocks, K, N)
-//   grouped_gemm2_bf16[_n128](A bf16, W2 bf16 [E][N,K], Y f32, row_weight f32[m_padded], block_expert, num_row_blocks, max_row_blocks, K, N)
-//   grouped_gemm1_swiglu_fp8[_nooverlap|_cluster|_p32](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N)
-//   grouped_gemm2_fp8[_n128|_p32](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N)
+//   grouped_gemm1_swiglu_bf16(A bf16, W1 bf16 packed [E][2N,K], Hout bf16, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm2_bf16[_n128](A bf16, W2 bf16 [E][N,K], Y f32, row_weight f32[m_padded], block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm1_swiglu_fp8[_nooverlap|_cluster|_p32|_early|_lookahead](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm2_fp8[_n128|_p32|_early|_lookahead](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+// RR = (const int* expert_count, const int* expert_start), the padding skip, both may be null: expert e's real rows are
+// expert_start[e] .. expert_start[e] + expert_count[e] - 1 (expert_start null: every expert starts at row 0, e.g. the
+// shared expert with expert_count = the token count). With expert_count given, the FP8 64-row tiles run only the
+// 64-row units holding a real row (numbered over those, so the CTAs stay in step) and the 128-row tiles idle their
+// second warpgroup on all-padding halves; rows not computed keep their old contents (nothing reads them). The *_ref
+// kernels compute every row.
 // grouped_gemm2_bf16 and grouped_gemm2_fp8 need N % 256 == 0 (else the *_n128 forms). The other suffixed FP8
 // variants are kept for the benchmark's comparisons: _nooverlap (one accumulator set), _cluster (2-CTA cluster,
 // B multicast; grid even), _p32 (promotion every 32 of K: more accurate, slower).
@@ -52,7 +58,8 @@ __device__ __forceinline__ void ref_tiles_strided(const int* num_row_blocks, int
 // ---------------- reference (SIMT) entry points ----------------
 extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm1_swiglu_bf16_ref(
         const __nv_bfloat16* A, const __nv_bfloat16* W1, __nv_bfloat16* Hout, const int* block_expert,
-        const int* num_row_blocks, int max_row_blocks, int K, int N) {
+        const int* num_row_blocks, int max_row_blocks, int K, int N,
+        const int* expert_count, const int* expert_start) {
     ref_tile_of_this_cta(num_row_blocks, max_row_blocks, [&](uint32_t rb, uint32_t t) {
         moe_ref::gemm1_swiglu_bf16((const uint8_t*)A, (const uint8_t*)W1, Hout, block_expert, K, N, rb, t);
     });
@@ -60,7 +67,8 @@ extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm1_swiglu_bf16_ref(
 
 extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm2_bf16_ref(
         const __nv_bfloat16* A, const __nv_bfloat16* W2, float* Y, const float* row_weight, const int* block_expert,
-        const int* num_row_blocks, int max_row_blocks, int K, int N) {
+        const int* num_row_blocks, int max_row_blocks, int K, int N,
+        const int* expert_count, const int* expert_start) {
     ref_tile_of_this_cta(num_row_blocks, max_row_blocks, [&](uint32_t rb, uint32_t t) {
         moe_ref::gemm2_bf16((const uint8_t*)A, (const uint8_t*)W2, Y, row_weight, block_expert, K, N, rb, t);
     });
@@ -68,7 +76,8 @@ extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm2_bf16_ref(
 
 extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm1_swiglu_fp8_ref(
         const uint8_t* A, const float* A_scale, const uint8_t* W1, const float* W1_scale, uint8_t* Hout, float* Hout_scale,
-        const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N) {
+        const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N,
+        const int* expert_count, const int* expert_start) {
     ref_tile_of_this_cta(num_row_blocks, max_row_blocks, [&](uint32_t rb, uint32_t t) {
         moe_ref::gemm1_swiglu_fp8(A, A_scale, W1, W1_scale, Hout, Hout_scale, block_expert, K, N, rb, t);
     });
@@ -76,7 +85,8 @@ extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm1_swiglu_fp8_ref(
 
 extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm2_fp8_ref(
         const uint8_t* A, const float* A_scale, const uint8_t* W2, const float* W2_scale, float* Y, const float* row_weight,
-        const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N) {
+        const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N,
+        const int* expert_count, const int* expert_start) {
     ref_tile_of_this_cta(num_row_blocks, max_row_blocks, [&](uint32_t rb, uint32_t t) {
         moe_ref::gemm2_fp8(A, A_scale, W2, W2_scale, Y, row_weight, block_expert, K, N, rb, t);
     });
@@ -102,11 +112,15 @@ using TileDownFp8Promote32 = moe_sched::Tile<64, 256, 5, true, 1, 1>;
 // next unit's first K block issued before the epilogue
 using TileSwiGLUFp8Early = moe_sched::Tile<64, 256, 5, true, 1, 4, true, true>;
 using TileDownFp8Early = moe_sched::Tile<64, 256, 5, true, 1, 4, true, true>;
+// next unit looked up while the current unit's first K block computes (session 2 v3.1-v3.2 production)
+using TileSwiGLUFp8Lookahead = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, true>;
+using TileDownFp8Lookahead = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, true>;
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
     moe_gemm::Params p{(const uint8_t*)A, nullptr, (const uint8_t*)W1, nullptr, Hout, nullptr, nullptr,               \
-                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N};             \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,                \
+                       expert_count, expert_start};                                                                    \
     moe_gemm::grouped_gemm<false, TILE, true>(p);
 #else
 #define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
@@ -117,7 +131,8 @@ using TileDownFp8Early = moe_sched::Tile<64, 256, 5, true, 1, 4, true, true>;
 #define MOE_GEMM1_BF16(NAME, TILE)                                                                                     \
     extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
             const __nv_bfloat16* A, const __nv_bfloat16* W1, __nv_bfloat16* Hout, const int* block_expert,             \
-            const int* num_row_blocks, int max_row_blocks, int K, int N) {                                             \
+            const int* num_row_blocks, int max_row_blocks, int K, int N, \
+            const int* expert_count, const int* expert_start) {                                                        \
         MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
     }
 MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16, TileSwiGLUBf16)
@@ -125,7 +140,8 @@ MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16, TileSwiGLUBf16)
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_BF16_BODY(TILE)                                                                                      \
     moe_gemm::Params p{(const uint8_t*)A, nullptr, (const uint8_t*)W2, nullptr, Y, nullptr, row_weight,               \
-                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N};             \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,                \
+                       expert_count, expert_start};                                                                    \
     moe_gemm::grouped_gemm<false, TILE, false>(p);
 #else
 #define MOE_GEMM2_BF16_BODY(TILE)                                                                                      \
@@ -136,7 +152,8 @@ MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16, TileSwiGLUBf16)
 #define MOE_GEMM2_BF16(NAME, TILE)                                                                                     \
     extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
             const __nv_bfloat16* A, const __nv_bfloat16* W2, float* Y, const float* row_weight, const int* block_expert,\
-            const int* num_row_blocks, int max_row_blocks, int K, int N) {                                             \
+            const int* num_row_blocks, int max_row_blocks, int K, int N, \
+            const int* expert_count, const int* expert_start) {                                                        \
         MOE_GEMM2_BF16_BODY(TILE)                                                                                      \
     }
 MOE_GEMM2_BF16(grouped_gemm2_bf16, TileDownBf16)
@@ -145,7 +162,8 @@ MOE_GEMM2_BF16(grouped_gemm2_bf16_n128, TileDownBf16N128)
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM1_FP8_BODY(TILE)                                                                                       \
     moe_gemm::Params p{A, A_scale, W1, W1_scale, Hout, Hout_scale, nullptr,                                           \
-                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N};             \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,                \
+                       expert_count, expert_start};                                                                    \
     moe_gemm::grouped_gemm<true, TILE, true>(p);
 #else
 #define MOE_GEMM1_FP8_BODY(TILE)                                                                                       \
@@ -160,7 +178,8 @@ MOE_GEMM2_BF16(grouped_gemm2_bf16_n128, TileDownBf16N128)
 #define MOE_GEMM1_FP8(NAME, TILE, CLUSTER)                                                                             \
     extern "C" __global__ void MOE_FAST_BOUNDS CLUSTER NAME(                                                           \
             const uint8_t* A, const float* A_scale, const uint8_t* W1, const float* W1_scale, uint8_t* Hout,           \
-            float* Hout_scale, const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N) { \
+            float* Hout_scale, const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N, \
+            const int* expert_count, const int* expert_start) {                                                        \
         MOE_GEMM1_FP8_BODY(TILE)                                                                                       \
     }
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8, TileSwiGLUFp8, MOE_NO_CLUSTER)
@@ -168,11 +187,13 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_nooverlap, TileSwiGLUFp8NoOverlap, MOE_NO
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_cluster, TileSwiGLUFp8Cluster, MOE_CLUSTER2)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_p32, TileSwiGLUFp8Promote32, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_early, TileSwiGLUFp8Early, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_lookahead, TileSwiGLUFp8Lookahead, MOE_NO_CLUSTER)
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
     moe_gemm::Params p{A, A_scale, W2, W2_scale, Y, nullptr, row_weight,                                               \
-                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N};             \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,                \
+                       expert_count, expert_start};                                                                    \
     moe_gemm::grouped_gemm<true, TILE, false>(p);
 #else
 #define MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
@@ -183,10 +204,12 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_early, TileSwiGLUFp8Early, MOE_NO_CLUSTER
 #define MOE_GEMM2_FP8(NAME, TILE, CLUSTER)                                                                             \
     extern "C" __global__ void MOE_FAST_BOUNDS CLUSTER NAME(                                                           \
             const uint8_t* A, const float* A_scale, const uint8_t* W2, const float* W2_scale, float* Y,                \
-            const float* row_weight, const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N) { \
+            const float* row_weight, const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N, \
+            const int* expert_count, const int* expert_start) {                                                        \
         MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
     }
 MOE_GEMM2_FP8(grouped_gemm2_fp8, TileDownFp8, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_n128, TileDownFp8N128, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_p32, TileDownFp8Promote32, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_early, TileDownFp8Early, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_lookahead, TileDownFp8Lookahead, MOE_NO_CLUSTER)

@@ -37,6 +37,12 @@ struct Params {
     uint32_t max_row_blocks;
     uint32_t K;                // reduction length (elements)
     uint32_t N;                // output columns (GEMM1: I; GEMM2: H)
+    // Padding skip (optional): expert e's real rows are expert_start[e] .. expert_start[e] + expert_count[e] - 1
+    // (the dispatch's own arrays; expert_start == nullptr: every expert starts at row 0, i.e. a single group like
+    // the shared expert). 64 rows that hold only padding are then not computed (their outputs stay unwritten).
+    // expert_count == nullptr: every row of a used block is computed.
+    const int* expert_count;
+    const int* expert_start;
 };
 
 template <bool kFP8, uint32_t WG_N>
@@ -90,11 +96,104 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     // A cluster works as one: its units are (row block, N tile) and CTA `rank` takes M unit 2 * row block + rank.
     constexpr uint32_t kUnitsPerRowBlock = MOE_GEMM_BLOCK_M / T::BLOCK_M / T::kClusterM;
     const uint32_t m_units = row_blocks * kUnitsPerRowBlock;
-    const uint32_t total_units = m_units * n_tiles;
     constexpr uint32_t kGroupUnits = moe_sched::kGroupRowBlocks * kUnitsPerRowBlock;
     const uint32_t rank = T::kClusterM > 1 ? sm90::cluster_cta_rank() : 0;
     const uint32_t first_unit = blockIdx.x / T::kClusterM, unit_stride = gridDim.x / T::kClusterM;
     auto cta_m_unit = [&](uint32_t unit_m) { return unit_m * T::kClusterM + rank; };
+
+    // Padding skip (p.expert_count given). 64-row tiles: the work units are numbered over the LIVE 64-row units only
+    // (those holding a real row), in the order of moe_sched::unit_at restricted to them, so the CTAs running at one
+    // time still share weight tiles in L2 (skipping dead units in place let the CTAs drift apart: 30 % slower).
+    // Every CTA builds the table at its start: per group of kGroupRowBlocks row blocks, a mask of its live 64-row
+    // units and the number of live units before it. 128-row tiles: every unit is live; the second warpgroup idles
+    // when its 64 rows are all padding.
+    const bool skip_padding = p.expert_count != nullptr;
+    const uint32_t groups = (row_blocks + moe_sched::kGroupRowBlocks - 1) / moe_sched::kGroupRowBlocks;
+    const bool live_table = T::kLiveTable && skip_padding && groups <= T::kLiveTableGroups;
+    uint32_t* live_before = reinterpret_cast<uint32_t*>(smem + (bar_smem - base) + T::BARRIER_BYTES + T::EXCHANGE_BYTES);
+    uint16_t* live_mask = reinterpret_cast<uint16_t*>(live_before + T::kLiveTableGroups + 1);
+    // Real rows of row block rb (expert e): its expert's rows from expert_start[e] (0 when not given).
+    auto block_fill = [&](uint32_t rb, uint32_t e) -> int {
+        const int start = p.expert_start != nullptr ? p.expert_start[e] : 0;
+        return p.expert_count[e] - ((int)(rb * MOE_GEMM_BLOCK_M) - start);
+    };
+    if constexpr (T::kLiveTable) {
+        if (live_table) {
+            // one row block per thread (all loads in flight at once: a serial loop per group cost tens of us with
+            // a cold L2); the 8 lanes of a group OR their two bits together
+            static_assert(moe_sched::kGroupRowBlocks == 8, "a group is 8 lanes of a warp");
+            const uint32_t lane = threadIdx.x % 32;
+            for (uint32_t rb0 = threadIdx.x - lane; rb0 < row_blocks; rb0 += moe_sched::kThreads) {
+                const uint32_t rb = rb0 + lane;
+                uint32_t bits = 0;
+                if (rb < row_blocks) {
+                    const int fill = block_fill(rb, (uint32_t)p.block_expert[rb]);
+                    bits = ((fill > 0 ? 1u : 0u) | (fill > 64 ? 2u : 0u)) << (2 * (lane % 8));
+                }
+                bits |= __shfl_xor_sync(0xffffffffu, bits, 1);
+                bits |= __shfl_xor_sync(0xffffffffu, bits, 2);
+                bits |= __shfl_xor_sync(0xffffffffu, bits, 4);
+                if (lane % 8 == 0 && rb < row_blocks) live_mask[rb / 8] = (uint16_t)bits;
+            }
+            __syncthreads();
+            // exclusive scan of the live counts over the groups: each thread a contiguous chunk, then over threads
+            const uint32_t chunk = (groups + moe_sched::kThreads - 1) / moe_sched::kThreads;
+            const uint32_t g0 = min(groups, threadIdx.x * chunk), g1 = min(groups, g0 + chunk);
+            uint32_t mine = 0;
+            for (uint32_t g = g0; g < g1; ++g) mine += __popc(live_mask[g]);
+            const uint32_t warp = threadIdx.x / 32;
+            uint32_t incl = mine;
+#pragma unroll
+            for (uint32_t o = 1; o < 32; o <<= 1) {
+                const uint32_t v = __shfl_up_sync(0xffffffffu, incl, o);
+                if (lane >= o) incl += v;
+            }
+            uint32_t* warp_sums = reinterpret_cast<uint32_t*>(exchange);  // free until the first epilogue
+            if (lane == 31) warp_sums[warp] = incl;
+            __syncthreads();
+            uint32_t before = incl - mine;
+            for (uint32_t w = 0; w < warp; ++w) before += warp_sums[w];
+            for (uint32_t g = g0; g < g1; ++g) {
+                live_before[g] = before;
+                before += __popc(live_mask[g]);
+            }
+            if (g0 < g1 && g1 == groups) live_before[groups] = before;
+        }
+    }
+    // Without the table (no counts given, 128-row or cluster tiles, or more groups than it holds) every unit is run.
+    if constexpr (T::kClusterM > 1) sm90::cluster_sync(); else __syncthreads();
+    const uint32_t total_units = (live_table ? (groups > 0 ? live_before[groups] : 0u) : m_units) * n_tiles;
+
+    // A work unit to run: its index in the (live) order, its tile, expert and the real rows of its 128-row block.
+    struct Live {
+        uint32_t u, m_unit, n_tile, e;
+        int fill;
+    };
+    uint32_t group_cursor = 0;  // live table: group of the last unit looked up (units are looked up in rising order)
+    // Unit u of this launch's order (u.u == total_units: none left).
+    auto find_live = [&](uint32_t u) -> Live {
+        if (u >= total_units) return Live{total_units, 0, 0, 0, 0};
+        uint32_t m_unit, n_tile;
+        if (live_table) {
+            while (live_before[group_cursor + 1] * n_tiles <= u) ++group_cursor;
+            const uint32_t g = group_cursor;
+            const uint32_t live = live_before[g + 1] - live_before[g];
+            const uint32_t r = u - live_before[g] * n_tiles;
+            const uint32_t idx = r % live;
+            n_tile = r / live;
+            uint32_t mask = live_mask[g];
+            for (uint32_t i = 0; i < idx; ++i) mask &= mask - 1;  // drop the idx lowest live units
+            m_unit = g * kGroupUnits + (__ffs(mask) - 1);
+        } else {
+            const moe_sched::WorkUnit w = moe_sched::unit_at(u, m_units, n_tiles, kGroupUnits);
+            m_unit = w.m_unit;
+            n_tile = w.n_tile;
+        }
+        const uint32_t rb = cta_m_unit(m_unit) * T::BLOCK_M / MOE_GEMM_BLOCK_M;
+        const uint32_t e = (uint32_t)p.block_expert[rb];
+        const int fill = skip_padding && !T::kLiveTable ? block_fill(rb, e) : MOE_GEMM_BLOCK_M;
+        return Live{u, m_unit, n_tile, e, fill};
+    };
 
     if (threadIdx.x == 0) {
         for (uint32_t s = 0; s < T::STAGES; ++s) {
@@ -112,10 +211,10 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         sm90::setmaxnreg_dec<moe_sched::kProducerRegisters>();
         if (threadIdx.x == 256) {
             uint32_t stage = 0, phase = 0;
-            for (uint32_t u = first_unit; u < total_units; u += unit_stride) {
-                const moe_sched::WorkUnit w = moe_sched::unit_at(u, m_units, n_tiles, kGroupUnits);
+            for (Live n = find_live(first_unit); n.u < total_units; n = find_live(n.u + unit_stride)) {
+                const moe_sched::WorkUnit w{n.m_unit, n.n_tile};
                 const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M, rb = row0 / MOE_GEMM_BLOCK_M;
-                const uint32_t e = (uint32_t)p.block_expert[rb];
+                const uint32_t e = n.e;
                 const uint8_t* a_src = p.A + (uint64_t)rb * MOE_GEMM_BLOCK_M * K * ES + (row0 % MOE_GEMM_BLOCK_M) * moe_sched::kSlabBytes;
                 const uint8_t* b_src = p.W + (uint64_t)e * w_rows * K * ES + (uint64_t)w.n_tile * T::BLOCK_N * moe_sched::kSlabBytes;
                 const float* s_src = kFP8 ? p.A_scale + (uint64_t)rb * k_blocks * 128 + row0 % MOE_GEMM_BLOCK_M : nullptr;
@@ -170,15 +269,16 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     // ([E][w_rows/128][k_blocks]; GEMM1's warpgroup covers 64 gate + 64 up rows, one 128-row scale block each).
     struct Unit {
         uint32_t n_tile, row0, n_packed0;
+        int fill;  // real rows of the unit's 128-row block
         const float* sb_gate;
         const float* sb_up;
     };
-    auto unit_of = [&](uint32_t u) {
-        const moe_sched::WorkUnit w = moe_sched::unit_at(u, m_units, n_tiles, kGroupUnits);
+    auto unit_of = [&](const Live& n) {
+        const moe_sched::WorkUnit w{n.m_unit, n.n_tile};
         const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M;
-        const uint32_t e = (uint32_t)p.block_expert[row0 / MOE_GEMM_BLOCK_M];
+        const uint32_t e = n.e;
         const uint32_t n_packed0 = w.n_tile * T::BLOCK_N + n_off;
-        Unit x{w.n_tile, row0, n_packed0, nullptr, nullptr};
+        Unit x{w.n_tile, row0, n_packed0, n.fill, nullptr, nullptr};
         if constexpr (kFP8) {
             const uint32_t scale_rows = w_rows / 128;
             const uint32_t blk0 = kSwiGLU ? (n_packed0 / 2) / 128 : n_packed0 / 128;
@@ -211,7 +311,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     uint32_t oldest = 0;     // stage of the oldest K block still in flight (overlapped FP8 loop)
     Scales first_scales{};   // kEarlyNextUnit: K block 0 of the unit about to start is already in flight in acc
     // The epilogue of one unit (from fin for FP8, acc for BF16); touches no other accumulator.
-    auto epilogue = [&](const Unit& cu, uint32_t local_unit) {
+    // store == false (an idle warpgroup): no stores. The BF16 accumulators are only read here (SwiGLU written in place
+    // into them, skipped on the idle path, made ptxas serialize the next unit's wgmmas: C7515).
+    auto epilogue = [&](const Unit& cu, uint32_t local_unit, bool store) {
         const uint32_t row0 = cu.row0;
         const uint32_t n_packed0 = cu.n_packed0;
         auto& v = pick<kFP8>(fin, acc);
@@ -219,20 +321,28 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         if constexpr (kSwiGLU) {
             // Output column of packed group pair (j, j+1): (n_packed0 / 2) + (j / 2) * 8 + (lane % 4) * 2.
             const uint32_t col0 = n_packed0 / 2 + (lane % 4) * 2;
+            if constexpr (kFP8) {
 #pragma unroll
-            for (uint32_t j = 0; j < NACC / 4; j += 2) {
-                v[j * 4 + 0] = moe_swiglu(v[j * 4 + 0], v[(j + 1) * 4 + 0]);
-                v[j * 4 + 1] = moe_swiglu(v[j * 4 + 1], v[(j + 1) * 4 + 1]);
-                v[j * 4 + 2] = moe_swiglu(v[j * 4 + 2], v[(j + 1) * 4 + 2]);
-                v[j * 4 + 3] = moe_swiglu(v[j * 4 + 3], v[(j + 1) * 4 + 3]);
+                for (uint32_t j = 0; j < NACC / 4; j += 2) {
+                    v[j * 4 + 0] = moe_swiglu(v[j * 4 + 0], v[(j + 1) * 4 + 0]);
+                    v[j * 4 + 1] = moe_swiglu(v[j * 4 + 1], v[(j + 1) * 4 + 1]);
+                    v[j * 4 + 2] = moe_swiglu(v[j * 4 + 2], v[(j + 1) * 4 + 2]);
+                    v[j * 4 + 3] = moe_swiglu(v[j * 4 + 3], v[(j + 1) * 4 + 3]);
+                }
             }
             if constexpr (!kFP8) {
                 uint8_t* H = static_cast<uint8_t*>(p.out);
+                if (store) {
 #pragma unroll
-                for (uint32_t j = 0; j < NACC / 4; j += 2) {
-                    const uint32_t col = col0 + (j / 2) * 8;
-                    *reinterpret_cast<__nv_bfloat162*>(H + moe_act_offset(row_a, col, p.N, 2)) = __floats2bfloat162_rn(v[j * 4 + 0], v[j * 4 + 1]);
-                    *reinterpret_cast<__nv_bfloat162*>(H + moe_act_offset(row_b, col, p.N, 2)) = __floats2bfloat162_rn(v[j * 4 + 2], v[j * 4 + 3]);
+                    for (uint32_t j = 0; j < NACC / 4; j += 2) {
+                        const uint32_t col = col0 + (j / 2) * 8;
+                        const float h0 = moe_swiglu(v[j * 4 + 0], v[(j + 1) * 4 + 0]);
+                        const float h1 = moe_swiglu(v[j * 4 + 1], v[(j + 1) * 4 + 1]);
+                        const float h2 = moe_swiglu(v[j * 4 + 2], v[(j + 1) * 4 + 2]);
+                        const float h3 = moe_swiglu(v[j * 4 + 3], v[(j + 1) * 4 + 3]);
+                        *reinterpret_cast<__nv_bfloat162*>(H + moe_act_offset(row_a, col, p.N, 2)) = __floats2bfloat162_rn(h0, h1);
+                        *reinterpret_cast<__nv_bfloat162*>(H + moe_act_offset(row_b, col, p.N, 2)) = __floats2bfloat162_rn(h2, h3);
+                    }
                 }
             } else {
                 float m0 = 0.f, m1 = 0.f;
@@ -271,6 +381,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             }
         } else {
             float* Y = static_cast<float*>(p.out);
+            if (store) {
             const float wa = p.row_weight[row_a], wb = p.row_weight[row_b];
             const uint32_t col0 = n_packed0 + (lane % 4) * 2;
 #pragma unroll
@@ -279,19 +390,35 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 *reinterpret_cast<float2*>(Y + (uint64_t)row_a * p.N + col) = make_float2(wa * v[j * 4 + 0], wa * v[j * 4 + 1]);
                 *reinterpret_cast<float2*>(Y + (uint64_t)row_b * p.N + col) = make_float2(wb * v[j * 4 + 2], wb * v[j * 4 + 3]);
             }
+            }
         }
     };
     // The loop's only back edge is "this unit has a successor": with kEarlyNextUnit the successor's first K block is
     // then in flight on every path into the loop head (ptxas's wgmma hazard analysis needs that to stay quiet).
-    if (first_unit < total_units) {
+    // The next live unit is looked up while the current unit's first K block computes (its loads then cost no
+    // tensor time), except on the drain path of an idle warpgroup.
+    Live cur_live = find_live(first_unit);
+    if (cur_live.u < total_units) {
     if constexpr (T::kEarlyNextUnit) {
         oldest = stage;
-        first_scales = issue(acc, 0, unit_of(first_unit));
+        first_scales = issue(acc, 0, unit_of(cur_live));
     }
-    for (uint32_t u = first_unit;;) {
-        const Unit cu = unit_of(u);
+    for (;;) {
+        const Unit cu = unit_of(cur_live);
+        Live next_live;
+        // BLOCK_M 128 (the two warpgroups on the two 64-row halves): the second one idles when its rows are all
+        // padding; it still takes and releases every stage with the first.
+        const bool idle = !T::kSplitN && skip_padding && wg == 1 && cu.fill <= 64;
 
-        if constexpr (kFP8) {
+        if (idle) {
+            next_live = find_live(cur_live.u + unit_stride);
+            for (uint32_t kb = 0; kb < k_blocks; ++kb) {
+                sm90::mbar_wait(full_bar(stage), phase);
+                release(stage);
+                stage = stage + 1 == T::STAGES ? 0 : stage + 1;
+                phase ^= stage == 0;
+            }
+        } else if constexpr (kFP8) {
             const float* sb_gate = cu.sb_gate;
             const float* sb_up = cu.sb_up;
 #pragma unroll
@@ -323,6 +450,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     oldest = stage;
                     cur = issue(acc, 0, cu);
                 }
+                if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride);
                 uint32_t kb = 0;
                 for (; kb + 2 < k_blocks; kb += 2) {
                     nxt = issue(acc2, kb + 1, cu);
@@ -350,19 +478,20 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 if constexpr (T::kEarlyNextUnit) {
                     // Start the next unit's first K block, then run this unit's epilogue while it computes. The
                     // epilogue is written in both branches so that acc is uniformly in flight (or not) in each.
-                    if (u + unit_stride < total_units) {
+                    if (next_live.u < total_units) {
                         oldest = stage;
-                        first_scales = issue(acc, 0, unit_of(u + unit_stride));
-                        epilogue(cu, local_unit);
+                        first_scales = issue(acc, 0, unit_of(next_live));
+                        epilogue(cu, local_unit, true);
                     } else {
                         sm90::wgmma_wait<0>();
-                        epilogue(cu, local_unit);
+                        epilogue(cu, local_unit, true);
                         break;
                     }
                 } else {
                     sm90::wgmma_wait<0>();  // nothing is in flight here; says so to ptxas's hazard analysis
                 }
-            } else
+            } else {
+            if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride);
             for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                 const float bg = __ldg(sb_gate + kb), bu = __ldg(sb_up + kb);
                 sm90::mbar_wait(full_bar(stage), phase);
@@ -399,6 +528,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     }
                 }
             }
+            }
         } else {
             uint32_t prev_stage = 0;
             for (uint32_t kb = 0; kb < k_blocks; ++kb) {
@@ -417,6 +547,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 // Keep this stage's wgmmas in flight; the previous stage's are done, so release it.
                 sm90::wgmma_wait<1>();
                 if (kb > 0) release(prev_stage);
+                else if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride);  // while K block 0 computes
                 prev_stage = stage;
                 stage = stage + 1 == T::STAGES ? 0 : stage + 1;
                 phase ^= stage == 0;
@@ -428,10 +559,13 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         }
 
         if constexpr (!T::kEarlyNextUnit) {
-            epilogue(cu, local_unit);
-            if (u + unit_stride >= total_units) break;
+            epilogue(cu, local_unit, !idle);
+            if constexpr (!T::kLookahead) {
+                if (!idle) next_live = find_live(cur_live.u + unit_stride);
+            }
+            if (next_live.u >= total_units) break;
         }
-        u += unit_stride;
+        cur_live = next_live;
         ++local_unit;
     }
     }

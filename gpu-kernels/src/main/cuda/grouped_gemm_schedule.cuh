@@ -24,13 +24,17 @@ constexpr uint32_t kSlabBytes = 128;
 // L2->SM traffic of B. kStepsPerPromotion (FP8): wgmma K steps (32 each) accumulated before each promotion.
 // kOverlapPromotion (FP8, 4 steps per promotion): two accumulator sets, so a warpgroup's wgmmas of K block kb+1 run
 // while it promotes K block kb.
-// kEarlyNextUnit (with kOverlapPromotion): the first K block of a warpgroup's next unit is issued before the epilogue
+// kLookahead: see below. kEarlyNextUnit (with kOverlapPromotion): the first K block of a warpgroup's next unit is issued before the epilogue
 // of the current one, so the tensor cores work during SwiGLU / re-quantization / stores.
 template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_, uint32_t kClusterM_ = 1,
-          uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false>
+          uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
+          bool kLookahead_ = false>
 struct Tile {
     static constexpr bool kOverlapPromotion = kOverlapPromotion_ && kStepsPerPromotion_ == 4;
     static constexpr bool kEarlyNextUnit = kEarlyNextUnit_ && kOverlapPromotion;
+    // kLookahead: the consumers look up their next unit while the current unit's first K block computes (else
+    // after the epilogue, as before the padding skip; the early-next-unit variant always looks ahead).
+    static constexpr bool kLookahead = kLookahead_ || kEarlyNextUnit;
     static constexpr uint32_t kClusterM = kClusterM_;
     static constexpr uint32_t kStepsPerPromotion = kStepsPerPromotion_;
     static_assert(kClusterM == 1 || (kClusterM == 2 && BLOCK_M_ == 64), "a cluster pairs the two 64-row halves of a row block");
@@ -44,8 +48,14 @@ struct Tile {
     static constexpr uint32_t SCALE_STAGE_BYTES = 512;  // BLOCK_M fp32 activation scales (FP8), padded
     static constexpr uint32_t BARRIER_BYTES = 2 * STAGES * 8;
     static constexpr uint32_t EXCHANGE_BYTES = 2 * 2 * 64 * 4;  // GEMM1 FP8 row-amax exchange, double buffered
+    // 64-row tiles without clusters number their work over the live (not all-padding) 64-row units: a table of
+    // uint32 live-units-before per group of kGroupRowBlocks row blocks (+1) and a uint16 live mask per group.
+    static constexpr bool kLiveTable = BLOCK_M_ == 64 && kClusterM_ == 1;
+    static constexpr uint32_t LIVE_TABLE_BYTES = kLiveTable ? 16384 : 0;
+    static constexpr uint32_t kLiveTableGroups = kLiveTable ? (LIVE_TABLE_BYTES - 4) / 6 : 0;  // 2730 groups = 2.8M rows
     // + 1024: the kernel aligns the dynamic shared memory base to 1024 bytes (SW128 atoms) itself.
-    static constexpr uint32_t SMEM_BYTES = 1024 + STAGES * (A_STAGE_BYTES + B_STAGE_BYTES + SCALE_STAGE_BYTES) + BARRIER_BYTES + EXCHANGE_BYTES;
+    static constexpr uint32_t SMEM_BYTES = 1024 + STAGES * (A_STAGE_BYTES + B_STAGE_BYTES + SCALE_STAGE_BYTES) + BARRIER_BYTES
+                                           + EXCHANGE_BYTES + LIVE_TABLE_BYTES;
     static_assert(BLOCK_M == 64 || BLOCK_M == 128, "BLOCK_M");
     static_assert(kSplitN ? BLOCK_M == 64 : BLOCK_M == 128, "one 64-row wgmma per warpgroup");
     static_assert(SMEM_BYTES <= 227 * 1024, "shared memory");

@@ -13,6 +13,7 @@ import dev.sparkmoe.engine.MoeEngine;
 import dev.sparkmoe.engine.MoeEngineException;
 import dev.sparkmoe.engine.Precision;
 import dev.sparkmoe.kernels.GroupedGemm;
+import dev.sparkmoe.kernels.GroupedGemm.RealRows;
 import dev.sparkmoe.kernels.MoeCombine;
 import dev.sparkmoe.kernels.MoeDispatch;
 import dev.sparkmoe.kernels.MoeRoute;
@@ -260,32 +261,34 @@ public final class GpuMoeEngine implements MoeEngine {
                     shared ? ws.aSharedScale : null, ws.numTokens, cap, h, k);
             mark.after("pad + scatter (fp8 quantize)");
             gemm.gemm1Fp8(stream, ws.a, ws.aScale, weights.w1, weights.w1Scale, ws.hmid, ws.hmidScale, ws.blockExpert,
-                    ws.numRowBlocks, maxRowBlocks, h, inter);
+                    ws.numRowBlocks, maxRowBlocks, h, inter, RealRows.ofExperts(ws.expertCount, ws.expertStart));
             mark.after("GEMM1 routed");
             gemm.gemm2Fp8(stream, ws.hmid, ws.hmidScale, weights.w2, weights.w2Scale, ws.y, ws.rowWeight, ws.blockExpert,
-                    ws.numRowBlocks, maxRowBlocks, inter, h);
+                    ws.numRowBlocks, maxRowBlocks, inter, h, RealRows.ofExperts(ws.expertCount, ws.expertStart));
             mark.after("GEMM2 routed");
             if (shared) {
                 int si = c.sharedIntermediateSize();
                 gemm.gemm1Fp8(stream, ws.aShared, ws.aSharedScale, weights.sharedW1, weights.sharedW1Scale, ws.hShared,
-                        ws.hSharedScale, ws.sharedBlockExpert, ws.sharedNumBlocks, sharedBlocks, h, si);
+                        ws.hSharedScale, ws.sharedBlockExpert, ws.sharedNumBlocks, sharedBlocks, h, si, RealRows.singleGroup(ws.numTokens));
                 gemm.gemm2Fp8(stream, ws.hShared, ws.hSharedScale, weights.sharedW2, weights.sharedW2Scale, ws.yShared,
-                        ws.sharedRowWeight, ws.sharedBlockExpert, ws.sharedNumBlocks, sharedBlocks, si, h);
+                        ws.sharedRowWeight, ws.sharedBlockExpert, ws.sharedNumBlocks, sharedBlocks, si, h, RealRows.singleGroup(ws.numTokens));
                 mark.after("shared expert GEMMs");
             }
         } else {
             dispatch.rowsBf16(stream, ws.x, ws.slotOfEntry, ws.a, shared ? ws.aShared : null, ws.numTokens, cap, h, k);
             mark.after("pad + scatter (bf16)");
-            gemm.gemm1Bf16(stream, ws.a, weights.w1, ws.hmid, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, h, inter);
+            gemm.gemm1Bf16(stream, ws.a, weights.w1, ws.hmid, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, h, inter,
+                    RealRows.ofExperts(ws.expertCount, ws.expertStart));
             mark.after("GEMM1 routed");
-            gemm.gemm2Bf16(stream, ws.hmid, weights.w2, ws.y, ws.rowWeight, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, inter, h);
+            gemm.gemm2Bf16(stream, ws.hmid, weights.w2, ws.y, ws.rowWeight, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, inter, h,
+                    RealRows.ofExperts(ws.expertCount, ws.expertStart));
             mark.after("GEMM2 routed");
             if (shared) {
                 int si = c.sharedIntermediateSize();
                 gemm.gemm1Bf16(stream, ws.aShared, weights.sharedW1, ws.hShared, ws.sharedBlockExpert, ws.sharedNumBlocks,
-                        sharedBlocks, h, si);
+                        sharedBlocks, h, si, RealRows.singleGroup(ws.numTokens));
                 gemm.gemm2Bf16(stream, ws.hShared, weights.sharedW2, ws.yShared, ws.sharedRowWeight, ws.sharedBlockExpert,
-                        ws.sharedNumBlocks, sharedBlocks, si, h);
+                        ws.sharedNumBlocks, sharedBlocks, si, h, RealRows.singleGroup(ws.numTokens));
                 mark.after("shared expert GEMMs");
             }
         }

@@ -6,6 +6,7 @@ import dev.sparkmoe.cuda.CudaStream;
 import dev.sparkmoe.cuda.DeviceBuffer;
 import dev.sparkmoe.kernels.GroupedGemmConfig.Gemm;
 import dev.sparkmoe.kernels.GroupedGemmConfig.Operand;
+import java.util.Arrays;
 
 /**
  * Launcher of grouped_gemm.cu: the four grouped GEMM entry points over the M-grouped contiguous layout, launched as
@@ -23,6 +24,35 @@ public final class GroupedGemm {
         this.reference = reference;
     }
 
+    /**
+     * Where the real (non-padding) rows of each expert lie, read on the device: expert e's rows are
+     * {@code expertStart[e] .. expertStart[e] + expertCount[e] - 1} of the padded layout. The GEMMs then skip 64-row
+     * halves of a 128-row block that hold only padding (their outputs stay unwritten; nothing reads them).
+     * {@link #ALL} computes every row of every used block.
+     */
+    public record RealRows(DeviceBuffer expertCount, DeviceBuffer expertStart) {
+        /** No skipping: every row of a used block is computed. */
+        public static final RealRows ALL = new RealRows(null, null);
+
+        /** The dispatch's per-expert counts and padded start rows (int32[E] each). */
+        public static RealRows ofExperts(DeviceBuffer expertCount, DeviceBuffer expertStart) {
+            if (expertCount == null || expertStart == null) {
+                throw new IllegalArgumentException("RealRows.ofExperts needs both the expert count and expert start buffers");
+            }
+            return new RealRows(expertCount, expertStart);
+        }
+
+        /** One group starting at row 0 whose real row count is the device int32 {@code rowCount} (the shared expert). */
+        public static RealRows singleGroup(DeviceBuffer rowCount) {
+            if (rowCount == null) throw new IllegalArgumentException("RealRows.singleGroup needs the row count buffer");
+            return new RealRows(rowCount, null);
+        }
+
+        Object countArg() { return MoeRoute.nullable(expertCount); }
+
+        Object startArg() { return MoeRoute.nullable(expertStart); }
+    }
+
     /** The launch configuration this launcher uses for a problem. */
     public GroupedGemmConfig config(Gemm gemm, Operand op, int maxRowBlocks, int n, int k) {
         return reference ? GroupedGemmConfig.reference(gemm, op, maxRowBlocks, n, k)
@@ -31,35 +61,40 @@ public final class GroupedGemm {
 
     /** Hout[r, :N] = silu(A[r] . gate_e) * (A[r] . up_e), e = block_expert[r / 128]; K = H, N = I. */
     public void gemm1Bf16(CudaStream s, DeviceBuffer a, DeviceBuffer w1, DeviceBuffer hout, DeviceBuffer blockExpert,
-                          DeviceBuffer numRowBlocks, int maxRowBlocks, int k, int n) {
+                          DeviceBuffer numRowBlocks, int maxRowBlocks, int k, int n, RealRows real) {
         GroupedGemmConfig c = config(Gemm.GEMM1_SWIGLU, Operand.BF16, maxRowBlocks, n, k);
-        launch(s, c, a, w1, hout, blockExpert, numRowBlocks, maxRowBlocks, k, n);
+        launch(s, c, real, a, w1, hout, blockExpert, numRowBlocks, maxRowBlocks, k, n);
     }
 
     /** Y[r, :N] = row_weight[r] * (A[r] . down_e); K = I, N = H. */
     public void gemm2Bf16(CudaStream s, DeviceBuffer a, DeviceBuffer w2, DeviceBuffer y, DeviceBuffer rowWeight,
-                          DeviceBuffer blockExpert, DeviceBuffer numRowBlocks, int maxRowBlocks, int k, int n) {
+                          DeviceBuffer blockExpert, DeviceBuffer numRowBlocks, int maxRowBlocks, int k, int n, RealRows real) {
         GroupedGemmConfig c = config(Gemm.GEMM2, Operand.BF16, maxRowBlocks, n, k);
-        launch(s, c, a, w2, y, rowWeight, blockExpert, numRowBlocks, maxRowBlocks, k, n);
+        launch(s, c, real, a, w2, y, rowWeight, blockExpert, numRowBlocks, maxRowBlocks, k, n);
     }
 
     /** FP8 GEMM1 with 1x128 activation and 128x128 weight scales; the SwiGLU output re-quantized per 128 into Hout/HoutScale. */
     public void gemm1Fp8(CudaStream s, DeviceBuffer a, DeviceBuffer aScale, DeviceBuffer w1, DeviceBuffer w1Scale,
                          DeviceBuffer hout, DeviceBuffer houtScale, DeviceBuffer blockExpert, DeviceBuffer numRowBlocks,
-                         int maxRowBlocks, int k, int n) {
+                         int maxRowBlocks, int k, int n, RealRows real) {
         GroupedGemmConfig c = config(Gemm.GEMM1_SWIGLU, Operand.FP8, maxRowBlocks, n, k);
-        launch(s, c, a, aScale, w1, w1Scale, hout, houtScale, blockExpert, numRowBlocks, maxRowBlocks, k, n);
+        launch(s, c, real, a, aScale, w1, w1Scale, hout, houtScale, blockExpert, numRowBlocks, maxRowBlocks, k, n);
     }
 
     /** FP8 GEMM2 with the routing-weight epilogue, fp32 output. */
     public void gemm2Fp8(CudaStream s, DeviceBuffer a, DeviceBuffer aScale, DeviceBuffer w2, DeviceBuffer w2Scale,
                          DeviceBuffer y, DeviceBuffer rowWeight, DeviceBuffer blockExpert, DeviceBuffer numRowBlocks,
-                         int maxRowBlocks, int k, int n) {
+                         int maxRowBlocks, int k, int n, RealRows real) {
         GroupedGemmConfig c = config(Gemm.GEMM2, Operand.FP8, maxRowBlocks, n, k);
-        launch(s, c, a, aScale, w2, w2Scale, y, rowWeight, blockExpert, numRowBlocks, maxRowBlocks, k, n);
+        launch(s, c, real, a, aScale, w2, w2Scale, y, rowWeight, blockExpert, numRowBlocks, maxRowBlocks, k, n);
     }
 
-    private void launch(CudaStream s, GroupedGemmConfig c, Object... args) {
-        module.function(c.kernel()).launch(s, Dim.of(c.gridX(), c.gridY()), Dim.of(c.threads()), c.dynamicSmemBytes(), args);
+    /** Launches with {@code args} followed by the two RealRows pointers (every entry point's last arguments). */
+    private void launch(CudaStream s, GroupedGemmConfig c, RealRows real, Object... args) {
+        if (real == null) throw new IllegalArgumentException("real rows must be given (RealRows.ALL to compute every row)");
+        Object[] all = Arrays.copyOf(args, args.length + 2);
+        all[args.length] = real.countArg();
+        all[args.length + 1] = real.startArg();
+        module.function(c.kernel()).launch(s, Dim.of(c.gridX(), c.gridY()), Dim.of(c.threads()), c.dynamicSmemBytes(), all);
     }
 }

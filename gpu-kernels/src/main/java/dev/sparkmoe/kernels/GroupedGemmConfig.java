@@ -90,11 +90,23 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
                                                 int maxRowBlocks, int weightRows, int smCount) {
         if (weightRows % packedN != 0) throw new IllegalStateException(kernel + ": " + weightRows + " weight rows not a multiple of " + packedN);
         long units = (long) maxRowBlocks * (ROW_BLOCK / blockM) * (weightRows / packedN);
-        int smem = 1024 + stages * (blockM * 128 + packedN * 128 + 512) + 2 * stages * 8 + 1024;
+        int smem = smemBytes(blockM, packedN, stages, cluster);
         int outputN = kernel.startsWith(Gemm.GEMM1_SWIGLU.prefix) ? packedN / 2 : packedN;
         // kernels compiled with __cluster_dims__(2,1,1) launch whole clusters: the grid must be a multiple of it
         int grid = (int) Math.max(cluster, Math.min(smCount, units) / cluster * cluster);
         return new GroupedGemmConfig(kernel, blockM, outputN, blockK, stages, FAST_THREADS, smem, grid, 1);
+    }
+
+    /** Shared memory of the live-unit table of 64-row tiles without clusters (padding skip; Tile::LIVE_TABLE_BYTES). */
+    static final int LIVE_TABLE_BYTES = 16384;
+
+    /**
+     * Tile::SMEM_BYTES: base alignment slack + the stage ring (A, B, FP8 A scales) + mbarriers + the FP8 row-amax
+     * exchange + (64-row tiles without clusters) the live-unit table.
+     */
+    static int smemBytes(int blockM, int packedN, int stages, int cluster) {
+        int table = blockM == 64 && cluster == 1 ? LIVE_TABLE_BYTES : 0;
+        return 1024 + stages * (blockM * 128 + packedN * 128 + 512) + 2 * stages * 8 + 1024 + table;
     }
 
     /** The SIMT reference kernel (the *_ref entry points): slow, simple, for checks. */
