@@ -26,4 +26,17 @@ public final class GpuEngineSettings {
             "Router logits kernel: tc (fp64 tensor cores, DMMA) or simt (fp64 FMA). Both accumulate in fp64 and round once "
                     + "to fp32 like the CPU reference, so routing decisions match it.",
             "tc");
+
+    public static final Setting<String> FORWARD_MODE = Settings.stringSetting("sparkmoe.gpu.forwardMode",
+            "How forward() shares the engine between caller threads: serial (the whole call under the engine lock, host "
+                    + "copies included - the first design, kept for comparison), pipelined (each caller copies into its own "
+                    + "pinned staging outside the lock; the lock covers only queuing upload, layer, download), overlapped "
+                    + "(pipelined, and the uploads and downloads run on copy streams through double-buffered device "
+                    + "staging, so one call's transfers overlap another's compute). Results are bitwise the same.",
+            "overlapped");
+
+    public static final Setting<Integer> STAGING_SLOTS = Settings.intSetting("sparkmoe.gpu.stagingSlots",
+            "Most pinned staging slots per engine (one per concurrent forward() call; each holds the call's input and output "
+                    + "for one launch, up to 2 x 4 x maxTokens x hidden bytes); more concurrent callers wait for a slot.",
+            16);
 }
