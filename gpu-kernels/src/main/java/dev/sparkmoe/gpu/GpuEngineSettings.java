@@ -32,8 +32,10 @@ public final class GpuEngineSettings {
                     + "copies included - the first design, kept for comparison), pipelined (each caller copies into its own "
                     + "pinned staging outside the lock; the lock covers only queuing upload, layer, download), overlapped "
                     + "(pipelined, and the uploads and downloads run on copy streams through double-buffered device "
-                    + "staging, so one call's transfers overlap another's compute). Results are bitwise the same.",
-            "overlapped");
+                    + "staging, so one call's transfers overlap another's compute; costs 4 x 4 x bucket x hidden bytes of "
+                    + "device memory and measured no faster on the H200, where host memory bandwidth is the limit). "
+                    + "Results are bitwise the same.",
+            "pipelined");
 
     public static final Setting<Integer> STAGING_SLOTS = Settings.intSetting("sparkmoe.gpu.stagingSlots",
             "Most pinned staging slots per engine (one per concurrent forward() call; each holds the call's input and output "

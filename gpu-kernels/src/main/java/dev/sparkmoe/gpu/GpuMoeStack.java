@@ -73,13 +73,14 @@ public final class GpuMoeStack implements MoeStack {
 
     @Override
     public void forward(float[] x, int tokens, float[] out) {
-        MoeStack.checkCall(this, x, tokens, out);
-        if (tokens == 0) return;
         GpuMoeEngine first = layers.get(0);
         if (layers.size() == 1 && !residual) { // nothing to keep on the device: the engine's own forward (and its mode)
-            first.forward(x, tokens, out);
+            if (x != null && x == out) throw new MoeEngineException("layer stack input and output must be different arrays");
+            first.forward(x, tokens, out); // checks the input once (the finite scan costs ~1.5 ns per value)
             return;
         }
+        MoeStack.checkCall(this, x, tokens, out);
+        if (tokens == 0) return;
         for (GpuMoeEngine e : layers) e.requireOpen();
         StagingSlot slot = first.staging().acquire(first.slotBytes(tokens, launchLimit));
         try {

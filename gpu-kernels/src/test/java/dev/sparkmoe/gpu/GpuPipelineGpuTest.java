@@ -178,27 +178,43 @@ class GpuPipelineGpuTest {
         return "[" + b + "]";
     }
 
-    /** The GPU stack (FP8) against the CPU engine's stack (FP8 emulation), in float64, with the residual. */
+    /**
+     * The device-resident stack (FP8) against the CPU engine (FP8 emulation), in float64, layer by layer along the chain:
+     * the output of the first i layers of the GPU stack against CPU layer i applied to the GPU's output of the first i-1
+     * (plus the residual on the host). Comparing with a free-running CPU stack instead is not meaningful: the layers'
+     * small FP8 differences flip near-tied top-k choices of the next layer's router (a different expert for that token),
+     * which moved 3 chained layers of tiny-deepseek by ~0.2 (H200 call 1); that figure is printed, not asserted.
+     */
     @Test
-    void deviceResidentStackIsCloseToTheCpuStack() {
+    void deviceResidentStackIsCloseToTheCpuEngineLayerByLayer() {
         int t = 300;
-        try (GpuMoeEngine l0 = open(0, ForwardMode.OVERLAPPED, null); GpuMoeEngine l1 = open(1, ForwardMode.OVERLAPPED, null);
-             GpuMoeEngine l2 = open(2, ForwardMode.OVERLAPPED, null);
+        try (GpuMoeEngine l0 = open(0, ForwardMode.PIPELINED, null); GpuMoeEngine l1 = open(1, ForwardMode.PIPELINED, null);
+             GpuMoeEngine l2 = open(2, ForwardMode.PIPELINED, null);
              MoeEngine c0 = new CpuMoeEngine(MoeLayerWeights.load(ckpt, 0), Precision.FP8, 0);
              MoeEngine c1 = new CpuMoeEngine(MoeLayerWeights.load(ckpt, 1), Precision.FP8, 0);
              MoeEngine c2 = new CpuMoeEngine(MoeLayerWeights.load(ckpt, 2), Precision.FP8, 0)) {
             int h = l0.config().hiddenSize();
+            List<MoeEngine> gpu = List.of(l0, l1, l2), cpu = List.of(c0, c1, c2);
             for (boolean residual : new boolean[] {false, true}) {
                 long seed = TensorChecks.freshSeed();
                 float[] x = TensorChecks.randomNormal(seed, t * h, 1.0);
-                float[] out = TensorChecks.poisoned(t * h);
-                MoeStack.of(List.of(l0, l1, l2), residual).forward(x, t, out);
-                TensorChecks.assertAllWritten(out, h, "GPU stack");
-                float[] ref = MoeStack.of(List.of(c0, c1, c2), residual).forward(x, t);
-                double err = TensorChecks.relativeError(out, ref);
-                System.out.printf("[stack vs cpu] 3 x tiny-deepseek FP8 residual %s T=%d rel.err %.3e (tol %.0e) seed %d%n", residual, t, err,
-                        GpuMoeEngineGpuTest.TOL_FP8_TENSOR_CORES, seed);
-                assertTrue(err <= GpuMoeEngineGpuTest.TOL_FP8_TENSOR_CORES, "GPU stack vs CPU stack, residual " + residual + ": " + err + " (seed " + seed + ")");
+                float[] in = x;
+                for (int i = 0; i < 3; i++) {
+                    float[] out = TensorChecks.poisoned(t * h);
+                    MoeStack.of(gpu.subList(0, i + 1), residual).forward(x, t, out);
+                    TensorChecks.assertAllWritten(out, h, "GPU stack of " + (i + 1));
+                    float[] ref = cpu.get(i).forward(in, t);
+                    if (residual) for (int k = 0; k < ref.length; k++) ref[k] += in[k];
+                    double err = TensorChecks.relativeError(out, ref);
+                    System.out.printf("[stack vs cpu] tiny-deepseek FP8 residual %-5s layer %d of the chain T=%d rel.err %.3e (tol %.0e) seed %d%n",
+                            residual, i, t, err, GpuMoeEngineGpuTest.TOL_FP8_TENSOR_CORES, seed);
+                    assertTrue(err <= GpuMoeEngineGpuTest.TOL_FP8_TENSOR_CORES,
+                            "layer " + i + " of the GPU stack vs the CPU engine, residual " + residual + ": " + err + " (seed " + seed + ")");
+                    in = out;
+                }
+                double free = TensorChecks.relativeError(in, MoeStack.of(cpu, residual).forward(x, t));
+                System.out.printf("[stack vs cpu] tiny-deepseek FP8 residual %-5s 3 layers vs a free-running CPU stack: %.3e (routing flips; not asserted)%n",
+                        residual, free);
             }
         }
     }
