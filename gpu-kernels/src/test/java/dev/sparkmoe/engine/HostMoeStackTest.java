@@ -51,6 +51,10 @@ class HostMoeStackTest {
             MoeEngineException e = assertThrows(MoeEngineException.class, () -> s.forward(bad, t, new float[t * h]));
             assertTrue(e.getMessage().contains("token 1"), e.getMessage());
             assertThrows(MoeEngineException.class, () -> MoeStack.of(List.of(), false));
+            String why = dev.sparkmoe.gpu.GpuMoeStack.unsupportedReason(List.of(l0, l1)).orElseThrow();
+            assertTrue(why.contains("does not run on the GPU engine"), why);
+            MoeEngineException notGpu = assertThrows(MoeEngineException.class, () -> dev.sparkmoe.gpu.GpuMoeStack.of(List.of(l0, l1), false));
+            assertTrue(notGpu.getMessage().contains("device-resident"), notGpu.getMessage());
         }
     }
 }
