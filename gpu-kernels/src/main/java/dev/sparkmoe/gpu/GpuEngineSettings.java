@@ -38,7 +38,13 @@ public final class GpuEngineSettings {
             "pipelined");
 
     public static final Setting<Integer> STAGING_SLOTS = Settings.intSetting("sparkmoe.gpu.stagingSlots",
-            "Most pinned staging slots per engine (one per concurrent forward() call; each holds the call's input and output "
-                    + "for one launch, up to 2 x 4 x maxTokens x hidden bytes); more concurrent callers wait for a slot.",
+            "Most pinned staging slots per engine (one per concurrent forward() call; each holds the input and output of "
+                    + "one launch: 2 x 4 x bucket x hidden bytes); more concurrent callers wait for a slot.",
             16);
+
+    public static final Setting<Long> STAGING_BYTES = Settings.bytesSetting("sparkmoe.gpu.stagingBytes",
+            "Most pinned host memory the staging slots of one engine may hold together (idle slots are freed to make room; "
+                    + "a call always gets a slot when the engine has none, however large). 16 DeepSeek-V3 callers of "
+                    + "8192-token batches need 7.5 GB.",
+            8L << 30);
 }

@@ -149,6 +149,8 @@ public final class GpuMoeEngine implements MoeEngine {
         this.mode = ForwardMode.parse(GpuEngineSettings.FORWARD_MODE.fromSystemProperties());
         int slots = GpuEngineSettings.STAGING_SLOTS.fromSystemProperties();
         if (slots < 1) throw new MoeEngineException(GpuEngineSettings.STAGING_SLOTS.key() + " must be >= 1, got " + slots);
+        long slotBytes = GpuEngineSettings.STAGING_BYTES.fromSystemProperties();
+        if (slotBytes < 1) throw new MoeEngineException(GpuEngineSettings.STAGING_BYTES.key() + " must be positive, got " + slotBytes);
         CudaContext cx = CudaContext.open(ordinal);
         List<AutoCloseable> made = new ArrayList<>(); // closed in reverse on failure
         made.add(cx);
@@ -176,7 +178,7 @@ public final class GpuMoeEngine implements MoeEngine {
             throw e instanceof MoeEngineException ? e : new MoeEngineException("GPU engine setup failed: " + e.getMessage(), e);
         }
         this.ctx = cx;
-        this.staging = new StagingPool<>("staging of the GPU engine of layer " + layer, slots, new StagingPool.Allocator<>() {
+        this.staging = new StagingPool<>("staging of the GPU engine of layer " + layer, slots, slotBytes, new StagingPool.Allocator<>() {
             @Override public StagingSlot allocate(long bytes) { return new StagingSlot(cx, bytes); }
             @Override public long capacity(StagingSlot slot) { return slot.capacity(); }
         });

@@ -9,8 +9,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * A small pool of per-call staging slots (pinned host buffers): a caller takes one for the duration of its call and
  * gives it back. Slots are made lazily, sized to the call that needed them, and reused: an idle slot that is large enough
- * is taken (the smallest such), otherwise a new one is made while fewer than {@code maxSlots} exist, otherwise an idle
- * slot that is too small is replaced by a larger one, otherwise the caller waits for a slot to come back.
+ * is taken (the smallest such); otherwise a new one is made if fewer than {@code maxSlots} exist and the slots' total
+ * stays within {@code maxBytes}, idle slots being closed (largest first) to make room; otherwise the caller waits for a
+ * slot to come back. A call always gets a slot when no other slot exists, however large.
  * {@link #close()} closes the idle slots and waits (bounded) for those in use; a slot given back after close is closed.
  * Thread-safe. Generic over the slot so that the sizing rules are tested without a GPU.
  */
@@ -29,38 +30,54 @@ final class StagingPool<S extends AutoCloseable> implements AutoCloseable {
     private final String name;
     private final Allocator<S> allocator;
     private final int maxSlots;
+    private final long maxBytes;
     private final List<S> idle = new ArrayList<>();
     private int existing;   // idle + in use + being allocated
+    private long bytes;     // capacity of those
     private boolean closed;
 
-    StagingPool(String name, int maxSlots, Allocator<S> allocator) {
+    StagingPool(String name, int maxSlots, long maxBytes, Allocator<S> allocator) {
         if (maxSlots < 1) throw new MoeEngineException(name + ": the pool needs at least 1 slot, got " + maxSlots);
+        if (maxBytes < 1) throw new MoeEngineException(name + ": the pool needs a positive byte budget, got " + maxBytes);
         this.name = name;
         this.maxSlots = maxSlots;
+        this.maxBytes = maxBytes;
         this.allocator = allocator;
     }
 
-    /** A slot of at least {@code bytes}, waiting while all {@code maxSlots} are in use. */
-    S acquire(long bytes) {
-        if (bytes <= 0) throw new MoeEngineException(name + ": a staging slot of " + bytes + " bytes was asked for");
-        S retired = null;
+    /** A slot of at least {@code need} bytes, waiting while the slot count or byte budget leaves no room. */
+    S acquire(long need) {
+        if (need <= 0) throw new MoeEngineException(name + ": a staging slot of " + need + " bytes was asked for");
+        List<S> retired = new ArrayList<>();
         synchronized (this) {
             while (true) {
                 if (closed) throw new MoeEngineException(name + " is closed");
                 S best = null;
                 for (S s : idle) {
                     long c = allocator.capacity(s);
-                    if (c >= bytes && (best == null || c < allocator.capacity(best))) best = s;
+                    if (c >= need && (best == null || c < allocator.capacity(best))) best = s;
                 }
                 if (best != null) {
                     idle.remove(best);
                     return best;
                 }
-                if (existing < maxSlots) break;
-                if (!idle.isEmpty()) { // every idle slot is too small: retire the largest, make a big enough one
-                    retired = idle.get(0);
-                    for (S s : idle) if (allocator.capacity(s) > allocator.capacity(retired)) retired = s;
-                    idle.remove(retired);
+                // room for a new slot, after closing idle ones (largest first) if needed?
+                int slotsLeft = existing;
+                long bytesLeft = bytes;
+                List<S> byCapacity = new ArrayList<>(idle);
+                byCapacity.sort((a, b) -> Long.compare(allocator.capacity(b), allocator.capacity(a)));
+                int retire = 0;
+                while (!fits(slotsLeft, bytesLeft, need) && retire < byCapacity.size()) {
+                    bytesLeft -= allocator.capacity(byCapacity.get(retire++));
+                    slotsLeft--;
+                }
+                if (fits(slotsLeft, bytesLeft, need)) {
+                    for (int i = 0; i < retire; i++) {
+                        idle.remove(byCapacity.get(i));
+                        retired.add(byCapacity.get(i));
+                    }
+                    existing = slotsLeft + 1;
+                    bytes = bytesLeft + need;
                     break;
                 }
                 try {
@@ -70,35 +87,54 @@ final class StagingPool<S extends AutoCloseable> implements AutoCloseable {
                     throw new MoeEngineException(name + ": interrupted while waiting for a staging slot", e);
                 }
             }
-            if (retired == null) existing++;
         }
-        // allocation (and closing a retired slot) outside the monitor: pinned allocations take milliseconds
+        // allocation (and closing retired slots) outside the monitor: pinned allocations take milliseconds
         try {
-            if (retired != null) closeSlot(retired);
-            return allocator.allocate(bytes);
+            for (S r : retired) closeSlot(r);
+            S made = allocator.allocate(need);
+            long extra = allocator.capacity(made) - need;
+            if (extra != 0) synchronized (this) { bytes += extra; }
+            return made;
         } catch (RuntimeException e) {
             synchronized (this) {
                 existing--;
+                bytes -= need;
                 notifyAll();
             }
             throw e;
         }
     }
 
-    /** Gives back a slot taken by {@link #acquire}. */
+    private boolean fits(int slots, long slotBytes, long need) {
+        return slots == 0 || (slots < maxSlots && slotBytes + need <= maxBytes);
+    }
+
+    /** Gives back a slot taken by {@link #acquire}; after {@link #close()} it is closed (before close() may return). */
     void release(S slot) {
-        boolean close;
         synchronized (this) {
-            close = closed;
-            if (close) existing--;
-            else idle.add(slot);
-            notifyAll();
+            if (!closed) {
+                idle.add(slot);
+                notifyAll();
+                return;
+            }
         }
-        if (close) closeSlot(slot);
+        long capacity = allocator.capacity(slot);
+        try {
+            closeSlot(slot);
+        } finally {
+            synchronized (this) {
+                existing--;
+                bytes -= capacity;
+                notifyAll();
+            }
+        }
     }
 
     /** Slots made and not closed (idle or in use). */
     synchronized int slots() { return existing; }
+
+    /** Total capacity of the slots made and not closed. */
+    synchronized long bytes() { return bytes; }
 
     synchronized int idleSlots() { return idle.size(); }
 
@@ -131,6 +167,7 @@ final class StagingPool<S extends AutoCloseable> implements AutoCloseable {
             closed = true;
             toClose = new ArrayList<>(idle);
             existing -= idle.size();
+            for (S s : idle) bytes -= allocator.capacity(s);
             idle.clear();
             notifyAll();
         }

@@ -31,8 +31,10 @@ class StagingPoolTest {
 
     final List<FakeSlot> made = new ArrayList<>();
 
-    StagingPool<FakeSlot> pool(int max) {
-        return new StagingPool<>("test pool", max, new StagingPool.Allocator<>() {
+    StagingPool<FakeSlot> pool(int max) { return pool(max, Long.MAX_VALUE); }
+
+    StagingPool<FakeSlot> pool(int max, long maxBytes) {
+        return new StagingPool<>("test pool", max, maxBytes, new StagingPool.Allocator<>() {
             @Override public synchronized FakeSlot allocate(long bytes) {
                 FakeSlot s = new FakeSlot(bytes);
                 made.add(s);
@@ -102,6 +104,40 @@ class StagingPoolTest {
     }
 
     @Test
+    void theByteBudgetFreesIdleSlotsLargestFirstAndElseMakesCallersWait() throws Exception {
+        StagingPool<FakeSlot> p = pool(8, 100);
+        FakeSlot a = p.acquire(40), b = p.acquire(30), c = p.acquire(20);
+        assertEquals(90, p.bytes());
+        p.release(a);
+        p.release(b);
+        FakeSlot d = p.acquire(50); // no idle slot fits: 90 + 50 > 100, so the largest idle (a, 40) goes: 50 + 50 <= 100
+        assertTrue(a.closed && !b.closed, "the largest idle slot is freed first, and only as many as needed");
+        assertEquals(100, p.bytes());
+        ExecutorService ex = Executors.newSingleThreadExecutor();
+        try {
+            Future<FakeSlot> e = ex.submit(() -> p.acquire(60)); // needs c or d back (b idle is not enough)
+            Thread.sleep(100);
+            assertFalse(e.isDone(), "over the budget with every other slot busy: the caller waits");
+            p.release(d);
+            FakeSlot got = e.get(5, TimeUnit.SECONDS);
+            assertEquals(60, got.bytes);
+            assertTrue(d.closed && b.closed, "both idle slots were freed to fit 60 beside the busy 20");
+            assertEquals(80, p.bytes());
+            p.release(got);
+        } finally {
+            ex.shutdownNow();
+        }
+        p.release(c);
+        FakeSlot huge = null;
+        p.close();
+        StagingPool<FakeSlot> q = pool(2, 10);
+        huge = q.acquire(1000); // alone, a call gets a slot of any size
+        assertEquals(1000, huge.bytes);
+        q.release(huge);
+        q.close();
+    }
+
+    @Test
     void closeClosesIdleSlotsNowAndBusyOnesOnRelease() {
         StagingPool<FakeSlot> p = pool(3);
         FakeSlot busy = p.acquire(8), idle = p.acquire(8);
@@ -121,6 +157,7 @@ class StagingPoolTest {
     @Test
     void badSizesAndLimitsAreRejected() {
         assertThrows(MoeEngineException.class, () -> pool(0));
+        assertThrows(MoeEngineException.class, () -> pool(1, 0));
         StagingPool<FakeSlot> p = pool(1);
         assertThrows(MoeEngineException.class, () -> p.acquire(0));
         p.close();
@@ -128,7 +165,7 @@ class StagingPoolTest {
 
     @Test
     void aFailedAllocationFreesItsPlace() {
-        StagingPool<FakeSlot> p = new StagingPool<>("failing pool", 1, new StagingPool.Allocator<>() {
+        StagingPool<FakeSlot> p = new StagingPool<>("failing pool", 1, 100, new StagingPool.Allocator<>() {
             int calls;
             @Override public FakeSlot allocate(long bytes) {
                 if (calls++ == 0) throw new MoeEngineException("out of pinned memory");
