@@ -52,6 +52,10 @@ public final class BatchInference implements Callable<Integer> {
     @Option(names = "--output-col", defaultValue = "moe_out", description = "result column (default ${DEFAULT-VALUE})")
     String outputCol;
 
+    @Option(names = "--input-encoding", defaultValue = "auto",
+            description = "auto (the column's sparkmoe.encoding metadata, else array<float> -> array, binary -> fp32), array, fp32, bf16 (default ${DEFAULT-VALUE})")
+    String inputEncoding;
+
     @Option(names = "--output-encoding", defaultValue = "same", description = "same, array, fp32, bf16 (default ${DEFAULT-VALUE})")
     String outputEncoding;
 
@@ -105,7 +109,7 @@ public final class BatchInference implements Callable<Integer> {
             if (partitions != null) in = in.repartition(partitions);
             MoeLayerTransformer t = new MoeLayerTransformer().setModelPath(model).setLayers(layers).setResidual(residual)
                     .setBatchSize(batchSize).setDevice(device).setPrecision(precision).setInputCol(inputCol)
-                    .setOutputCol(outputCol).setOutputEncoding(outputEncoding).setCpuThreads(cpuThreads)
+                    .setOutputCol(outputCol).setInputEncoding(inputEncoding).setOutputEncoding(outputEncoding).setCpuThreads(cpuThreads)
                     .setDropInputCol(!keepInput && verifyRows == 0);
             HiddenEncoding inEnc = t.inputEncodingFor(in.schema());
             HiddenEncoding outEnc = t.outputEncodingFor(in.schema());
@@ -161,29 +165,30 @@ public final class BatchInference implements Callable<Integer> {
         return rows;
     }
 
+    /** The first rows of the output against the CPU engine, layer by layer (one layer in memory at a time). */
     private void verify(Dataset<Row> written, MoeLayerSpec spec, HiddenEncoding inEnc, HiddenEncoding outEnc, int hidden) {
         List<Row> rows = written.select(inputCol, outputCol).limit(verifyRows).collectAsList();
-        double worst = 0;
+        List<float[]> expect = new ArrayList<>();
+        for (Row r : rows) expect.add(inEnc.decode(r.get(0)));
         try (Checkpoint ckpt = Checkpoint.open(Path.of(spec.modelPath()))) {
-            List<MoeEngine> engines = new ArrayList<>();
-            for (int l : layers) engines.add(MoeEngines.open(ckpt, l, Device.CPU, spec.precision(), 0, 0));
-            try {
-                for (Row r : rows) {
-                    float[] x = inEnc.decode(r.get(0)).clone();
-                    for (MoeEngine e : engines) {
+            for (int l : layers) {
+                try (MoeEngine e = MoeEngines.open(ckpt, l, Device.CPU, spec.precision(), 0, 0)) {
+                    for (int i = 0; i < expect.size(); i++) {
+                        float[] x = expect.get(i);
                         float[] y = e.forward(x, x.length / hidden);
-                        if (residual) for (int i = 0; i < y.length; i++) y[i] += x[i];
-                        x = y;
+                        if (residual) for (int k = 0; k < y.length; k++) y[k] += x[k];
+                        expect.set(i, y);
                     }
-                    float[] got = outEnc.decode(r.get(1));
-                    if (outEnc == HiddenEncoding.BF16) {
-                        for (int i = 0; i < x.length; i++) x[i] = dev.sparkmoe.checkpoint.Floats.bf16ToFloat(dev.sparkmoe.checkpoint.Floats.floatToBf16(x[i]));
-                    }
-                    worst = Math.max(worst, relativeError(got, x));
                 }
-            } finally {
-                for (MoeEngine e : engines) e.close();
             }
+        }
+        double worst = 0;
+        for (int i = 0; i < rows.size(); i++) {
+            float[] x = expect.get(i);
+            if (outEnc == HiddenEncoding.BF16) {
+                for (int k = 0; k < x.length; k++) x[k] = dev.sparkmoe.checkpoint.Floats.bf16ToFloat(dev.sparkmoe.checkpoint.Floats.floatToBf16(x[k]));
+            }
+            worst = Math.max(worst, relativeError(outEnc.decode(rows.get(i).get(1)), x));
         }
         System.out.printf(Locale.ROOT, "verify: %d rows against the CPU engine (%s precision): max relative error %.3e (tolerance %.1e)%n",
                 rows.size(), spec.precision().name().toLowerCase(), worst, verifyTolerance);

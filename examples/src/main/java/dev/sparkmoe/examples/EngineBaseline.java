@@ -65,9 +65,11 @@ public final class EngineBaseline {
             for (int t = 0; t < threads; t++) {
                 int first = t;
                 done.add(pool.submit(() -> {
+                    float[] out = new float[0]; // one output buffer per thread, as each Spark task reuses its own
                     for (int i = first; i < batches.size(); i += threads) {
                         float[] b = batches.get(i);
-                        stack.forward(b, b.length / h, new float[b.length]);
+                        if (out.length < b.length) out = new float[b.length];
+                        stack.forward(b, b.length / h, out);
                     }
                     return null;
                 }));

@@ -60,7 +60,7 @@ public final class GenerateInput implements Callable<Integer> {
         if (rows < 1) throw new CommandLine.ParameterException(new CommandLine(this), "--rows must be >= 1");
         try (SparkSession s = spark.session("sparkmoe-generate-input")) {
             int parts = partitions != null ? partitions : 2 * s.sparkContext().defaultParallelism();
-            StructType schema = new StructType().add("id", DataTypes.LongType, false).add("hidden", enc.sparkType(), false);
+            StructType schema = new StructType().add("id", DataTypes.LongType, false).add(enc.field("hidden", false));
             long t0 = System.nanoTime();
             s.range(0, rows, 1, parts).as(Encoders.LONG())
                     .mapPartitions(new MakeRows(seed, h, range[0], range[1], enc), Encoders.row(schema))

@@ -76,7 +76,7 @@ public final class ThroughputSweep implements Callable<Integer> {
         try (SparkSession s = spark.session("sparkmoe-throughput-sweep")) {
             EngineWarmup.preload(s, spec).forEach(l -> System.out.println("  " + l));
             Dataset<Row> base = s.read().parquet(input).select("id", inputCol);
-            HiddenEncoding enc = HiddenEncoding.inferFrom(base.schema().apply(inputCol).dataType(), inputCol);
+            HiddenEncoding enc = HiddenEncoding.inferFrom(base.schema().apply(inputCol));
             for (int p : parallelism) {
                 Dataset<Row> in = base.repartition(p).cache();
                 long rows = in.count();

@@ -136,16 +136,22 @@ public final class SyntheticCheckpoint {
         }
         int br = block[0], bc = block[1];
         long[] scaleShape = {(rows + br - 1) / br, (cols + bc - 1) / bc};
-        // Both tensors come from one draw; the scales are recomputed (cheap) rather than cached between the two fills.
+        // Both tensors come from one draw, quantized once when the writer asks for the first of the two.
+        float[] scales = new float[(int) (scaleShape[0] * scaleShape[1])];
+        byte[][] codes = new byte[1][];
+        Runnable quantize = () -> {
+            if (codes[0] != null) return;
+            codes[0] = new byte[rows * cols];
+            Fp8Quantizer.quantizeWeightBlocks(normal(seed, name, rows * cols, std), rows, cols, br, bc, codes[0], scales);
+        };
         w.add(name, DType.F8_E4M3, shape, b -> {
-            byte[] q = new byte[rows * cols];
-            Fp8Quantizer.quantizeWeightBlocks(normal(seed, name, rows * cols, std), rows, cols, br, bc, q, new float[(int) (scaleShape[0] * scaleShape[1])]);
-            b.put(q);
+            quantize.run();
+            b.put(codes[0]);
+            codes[0] = new byte[0]; // written: drop the codes, keep "done"
         });
         w.add(WeightMatrix.scaleName(name), DType.F32, scaleShape, b -> {
-            float[] s = new float[(int) (scaleShape[0] * scaleShape[1])];
-            Fp8Quantizer.quantizeWeightBlocks(normal(seed, name, rows * cols, std), rows, cols, br, bc, new byte[rows * cols], s);
-            b.asFloatBuffer().put(s);
+            quantize.run();
+            b.asFloatBuffer().put(scales);
         });
     }
 

@@ -59,7 +59,9 @@ public final class Fp8Quantizer {
      */
     public static void quantizeWeightBlocks(float[] w, int rows, int cols, int blockRows, int blockCols, byte[] q, float[] scaleInv) {
         int rb = (rows + blockRows - 1) / blockRows, cb = (cols + blockCols - 1) / blockCols;
-        for (int i = 0; i < rb; i++) {
+        // block rows are independent: large matrices are quantized in parallel (same bits as sequential)
+        java.util.stream.IntStream is = java.util.stream.IntStream.range(0, rb);
+        (((long) rows * cols >= (1L << 20)) ? is.parallel() : is).forEach(i -> {
             int r0 = i * blockRows, r1 = Math.min(rows, r0 + blockRows);
             for (int j = 0; j < cb; j++) {
                 int c0 = j * blockCols, c1 = Math.min(cols, c0 + blockCols);
@@ -69,7 +71,7 @@ public final class Fp8Quantizer {
                 float mult = multiplierOf(amax);
                 for (int r = r0; r < r1; r++) for (int c = c0; c < c1; c++) q[r * cols + c] = Floats.floatToE4m3(w[r * cols + c] * mult);
             }
-        }
+        });
     }
 
     private static float amax(float[] x, int from, int to) {

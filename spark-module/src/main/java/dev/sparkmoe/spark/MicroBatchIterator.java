@@ -55,14 +55,26 @@ public final class MicroBatchIterator<I, O> implements Iterator<O> {
     private LayerStack stack;
     private long rowIndex;
     private Batch<I> inFlight;
+    /** Two host buffer pairs: one batch computes while the next is decoded into the other pair. */
+    private final ArrayDeque<float[][]> freeBuffers = new ArrayDeque<>();
 
-    /** Gathered rows, their decoded values (null for a bad row), and the running forward pass over the good ones. */
+    /** Gathered rows, their value counts (-1 for a bad row) and errors, and the running forward pass over the good ones. */
     private static final class Batch<I> {
         final List<I> rows = new ArrayList<>();
-        final List<float[]> values = new ArrayList<>();
+        final List<Object> cells = new ArrayList<>();
+        int[] counts = new int[16];
         final List<String> errors = new ArrayList<>();
         int tokens;
-        Future<float[]> out;
+        float[][] buffers; // {x, y}
+        Future<?> out;
+
+        void add(I row, Object cell, int count, String error) {
+            if (rows.size() == counts.length) counts = java.util.Arrays.copyOf(counts, counts.length * 2);
+            counts[rows.size()] = count;
+            rows.add(row);
+            cells.add(cell);
+            errors.add(error);
+        }
     }
 
     public MicroBatchIterator(Iterator<I> in, RowCodec<I, O> codec, HiddenEncoding inEnc, HiddenEncoding outEnc,
@@ -84,10 +96,11 @@ public final class MicroBatchIterator<I, O> implements Iterator<O> {
                 if (!in.hasNext()) return false;
                 inFlight = launch(gather());
             }
-            // decode the next batch on this (task) thread while the current one computes
-            Batch<I> next = in.hasNext() ? gather() : null;
+            // the next batch is decoded and queued on the engine before this one's rows are encoded, so the device
+            // has this task's next batch while the task thread encodes and Spark writes the current one
+            Batch<I> next = in.hasNext() ? launch(gather()) : null;
             emit(inFlight);
-            inFlight = next == null ? null : launch(next);
+            inFlight = next;
         }
         return true;
     }
@@ -97,6 +110,7 @@ public final class MicroBatchIterator<I, O> implements Iterator<O> {
         return ready.poll();
     }
 
+    /** Rows in order until the batch holds batchTokens tokens; widths are checked here, values decoded in launch. */
     private Batch<I> gather() {
         if (stack == null) stack = stackSupplier.get(); // on the task thread: placement reads the task's resources
         int h = stack.hiddenSize();
@@ -104,50 +118,69 @@ public final class MicroBatchIterator<I, O> implements Iterator<O> {
         while (b.tokens < batchTokens && in.hasNext()) {
             I row = in.next();
             long index = rowIndex++;
-            float[] v = null;
+            Object cell = codec.hiddenCell(row);
+            int count = -1;
             String error = null;
             try {
-                v = inEnc.decode(codec.hiddenCell(row));
-                checkRow(v, h);
+                count = inEnc.valueCount(cell);
+                checkWidth(count, h);
             } catch (HiddenEncoding.BadValueException e) {
-                if (policy == BadRowPolicy.ERROR) {
-                    throw new MoeSparkException("bad row: " + codec.describe(row, index, partition) + ": " + e.getMessage()
-                            + " (onBadRow=error; onBadRow=null keeps the row with a null output and the reason)");
-                }
-                v = null;
-                error = e.getMessage();
+                error = badRow(row, index, e);
+                count = -1;
             }
-            b.rows.add(row);
-            b.values.add(v);
-            b.errors.add(error);
-            if (v != null) b.tokens = Math.addExact(b.tokens, v.length / h);
+            b.add(row, cell, count, error);
+            if (count > 0) b.tokens = Math.addExact(b.tokens, count / h);
         }
         return b;
     }
 
+    /** {@code e}'s message for a kept bad row (onBadRow=null), or the task-failing error (onBadRow=error). */
+    private String badRow(I row, long index, HiddenEncoding.BadValueException e) {
+        if (policy == BadRowPolicy.ERROR) {
+            throw new MoeSparkException("bad row: " + codec.describe(row, index, partition) + ": " + e.getMessage()
+                    + " (onBadRow=error; onBadRow=null keeps the row with a null output and the reason)");
+        }
+        return e.getMessage();
+    }
+
+    /** Decodes the good rows straight into the batch input and queues the forward pass. */
     private Batch<I> launch(Batch<I> b) {
-        int n = Math.multiplyExact(b.tokens, stack.hiddenSize());
-        float[] x = new float[n];
+        int h = stack.hiddenSize();
+        long firstIndex = rowIndex - b.rows.size();
+        b.buffers = buffers(Math.multiplyExact(b.tokens, h));
+        float[] x = b.buffers[0], y = b.buffers[1];
         int off = 0;
-        for (float[] v : b.values) {
-            if (v == null) continue;
-            System.arraycopy(v, 0, x, off, v.length);
-            off += v.length;
+        for (int i = 0; i < b.rows.size(); i++) {
+            if (b.counts[i] < 0) continue;
+            try {
+                int n = inEnc.decodeInto(b.cells.get(i), x, off);
+                checkFinite(x, off, n, h);
+                off += n;
+            } catch (HiddenEncoding.BadValueException e) {
+                b.errors.set(i, badRow(b.rows.get(i), firstIndex + i, e));
+                b.counts[i] = -1;
+            }
+            b.cells.set(i, null); // the row still holds it; the batch no longer needs it
         }
         LayerStack s = stack;
-        int tokens = b.tokens;
+        int tokens = off / h;
+        b.tokens = tokens;
         b.out = FORWARD_POOL.submit(() -> {
-            float[] y = new float[n];
             if (tokens > 0) s.forward(x, tokens, y);
-            return y;
         });
         return b;
     }
 
+    /** A free {x, y} pair of at least {@code n} values (reused across batches: no large allocation per batch). */
+    private float[][] buffers(int n) {
+        float[][] p = freeBuffers.poll();
+        if (p == null || p[0].length < n) p = new float[][] {new float[n], new float[n]};
+        return p;
+    }
+
     private void emit(Batch<I> b) {
-        float[] y;
         try {
-            y = b.out.get();
+            b.out.get();
         } catch (InterruptedException e) {
             b.out.cancel(true);
             Thread.currentThread().interrupt();
@@ -158,27 +191,34 @@ public final class MicroBatchIterator<I, O> implements Iterator<O> {
             if (c instanceof Error err) throw err;
             throw new MoeSparkException("micro-batch failed: " + c, c);
         }
+        float[] y = b.buffers[1];
         int off = 0;
         for (int i = 0; i < b.rows.size(); i++) {
-            float[] v = b.values.get(i);
-            if (v == null) {
+            int n = b.counts[i];
+            if (n < 0) {
                 ready.add(codec.result(b.rows.get(i), null, b.errors.get(i)));
             } else {
-                ready.add(codec.result(b.rows.get(i), outEnc.encode(y, off, v.length), null));
-                off += v.length;
+                ready.add(codec.result(b.rows.get(i), outEnc.encode(y, off, n), null));
+                off += n;
             }
+        }
+        freeBuffers.add(b.buffers);
+        b.buffers = null;
+    }
+
+    /** Width, checked per row so the error can name the row (the engine would only name a batch token). */
+    static void checkWidth(int values, int h) {
+        if (values == 0 || values % h != 0) {
+            throw new HiddenEncoding.BadValueException("hidden state holds " + values
+                    + " values, not a positive multiple of the model's hidden size " + h);
         }
     }
 
-    /** Width and finiteness, checked per row so the error can name the row (the engine would only name a batch token). */
-    static void checkRow(float[] v, int h) {
-        if (v.length == 0 || v.length % h != 0) {
-            throw new HiddenEncoding.BadValueException("hidden state holds " + v.length
-                    + " values, not a positive multiple of the model's hidden size " + h);
-        }
-        for (int k = 0; k < v.length; k++) {
-            if (!Float.isFinite(v[k])) {
-                throw new HiddenEncoding.BadValueException("token " + (k / h) + " channel " + (k % h) + " is " + v[k]
+    /** Finiteness of one row's values {@code v[off, off+n)}, named by token and channel within the row. */
+    static void checkFinite(float[] v, int off, int n, int h) {
+        for (int k = 0; k < n; k++) {
+            if (!Float.isFinite(v[off + k])) {
+                throw new HiddenEncoding.BadValueException("token " + (k / h) + " channel " + (k % h) + " is " + v[off + k]
                         + " (inputs must be finite)");
             }
         }

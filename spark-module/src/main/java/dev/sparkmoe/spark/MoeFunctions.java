@@ -38,7 +38,8 @@ public final class MoeFunctions {
             float[] v;
             try {
                 v = encoding.decode(cell);
-                MicroBatchIterator.checkRow(v, stack.hiddenSize());
+                MicroBatchIterator.checkWidth(v.length, stack.hiddenSize());
+                MicroBatchIterator.checkFinite(v, 0, v.length, stack.hiddenSize());
             } catch (HiddenEncoding.BadValueException e) {
                 throw new MoeSparkException("bad argument to the MoE SQL function (" + spec + "): " + e.getMessage());
             }

@@ -68,7 +68,7 @@ public final class MoeLayerTransformer extends Transformer implements DefaultPar
                 ParamValidators.inArray(new String[] {"auto", "cpu", "gpu"}));
         precision = new Param<>(this, "precision", "native or fp8", ParamValidators.inArray(new String[] {"native", "fp8"}));
         residual = new BooleanParam(this, "residual", "apply x + moe(x) per layer instead of moe(x)");
-        inputEncoding = new Param<>(this, "inputEncoding", "auto (array<float> -> array, binary -> fp32), array, fp32, bf16",
+        inputEncoding = new Param<>(this, "inputEncoding", "auto (the column's sparkmoe.encoding metadata, else array<float> -> array, binary -> fp32), array, fp32, bf16",
                 ParamValidators.inArray(new String[] {"auto", "array", "fp32", "bf16"}));
         outputEncoding = new Param<>(this, "outputEncoding", "same (as the input), array, fp32, bf16",
                 ParamValidators.inArray(new String[] {"same", "array", "fp32", "bf16"}));
@@ -161,7 +161,7 @@ public final class MoeLayerTransformer extends Transformer implements DefaultPar
     public HiddenEncoding inputEncodingFor(StructType schema) {
         StructField f = field(schema, getInputCol());
         String p = getOrDefault(inputEncoding);
-        HiddenEncoding e = p.equals("auto") ? HiddenEncoding.inferFrom(f.dataType(), f.name()) : HiddenEncoding.parse(p);
+        HiddenEncoding e = p.equals("auto") ? HiddenEncoding.inferFrom(f) : HiddenEncoding.parse(p);
         if (!e.accepts(f.dataType())) {
             throw new MoeSparkException("inputEncoding " + e.paramValue() + " needs a " + e.sparkType().simpleString()
                     + " column, but '" + f.name() + "' is " + f.dataType().simpleString());
@@ -186,7 +186,7 @@ public final class MoeLayerTransformer extends Transformer implements DefaultPar
         boolean nullPolicy = getOnBadRow() == BadRowPolicy.NULL;
         StructType result = new StructType();
         for (StructField f : schema.fields()) if (!(getDropInputCol() && f.name().equals(getInputCol()))) result = result.add(f);
-        result = result.add(getOutputCol(), out.sparkType(), nullPolicy);
+        result = result.add(out.field(getOutputCol(), nullPolicy));
         if (nullPolicy) {
             if (names.contains(getErrorCol())) throw new MoeSparkException("error column '" + getErrorCol() + "' already exists");
             result = result.add(getErrorCol(), DataTypes.StringType, true);

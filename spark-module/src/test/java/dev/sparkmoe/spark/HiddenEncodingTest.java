@@ -3,6 +3,8 @@ package dev.sparkmoe.spark;
 import dev.sparkmoe.checkpoint.Floats;
 import dev.sparkmoe.testing.TensorChecks;
 import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.Metadata;
+import org.apache.spark.sql.types.StructField;
 import org.junit.jupiter.api.Test;
 
 import java.nio.ByteBuffer;
@@ -56,11 +58,32 @@ class HiddenEncodingTest {
     }
 
     @Test void typesAndInference() {
-        assertEquals(HiddenEncoding.ARRAY, HiddenEncoding.inferFrom(DataTypes.createArrayType(DataTypes.FloatType), "h"));
-        assertEquals(HiddenEncoding.FP32, HiddenEncoding.inferFrom(DataTypes.BinaryType, "h"));
+        assertEquals(HiddenEncoding.ARRAY, HiddenEncoding.inferFrom(new StructField("h", DataTypes.createArrayType(DataTypes.FloatType), true, Metadata.empty())));
+        assertEquals(HiddenEncoding.FP32, HiddenEncoding.inferFrom(new StructField("h", DataTypes.BinaryType, true, Metadata.empty())));
         MoeSparkException e = assertThrows(MoeSparkException.class,
-                () -> HiddenEncoding.inferFrom(DataTypes.createArrayType(DataTypes.DoubleType), "h"));
+                () -> HiddenEncoding.inferFrom(new StructField("h", DataTypes.createArrayType(DataTypes.DoubleType), true, Metadata.empty())));
         assertTrue(e.getMessage().contains("array<double>"), e.getMessage());
         assertEquals(HiddenEncoding.BF16, HiddenEncoding.parse("BF16"));
+    }
+
+    @Test void metadataNamesTheEncodingOfABinaryColumn() {
+        StructField bf16 = HiddenEncoding.BF16.field("h", false);
+        assertEquals(DataTypes.BinaryType, bf16.dataType());
+        assertEquals(HiddenEncoding.BF16, HiddenEncoding.inferFrom(bf16));
+        StructField wrong = new StructField("h", DataTypes.createArrayType(DataTypes.FloatType), true, bf16.metadata());
+        MoeSparkException e = assertThrows(MoeSparkException.class, () -> HiddenEncoding.inferFrom(wrong));
+        assertTrue(e.getMessage().contains("sparkmoe.encoding=bf16"), e.getMessage());
+    }
+
+    @Test void decodeIntoWritesAtTheOffsetOnly() {
+        float[] v = TensorChecks.randomNormal(TensorChecks.freshSeed(), 6, 1.0);
+        for (HiddenEncoding enc : HiddenEncoding.values()) {
+            float[] dst = new float[10];
+            java.util.Arrays.fill(dst, Float.NaN);
+            assertEquals(6, enc.decodeInto(enc.encode(v, 0, 6), dst, 2), enc.name());
+            assertTrue(Float.isNaN(dst[1]) && Float.isNaN(dst[8]), enc.name());
+            float[] expect = enc == HiddenEncoding.BF16 ? HiddenEncoding.BF16.decode(HiddenEncoding.BF16.encode(v, 0, 6)) : v;
+            assertArrayEquals(expect, java.util.Arrays.copyOfRange(dst, 2, 8), enc.name());
+        }
     }
 }
