@@ -146,7 +146,7 @@ class GpuPipelineGpuTest {
         }
     }
 
-    /** Stacks of 3 layers, and of 4 with a layer repeated back to back and later, with and without residual, under concurrency. */
+    /** Stacks of 3 layers, of 4 with a layer repeated back to back and later, and of 1, with and without residual, under concurrency. */
     @Test
     void deviceResidentStacksMatchHostStacksBitwise() throws Exception {
         int h = MoeLayerWeights.load(ckpt, 0).config().hiddenSize();
@@ -154,7 +154,7 @@ class GpuPipelineGpuTest {
         for (ForwardMode mode : new ForwardMode[] {ForwardMode.OVERLAPPED, ForwardMode.PIPELINED}) {
             for (Integer limit : new Integer[] {null, 64}) {
                 try (GpuMoeEngine l0 = open(0, mode, limit); GpuMoeEngine l1 = open(1, mode, null); GpuMoeEngine l2 = open(2, mode, limit)) {
-                    for (List<MoeEngine> layers : List.of(List.<MoeEngine>of(l0, l1, l2), List.<MoeEngine>of(l2, l2, l0, l2))) {
+                    for (List<MoeEngine> layers : List.of(List.<MoeEngine>of(l0, l1, l2), List.<MoeEngine>of(l2, l2, l0, l2), List.<MoeEngine>of(l1))) {
                         for (boolean residual : new boolean[] {false, true}) {
                             MoeStack device = MoeStack.of(layers, residual);
                             assertInstanceOf(GpuMoeStack.class, device);
