@@ -136,15 +136,6 @@ final class StagingPool<S extends AutoCloseable> implements AutoCloseable {
     /** Total capacity of the slots made and not closed. */
     synchronized long bytes() { return bytes; }
 
-    synchronized int idleSlots() { return idle.size(); }
-
-    /** Total capacity of the idle slots. */
-    synchronized long idleBytes() {
-        long n = 0;
-        for (S s : idle) n += allocator.capacity(s);
-        return n;
-    }
-
     private void closeSlot(S s) {
         try {
             s.close();
