@@ -23,6 +23,15 @@ extern "C" __global__ void __launch_bounds__(128) moe_combine(
   *(float4*)(out + (size_t)t * H + c) = acc;
 }
 
+// Residual of a layer stack: dst = a + b elementwise in fp32 (dst may alias a or b), n a multiple of 4. The host
+// stack computes out[k] += x[k], one fp32 addition per element, so the device result is bitwise the same.
+extern "C" __global__ void __launch_bounds__(256) moe_add_f32(const float* a, const float* b, float* dst, long long n) {
+  long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * 4;
+  if (i >= n) return;
+  float4 u = *(const float4*)(a + i), v = *(const float4*)(b + i);
+  *(float4*)(dst + i) = make_float4(u.x + v.x, u.y + v.y, u.z + v.z, u.w + v.w);
+}
+
 // fp32 -> bf16 (nearest even), n a multiple of 4 (utility for tests and weight conversion on the device).
 extern "C" __global__ void moe_f32_to_bf16(const float* __restrict__ src, __nv_bfloat16* __restrict__ dst, long long n) {
   long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * 4;

@@ -8,7 +8,12 @@ import dev.sparkmoe.checkpoint.DType;
 import dev.sparkmoe.checkpoint.SyntheticCheckpoint;
 import dev.sparkmoe.cuda.Cuda;
 import dev.sparkmoe.engine.Precision;
+import dev.sparkmoe.engine.HostMoeStack;
+import dev.sparkmoe.engine.MoeStack;
+import dev.sparkmoe.gpu.ForwardMode;
+import dev.sparkmoe.gpu.GpuEngineSettings;
 import dev.sparkmoe.gpu.GpuMoeEngine;
+import dev.sparkmoe.gpu.GpuMoeStack;
 import dev.sparkmoe.model.MoeConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -83,6 +88,26 @@ final class BenchCommand implements Callable<Integer> {
             + "stages, not as a graph) and print the medians.")
     boolean profile;
 
+    @Option(names = "--threads", split = ",", paramLabel = "N",
+            description = "Engine-only throughput instead of layer times: N caller threads share one engine and call forward() on "
+                    + "fp32 host batches (host copies, transfers and the layer included), for each forward mode of --modes.")
+    List<Integer> threads;
+
+    @Option(names = "--modes", split = ",", defaultValue = "serial,pipelined,overlapped", paramLabel = "MODE",
+            description = "With --threads: sparkmoe.gpu.forwardMode values to compare (default: ${DEFAULT-VALUE}).")
+    List<String> modes;
+
+    @Option(names = "--batch-tokens", defaultValue = "8192", description = "With --threads: tokens per call (default: ${DEFAULT-VALUE}).")
+    int batchTokens;
+
+    @Option(names = "--seconds", defaultValue = "3", description = "With --threads: seconds per measurement (default: ${DEFAULT-VALUE}).")
+    double seconds;
+
+    @Option(names = "--stack", defaultValue = "0", paramLabel = "L",
+            description = "With --threads: also an L-layer stack (residual), device-resident vs through host memory, in the engine's "
+                    + "default forward mode (0 = none; default: ${DEFAULT-VALUE}).")
+    int stack;
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Override
@@ -92,6 +117,11 @@ final class BenchCommand implements Callable<Integer> {
         GpuMoeEngine.unavailableReason(gpuId).ifPresent(why -> { throw new CliException("moe bench needs the GPU engine: " + why); });
         PrintWriter out = spec.commandLine().getOut();
         ArrayNode all = JSON.createArrayNode();
+        if (threads != null) {
+            throughput(out, all);
+            writeJson(all);
+            return 0;
+        }
         out.printf("moe bench: driver %d, %d timed runs (median) after %d warm-up, %d rotating inputs%n", Cuda.driverVersion(), runs, warmup, rotations);
         out.println(header());
         out.flush();
@@ -123,14 +153,85 @@ final class BenchCommand implements Callable<Integer> {
                 }
             }
         }
-        if (json != null) {
-            try {
-                Files.writeString(json, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(all), StandardCharsets.UTF_8);
-            } catch (IOException e) {
-                throw new CliException("cannot write " + json + ": " + e.getMessage(), e);
-            }
-        }
+        writeJson(all);
         return 0;
+    }
+
+    private void writeJson(ArrayNode all) {
+        if (json == null) return;
+        try {
+            Files.writeString(json, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(all), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new CliException("cannot write " + json + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** --threads: engine-only tokens/s per forward mode and thread count; with --stack, device-resident vs host stacks. */
+    private void throughput(PrintWriter out, ArrayNode all) {
+        for (int t : threads) if (t < 1) throw new ParameterException(spec.commandLine(), "--threads must be positive, got " + t);
+        if (batchTokens < 1 || seconds <= 0 || stack < 0) throw new ParameterException(spec.commandLine(), "--batch-tokens >= 1, --seconds > 0, --stack >= 0");
+        for (String m : modes) ForwardMode.parse(m);
+        out.printf("moe bench --threads: driver %d, %d-token fp32 batches, %.1f s per point%n", Cuda.driverVersion(), batchTokens, seconds);
+        out.printf(Locale.ROOT, "%-14s %-5s %-22s %7s %7s %8s %12s%n", "shape", "prec", "path", "threads", "calls", "seconds", "tokens/s");
+        out.flush();
+        try {
+            for (String shape : shapes) {
+                for (String ps : precisions) {
+                    Precision p = Precision.parse(ps);
+                    MoeConfig c = SyntheticCheckpoint.preset(shape, 1, p == Precision.FP8 ? DType.F8_E4M3 : DType.BF16);
+                    float[][] inputs = EngineThroughput.randomInputs(4, Math.multiplyExact(batchTokens, c.hiddenSize()), seed);
+                    for (String m : modes) {
+                        try (GpuMoeEngine engine = openWithMode(c, p, m, seed)) {
+                            MoeStack one = MoeStack.of(List.of(engine), false);
+                            for (int t : threads) throughputRow(out, all, shape, ps, "engine " + m, EngineThroughput.measure(one, inputs, batchTokens, t, seconds));
+                        }
+                    }
+                    if (stack > 0) {
+                        List<GpuMoeEngine> layers = new ArrayList<>();
+                        try {
+                            for (int l = 0; l < stack; l++) layers.add(openWithMode(c, p, null, seed + 1000L * l));
+                            MoeStack device = GpuMoeStack.of(layers, true), host = new HostMoeStack(layers, true);
+                            for (int t : threads) {
+                                throughputRow(out, all, shape, ps, "stack" + stack + " device", EngineThroughput.measure(device, inputs, batchTokens, t, seconds));
+                                throughputRow(out, all, shape, ps, "stack" + stack + " host", EngineThroughput.measure(host, inputs, batchTokens, t, seconds));
+                            }
+                        } finally {
+                            for (GpuMoeEngine e : layers) e.close();
+                        }
+                    }
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CliException("interrupted", e);
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.BrokenBarrierException e) {
+            throw new CliException("throughput run failed: " + e.getCause(), e);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new CliException("throughput run failed: " + e, e);
+        }
+    }
+
+    /** An engine of random weights in forward mode {@code mode} (null: the setting's default). */
+    private GpuMoeEngine openWithMode(MoeConfig c, Precision p, String mode, long weightSeed) {
+        String key = GpuEngineSettings.FORWARD_MODE.key();
+        String before = System.getProperty(key);
+        if (mode != null) System.setProperty(key, mode);
+        try {
+            return GpuMoeEngine.openSynthetic(c, p, gpuId, weightSeed);
+        } finally {
+            if (before == null) System.clearProperty(key); else System.setProperty(key, before);
+        }
+    }
+
+    private static void throughputRow(PrintWriter out, ArrayNode all, String shape, String precision, String path, EngineThroughput.Result r) {
+        ObjectNode n = JSON.createObjectNode();
+        n.put("shape", shape).put("precision", precision).put("path", path).put("threads", r.threads()).put("batch_tokens", r.batchTokens())
+                .put("calls", r.calls()).put("seconds", r.seconds()).put("tokens_per_s", r.tokensPerSecond());
+        all.add(n);
+        out.printf(Locale.ROOT, "%-14s %-5s %-22s %7d %7d %8.2f %12.0f%n", shape, precision, path, r.threads(), r.calls(), r.seconds(), r.tokensPerSecond());
+        out.flush();
     }
 
     /** FLOPs of one layer call as the issue counts them. */

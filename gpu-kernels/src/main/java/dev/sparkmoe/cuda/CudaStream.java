@@ -39,6 +39,15 @@ public final class CudaStream extends CudaResource {
 
     void setCapturing(boolean on) { capturing = on; }
 
+    /**
+     * Makes the work queued on this stream after this call wait until the work captured by {@code event}'s latest
+     * {@link CudaEvent#record} (at the time of this call) is done; an event never recorded does not wait. No host wait.
+     */
+    public void waitFor(CudaEvent event) {
+        context.makeCurrent();
+        Cuda.check(JCudaDriver.cuStreamWaitEvent(handle(), event.handle(), 0), "cuStreamWaitEvent(" + event + ")");
+    }
+
     /** Blocks until everything queued on this stream is done; a fault of an earlier kernel surfaces here, naming {@code what}. */
     public void synchronize(String what) {
         context.makeCurrent();

@@ -26,4 +26,25 @@ public final class GpuEngineSettings {
             "Router logits kernel: tc (fp64 tensor cores, DMMA) or simt (fp64 FMA). Both accumulate in fp64 and round once "
                     + "to fp32 like the CPU reference, so routing decisions match it.",
             "tc");
+
+    public static final Setting<String> FORWARD_MODE = Settings.stringSetting("sparkmoe.gpu.forwardMode",
+            "How forward() shares the engine between caller threads: serial (the whole call under the engine lock, host "
+                    + "copies included - the first design, kept for comparison), pipelined (each caller copies into its own "
+                    + "pinned staging outside the lock; the lock covers only queuing upload, layer, download), overlapped "
+                    + "(pipelined, and the uploads and downloads run on copy streams through double-buffered device "
+                    + "staging, so one call's transfers overlap another's compute; costs 4 x 4 x bucket x hidden bytes of "
+                    + "device memory and measured no faster on the H200, where host memory bandwidth is the limit). "
+                    + "Results are bitwise the same.",
+            "pipelined");
+
+    public static final Setting<Integer> STAGING_SLOTS = Settings.intSetting("sparkmoe.gpu.stagingSlots",
+            "Most pinned staging slots per engine (one per concurrent forward() call; each holds the input and output of "
+                    + "one launch: 2 x 4 x bucket x hidden bytes); more concurrent callers wait for a slot.",
+            16);
+
+    public static final Setting<Long> STAGING_BYTES = Settings.bytesSetting("sparkmoe.gpu.stagingBytes",
+            "Most pinned host memory the staging slots of one engine may hold together (idle slots are freed to make room; "
+                    + "a call always gets a slot when the engine has none, however large). 16 DeepSeek-V3 callers of "
+                    + "8192-token batches need 7.5 GB.",
+            8L << 30);
 }

@@ -20,7 +20,6 @@ import dev.sparkmoe.kernels.MoeRoute;
 import dev.sparkmoe.kernels.WeightPacking.Format;
 import dev.sparkmoe.model.MoeConfig;
 
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -28,13 +27,21 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The single-GPU MoE layer: route -> dispatch (padded expert-contiguous layout, FP8 quantization) -> grouped GEMM1 with
  * SwiGLU -> grouped GEMM2 with the routing weight -> deterministic combine, plus the shared expert, with no host
  * synchronization inside (expert counts stay on the device), so every token-count bucket runs as one CUDA graph.
- * Weights are uploaded once and stay resident until {@link #close()}. {@link #forward} is thread-safe: calls are
- * serialized on the engine's stream (one workspace).
+ * Weights are uploaded once and stay resident until {@link #close()}.
+ *
+ * <p>{@link #forward} is thread-safe ({@link ForwardMode}): each caller copies its input into a pinned staging slot of
+ * its own (from a small pool) on its own thread; the engine lock is held only while the upload, the layer and the
+ * download are queued on the engine's stream (one workspace: stream order keeps it safe) and an event is recorded; the
+ * caller then waits for its event and copies its output out, again outside the lock. Results are bitwise the same
+ * whatever the concurrency. Several engines of one device can also run as one device-resident stack
+ * ({@link GpuMoeStack}).
  */
 public final class GpuMoeEngine implements MoeEngine {
     /** System property keys of {@link GpuEngineSettings} (documented there). */
@@ -57,8 +64,22 @@ public final class GpuMoeEngine implements MoeEngine {
     private final boolean useGraphs;
     private final int maxTokens;
     private final Map<Integer, CudaGraph> graphs = new HashMap<>();
+    private final ForwardMode mode;
+    private final StagingPool<StagingSlot> staging;
+    /** OVERLAPPED only (else null): copy streams and the events of the double-buffered device staging, by ring index. */
+    private final CudaStream uploadStream, downloadStream;
+    private final CudaEvent[] inReady, inFree, outReady, outFree;
+    /** Stack ordering: recorded after this engine's layer / after this engine consumed the previous layer's buffers. */
+    private final CudaEvent layerDone, inputConsumed;
+    private int inRing, outRing;
     private LayerWorkspace workspace;
-    private boolean closed;
+    private volatile boolean closed;
+
+    private static final AtomicLong NEXT_LOCK_ORDER = new AtomicLong();
+    /** Engines are locked in increasing order of this number when several are held at once (stacks): no deadlock. */
+    final long lockOrder = NEXT_LOCK_ORDER.incrementAndGet();
+    /** Held while queuing work on the stream or touching the workspace, graphs and rings; never while waiting for the GPU (except SERIAL). */
+    final ReentrantLock lock = new ReentrantLock();
 
     /** Why the GPU engine cannot run here, or empty when it can (device 0 checked). */
     public static Optional<String> unavailableReason() {
@@ -126,33 +147,51 @@ public final class GpuMoeEngine implements MoeEngine {
             throw new MoeEngineException(GpuEngineSettings.ROUTER_KERNEL.key() + " must be tc or simt, got '" + router + "'");
         }
         TokenBuckets.bucket(1, maxTokens); // validates the setting
+        this.mode = ForwardMode.parse(GpuEngineSettings.FORWARD_MODE.fromSystemProperties());
+        int slots = GpuEngineSettings.STAGING_SLOTS.fromSystemProperties();
+        if (slots < 1) throw new MoeEngineException(GpuEngineSettings.STAGING_SLOTS.key() + " must be >= 1, got " + slots);
+        long slotBytes = GpuEngineSettings.STAGING_BYTES.fromSystemProperties();
+        if (slotBytes < 1) throw new MoeEngineException(GpuEngineSettings.STAGING_BYTES.key() + " must be positive, got " + slotBytes);
         CudaContext cx = CudaContext.open(ordinal);
-        CudaModule m = null;
-        CudaStream s = null;
-        DeviceWeights w = null;
+        List<AutoCloseable> made = new ArrayList<>(); // closed in reverse on failure
+        made.add(cx);
         try {
-            m = CudaModule.loadKernels(cx);
-            s = new CudaStream(cx);
-            w = source.load(cx, m, s);
+            this.module = add(made, CudaModule.loadKernels(cx));
+            this.stream = add(made, new CudaStream(cx));
+            this.weights = add(made, source.load(cx, module, stream));
+            this.route = new MoeRoute(module, cx.multiprocessorCount(), router.equals("tc"));
+            this.dispatch = new MoeDispatch(module);
+            this.combine = new MoeCombine(module);
+            this.gemm = new GroupedGemm(module, cx.multiprocessorCount(), GpuEngineSettings.REFERENCE_GEMM.fromSystemProperties());
+            boolean overlap = mode == ForwardMode.OVERLAPPED;
+            this.uploadStream = overlap ? add(made, new CudaStream(cx)) : null;
+            this.downloadStream = overlap ? add(made, new CudaStream(cx)) : null;
+            this.inReady = overlap ? events(made, cx, "x staged") : null;
+            this.inFree = overlap ? events(made, cx, "x staging free") : null;
+            this.outReady = overlap ? events(made, cx, "out staged") : null;
+            this.outFree = overlap ? events(made, cx, "out staging free") : null;
+            this.layerDone = add(made, CudaEvent.forOrdering(cx, "layer " + layer + " done"));
+            this.inputConsumed = add(made, CudaEvent.forOrdering(cx, "layer " + layer + " input consumed"));
         } catch (RuntimeException e) {
-            closeAll(e, w, s, m, cx);
+            for (int i = made.size() - 1; i >= 0; i--) {
+                try { made.get(i).close(); } catch (Exception x) { e.addSuppressed(x); }
+            }
             throw e instanceof MoeEngineException ? e : new MoeEngineException("GPU engine setup failed: " + e.getMessage(), e);
         }
         this.ctx = cx;
-        this.module = m;
-        this.stream = s;
-        this.weights = w;
-        this.route = new MoeRoute(m, cx.multiprocessorCount(), router.equals("tc"));
-        this.dispatch = new MoeDispatch(m);
-        this.combine = new MoeCombine(m);
-        this.gemm = new GroupedGemm(m, cx.multiprocessorCount(), GpuEngineSettings.REFERENCE_GEMM.fromSystemProperties());
+        this.staging = new StagingPool<>("staging of the GPU engine of layer " + layer, slots, slotBytes, new StagingPool.Allocator<>() {
+            @Override public StagingSlot allocate(long bytes) { return new StagingSlot(cx, bytes); }
+            @Override public long capacity(StagingSlot slot) { return slot.capacity(); }
+        });
     }
 
-    private static void closeAll(RuntimeException primary, AutoCloseable... xs) {
-        for (AutoCloseable x : xs) {
-            if (x == null) continue;
-            try { x.close(); } catch (Exception e) { primary.addSuppressed(e); }
-        }
+    private static <T extends AutoCloseable> T add(List<AutoCloseable> made, T x) {
+        made.add(x);
+        return x;
+    }
+
+    private static CudaEvent[] events(List<AutoCloseable> made, CudaContext cx, String what) {
+        return new CudaEvent[] {add(made, CudaEvent.forOrdering(cx, what + " 0")), add(made, CudaEvent.forOrdering(cx, what + " 1"))};
     }
 
     @Override public MoeConfig config() { return config; }
@@ -172,46 +211,153 @@ public final class GpuMoeEngine implements MoeEngine {
     public void forward(float[] hidden, int tokens, float[] out) {
         MoeEngine.checkInput(config, hidden, tokens, out);
         if (tokens == 0) return;
-        synchronized (this) {
-            requireOpen();
-            int h = config.hiddenSize();
+        requireOpen();
+        int h = config.hiddenSize();
+        StagingSlot slot = staging.acquire(slotBytes(tokens, maxTokens));
+        try {
             for (int i = 0, n = TokenBuckets.launches(tokens, maxTokens); i < n; i++) {
                 int t = TokenBuckets.launchTokens(tokens, maxTokens, i);
-                runLaunch(hidden, i * maxTokens * h, t, out);
+                int offset = i * maxTokens * h;
+                if (mode == ForwardMode.SERIAL) {
+                    lock.lock();
+                    try {
+                        requireOpen();
+                        slot.copyIn(hidden, offset, t * h);
+                        enqueueCall(slot, t);
+                        slot.awaitAndCopyOut(what(t), out, offset, t * h);
+                    } finally {
+                        lock.unlock();
+                    }
+                } else {
+                    slot.copyIn(hidden, offset, t * h);
+                    lock.lock();
+                    try {
+                        requireOpen();
+                        enqueueCall(slot, t);
+                    } finally {
+                        lock.unlock();
+                    }
+                    slot.awaitAndCopyOut(what(t), out, offset, t * h);
+                }
             }
+        } finally {
+            staging.release(slot);
         }
     }
 
-    private void requireOpen() {
+    /** Bytes of staging for a call of {@code tokens} split into launches of at most {@code launchLimit}: its first launch's bucket. */
+    long slotBytes(int tokens, int launchLimit) {
+        return 4L * TokenBuckets.bucket(Math.min(tokens, launchLimit), launchLimit) * config.hiddenSize();
+    }
+
+    private String what(int tokens) { return "MoE layer " + layer + " (" + tokens + " tokens)"; }
+
+    void requireOpen() {
         if (closed) throw new MoeEngineException("the GPU engine of layer " + layer + " is closed");
     }
 
-    private void runLaunch(float[] hidden, int offset, int tokens, float[] out) {
-        int h = config.hiddenSize();
-        int bucket = TokenBuckets.bucket(tokens, maxTokens);
-        LayerWorkspace ws = workspaceFor(bucket);
-        ctx.makeCurrent();
-        FloatBuffer in = ws.hostIn.buffer().asFloatBuffer();
-        in.put(hidden, offset, tokens * h);
-        ws.hostCount.buffer().putInt(0, tokens);
-        long bytes = 4L * tokens * h;
-        ws.x.uploadAsync(ws.hostIn, bytes, 0, stream);
-        ws.numTokens.uploadAsync(ws.hostCount, 4, 0, stream);
-        runLayer(ws, bucket);
-        ws.out.downloadAsync(ws.hostOut, bytes, stream);
-        stream.synchronize("MoE layer " + layer + " (" + tokens + " tokens)");
-        ws.hostOut.buffer().asFloatBuffer().get(out, offset, tokens * h);
+    /** Queues upload, layer and download of one launch and records the slot's event. Lock held. */
+    private void enqueueCall(StagingSlot slot, int tokens) {
+        LayerWorkspace ws = prepare(tokens);
+        enqueueInput(ws, slot, tokens);
+        enqueueLayer(ws, tokens);
+        enqueueOutput(ws, slot, tokens);
     }
+
+    /** The workspace for a launch of {@code tokens} (grown first if needed). Lock held. */
+    LayerWorkspace prepare(int tokens) {
+        return workspaceFor(TokenBuckets.bucket(tokens, maxTokens));
+    }
+
+    /** Queues the copy of the slot's input into x and sets the token count (in stream order before the layer). Lock held. */
+    void enqueueInput(LayerWorkspace ws, StagingSlot slot, int tokens) {
+        long bytes = 4L * tokens * config.hiddenSize();
+        ctx.makeCurrent();
+        if (mode == ForwardMode.OVERLAPPED) {
+            int i = inRing;
+            inRing ^= 1;
+            uploadStream.waitFor(inFree[i]);              // the layer has copied this staging buffer's previous contents
+            ws.stagingIn[i].uploadAsync(slot.in, bytes, 0, uploadStream);
+            inReady[i].record(uploadStream);
+            stream.waitFor(inReady[i]);
+            ws.x.copyFrom(ws.stagingIn[i], 0, bytes, stream);
+            inFree[i].record(stream);
+        } else {
+            ws.x.uploadAsync(slot.in, bytes, 0, stream);
+        }
+        ws.numTokens.memset32(tokens, stream);
+    }
+
+    /**
+     * Stacks: queues this layer's input from the previous layer's workspace on this engine's stream - its output, or with
+     * {@code residual} its output + its input (fp32, as the host's {@code out[k] += x[k]}) - with the events that order
+     * the two streams both ways. Both engines' locks held.
+     */
+    void enqueueInputFrom(GpuMoeEngine prev, LayerWorkspace prevWs, LayerWorkspace ws, int tokens, boolean residual) {
+        long n = (long) tokens * config.hiddenSize();
+        ctx.makeCurrent();
+        boolean other = prev != this;
+        if (other) {
+            prev.layerDone.record(prev.stream);
+            stream.waitFor(prev.layerDone);
+        }
+        if (residual) combine.add(stream, prevWs.out, prevWs.x, ws.x, n);
+        else ws.x.copyFrom(prevWs.out, 0, 4 * n, stream);
+        if (other) {
+            inputConsumed.record(stream);
+            prev.stream.waitFor(inputConsumed); // prev's later work may overwrite its x and out only after this read
+        }
+        ws.numTokens.memset32(tokens, stream);
+    }
+
+    /** Stacks: out <- out + x (the residual of the last layer, fp32). Lock held. */
+    void enqueueResidual(LayerWorkspace ws, int tokens) {
+        ctx.makeCurrent();
+        combine.add(stream, ws.out, ws.x, ws.out, (long) tokens * config.hiddenSize());
+    }
+
+    /** Queues the layer for the token count already queued into the workspace. Lock held. */
+    void enqueueLayer(LayerWorkspace ws, int tokens) {
+        runLayer(ws, TokenBuckets.bucket(tokens, maxTokens));
+    }
+
+    /** Queues the copy of out into the slot's output and records the slot's event after it. Lock held. */
+    void enqueueOutput(LayerWorkspace ws, StagingSlot slot, int tokens) {
+        long bytes = 4L * tokens * config.hiddenSize();
+        ctx.makeCurrent();
+        if (mode == ForwardMode.OVERLAPPED) {
+            int i = outRing;
+            outRing ^= 1;
+            stream.waitFor(outFree[i]);                   // this staging buffer's previous download is done
+            ws.stagingOut[i].copyFrom(ws.out, 0, bytes, stream);
+            outReady[i].record(stream);
+            downloadStream.waitFor(outReady[i]);
+            ws.stagingOut[i].downloadAsync(slot.out, bytes, downloadStream);
+            outFree[i].record(downloadStream);
+            slot.done.record(downloadStream);
+        } else {
+            ws.out.downloadAsync(slot.out, bytes, stream);
+            slot.done.record(stream);
+        }
+    }
+
+    StagingPool<StagingSlot> staging() { return staging; }
+
+    int maxTokens() { return maxTokens; }
+
+    int ordinal() { return ctx.ordinal(); }
+
+    ForwardMode forwardMode() { return mode; }
 
     /** Queues the whole layer for the token count already in the workspace: the bucket's graph, or the kernels. */
     private void runLayer(LayerWorkspace ws, int bucket) {
         if (!useGraphs) {
-            enqueueLayer(ws, bucket);
+            enqueueKernels(ws, bucket);
             return;
         }
         CudaGraph g = graphs.get(bucket);
         if (g == null) {
-            g = CudaGraph.capture(stream, "MoE layer " + layer + " bucket " + bucket, () -> enqueueLayer(ws, bucket));
+            g = CudaGraph.capture(stream, "MoE layer " + layer + " bucket " + bucket, () -> enqueueKernels(ws, bucket));
             graphs.put(bucket, g);
         }
         g.launch(stream);
@@ -219,12 +365,21 @@ public final class GpuMoeEngine implements MoeEngine {
 
     private LayerWorkspace workspaceFor(int bucket) {
         if (workspace == null || workspace.capacity() < bucket) {
+            // queued work (of this engine, or of a stack reading this workspace: it made our stream wait) may still use it
+            synchronizeStreams("growing the workspace");
             dropGraphs();
             if (workspace != null) workspace.close();
             workspace = null;
-            workspace = new LayerWorkspace(ctx, config, format, weights.routerRows, bucket, ctx.multiprocessorCount());
+            workspace = new LayerWorkspace(ctx, config, format, weights.routerRows, bucket, ctx.multiprocessorCount(),
+                    mode == ForwardMode.OVERLAPPED);
         }
         return workspace;
+    }
+
+    private void synchronizeStreams(String what) {
+        stream.synchronize(what);
+        if (uploadStream != null) uploadStream.synchronize(what);
+        if (downloadStream != null) downloadStream.synchronize(what);
     }
 
     private void dropGraphs() {
@@ -233,14 +388,14 @@ public final class GpuMoeEngine implements MoeEngine {
     }
 
     /** The layer's kernels, sized for {@code cap} tokens; the real count is read on the device. No host synchronization. */
-    private void enqueueLayer(LayerWorkspace ws, int cap) {
-        enqueueLayer(ws, cap, stage -> { });
+    private void enqueueKernels(LayerWorkspace ws, int cap) {
+        enqueueKernels(ws, cap, stage -> { });
     }
 
     /** Called between the stages of a layer (profiling records an event there; the normal path does nothing). */
     private interface StageMark { void after(String stage); }
 
-    private void enqueueLayer(LayerWorkspace ws, int cap, StageMark mark) {
+    private void enqueueKernels(LayerWorkspace ws, int cap, StageMark mark) {
         MoeConfig c = config;
         int h = c.hiddenSize(), inter = c.expertIntermediateSize(), e = c.numExperts(), k = c.topK();
         int maxRowBlocks = MoeDispatch.maxRowBlocks(cap, k, e);
@@ -303,7 +458,16 @@ public final class GpuMoeEngine implements MoeEngine {
      *
      * @return milliseconds of each timed run
      */
-    public synchronized float[] timeLayer(int tokens, int warmup, int runs, int rotations, long seed) {
+    public float[] timeLayer(int tokens, int warmup, int runs, int rotations, long seed) {
+        lock.lock();
+        try {
+            return timeLayerLocked(tokens, warmup, runs, rotations, seed);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private float[] timeLayerLocked(int tokens, int warmup, int runs, int rotations, long seed) {
         requireOpen();
         if (tokens < 1 || tokens > maxTokens) throw new MoeEngineException("timeLayer: tokens must be in 1.." + maxTokens + ", got " + tokens);
         int h = config.hiddenSize();
@@ -315,8 +479,7 @@ public final class GpuMoeEngine implements MoeEngine {
         try (DeviceBuffer inputs = DeviceBuffer.floats(ctx, "bench inputs", (long) rotations * tokens * h);
              CudaEvent start = new CudaEvent(ctx); CudaEvent end = new CudaEvent(ctx)) {
             DeviceWeights.fillNormalF32(module, stream, inputs, seed, 1f);
-            ws.hostCount.buffer().putInt(0, tokens);
-            ws.numTokens.uploadAsync(ws.hostCount, 4, 0, stream);
+            ws.numTokens.memset32(tokens, stream);
             for (int i = 0; i < warmup + runs; i++) {
                 ws.x.copyFrom(inputs, (i % rotations) * rowBytes, rowBytes, stream);
                 start.record(stream);
@@ -338,7 +501,16 @@ public final class GpuMoeEngine implements MoeEngine {
      * Median milliseconds of each stage of the layer (kernels launched one by one with an event after each stage, not
      * as a graph), over {@code runs} runs on device-resident random inputs after two warm-up runs.
      */
-    public synchronized Map<String, Double> profileStages(int tokens, int runs, long seed) {
+    public Map<String, Double> profileStages(int tokens, int runs, long seed) {
+        lock.lock();
+        try {
+            return profileStagesLocked(tokens, runs, seed);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private Map<String, Double> profileStagesLocked(int tokens, int runs, long seed) {
         requireOpen();
         if (tokens < 1 || tokens > maxTokens || runs < 1) throw new MoeEngineException("profileStages: tokens 1.." + maxTokens + ", runs >= 1");
         int h = config.hiddenSize();
@@ -349,15 +521,14 @@ public final class GpuMoeEngine implements MoeEngine {
         List<String> names = new ArrayList<>();
         try (DeviceBuffer input = DeviceBuffer.floats(ctx, "profile input", (long) tokens * h)) {
             DeviceWeights.fillNormalF32(module, stream, input, seed, 1f);
-            ws.hostCount.buffer().putInt(0, tokens);
-            ws.numTokens.uploadAsync(ws.hostCount, 4, 0, stream);
+            ws.numTokens.memset32(tokens, stream);
             for (int i = 0; i < runs + 2; i++) {
                 ws.x.copyFrom(input, 0, 4L * tokens * h, stream);
                 names.clear();
                 CudaEvent start = event(events, 0);
                 start.record(stream);
                 int[] n = {1};
-                enqueueLayer(ws, bucket, stage -> {
+                enqueueKernels(ws, bucket, stage -> {
                     event(events, n[0]++).record(stream);
                     names.add(stage);
                 });
@@ -386,35 +557,72 @@ public final class GpuMoeEngine implements MoeEngine {
     }
 
     /** Host nanoseconds spent queuing the layer (Java + driver: the graph launch) in each run of the last timeLayer. */
-    public synchronized long[] lastEnqueueNanos() { return lastEnqueueNanos.clone(); }
-
-    /** Tokens routed to each expert in the last launch (read back from the device; for benchmarks and diagnostics). */
-    public synchronized int[] lastExpertCounts() {
-        requireOpen();
-        if (workspace == null) return new int[config.numExperts()];
-        stream.synchronize("expert counts");
-        int[] counts = new int[config.numExperts()];
-        workspace.expertCount.download(counts);
-        return counts;
+    public long[] lastEnqueueNanos() {
+        lock.lock();
+        try {
+            return lastEnqueueNanos.clone();
+        } finally {
+            lock.unlock();
+        }
     }
 
-    @Override
-    public synchronized void close() {
-        if (closed) throw new MoeEngineException("the GPU engine of layer " + layer + " was closed twice");
-        closed = true;
-        RuntimeException failure = null;
-        try { ctx.makeCurrent(); dropGraphs(); } catch (RuntimeException e) { failure = e; }
-        AutoCloseable[] parts = {workspace, weights, stream, module, ctx};
-        for (AutoCloseable p : parts) {
-            if (p == null) continue;
-            try {
-                p.close();
-            } catch (Exception e) {
-                if (failure == null) failure = e instanceof RuntimeException r ? r : new MoeEngineException(e.getMessage(), e);
-                else failure.addSuppressed(e);
-            }
+    /** Tokens routed to each expert in the last launch (read back from the device; for benchmarks and diagnostics). */
+    public int[] lastExpertCounts() {
+        lock.lock();
+        try {
+            requireOpen();
+            if (workspace == null) return new int[config.numExperts()];
+            stream.synchronize("expert counts");
+            int[] counts = new int[config.numExperts()];
+            workspace.expertCount.download(counts);
+            return counts;
+        } finally {
+            lock.unlock();
         }
-        workspace = null;
+    }
+
+    /**
+     * Waits for the calls in flight (their staging slots come back), then frees everything. A second close throws.
+     */
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            if (closed) throw new MoeEngineException("the GPU engine of layer " + layer + " was closed twice");
+            closed = true; // no call queues work from now on
+        } finally {
+            lock.unlock();
+        }
+        RuntimeException failure = null;
+        try { staging.close(); } catch (RuntimeException e) { failure = e; }
+        lock.lock();
+        try {
+            try {
+                ctx.makeCurrent();
+                synchronizeStreams("closing the engine"); // work queued by stacks on this stream, too
+                dropGraphs();
+            } catch (RuntimeException e) {
+                if (failure == null) failure = e; else failure.addSuppressed(e);
+            }
+            List<AutoCloseable> parts = new ArrayList<>(List.of(layerDone, inputConsumed));
+            for (CudaEvent[] es : new CudaEvent[][] {inReady, inFree, outReady, outFree}) if (es != null) parts.addAll(List.of(es));
+            if (workspace != null) parts.add(workspace);
+            parts.add(weights);
+            if (uploadStream != null) parts.add(uploadStream);
+            if (downloadStream != null) parts.add(downloadStream);
+            parts.addAll(List.of(stream, module, ctx));
+            for (AutoCloseable p : parts) {
+                try {
+                    p.close();
+                } catch (Exception e) {
+                    if (failure == null) failure = e instanceof RuntimeException r ? r : new MoeEngineException(e.getMessage(), e);
+                    else failure.addSuppressed(e);
+                }
+            }
+            workspace = null;
+        } finally {
+            lock.unlock();
+        }
         if (failure != null) throw failure;
     }
 }

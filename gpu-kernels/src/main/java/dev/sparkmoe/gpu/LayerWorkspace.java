@@ -2,7 +2,6 @@ package dev.sparkmoe.gpu;
 
 import dev.sparkmoe.cuda.CudaContext;
 import dev.sparkmoe.cuda.DeviceBuffer;
-import dev.sparkmoe.cuda.PinnedBuffer;
 import dev.sparkmoe.kernels.MoeDispatch;
 import dev.sparkmoe.kernels.WeightPacking.Format;
 import dev.sparkmoe.model.MoeConfig;
@@ -11,9 +10,11 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The device (and pinned host) buffers of one layer launch of up to {@code capacity} tokens. Graphs captured on a
- * workspace bake in its addresses, so the engine keeps one workspace (grown, with its graphs recaptured, when a larger
- * bucket is first needed). Sizes are pure functions of the config, tested without a GPU ({@link Sizes}).
+ * The device buffers of one layer launch of up to {@code capacity} tokens (pinned host staging is per caller:
+ * {@link StagingSlot}). Graphs captured on a workspace bake in its addresses, so the engine keeps one workspace (grown,
+ * with its graphs recaptured, when a larger bucket is first needed). With {@code copyStaging} it also holds two input
+ * and two output buffers of [capacity, H] fp32 that the copy streams of {@link ForwardMode#OVERLAPPED} fill and drain
+ * while the layer runs on x / out. Sizes are pure functions of the config, tested without a GPU ({@link Sizes}).
  */
 final class LayerWorkspace implements AutoCloseable {
     /** Buffer sizes (elements) for a config, precision and capacity. */
@@ -31,10 +32,11 @@ final class LayerWorkspace implements AutoCloseable {
     final DeviceBuffer x, numTokens, logits, routerPartial, topkExpert, topkWeight, chunkCounts, chunkBase, expertCount, expertStart,
             blockExpert, numRowBlocks, slotOfEntry, rowWeight, a, aScale, hmid, hmidScale, y, out;
     final DeviceBuffer sharedRowWeight, sharedNumBlocks, sharedBlockExpert, aShared, aSharedScale, hShared, hSharedScale, yShared;
-    final PinnedBuffer hostIn, hostOut, hostCount;
+    /** Device staging of the copy streams (double-buffered), or null without copy staging. */
+    final DeviceBuffer[] stagingIn, stagingOut;
     private final List<AutoCloseable> owned = new ArrayList<>();
 
-    LayerWorkspace(CudaContext ctx, MoeConfig c, Format f, int routerRows, int capacity, int smCount) {
+    LayerWorkspace(CudaContext ctx, MoeConfig c, Format f, int routerRows, int capacity, int smCount, boolean copyStaging) {
         sizes = Sizes.of(c, capacity);
         int h = c.hiddenSize(), inter = c.expertIntermediateSize(), e = c.numExperts(), k = c.topK(), esz = f.bytes();
         long rows = sizes.routedRows();
@@ -77,9 +79,12 @@ final class LayerWorkspace implements AutoCloseable {
             } else {
                 sharedRowWeight = sharedNumBlocks = sharedBlockExpert = aShared = aSharedScale = hShared = hSharedScale = yShared = null;
             }
-            hostIn = pinned(ctx, "input", 4L * capacity * h);
-            hostOut = pinned(ctx, "output", 4L * capacity * h);
-            hostCount = pinned(ctx, "token count", 4);
+            if (copyStaging) {
+                stagingIn = new DeviceBuffer[] {f32(ctx, "x staging 0", (long) capacity * h), f32(ctx, "x staging 1", (long) capacity * h)};
+                stagingOut = new DeviceBuffer[] {f32(ctx, "out staging 0", (long) capacity * h), f32(ctx, "out staging 1", (long) capacity * h)};
+            } else {
+                stagingIn = stagingOut = null;
+            }
         } catch (RuntimeException ex) {
             closeQuietly(ex);
             throw ex;
@@ -94,12 +99,6 @@ final class LayerWorkspace implements AutoCloseable {
 
     private DeviceBuffer buf(CudaContext ctx, String n, long count, int esz) {
         DeviceBuffer b = new DeviceBuffer(ctx, n, count, esz);
-        owned.add(b);
-        return b;
-    }
-
-    private PinnedBuffer pinned(CudaContext ctx, String n, long bytes) {
-        PinnedBuffer b = new PinnedBuffer(ctx, n, bytes);
         owned.add(b);
         return b;
     }

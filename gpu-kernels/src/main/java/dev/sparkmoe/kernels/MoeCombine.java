@@ -9,12 +9,29 @@ import dev.sparkmoe.cuda.DeviceBuffer;
 import static dev.sparkmoe.kernels.MoeRoute.ceilDiv;
 import static dev.sparkmoe.kernels.MoeRoute.nullable;
 
-/** Launcher of moe_combine.cu: each token's output as the fixed-order sum of its k weighted rows plus the shared row. */
+/**
+ * Launcher of moe_combine.cu: each token's output as the fixed-order sum of its k weighted rows plus the shared row;
+ * and the elementwise fp32 add of a layer stack's residual.
+ */
 public final class MoeCombine {
     private final CudaFunction combine;
+    private final CudaFunction add;
 
     public MoeCombine(CudaModule module) {
         combine = module.function("moe_combine");
+        add = module.function("moe_add_f32");
+    }
+
+    /** {@code dst[0, n) = a[0, n) + b[0, n)} in fp32 ({@code dst} may be {@code a} or {@code b}); n a positive multiple of 4. */
+    public void add(CudaStream s, DeviceBuffer a, DeviceBuffer b, DeviceBuffer dst, long n) {
+        if (n <= 0 || n % 4 != 0) throw new IllegalArgumentException("moe_add_f32: n must be a positive multiple of 4, got " + n);
+        for (DeviceBuffer d : new DeviceBuffer[] {a, b, dst}) {
+            if (d.elementBytes() != 4 || d.count() < n) {
+                throw new IllegalArgumentException("moe_add_f32: buffer '" + d.name() + "' holds " + d.count() + " x " + d.elementBytes()
+                        + " B, needs " + n + " floats");
+            }
+        }
+        add.launch(s, Dim.of(ceilDiv(n, 1024)), Dim.of(256), 0, a, b, dst, n);
     }
 
     public void combine(CudaStream s, DeviceBuffer y, DeviceBuffer yShared, DeviceBuffer slotOfEntry, DeviceBuffer out,

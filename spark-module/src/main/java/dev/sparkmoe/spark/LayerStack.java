@@ -1,16 +1,18 @@
 package dev.sparkmoe.spark;
 
 import dev.sparkmoe.engine.MoeEngine;
+import dev.sparkmoe.engine.MoeStack;
 
 import java.util.List;
 
 /**
  * MoE layers applied in sequence, each as {@code x <- moe(x)} or, with the residual, {@code x <- x + moe(x)}.
+ * Runs as {@link MoeStack#of}: device-resident (one upload and one download per batch, residual on the device) when
+ * all layers are GPU engines of one device, else layer by layer through host memory - bitwise the same results.
  * Holds no engine of its own: the engines belong to the {@link EngineRegistry}. Thread-safe (buffers are per call).
  */
 public final class LayerStack {
-    private final List<MoeEngine> engines;
-    private final boolean residual;
+    private final MoeStack stack;
     private final int hidden;
 
     public LayerStack(List<MoeEngine> engines, boolean residual) {
@@ -21,8 +23,7 @@ public final class LayerStack {
                 throw new MoeSparkException("layer " + e.layer() + " has hidden size " + e.config().hiddenSize() + ", not " + hidden);
             }
         }
-        this.engines = List.copyOf(engines);
-        this.residual = residual;
+        this.stack = MoeStack.of(engines, residual);
     }
 
     /** The stack for {@code spec} on this JVM, loading engines once per JVM. */
@@ -32,22 +33,11 @@ public final class LayerStack {
 
     public int hiddenSize() { return hidden; }
 
-    public String deviceDescription() { return engines.get(0).deviceDescription(); }
+    public String deviceDescription() { return stack.layers().size() == 1 ? stack.layers().get(0).deviceDescription() : stack.description(); }
 
     /** {@code out[0, tokens*H)} = the stack applied to {@code x[0, tokens*H)}; {@code x} (a different array) is left unchanged. */
     public void forward(float[] x, int tokens, float[] out) {
         if (x == out) throw new MoeSparkException("layer stack input and output must be different arrays");
-        int n = Math.multiplyExact(tokens, hidden);
-        float[] a = null, b = null;
-        float[] cur = x;
-        for (int i = 0; i < engines.size(); i++) {
-            float[] dst;
-            if (i == engines.size() - 1) dst = out;
-            else if (cur != a) dst = a == null ? (a = new float[n]) : a;
-            else dst = b == null ? (b = new float[n]) : b;
-            engines.get(i).forward(cur, tokens, dst);
-            if (residual) for (int k = 0; k < n; k++) dst[k] += cur[k];
-            cur = dst;
-        }
+        stack.forward(x, tokens, out);
     }
 }
