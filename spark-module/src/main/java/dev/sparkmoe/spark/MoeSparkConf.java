@@ -19,6 +19,12 @@ public final class MoeSparkConf {
                     + "spark.task.resource.<name>.amount); MoE layers with device auto/gpu run on the address Spark assigns.",
             "gpu");
 
+    public static final Setting<Integer> EXECUTOR_WAIT_SECONDS = Settings.intSetting("spark.sparkmoe.executorWaitSeconds",
+            "Cluster jobs: seconds EngineWarmup (the example jobs' first step) waits for the first executor to register "
+                    + "before it fails naming the resources the application asks for; Spark itself would wait forever when no "
+                    + "worker can offer them (e.g. spark.executor.resource.gpu.amount on workers that offer no 'gpu').",
+            180);
+
     public static String gpuResource(SparkConf conf) {
         return conf == null ? GPU_RESOURCE.defaultValue() : GPU_RESOURCE.parse(conf.get(GPU_RESOURCE.key(), GPU_RESOURCE.defaultValue()));
     }
