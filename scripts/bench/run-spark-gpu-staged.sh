@@ -52,8 +52,10 @@ cluster)
     gpu_conf=(); [ -n "$("$root/scripts/gpu-discovery.sh" | grep -o '"0"')" ] && gpu_conf=(--conf spark.executor.resource.gpu.amount=1 \
         --conf spark.task.resource.gpu.amount=0.125)
     TIMEOUT=${CLUSTER_TIMEOUT:-400} job cluster "spark://127.0.0.1:7077" --layers 0 --verify-rows 16 --verify-tolerance 3e-2 \
-        --baseline-tokens 0 "${gpu_conf[@]}" --conf spark.executor.cores=8 --conf spark.executor.memory=${EXECUTOR_MEMORY:-40g}
+        --baseline-tokens 0 "${gpu_conf[@]}" --conf spark.sparkmoe.executorWaitSeconds=120 --conf spark.executor.cores=8 --conf spark.executor.memory=${EXECUTOR_MEMORY:-40g}
     echo "executor device line:"; grep -rh "sparkmoe: executor" "$root/target/local-cluster/work" 2>/dev/null | head -3
-    "$root/scripts/local-cluster.sh" stop ;;
+    "$root/scripts/local-cluster.sh" stop
+    # the cluster's own logs (master, worker, executors' stderr) live in the checkout: keep them with the job's log
+    tar -czf "$OUT/cluster-logs.tgz" -C "$root/target" local-cluster/logs local-cluster/work local-cluster/spark-defaults.conf 2>/dev/null ;;
 esac; done
 echo "--- summary"; grep -h "^RESULT" "$OUT"/*.log
