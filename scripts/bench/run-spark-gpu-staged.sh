@@ -26,7 +26,7 @@ echo "host: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB; $(nvidia-smi
 layer_list=$(seq -s, 0 $((LAYERS - 1)))
 t0=$(date +%s)
 [ -f "$W/model/config.json" ] || java_run dev.sparkmoe.examples.GenerateModel --preset "${PRESET:-qwen3-30b-a3b}" --layers "$LAYERS" \
-    --dtype fp8 --output "$W/model" 2>&1 | tail -1
+    --dtype fp8 --depth-scaled-init --output "$W/model" 2>&1 | tail -1  # bounded through a deep residual stack
 [ -d "$W/input" ] || java_run dev.sparkmoe.examples.GenerateInput --model "$W/model" --rows "$ROWS" --tokens-per-row "$TOKENS" \
     --encoding "$ENCODING" --output "$W/input" --conf spark.sql.parquet.compression.codec=uncompressed 2>&1 | grep -v " INFO " | tail -1
 echo "data ready in $(( $(date +%s) - t0 )) s: $(du -sh "$W/model" | cut -f1) model, $(du -sh "$W/input" | cut -f1) input"

@@ -30,6 +30,10 @@ public final class GenerateModel implements Callable<Integer> {
     @Option(names = "--output", required = true, description = "checkpoint directory to write")
     Path output;
 
+    @Option(names = "--depth-scaled-init", description = "scale down projections by 1/sqrt(2 x layers), so that a deep "
+            + "residual stack (x + moe(x) per layer, no normalization) stays bounded instead of overflowing")
+    boolean depthScaled;
+
     static final class Presets extends java.util.ArrayList<String> {
         Presets() { super(SyntheticCheckpoint.PRESETS.keySet()); }
     }
@@ -38,7 +42,8 @@ public final class GenerateModel implements Callable<Integer> {
         DType d = DType.fromUserName(dtype);
         MoeConfig cfg = SyntheticCheckpoint.preset(preset, layers, d);
         long t0 = System.nanoTime();
-        SyntheticCheckpoint.write(cfg, d, seed, output, SyntheticCheckpoint.DEFAULT_SHARD_BYTES);
+        SyntheticCheckpoint.write(cfg, d, seed, output, SyntheticCheckpoint.DEFAULT_SHARD_BYTES,
+                depthScaled ? SyntheticCheckpoint.depthScale(cfg) : 1.0);
         System.out.printf("wrote %s (%s, %d layers, %s) to %s in %.1f s%n", preset, cfg.family().hfModelType(), layers,
                 d.name(), output, (System.nanoTime() - t0) / 1e9);
         return 0;

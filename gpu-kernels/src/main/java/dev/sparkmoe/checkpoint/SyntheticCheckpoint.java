@@ -85,6 +85,21 @@ public final class SyntheticCheckpoint {
      * weights are F32, else BF16; DeepSeek's selection bias is F32.
      */
     public static void write(MoeConfig cfg, DType weightDtype, long seed, Path dir, long maxShardBytes) {
+        write(cfg, weightDtype, seed, dir, maxShardBytes, 1.0);
+    }
+
+    /**
+     * The down-projection scale that keeps a deep residual stack of these layers bounded without normalization:
+     * 1/sqrt(2 x MoE layers), the depth scaling of GPT-2 / Megatron initialisations. Unscaled random layers applied as
+     * {@code x + moe(x)} grow quadratically through SwiGLU and overflow fp32 after about 15 layers.
+     */
+    public static double depthScale(MoeConfig cfg) {
+        return 1.0 / Math.sqrt(2.0 * Math.max(1, cfg.moeLayerList().size()));
+    }
+
+    /** As {@link #write(MoeConfig, DType, long, Path, long)}, with every down projection's std multiplied by {@code downScale}. */
+    public static void write(MoeConfig cfg, DType weightDtype, long seed, Path dir, long maxShardBytes, double downScale) {
+        if (!(downScale > 0 && downScale <= 1)) throw new CheckpointException("down-projection scale must be in (0, 1], got " + downScale);
         if (weightDtype == DType.F8_E4M3 && !cfg.isFp8Checkpoint()) {
             throw new CheckpointException("FP8 weights need a config with quantization_config.weight_block_size");
         }
@@ -104,11 +119,11 @@ public final class SyntheticCheckpoint {
             }
             for (int x = 0; x < e; x++) {
                 addExpert(w, cfg, seed, weightDtype, f.expertWeight(layer, x, Projection.GATE), f.expertWeight(layer, x, Projection.UP),
-                        f.expertWeight(layer, x, Projection.DOWN), inter);
+                        f.expertWeight(layer, x, Projection.DOWN), inter, downScale);
             }
             if (cfg.hasSharedExpert()) {
                 addExpert(w, cfg, seed, weightDtype, f.sharedExpertWeight(layer, Projection.GATE), f.sharedExpertWeight(layer, Projection.UP),
-                        f.sharedExpertWeight(layer, Projection.DOWN), cfg.sharedIntermediateSize());
+                        f.sharedExpertWeight(layer, Projection.DOWN), cfg.sharedIntermediateSize(), downScale);
                 if (cfg.sharedExpertGated()) addMatrix(w, f.sharedExpertGateWeight(layer), 1, h, 1.0 / Math.sqrt(h), routerDtype, null, seed);
             }
         }
@@ -121,11 +136,12 @@ public final class SyntheticCheckpoint {
         SafetensorsWriter.writeAtomically(dir.resolve("config.json"), cfg.toHfJson().toPrettyString().getBytes(StandardCharsets.UTF_8));
     }
 
-    private static void addExpert(SafetensorsWriter w, MoeConfig cfg, long seed, DType dtype, String gate, String up, String down, int inter) {
+    private static void addExpert(SafetensorsWriter w, MoeConfig cfg, long seed, DType dtype, String gate, String up, String down, int inter,
+                                  double downScale) {
         int h = cfg.hiddenSize();
         addMatrix(w, gate, inter, h, 1.0 / Math.sqrt(h), dtype, cfg.weightBlockSize(), seed);
         addMatrix(w, up, inter, h, 1.0 / Math.sqrt(h), dtype, cfg.weightBlockSize(), seed);
-        addMatrix(w, down, h, inter, 1.0 / Math.sqrt(inter), dtype, cfg.weightBlockSize(), seed);
+        addMatrix(w, down, h, inter, downScale / Math.sqrt(inter), dtype, cfg.weightBlockSize(), seed);
     }
 
     private static void addMatrix(SafetensorsWriter w, String name, int rows, int cols, double std, DType dtype, int[] block, long seed) {
