@@ -38,7 +38,7 @@ job() { # name, master, extra args...
         --output "$W/out-$name" --batch-size "$BATCH" --device auto --precision "$PRECISION" \
         --conf spark.sql.parquet.compression.codec=uncompressed --conf spark.sql.files.maxPartitionBytes=32m "$@" \
         > "$OUT/$name.log" 2>&1
-    echo "exit $?"; grep -E "^(sparkmoe|  |rows|engine only|Spark end|verify|RESULT)" "$OUT/$name.log" | grep -v "^  at " | tail -12
+    echo "exit $?"; grep -E "^(sparkmoe|  |rows|micro-batches|engine only|Spark end|verify|RESULT)" "$OUT/$name.log" | grep -v "^  at " | tail -12
     grep -E "Exception|Error" "$OUT/$name.log" | head -3
     rm -rf "$W/out-$name"
 }

@@ -7,6 +7,7 @@ import dev.sparkmoe.engine.MoeEngines;
 import dev.sparkmoe.engine.Precision;
 import dev.sparkmoe.spark.EngineWarmup;
 import dev.sparkmoe.spark.HiddenEncoding;
+import dev.sparkmoe.spark.MicroBatchStats;
 import dev.sparkmoe.spark.MoeLayerSpec;
 import dev.sparkmoe.spark.MoeLayerTransformer;
 import org.apache.spark.sql.Dataset;
@@ -116,9 +117,11 @@ public final class BatchInference implements Callable<Integer> {
             if (warmupRows > 0) t.transform(in.limit(warmupRows)).write().format("noop").mode("overwrite").save();
             Dataset<Row> result = t.transform(in);
 
+            MicroBatchStats.reset();
             long t0 = System.nanoTime();
             result.write().mode("overwrite").parquet(output);
             double sec = (System.nanoTime() - t0) / 1e9;
+            if (s.sparkContext().isLocal()) System.out.println("micro-batches (local mode): " + MicroBatchStats.summary());
 
             Dataset<Row> written = s.read().parquet(output);
             int hidden = Checkpoint.open(Path.of(spec.modelPath())).config().hiddenSize();

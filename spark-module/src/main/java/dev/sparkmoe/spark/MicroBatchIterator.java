@@ -145,6 +145,7 @@ public final class MicroBatchIterator<I, O> implements Iterator<O> {
 
     /** Decodes the good rows straight into the batch input and queues the forward pass. */
     private Batch<I> launch(Batch<I> b) {
+        long t0 = System.nanoTime();
         int h = stack.hiddenSize();
         long firstIndex = rowIndex - b.rows.size();
         b.buffers = buffers(Math.multiplyExact(b.tokens, h));
@@ -166,8 +167,13 @@ public final class MicroBatchIterator<I, O> implements Iterator<O> {
         int tokens = off / h;
         b.tokens = tokens;
         b.out = FORWARD_POOL.submit(() -> {
+            long f0 = System.nanoTime();
             if (tokens > 0) s.forward(x, tokens, y);
+            MicroBatchStats.FORWARD_NANOS.add(System.nanoTime() - f0);
         });
+        MicroBatchStats.BATCHES.increment();
+        MicroBatchStats.TOKENS.add(tokens);
+        MicroBatchStats.DECODE_NANOS.add(System.nanoTime() - t0);
         return b;
     }
 
@@ -179,6 +185,7 @@ public final class MicroBatchIterator<I, O> implements Iterator<O> {
     }
 
     private void emit(Batch<I> b) {
+        long t0 = System.nanoTime();
         try {
             b.out.get();
         } catch (InterruptedException e) {
@@ -191,6 +198,8 @@ public final class MicroBatchIterator<I, O> implements Iterator<O> {
             if (c instanceof Error err) throw err;
             throw new MoeSparkException("micro-batch failed: " + c, c);
         }
+        long t1 = System.nanoTime();
+        MicroBatchStats.WAIT_NANOS.add(t1 - t0);
         float[] y = b.buffers[1];
         int off = 0;
         for (int i = 0; i < b.rows.size(); i++) {
@@ -204,6 +213,7 @@ public final class MicroBatchIterator<I, O> implements Iterator<O> {
         }
         freeBuffers.add(b.buffers);
         b.buffers = null;
+        MicroBatchStats.ENCODE_NANOS.add(System.nanoTime() - t1);
     }
 
     /** Width, checked per row so the error can name the row (the engine would only name a batch token). */
