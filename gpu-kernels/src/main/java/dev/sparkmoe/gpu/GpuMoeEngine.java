@@ -63,6 +63,7 @@ public final class GpuMoeEngine implements MoeEngine {
     private final DeviceWeights weights;
     private final boolean useGraphs;
     private final int maxTokens;
+    private final int fp8PromotionInterval;
     private final Map<Integer, CudaGraph> graphs = new HashMap<>();
     private final ForwardMode mode;
     private final StagingPool<StagingSlot> staging;
@@ -147,6 +148,14 @@ public final class GpuMoeEngine implements MoeEngine {
             throw new MoeEngineException(GpuEngineSettings.ROUTER_KERNEL.key() + " must be tc or simt, got '" + router + "'");
         }
         TokenBuckets.bucket(1, maxTokens); // validates the setting
+        this.fp8PromotionInterval = GpuEngineSettings.FP8_PROMOTION_INTERVAL.fromSystemProperties();
+        if (fp8PromotionInterval != 128 && fp8PromotionInterval != 32) {
+            throw new MoeEngineException(GpuEngineSettings.FP8_PROMOTION_INTERVAL.key() + " must be 128 or 32, got " + fp8PromotionInterval);
+        }
+        if (p == Precision.FP8 && fp8PromotionInterval == 32 && c.hiddenSize() % 256 != 0) {
+            throw new MoeEngineException(GpuEngineSettings.FP8_PROMOTION_INTERVAL.key() + "=32 needs a hidden size that is a "
+                    + "multiple of 256; this layer's is " + c.hiddenSize());
+        }
         this.mode = ForwardMode.parse(GpuEngineSettings.FORWARD_MODE.fromSystemProperties());
         int slots = GpuEngineSettings.STAGING_SLOTS.fromSystemProperties();
         if (slots < 1) throw new MoeEngineException(GpuEngineSettings.STAGING_SLOTS.key() + " must be >= 1, got " + slots);
@@ -162,7 +171,8 @@ public final class GpuMoeEngine implements MoeEngine {
             this.route = new MoeRoute(module, cx.multiprocessorCount(), router.equals("tc"));
             this.dispatch = new MoeDispatch(module);
             this.combine = new MoeCombine(module);
-            this.gemm = new GroupedGemm(module, cx.multiprocessorCount(), GpuEngineSettings.REFERENCE_GEMM.fromSystemProperties());
+            this.gemm = new GroupedGemm(module, cx.multiprocessorCount(), GpuEngineSettings.REFERENCE_GEMM.fromSystemProperties(),
+                    fp8PromotionInterval);
             boolean overlap = mode == ForwardMode.OVERLAPPED;
             this.uploadStream = overlap ? add(made, new CudaStream(cx)) : null;
             this.downloadStream = overlap ? add(made, new CudaStream(cx)) : null;
@@ -201,7 +211,9 @@ public final class GpuMoeEngine implements MoeEngine {
     @Override
     public String deviceDescription() {
         return "gpu " + ctx.ordinal() + ": " + ctx.name() + " (sm_" + ctx.computeCapability() + ", " + ctx.multiprocessorCount()
-                + " SMs), " + (format == Format.FP8 ? "FP8 e4m3" : "BF16") + " grouped GEMMs" + (useGraphs ? ", CUDA graphs" : "");
+                + " SMs), " + (format == Format.FP8 ? "FP8 e4m3" : "BF16") + " grouped GEMMs"
+                + (format == Format.FP8 && fp8PromotionInterval != 128 ? " (promoted every " + fp8PromotionInterval + " of K)" : "")
+                + (useGraphs ? ", CUDA graphs" : "");
     }
 
     /** Bytes of expert weights (and scales) resident on the device. */

@@ -16,12 +16,22 @@ public final class GroupedGemm {
     private final CudaModule module;
     private final int smCount;
     private final boolean reference;
+    private final int fp8PromotionInterval;
 
     /** @param reference launch the SIMT *_ref kernels instead of the production ones (cross-checks) */
     public GroupedGemm(CudaModule module, int smCount, boolean reference) {
+        this(module, smCount, reference, 128);
+    }
+
+    /** @param fp8PromotionInterval K per promotion of the FP8 kernels into the fp32 result: 128 or 32 */
+    public GroupedGemm(CudaModule module, int smCount, boolean reference, int fp8PromotionInterval) {
+        if (fp8PromotionInterval != 128 && fp8PromotionInterval != 32) {
+            throw new IllegalArgumentException("FP8 promotion interval must be 128 or 32, got " + fp8PromotionInterval);
+        }
         this.module = module;
         this.smCount = smCount;
         this.reference = reference;
+        this.fp8PromotionInterval = fp8PromotionInterval;
     }
 
     /**
@@ -56,7 +66,7 @@ public final class GroupedGemm {
     /** The launch configuration this launcher uses for a problem. */
     public GroupedGemmConfig config(Gemm gemm, Operand op, int maxRowBlocks, int n, int k) {
         return reference ? GroupedGemmConfig.reference(gemm, op, maxRowBlocks, n, k)
-                : GroupedGemmConfig.choose(gemm, op, maxRowBlocks, n, k, smCount);
+                : GroupedGemmConfig.choose(gemm, op, maxRowBlocks, n, k, smCount, fp8PromotionInterval);
     }
 
     /** Hout[r, :N] = silu(A[r] . gate_e) * (A[r] . up_e), e = block_expert[r / 128]; K = H, N = I. */

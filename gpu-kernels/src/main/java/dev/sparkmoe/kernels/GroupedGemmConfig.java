@@ -58,7 +58,28 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
      * @param smCount      multiprocessors of the device
      */
     public static GroupedGemmConfig choose(Gemm gemm, Operand operand, int maxRowBlocks, int n, int k, int smCount) {
+        return choose(gemm, operand, maxRowBlocks, n, k, smCount, 128);
+    }
+
+    /**
+     * As {@link #choose(Gemm, Operand, int, int, int, int)} with the FP8 promotion interval (K per promotion into the
+     * fp32 result): 128 (production) or 32 (the {@code _p32} kernels: the same tiles, promoted after every wgmma).
+     */
+    public static GroupedGemmConfig choose(Gemm gemm, Operand operand, int maxRowBlocks, int n, int k, int smCount,
+                                           int fp8PromotionInterval) {
         check(gemm, operand, maxRowBlocks, n, k, smCount);
+        if (fp8PromotionInterval != 128 && fp8PromotionInterval != 32) {
+            throw new IllegalArgumentException("FP8 promotion interval must be 128 or 32, got " + fp8PromotionInterval);
+        }
+        if (operand == Operand.FP8 && fp8PromotionInterval == 32) {
+            if (gemm == Gemm.GEMM2 && n % 256 != 0) {
+                throw new IllegalArgumentException("FP8 promotion every 32 has no kernel for GEMM2 with N = " + n
+                        + " (needs a multiple of 256: the hidden size)");
+            }
+            GroupedGemmConfig c = choose(gemm, operand, maxRowBlocks, n, k, smCount, 128);
+            return new GroupedGemmConfig(c.kernel() + "_p32", c.blockM(), c.blockN(), c.blockK(), c.stages(), c.threads(),
+                    c.dynamicSmemBytes(), c.gridX(), c.gridY());
+        }
         String name = baseName(gemm, operand);
         if (gemm == Gemm.GEMM1_SWIGLU) {
             // One CTA owns 128 output columns (256 interleaved gate/up rows); FP8 needs exactly that for its per-128

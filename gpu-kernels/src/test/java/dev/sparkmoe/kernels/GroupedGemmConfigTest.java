@@ -27,6 +27,27 @@ class GroupedGemmConfigTest {
         assertEquals(0, c.dynamicSmemBytes());
     }
 
+    /** Promotion every 32 picks the _p32 entry points (same tiles) for FP8 only; each is declared in grouped_gemm.cu. */
+    @Test
+    void fp8PromotionEvery32UsesThePromote32Kernels() throws java.io.IOException {
+        String cu = java.nio.file.Files.readString(java.nio.file.Path.of("src/main/cuda/grouped_gemm.cu"));
+        for (Gemm g : Gemm.values()) {
+            GroupedGemmConfig fast = GroupedGemmConfig.choose(g, Operand.FP8, 64, 2048, 7168, 132);
+            GroupedGemmConfig p32 = GroupedGemmConfig.choose(g, Operand.FP8, 64, 2048, 7168, 132, 32);
+            assertEquals(fast.kernel() + "_p32", p32.kernel());
+            assertEquals(fast.dynamicSmemBytes(), p32.dynamicSmemBytes(), "same tile, same shared memory");
+            assertEquals(fast.gridX(), p32.gridX());
+            assertTrue(cu.contains("(" + p32.kernel() + ","), p32.kernel() + " is not an entry point of grouped_gemm.cu");
+            assertEquals(GroupedGemmConfig.choose(g, Operand.BF16, 64, 2048, 7168, 132),
+                    GroupedGemmConfig.choose(g, Operand.BF16, 64, 2048, 7168, 132, 32), "BF16 has no promotion");
+        }
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 64, 128 * 3, 2048, 132, 32));
+        assertTrue(e.getMessage().contains("N = 384"), e.getMessage());
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, 64, 2048, 7168, 132, 64));
+    }
+
     @Test
     void choiceIsDeterministicAndNamesAnEntryPoint() {
         for (Gemm g : Gemm.values()) {
