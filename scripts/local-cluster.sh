@@ -4,7 +4,9 @@
 # launches executor JVMs with the same classpath (through SPARK_DIST_CLASSPATH) and, when nvidia-smi sees GPUs,
 # offers them as the 'gpu' resource found by scripts/gpu-discovery.sh.
 #
-#   scripts/local-cluster.sh start [--workers 2] [--cores 1] [--memory 2g] [--port 7077]
+#   scripts/local-cluster.sh start [--workers 2] [--cores 1] [--memory 2g] [--port 7077] [--spark-only]
+#     --spark-only: the daemons and executors get Spark's jars alone (examples/target/spark-classpath.txt), as from a
+#     Spark distribution, so jobs must ship the project's jars themselves (scripts/spark-submit.sh --jars ...)
 #   scripts/local-cluster.sh status | stop
 #
 # Then run a job against it, e.g.
@@ -16,13 +18,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/spark-env.sh"
 
 DIR="$SPARKMOE_ROOT/target/local-cluster"
 cmd="${1:-}"; shift || true
-WORKERS=2; CORES=1; MEMORY=2g; PORT=7077
+WORKERS=2; CORES=1; MEMORY=2g; PORT=7077; SPARK_ONLY=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --workers) WORKERS="$2"; shift 2 ;;
         --cores) CORES="$2"; shift 2 ;;
         --memory) MEMORY="$2"; shift 2 ;;
         --port) PORT="$2"; shift 2 ;;
+        --spark-only) SPARK_ONLY=1; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -50,6 +53,7 @@ start)
         echo "spark.worker.resource.gpu.amount $gpus" >> "$props"
         echo "spark.worker.resource.gpu.discoveryScript $SPARKMOE_ROOT/scripts/gpu-discovery.sh" >> "$props"
     fi
+    if (( SPARK_ONLY )); then SPARKMOE_CLASSPATH=$(sparkmoe_spark_classpath); fi
     export SPARK_HOME="$DIR/spark-home" SPARK_SCALA_VERSION=2.13 SPARK_DIST_CLASSPATH="$SPARKMOE_CLASSPATH"
     export SPARK_LOCAL_IP=127.0.0.1 SPARK_LOG_DIR="$DIR/logs"
     nohup java $SPARKMOE_ADD_OPENS -Xmx512m -Dlog4j2.configurationFile="$SPARKMOE_ROOT/scripts/spark-log4j2.properties" \
@@ -69,7 +73,7 @@ start)
     # registration is logged at INFO, which our log config hides for Spark: check the master's port and the JVMs instead
     for ((i = 0; i < 60; i++)); do
         alive=0; while read -r pid; do kill -0 "$pid" 2>/dev/null && alive=$((alive + 1)); done < "$DIR/pids"
-        (( alive == WORKERS + 1 )) || { echo "[local-cluster] a JVM exited; logs in $DIR/logs" >&2; tail -5 "$DIR"/logs/*.log >&2; exit 1; }
+        (( alive == WORKERS + 1 )) || { echo "[local-cluster] a JVM exited; logs in $DIR/logs" >&2; tail -n 5 "$DIR"/logs/*.log >&2; exit 1; }
         (( i >= 6 )) && break; sleep 0.5
     done
     echo "[local-cluster] master spark://127.0.0.1:$PORT, $WORKERS worker(s) x $CORES core(s) x $MEMORY, GPUs offered per worker: $gpus"

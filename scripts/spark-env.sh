@@ -41,6 +41,13 @@ sparkmoe_build_if_needed() {
     export SPARKMOE_CLASSPATH
 }
 
+# Spark's jars alone (what a distribution's jars/ holds), from the build; call after sparkmoe_build_if_needed.
+sparkmoe_spark_classpath() {
+    local f="$SPARKMOE_ROOT/examples/target/spark-classpath.txt"
+    [[ -f "$f" ]] || { echo "[sparkmoe] $f is missing: build with mvn -DskipTests package" >&2; return 1; }
+    cat "$f"
+}
+
 # java with the run classpath, Spark's module flags and quiet Spark logging; extra JVM flags via SPARKMOE_JAVA_OPTS.
 sparkmoe_java() {
     # shellcheck disable=SC2086
