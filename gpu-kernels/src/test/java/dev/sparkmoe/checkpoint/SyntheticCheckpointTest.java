@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class SyntheticCheckpointTest {
     @TempDir Path tmp;
@@ -34,5 +35,30 @@ class SyntheticCheckpointTest {
         }
         assertThrows(CheckpointException.class, () -> SyntheticCheckpoint.write(cfg, DType.F32, seed, tmp.resolve("bad"),
                 SyntheticCheckpoint.DEFAULT_SHARD_BYTES, 0));
+    }
+
+    /** 48 depth-scaled layers applied as x + moe(x) keep the hidden state's RMS near its start (no normalization). */
+    @Test void depthScaledResidualStackStaysBounded() {
+        int layers = 48;
+        MoeConfig cfg = SyntheticCheckpoint.preset("tiny-qwen3", layers, DType.F32);
+        long seed = TensorChecks.freshSeed();
+        Path dir = tmp.resolve("deep");
+        SyntheticCheckpoint.write(cfg, DType.F32, seed, dir, SyntheticCheckpoint.DEFAULT_SHARD_BYTES, SyntheticCheckpoint.depthScale(cfg));
+        int h = cfg.hiddenSize(), tokens = 16;
+        float[] x = TensorChecks.randomNormal(seed, tokens * h, 1.0);
+        try (Checkpoint ckpt = Checkpoint.open(dir)) {
+            for (int l = 0; l < layers; l++) {
+                try (dev.sparkmoe.cpu.CpuMoeEngine e = new dev.sparkmoe.cpu.CpuMoeEngine(MoeLayerWeights.load(ckpt, l),
+                        dev.sparkmoe.engine.Precision.NATIVE, 1)) {
+                    float[] y = e.forward(x, tokens);
+                    for (int i = 0; i < y.length; i++) y[i] += x[i];
+                    x = y;
+                }
+            }
+        }
+        double sum = 0;
+        for (float v : x) sum += (double) v * v;
+        double rms = Math.sqrt(sum / x.length);
+        assertTrue(rms > 0.5 && rms < 3, "RMS after " + layers + " depth-scaled residual layers: " + rms + " (seed " + seed + ")");
     }
 }
