@@ -119,16 +119,11 @@ class GpuMoeEngineGpuTest {
                 float[] x = TensorChecks.randomNormal(seed, t * h, 1.0);
                 float[] ref = cpu.forward(x, t);
                 float[] out = TensorChecks.poisoned(t * h);
-                gpu.forward(x, t, out);
-                TensorChecks.assertAllWritten(out, h, c + " T=" + t);
-                double err = TensorChecks.relativeError(out, ref);
+                double err = errorAgainst(ref, gpu, x, t, out, c + " T=" + t);
                 double tol = fp8 ? TOL_FP8_TENSOR_CORES : TOL_NATIVE;
                 String exactPart = "";
                 if (fp8) {
-                    float[] outExact = TensorChecks.poisoned(t * h);
-                    exact.forward(x, t, outExact);
-                    TensorChecks.assertAllWritten(outExact, h, c + " T=" + t + " (reference GEMMs)");
-                    double errExact = TensorChecks.relativeError(outExact, ref);
+                    double errExact = errorAgainst(ref, exact, x, t, TensorChecks.poisoned(t * h), c + " T=" + t + " (reference GEMMs)");
                     exactPart = String.format(" | with exact-accumulation GEMMs %.3e (tol %.0e)", errExact, TOL_FP8);
                     assertTrue(errExact <= TOL_FP8, c + " T=" + t + " with the reference GEMMs: relative error " + errExact + " > " + TOL_FP8 + " (seed " + seed + ")");
                 }
@@ -139,6 +134,13 @@ class GpuMoeEngineGpuTest {
                 assertArrayEquals(out, again, c + " T=" + t + ": a second run differs (not bitwise repeatable)");
             }
         }
+    }
+
+    /** ||out - ref|| / ||ref|| of {@code engine} on {@code x} into the poisoned {@code out}, after checking every row was written. */
+    static double errorAgainst(float[] ref, MoeEngine engine, float[] x, int t, float[] out, String what) {
+        engine.forward(x, t, out);
+        TensorChecks.assertAllWritten(out, ref.length / t, what);
+        return TensorChecks.relativeError(out, ref);
     }
 
     /**
@@ -152,23 +154,13 @@ class GpuMoeEngineGpuTest {
             tests.add(DynamicTest.dynamicTest(preset + " F8_E4M3 FP8 promote-32", () -> {
                 MoeLayerWeights w = load(preset, DType.F8_E4M3);
                 int h = w.config().hiddenSize();
-                System.setProperty(GpuEngineSettings.FP8_PROMOTION_INTERVAL.key(), "32");
-                MoeEngine gpu;
-                try {
-                    gpu = GpuMoeEngine.open(w, Precision.FP8, 0);
-                } finally {
-                    System.clearProperty(GpuEngineSettings.FP8_PROMOTION_INTERVAL.key());
-                }
-                try (gpu; MoeEngine cpu = new CpuMoeEngine(w, Precision.FP8, 0)) {
+                try (MoeEngine gpu = openWith(GpuEngineSettings.FP8_PROMOTION_INTERVAL.key(), "32", w, Precision.FP8);
+                     MoeEngine cpu = new CpuMoeEngine(w, Precision.FP8, 0)) {
                     assertTrue(gpu.deviceDescription().contains("promoted every 32"), gpu.deviceDescription());
                     for (int t : new int[] {7, 128, 4096}) {
                         long seed = TensorChecks.freshSeed();
                         float[] x = TensorChecks.randomNormal(seed, t * h, 1.0);
-                        float[] ref = cpu.forward(x, t);
-                        float[] out = TensorChecks.poisoned(t * h);
-                        gpu.forward(x, t, out);
-                        TensorChecks.assertAllWritten(out, h, preset + " promote-32 T=" + t);
-                        double err = TensorChecks.relativeError(out, ref);
+                        double err = errorAgainst(cpu.forward(x, t), gpu, x, t, TensorChecks.poisoned(t * h), preset + " promote-32 T=" + t);
                         System.out.printf("[gpu vs cpu] %-32s T=%-6d promote every 32: rel.err %.3e (tol %.0e) seed %d%n",
                                 preset + " F8_E4M3 FP8", t, err, TOL_FP8, seed);
                         assertTrue(err <= TOL_FP8, preset + " promote-32 T=" + t + ": relative error " + err + " > " + TOL_FP8 + " (seed " + seed + ")");
@@ -180,11 +172,16 @@ class GpuMoeEngineGpuTest {
     }
 
     static MoeEngine openReferenceGemms(MoeLayerWeights w, Precision p) {
-        System.setProperty(GpuMoeEngine.REFERENCE_GEMM_PROPERTY, "true");
+        return openWith(GpuMoeEngine.REFERENCE_GEMM_PROPERTY, "true", w, p);
+    }
+
+    /** A GPU engine opened with the system property {@code key=value} (read at open), which is then cleared. */
+    static MoeEngine openWith(String key, String value, MoeLayerWeights w, Precision p) {
+        System.setProperty(key, value);
         try {
             return GpuMoeEngine.open(w, p, 0);
         } finally {
-            System.clearProperty(GpuMoeEngine.REFERENCE_GEMM_PROPERTY);
+            System.clearProperty(key);
         }
     }
 
