@@ -13,16 +13,9 @@ import java.util.List;
  */
 public final class LayerStack {
     private final MoeStack stack;
-    private final int hidden;
 
+    /** The engines in order; empty lists and mixed hidden sizes are refused by {@link MoeStack#of}. */
     public LayerStack(List<MoeEngine> engines, boolean residual) {
-        if (engines.isEmpty()) throw new MoeSparkException("a layer stack needs at least one layer");
-        this.hidden = engines.get(0).config().hiddenSize();
-        for (MoeEngine e : engines) {
-            if (e.config().hiddenSize() != hidden) {
-                throw new MoeSparkException("layer " + e.layer() + " has hidden size " + e.config().hiddenSize() + ", not " + hidden);
-            }
-        }
         this.stack = MoeStack.of(engines, residual);
     }
 
@@ -31,13 +24,12 @@ public final class LayerStack {
         return new LayerStack(EngineRegistry.acquire(spec), spec.residual());
     }
 
-    public int hiddenSize() { return hidden; }
+    public int hiddenSize() { return stack.hiddenSize(); }
 
     public String deviceDescription() { return stack.layers().size() == 1 ? stack.layers().get(0).deviceDescription() : stack.description(); }
 
     /** {@code out[0, tokens*H)} = the stack applied to {@code x[0, tokens*H)}; {@code x} (a different array) is left unchanged. */
     public void forward(float[] x, int tokens, float[] out) {
-        if (x == out) throw new MoeSparkException("layer stack input and output must be different arrays");
-        stack.forward(x, tokens, out);
+        stack.forward(x, tokens, out); // both stacks check the arguments (distinct arrays, sizes, finite inputs)
     }
 }
