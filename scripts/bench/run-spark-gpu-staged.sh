@@ -4,7 +4,9 @@
 # standalone cluster on loopback whose worker offers the GPU through scripts/gpu-discovery.sh.
 #
 #   run-spark-gpu-staged.sh RUNTIME JARS WORKDIR
-#     RUNTIME  folder with jre/ and lib/*.jar (the examples' dependency jars, Spark included)
+#     RUNTIME  folder with jre/ and lib/*.jar (the examples' dependency jars, Spark included); a jlinked jre/ needs
+#              jdk.incubator.vector (Spark 4's executor command adds --add-modules=jdk.incubator.vector: without it
+#              every executor of the cluster step exits at launch) and jdk.jfr for JFR=1
 #     JARS     folder with examples.jar, spark-module.jar, gpu-kernels.jar of this build
 #     WORKDIR  scratch folder (model, input, outputs)
 #   env: PRESET (qwen3-30b-a3b), LAYERS (48: every MoE layer of Qwen3-30B-A3B), ROWS (250000), TOKENS (4-12), ENCODING (bf16), BATCH (8192),
@@ -13,7 +15,7 @@ set -uo pipefail
 RT=$1; JARS=$2; W=$3
 here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
 LAYERS=${LAYERS:-48}; ROWS=${ROWS:-250000}; TOKENS=${TOKENS:-4-12}; ENCODING=${ENCODING:-bf16}; BATCH=${BATCH:-8192}
-PRECISION=${PRECISION:-fp8}; STEPS=${STEPS:-one stack cluster}; OUT=${OUT:-$W/logs}
+PRECISION=${PRECISION:-fp8}; STEPS=${STEPS-one stack cluster}; OUT=${OUT:-$W/logs}
 mkdir -p "$W" "$OUT"
 export PATH="$RT/jre/bin:$PATH" SPARK_LOCAL_IP=127.0.0.1 NCCL_NVLS_ENABLE=0
 export SPARKMOE_PREBUILT=1 SPARKMOE_CLASSPATH="$JARS/examples.jar:$JARS/spark-module.jar:$JARS/gpu-kernels.jar:$RT/lib/*"
@@ -54,6 +56,8 @@ cluster)
     TIMEOUT=${CLUSTER_TIMEOUT:-400} job cluster "spark://127.0.0.1:7077" --layers 0 --verify-rows 16 --verify-tolerance 3e-2 \
         --baseline-tokens 0 "${gpu_conf[@]}" --conf spark.sparkmoe.executorWaitSeconds=120 --conf spark.executor.cores=8 --conf spark.executor.memory=${EXECUTOR_MEMORY:-40g}
     echo "executor device line:"; grep -rh "sparkmoe: executor" "$root/target/local-cluster/work" 2>/dev/null | head -3
+    # an executor that died at launch leaves its reason only in its stderr under the worker's work dir
+    grep -rlE "^(Error|Exception)|FindException" "$root/target/local-cluster/work" 2>/dev/null | head -1 | xargs -r grep -vE "^\s+at " | tail -4
     "$root/scripts/local-cluster.sh" stop
     # the cluster's own logs (master, worker, executors' stderr) live in the checkout: keep them with the job's log
     tar -czf "$OUT/cluster-logs.tgz" -C "$root/target" local-cluster/logs local-cluster/work local-cluster/spark-defaults.conf 2>/dev/null ;;

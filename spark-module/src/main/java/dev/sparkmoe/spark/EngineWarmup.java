@@ -51,7 +51,9 @@ public final class EngineWarmup {
                         + (asked.length() == 0 ? " Spark's defaults" : asked.substring(1))
                         + ": check that a worker offers that many cores, that much memory and those resources (a 'gpu' "
                         + "resource needs spark.worker.resource.gpu.amount and a discovery script on the worker), and the "
-                        + "worker and executor logs");
+                        + "worker's log; an executor that exits at launch (e.g. a Java runtime without the "
+                        + "jdk.incubator.vector module that Spark's executor command adds) leaves its reason in the "
+                        + "worker's work dir, <app id>/<executor id>/stderr");
             }
             try {
                 Thread.sleep(250);
