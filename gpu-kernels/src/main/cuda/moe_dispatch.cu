@@ -125,12 +125,15 @@ extern "C" __global__ void __launch_bounds__(DISPATCH_WARPS * 32) moe_dispatch_a
 }
 
 // Zeroes the padding rows (and their row weights / scales) of every expert's last block, and (block E) the shared
-// expert's rows from T to its padded end, so every row a GEMM reads is finite.
+// expert's rows from T to its padded end, so every row a GEMM reads is finite; block E also writes the shared expert's
+// row-block count ceil(T / 128) (when shared_num_blocks != null). The engine launches the two parts separately (E = 0
+// and only block 0 for the shared part) because the shared expert's branch runs on its own stream, not after routing.
 // elem_bytes: 2 for BF16 rows, 1 for FP8 rows (then the scales are zeroed too). H % 128 == 0.
 extern "C" __global__ void moe_dispatch_pad(
     const int* __restrict__ expert_count, const int* __restrict__ expert_start, unsigned char* __restrict__ a,
     float* __restrict__ a_scale, float* __restrict__ row_weight, unsigned char* __restrict__ a_shared,
-    float* __restrict__ a_shared_scale, const int* __restrict__ num_tokens, int H, int E, int elem_bytes) {
+    float* __restrict__ a_shared_scale, const int* __restrict__ num_tokens, int H, int E, int elem_bytes,
+    int* __restrict__ shared_num_blocks) {
   int first, last;
   unsigned char* dst;
   float* sc;
@@ -145,6 +148,7 @@ extern "C" __global__ void moe_dispatch_pad(
     int T = *num_tokens;
     first = T;
     last = (T + MOE_BLOCK_M - 1) / MOE_BLOCK_M * MOE_BLOCK_M;
+    if (shared_num_blocks != nullptr && threadIdx.x == 0) *shared_num_blocks = last / MOE_BLOCK_M;
     dst = a_shared; sc = a_shared_scale;
   }
   const int chunks = H * elem_bytes / 16;  // 16-byte chunks of a row; each lies whole inside one swizzled slab row
@@ -159,7 +163,7 @@ extern "C" __global__ void moe_dispatch_pad(
 }
 
 // Scatter, BF16: each token's fp32 row, rounded to bf16 (nearest even), into its k rows and (when a_shared) row t of
-// the shared expert's input. Grid (H / 1024 rounded up, tokens capacity), 128 threads x 8 channels.
+// the shared expert's input. k = 0 writes only the shared expert's input (its branch, before routing is known). Grid (H / 1024 rounded up, tokens capacity), 128 threads x 8 channels.
 extern "C" __global__ void __launch_bounds__(128) moe_dispatch_rows_bf16(
     const float* __restrict__ x, const int* __restrict__ slot_of_entry, __nv_bfloat16* __restrict__ a,
     __nv_bfloat16* __restrict__ a_shared, const int* __restrict__ num_tokens, int H, int k) {
@@ -181,7 +185,8 @@ extern "C" __global__ void __launch_bounds__(128) moe_dispatch_rows_bf16(
 }
 
 // Scatter, FP8: one warp per (token, 128-channel block): amax, scale, e4m3 values per the FP8 recipe, written to the
-// token's k rows and its shared-expert row, with the scales in the GEMM's activation scale layout.
+// token's k rows and its shared-expert row, with the scales in the GEMM's activation scale layout. k = 0 writes only
+// the shared expert's row.
 extern "C" __global__ void __launch_bounds__(128) moe_dispatch_rows_fp8(
     const float* __restrict__ x, const int* __restrict__ slot_of_entry, uint8_t* __restrict__ a,
     float* __restrict__ a_scale, uint8_t* __restrict__ a_shared, float* __restrict__ a_shared_scale,

@@ -194,9 +194,10 @@ __device__ int moe_warp_argmax(const float* key, const unsigned char* ok, int n)
 
 #define ROUTE_WARPS 4
 
-// One warp per token. Writes topk_expert/topk_weight [T, k] in selection order (best first), and for the shared
-// expert its row weight (1, or sigmoid(shared gate logit) when gated) and, from thread 0 of block 0, the shared
-// expert's row-block count ceil(T / 128).
+// One warp per token. Writes topk_expert/topk_weight [T, k] in selection order (best first), and when given (both
+// nullable) the shared expert's row weight (1, or sigmoid(shared gate logit) when gated) and, from thread 0 of block 0,
+// the shared expert's row-block count ceil(T / 128). The engine passes neither (the shared branch of the layer sets
+// its block count itself; ungated weights are constant 1) except the gate weights of Qwen2-MoE.
 // scoring: 0 softmax, 1 sigmoid. n_out = logits row stride (E, or E + 1 when the last column is the shared gate).
 extern "C" __global__ void __launch_bounds__(ROUTE_WARPS * 32) moe_route_topk(
     const float* __restrict__ logits, const float* __restrict__ bias, int* __restrict__ topk_expert,
@@ -204,7 +205,7 @@ extern "C" __global__ void __launch_bounds__(ROUTE_WARPS * 32) moe_route_topk(
     const int* __restrict__ num_tokens, int E, int n_out, int k, int scoring, int n_group, int topk_group,
     int norm_topk, float scaling, int shared_gated) {
   const int T = *num_tokens;
-  if (blockIdx.x == 0 && threadIdx.x == 0) *shared_num_blocks = (T + MOE_BLOCK_M - 1) / MOE_BLOCK_M;
+  if (shared_num_blocks && blockIdx.x == 0 && threadIdx.x == 0) *shared_num_blocks = (T + MOE_BLOCK_M - 1) / MOE_BLOCK_M;
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int t = blockIdx.x * ROUTE_WARPS + warp;
   if (t >= T) return;

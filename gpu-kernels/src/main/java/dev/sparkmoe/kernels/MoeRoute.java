@@ -71,15 +71,15 @@ public final class MoeRoute {
     }
 
     /**
-     * Top-k per token into topkExpert/topkWeight [tokens, k]; sharedRowWeight (null without a shared expert) gets 1 or
-     * the Qwen2-MoE gate; sharedNumBlocks gets ceil(tokens / 128).
+     * Top-k per token into topkExpert/topkWeight [tokens, k]; sharedRowWeight (nullable) gets 1 or the Qwen2-MoE gate;
+     * sharedNumBlocks (nullable) gets ceil(tokens / 128).
      */
     public void topk(CudaStream s, MoeConfig c, DeviceBuffer logitsBuf, DeviceBuffer bias, DeviceBuffer topkExpert,
                      DeviceBuffer topkWeight, DeviceBuffer sharedRowWeight, DeviceBuffer sharedNumBlocks,
                      DeviceBuffer numTokens, int tokenCapacity, int nOut) {
         int smem = ROUTE_WARPS * c.numExperts() * 9; // keys and scores (fp32) and eligibility (byte) per warp
         topk.launch(s, Dim.of(ceilDiv(tokenCapacity, ROUTE_WARPS)), Dim.of(ROUTE_WARPS * 32), smem,
-                logitsBuf, nullable(bias), topkExpert, topkWeight, nullable(sharedRowWeight), sharedNumBlocks, numTokens,
+                logitsBuf, nullable(bias), topkExpert, topkWeight, nullable(sharedRowWeight), nullable(sharedNumBlocks), numTokens,
                 c.numExperts(), nOut, c.topK(), c.scoring() == ScoringFunction.SIGMOID ? 1 : 0, c.nGroup(), c.topkGroup(),
                 c.normTopkProb() ? 1 : 0, c.routedScalingFactor(), c.sharedExpertGated() ? 1 : 0);
     }

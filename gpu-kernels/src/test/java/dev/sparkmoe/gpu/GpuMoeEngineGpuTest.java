@@ -28,6 +28,7 @@ import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.stream.Stream;
 
@@ -316,6 +317,55 @@ class GpuMoeEngineGpuTest {
             System.clearProperty(GpuMoeEngine.GRAPHS_PROPERTY);
         }
         assertArrayEquals(viaGraph, direct);
+    }
+
+    /**
+     * The shared expert on its own stream (the default: forked and joined inside the graph, or launched directly on two
+     * streams without graphs) and the BF16 GEMMs with or without the padding-half skip give the layer of the serial
+     * single-stream path bitwise, for an ungated (DeepSeek) and a gated (Qwen2-MoE: its GEMM2 waits for the route
+     * kernel's gates) shared expert.
+     */
+    @Test
+    void sharedExpertBranchAndPaddingSkipKeepTheLayerBitwise() {
+        String branchKey = GpuEngineSettings.SHARED_EXPERT_STREAM.key(), skipKey = GpuEngineSettings.BF16_SKIP_PADDING_HALVES.key();
+        record Variant(String name, Map<String, String> props) {}
+        List<Variant> variants = List.of(
+                new Variant("shared branch, graphs", Map.of()),
+                new Variant("shared branch, direct launches", Map.of(GpuMoeEngine.GRAPHS_PROPERTY, "false")),
+                new Variant("bf16 padding skip", Map.of(skipKey, "true")));
+        for (String preset : List.of("tiny-deepseek", "tiny-qwen2", "mid-deepseek")) {
+            MoeLayerWeights w = load(preset, DType.BF16);
+            for (Precision p : Precision.values()) {
+                int h = w.config().hiddenSize(), t = preset.startsWith("mid") ? 4096 : 300;
+                float[] x = TensorChecks.randomNormal(TensorChecks.freshSeed(), t * h, 1.0);
+                float[] serial;
+                try (MoeEngine gpu = openWith(Map.of(branchKey, "false"), w, p)) {
+                    assertTrue(!gpu.deviceDescription().contains("side stream"), gpu.deviceDescription());
+                    serial = gpu.forward(x, t);
+                }
+                for (Variant v : variants) {
+                    try (MoeEngine gpu = openWith(v.props(), w, p)) {
+                        assertTrue(gpu.deviceDescription().contains("shared expert on a side stream"), gpu.deviceDescription());
+                        float[] out = TensorChecks.poisoned(t * h);
+                        gpu.forward(x, t, out);
+                        assertArrayEquals(serial, out, preset + " " + p + " T=" + t + ": " + v.name() + " differs from the serial layer");
+                        gpu.forward(x, t, out); // replay (graph already captured)
+                        assertArrayEquals(serial, out, preset + " " + p + " T=" + t + ": " + v.name() + " second run differs");
+                    }
+                }
+                System.out.printf("[shared branch] %s %s T=%d: %d variants bitwise equal to the serial layer%n", preset, p, t, variants.size());
+            }
+        }
+    }
+
+    /** A GPU engine opened with the system properties {@code props} (read at open), which are then cleared. */
+    static MoeEngine openWith(Map<String, String> props, MoeLayerWeights w, Precision p) {
+        props.forEach(System::setProperty);
+        try {
+            return GpuMoeEngine.open(w, p, 0);
+        } finally {
+            props.keySet().forEach(System::clearProperty);
+        }
     }
 
     @Test
