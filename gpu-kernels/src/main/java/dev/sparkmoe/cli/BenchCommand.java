@@ -88,6 +88,12 @@ final class BenchCommand implements Callable<Integer> {
             + "stages, not as a graph) and print the medians.")
     boolean profile;
 
+    @Option(names = "--variant", paramLabel = "KEY=VALUE[;KEY=VALUE...]",
+            description = "Repeatable: also time every point with an engine opened under these system properties (e.g. "
+                    + "'sparkmoe.gpu.sharedExpertStream=false' for the previous production path), in the same run on the same "
+                    + "GPU, and print the ratio variant ms / ours.")
+    List<String> variants;
+
     @Option(names = "--threads", split = ",", paramLabel = "N",
             description = "Engine-only throughput instead of layer times: N caller threads share one engine and call forward() on "
                     + "fp32 host batches (host copies, transfers and the layer included), for each forward mode of --modes.")
@@ -130,12 +136,14 @@ final class BenchCommand implements Callable<Integer> {
                 Precision p = Precision.parse(ps);
                 MoeConfig c = SyntheticCheckpoint.preset(shape, 1, p == Precision.FP8 ? DType.F8_E4M3 : DType.BF16);
                 Map<Integer, Double> peerMs = peer == null ? Map.of() : runPeer(shape, ps, out);
+                Map<Integer, ObjectNode> rows = new HashMap<>();
                 try (GpuMoeEngine engine = GpuMoeEngine.openSynthetic(c, p, gpuId, seed)) {
                     for (int t : tokens) {
                         float[] ms = engine.timeLayer(t, warmup, runs, rotations, seed + t);
                         int[] counts = engine.lastExpertCounts();
                         ObjectNode r = result(c, shape, ps, t, ms, counts, engine.lastEnqueueNanos(), engine, peerMs.get(t));
                         r.put("device", engine.deviceDescription());
+                        rows.put(t, r);
                         if (profile) {
                             Map<String, Double> stages = engine.profileStages(t, Math.max(3, runs / 2), seed + 7 * t);
                             ObjectNode st = r.putObject("stages_ms");
@@ -151,10 +159,41 @@ final class BenchCommand implements Callable<Integer> {
                         out.flush();
                     }
                 }
+                if (variants != null) for (String v : variants) timeVariant(out, c, p, v, rows);
             }
         }
         writeJson(all);
         return 0;
+    }
+
+    /** Times every token count with an engine opened under the variant's system properties; adds the figures to {@code rows}. */
+    private void timeVariant(PrintWriter out, MoeConfig c, Precision p, String variant, Map<Integer, ObjectNode> rows) {
+        Map<String, String> props = new java.util.LinkedHashMap<>();
+        for (String kv : variant.split(";")) {
+            int eq = kv.indexOf('=');
+            if (eq <= 0) throw new ParameterException(spec.commandLine(), "--variant: expected KEY=VALUE[;KEY=VALUE...], got '" + variant + "'");
+            props.put(kv.substring(0, eq).trim(), kv.substring(eq + 1).trim());
+        }
+        Map<String, String> before = new HashMap<>();
+        props.forEach((k, v) -> { before.put(k, System.getProperty(k)); System.setProperty(k, v); });
+        GpuMoeEngine engine;
+        try {
+            engine = GpuMoeEngine.openSynthetic(c, p, gpuId, seed);
+        } finally {
+            before.forEach((k, v) -> { if (v == null) System.clearProperty(k); else System.setProperty(k, v); });
+        }
+        try (engine) {
+            for (int t : tokens) {
+                double med = median(engine.timeLayer(t, warmup, runs, rotations, seed + t));
+                ObjectNode r = rows.get(t);
+                ObjectNode vs = r.has("variants") ? (ObjectNode) r.get("variants") : r.putObject("variants");
+                vs.putObject(variant).put("median_ms", med).put("variant_over_ours", med / r.get("median_ms").asDouble())
+                        .put("device", engine.deviceDescription());
+                out.printf(Locale.ROOT, "    variant [%s] %s %s %d tokens: %.3f ms (ours %.3f ms: %.3fx)%n", variant, r.get("shape").asText(),
+                        r.get("precision").asText(), t, med, r.get("median_ms").asDouble(), med / r.get("median_ms").asDouble());
+                out.flush();
+            }
+        }
     }
 
     private void writeJson(ArrayNode all) {

@@ -31,9 +31,11 @@ public final class GpuEngineSettings {
             128);
 
     public static final Setting<String> ROUTER_KERNEL = Settings.stringSetting("sparkmoe.gpu.routerKernel",
-            "Router logits kernel: tc (fp64 tensor cores, DMMA) or simt (fp64 FMA). Both accumulate in fp64 and round once "
-                    + "to fp32 like the CPU reference, so routing decisions match it.",
-            "tc");
+            "Router logits kernel: tc2 (fp64 tensor cores, DMMA, with an fp64 copy of the router weights on the device and "
+                    + "each input tile widened to fp64 once), tc (the same DMMA sums, bitwise, widening fp32 tiles at every "
+                    + "fragment load) or simt (fp64 FMA). All accumulate in fp64 and round once to fp32 like the CPU "
+                    + "reference, so routing decisions match it.",
+            "tc2");
 
     public static final Setting<String> FORWARD_MODE = Settings.stringSetting("sparkmoe.gpu.forwardMode",
             "How forward() shares the engine between caller threads: serial (the whole call under the engine lock, host "

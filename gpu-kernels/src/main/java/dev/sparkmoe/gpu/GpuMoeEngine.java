@@ -57,6 +57,8 @@ public final class GpuMoeEngine implements MoeEngine {
     private final CudaModule module;
     private final CudaStream stream;
     private final MoeRoute route;
+    /** What the router kernel reads: the weights' fp32 router, or (TC2) an fp64 copy owned by this engine. */
+    private final DeviceBuffer routerWeights;
     private final MoeDispatch dispatch;
     private final MoeCombine combine;
     private final GroupedGemm gemm;
@@ -152,9 +154,11 @@ public final class GpuMoeEngine implements MoeEngine {
         this.format = formatOf(p);
         this.useGraphs = GpuEngineSettings.GRAPHS.fromSystemProperties();
         this.maxTokens = GpuEngineSettings.MAX_TOKENS.fromSystemProperties();
-        String router = GpuEngineSettings.ROUTER_KERNEL.fromSystemProperties();
-        if (!router.equals("tc") && !router.equals("simt")) {
-            throw new MoeEngineException(GpuEngineSettings.ROUTER_KERNEL.key() + " must be tc or simt, got '" + router + "'");
+        MoeRoute.Kernel router;
+        try {
+            router = MoeRoute.Kernel.parse(GpuEngineSettings.ROUTER_KERNEL.fromSystemProperties());
+        } catch (IllegalArgumentException e) {
+            throw new MoeEngineException(GpuEngineSettings.ROUTER_KERNEL.key() + ": " + e.getMessage());
         }
         TokenBuckets.bucket(1, maxTokens); // validates the setting
         this.fp8PromotionInterval = GpuEngineSettings.FP8_PROMOTION_INTERVAL.fromSystemProperties();
@@ -186,7 +190,13 @@ public final class GpuMoeEngine implements MoeEngine {
                     ? add(made, CudaEvent.forOrdering(cx, "layer " + layer + " shared expert gates")) : null;
             this.bf16SkipPadding = GpuEngineSettings.BF16_SKIP_PADDING_HALVES.fromSystemProperties();
             this.weights = add(made, source.load(cx, module, stream));
-            this.route = new MoeRoute(module, cx.multiprocessorCount(), router.equals("tc"));
+            this.route = new MoeRoute(module, cx.multiprocessorCount(), router);
+            if (router.wantsF64Weights()) {
+                this.routerWeights = add(made, DeviceBuffer.doubles(cx, "router (fp64)", weights.router.count()));
+                route.widenWeights(stream, weights.router, routerWeights);
+            } else {
+                this.routerWeights = weights.router;
+            }
             this.dispatch = new MoeDispatch(module);
             this.combine = new MoeCombine(module);
             this.gemm = new GroupedGemm(module, cx.multiprocessorCount(), GpuEngineSettings.REFERENCE_GEMM.fromSystemProperties(),
@@ -448,7 +458,7 @@ public final class GpuMoeEngine implements MoeEngine {
             sharedStream.waitFor(sharedFork);
             enqueueSharedGemm1(ws, cap, sharedStream);
         }
-        route.logits(stream, ws.x, weights.router, ws.logits, ws.routerPartial, ws.numTokens, cap, h, weights.routerRows);
+        route.logits(stream, ws.x, routerWeights, ws.logits, ws.routerPartial, ws.numTokens, cap, h, weights.routerRows);
         mark.after("router logits");
         route.topk(stream, c, ws.logits, weights.bias, ws.topkExpert, ws.topkWeight, c.sharedExpertGated() ? ws.sharedRowWeight : null,
                 null, ws.numTokens, cap, weights.routerRows);
@@ -684,6 +694,7 @@ public final class GpuMoeEngine implements MoeEngine {
             for (CudaEvent ev : new CudaEvent[] {sharedFork, sharedJoin, gateReady}) if (ev != null) parts.add(ev);
             for (CudaEvent[] es : new CudaEvent[][] {inReady, inFree, outReady, outFree}) if (es != null) parts.addAll(List.of(es));
             if (workspace != null) parts.add(workspace);
+            if (routerWeights != weights.router) parts.add(routerWeights);
             parts.add(weights);
             if (uploadStream != null) parts.add(uploadStream);
             if (downloadStream != null) parts.add(downloadStream);

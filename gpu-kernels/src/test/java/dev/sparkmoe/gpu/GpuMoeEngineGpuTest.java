@@ -370,22 +370,26 @@ class GpuMoeEngineGpuTest {
 
     @Test
     void tensorCoreAndSimtRouterLogitsRouteIdentically() {
-        // mid-deepseek at 100 tokens runs the tensor-core kernel with split K (H 1024, few token tiles)
+        // mid-deepseek at 100 tokens runs the tensor-core kernels with split K (H 1024, few token tiles)
         for (String preset : List.of("tiny-deepseek", "tiny-qwen2", "mid-deepseek")) {
             MoeLayerWeights w = load(preset, DType.BF16);
-            int h = w.config().hiddenSize(), t = preset.startsWith("mid") ? 100 : 1500;
-            float[] x = TensorChecks.randomNormal(TensorChecks.freshSeed(), t * h, 1.0);
-            float[] tc, simt;
-            try (MoeEngine gpu = GpuMoeEngine.open(w, Precision.NATIVE, 0)) {
-                tc = gpu.forward(x, t);
+            int h = w.config().hiddenSize();
+            for (int t : preset.startsWith("mid") ? new int[] {100, 4096} : new int[] {1500}) {
+                float[] x = TensorChecks.randomNormal(TensorChecks.freshSeed(), t * h, 1.0);
+                float[] tc2;
+                try (MoeEngine gpu = GpuMoeEngine.open(w, Precision.NATIVE, 0)) {
+                    assertTrue(gpu.deviceDescription().length() > 0);
+                    tc2 = gpu.forward(x, t);
+                }
+                for (String kernel : List.of("tc", "simt")) {
+                    float[] other;
+                    try (MoeEngine gpu = openWith(GpuEngineSettings.ROUTER_KERNEL.key(), kernel, w, Precision.NATIVE)) {
+                        other = gpu.forward(x, t);
+                    }
+                    assertArrayEquals(other, tc2, preset + " T=" + t + ": router kernels tc2 (default) and " + kernel + " gave different layers");
+                }
+                System.out.printf("[router kernels] %s T=%d: tc2, tc and simt give the same layer bitwise%n", preset, t);
             }
-            System.setProperty(GpuEngineSettings.ROUTER_KERNEL.key(), "simt");
-            try (MoeEngine gpu = GpuMoeEngine.open(w, Precision.NATIVE, 0)) {
-                simt = gpu.forward(x, t);
-            } finally {
-                System.clearProperty(GpuEngineSettings.ROUTER_KERNEL.key());
-            }
-            assertArrayEquals(simt, tc, preset + ": DMMA and SIMT router logits gave different layers");
         }
     }
 
