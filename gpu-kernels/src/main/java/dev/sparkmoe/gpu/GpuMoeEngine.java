@@ -242,6 +242,7 @@ public final class GpuMoeEngine implements MoeEngine {
                 + " SMs), " + (format == Format.FP8 ? "FP8 e4m3" : "BF16") + " grouped GEMMs"
                 + (format == Format.FP8 && fp8PromotionInterval != 128 ? " (promoted every " + fp8PromotionInterval + " of K)" : "")
                 + (format == Format.BF16 && bf16SkipPadding ? " (padding halves skipped)" : "")
+                + ", router logits " + route.kernel().name().toLowerCase(java.util.Locale.ROOT)
                 + (sharedStream != null ? ", shared expert on a side stream" : "")
                 + (useGraphs ? ", CUDA graphs" : "");
     }
