@@ -187,10 +187,19 @@ final class BenchCommand implements Callable<Integer> {
                 double med = median(engine.timeLayer(t, warmup, runs, rotations, seed + t));
                 ObjectNode r = rows.get(t);
                 ObjectNode vs = r.has("variants") ? (ObjectNode) r.get("variants") : r.putObject("variants");
-                vs.putObject(variant).put("median_ms", med).put("variant_over_ours", med / r.get("median_ms").asDouble())
+                ObjectNode v = vs.putObject(variant).put("median_ms", med).put("variant_over_ours", med / r.get("median_ms").asDouble())
                         .put("device", engine.deviceDescription());
                 out.printf(Locale.ROOT, "    variant [%s] %s %s %d tokens: %.3f ms (ours %.3f ms: %.3fx)%n", variant, r.get("shape").asText(),
                         r.get("precision").asText(), t, med, r.get("median_ms").asDouble(), med / r.get("median_ms").asDouble());
+                if (profile) {
+                    ObjectNode st = v.putObject("stages_ms");
+                    StringBuilder b = new StringBuilder("      variant stages (ms):");
+                    engine.profileStages(t, Math.max(3, runs / 2), seed + 7 * t).forEach((k, ms) -> {
+                        st.put(k, ms);
+                        b.append(String.format(Locale.ROOT, " %s %.3f |", k, ms));
+                    });
+                    out.println(b);
+                }
                 out.flush();
             }
         }

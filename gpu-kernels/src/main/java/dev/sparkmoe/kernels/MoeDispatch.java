@@ -19,6 +19,8 @@ public final class MoeDispatch {
     /** Routing entries per warp in the count/assign passes (MOE_DISPATCH_CHUNK). */
     public static final int CHUNK = 2048;
     static final int WARPS = 4;
+    /** Threads of the scatter kernels (SCATTER_THREADS): one CTA per token. */
+    static final int SCATTER_THREADS = 256;
 
     private final CudaFunction count;
     private final CudaFunction scan;
@@ -88,7 +90,7 @@ public final class MoeDispatch {
      */
     public void rowsBf16(CudaStream s, DeviceBuffer x, DeviceBuffer slotOfEntry, DeviceBuffer a, DeviceBuffer aShared,
                          DeviceBuffer numTokens, int tokenCapacity, int hidden, int topK) {
-        rowsBf16.launch(s, Dim.of(ceilDiv(hidden, 1024), tokenCapacity), Dim.of(128), 0, x, slotOfEntry, a, nullable(aShared),
+        rowsBf16.launch(s, Dim.of(tokenCapacity), Dim.of(SCATTER_THREADS), 0, x, slotOfEntry, a, nullable(aShared),
                 numTokens, hidden, topK);
     }
 
@@ -99,7 +101,7 @@ public final class MoeDispatch {
     public void rowsFp8(CudaStream s, DeviceBuffer x, DeviceBuffer slotOfEntry, DeviceBuffer a, DeviceBuffer aScale,
                         DeviceBuffer aShared, DeviceBuffer aSharedScale, DeviceBuffer numTokens, int tokenCapacity,
                         int hidden, int topK) {
-        rowsFp8.launch(s, Dim.of(ceilDiv(hidden / 128, 4), tokenCapacity), Dim.of(128), 0, x, slotOfEntry, a, aScale,
+        rowsFp8.launch(s, Dim.of(tokenCapacity), Dim.of(SCATTER_THREADS), 0, x, slotOfEntry, a, aScale,
                 nullable(aShared), nullable(aSharedScale), numTokens, hidden, topK);
     }
 }
