@@ -120,6 +120,16 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() {
         if (runs < 1 || warmup < 0 || rotations < 1) throw new ParameterException(spec.commandLine(), "--runs >= 1, --warmup >= 0, --rotations >= 1");
         for (int t : tokens) if (t < 1) throw new ParameterException(spec.commandLine(), "--tokens must be positive, got " + t);
+        Map<String, Map<String, String>> variantProps = new java.util.LinkedHashMap<>();
+        if (variants != null) {
+            for (String v : variants) {
+                try {
+                    variantProps.put(v, parseVariant(v));
+                } catch (IllegalArgumentException e) {
+                    throw new ParameterException(spec.commandLine(), "--variant: " + e.getMessage());
+                }
+            }
+        }
         GpuMoeEngine.unavailableReason(gpuId).ifPresent(why -> { throw new CliException("moe bench needs the GPU engine: " + why); });
         PrintWriter out = spec.commandLine().getOut();
         ArrayNode all = JSON.createArrayNode();
@@ -159,21 +169,37 @@ final class BenchCommand implements Callable<Integer> {
                         out.flush();
                     }
                 }
-                if (variants != null) for (String v : variants) timeVariant(out, c, p, v, rows);
+                for (Map.Entry<String, Map<String, String>> v : variantProps.entrySet()) timeVariant(out, c, p, v.getKey(), v.getValue(), rows);
             }
         }
         writeJson(all);
         return 0;
     }
 
-    /** Times every token count with an engine opened under the variant's system properties; adds the figures to {@code rows}. */
-    private void timeVariant(PrintWriter out, MoeConfig c, Precision p, String variant, Map<Integer, ObjectNode> rows) {
+    /**
+     * The system properties of a {@code --variant}: {@code KEY=VALUE[;KEY=VALUE...]}; a {@code sparkmoe.gpu.*} key must be
+     * a declared GPU engine setting (a typo would otherwise time the defaults under another name).
+     */
+    static Map<String, String> parseVariant(String variant) {
+        String gpuPrefix = GpuEngineSettings.GRAPHS.key().substring(0, GpuEngineSettings.GRAPHS.key().lastIndexOf('.') + 1);
+        java.util.Set<String> known = new java.util.HashSet<>();
+        for (dev.sparkmoe.config.Setting<?> s : dev.sparkmoe.config.Settings.all()) known.add(s.key());
         Map<String, String> props = new java.util.LinkedHashMap<>();
         for (String kv : variant.split(";")) {
             int eq = kv.indexOf('=');
-            if (eq <= 0) throw new ParameterException(spec.commandLine(), "--variant: expected KEY=VALUE[;KEY=VALUE...], got '" + variant + "'");
-            props.put(kv.substring(0, eq).trim(), kv.substring(eq + 1).trim());
+            String key = eq > 0 ? kv.substring(0, eq).trim() : "";
+            if (key.isEmpty()) throw new IllegalArgumentException("expected KEY=VALUE[;KEY=VALUE...], got '" + variant + "'");
+            if (key.startsWith(gpuPrefix) && !known.contains(key)) {
+                throw new IllegalArgumentException("'" + key + "' is not a GPU engine setting (see docs/configuration.md)");
+            }
+            props.put(key, kv.substring(eq + 1).trim());
         }
+        return props;
+    }
+
+    /** Times every token count with an engine opened under the variant's system properties; adds the figures to {@code rows}. */
+    private void timeVariant(PrintWriter out, MoeConfig c, Precision p, String variant, Map<String, String> props,
+                             Map<Integer, ObjectNode> rows) {
         Map<String, String> before = new HashMap<>();
         props.forEach((k, v) -> { before.put(k, System.getProperty(k)); System.setProperty(k, v); });
         GpuMoeEngine engine;
