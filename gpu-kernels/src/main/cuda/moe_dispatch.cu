@@ -125,12 +125,15 @@ extern "C" __global__ void __launch_bounds__(DISPATCH_WARPS * 32) moe_dispatch_a
 }
 
 // Zeroes the padding rows (and their row weights / scales) of every expert's last block, and (block E) the shared
-// expert's rows from T to its padded end, so every row a GEMM reads is finite.
+// expert's rows from T to its padded end, so every row a GEMM reads is finite; block E also writes the shared expert's
+// row-block count ceil(T / 128) (when shared_num_blocks != null). The engine launches the two parts separately (E = 0
+// and only block 0 for the shared part) because the shared expert's branch runs on its own stream, not after routing.
 // elem_bytes: 2 for BF16 rows, 1 for FP8 rows (then the scales are zeroed too). H % 128 == 0.
 extern "C" __global__ void moe_dispatch_pad(
     const int* __restrict__ expert_count, const int* __restrict__ expert_start, unsigned char* __restrict__ a,
     float* __restrict__ a_scale, float* __restrict__ row_weight, unsigned char* __restrict__ a_shared,
-    float* __restrict__ a_shared_scale, const int* __restrict__ num_tokens, int H, int E, int elem_bytes) {
+    float* __restrict__ a_shared_scale, const int* __restrict__ num_tokens, int H, int E, int elem_bytes,
+    int* __restrict__ shared_num_blocks) {
   int first, last;
   unsigned char* dst;
   float* sc;
@@ -145,6 +148,7 @@ extern "C" __global__ void moe_dispatch_pad(
     int T = *num_tokens;
     first = T;
     last = (T + MOE_BLOCK_M - 1) / MOE_BLOCK_M * MOE_BLOCK_M;
+    if (shared_num_blocks != nullptr && threadIdx.x == 0) *shared_num_blocks = last / MOE_BLOCK_M;
     dst = a_shared; sc = a_shared_scale;
   }
   const int chunks = H * elem_bytes / 16;  // 16-byte chunks of a row; each lies whole inside one swizzled slab row
@@ -158,52 +162,68 @@ extern "C" __global__ void moe_dispatch_pad(
   }
 }
 
+// The scatter kernels run one CTA per token (SCATTER_THREADS threads looping over the row): its k destination rows
+// are loaded once (lane j holds slot j, broadcast by shuffles) instead of once per 128 or 1024 channels, and a CTA
+// does a whole row's work, so a 16384-token launch is 16384 CTAs, not 16384 x H/512 tiny ones.
+#define SCATTER_THREADS 256
+
 // Scatter, BF16: each token's fp32 row, rounded to bf16 (nearest even), into its k rows and (when a_shared) row t of
-// the shared expert's input. Grid (H / 1024 rounded up, tokens capacity), 128 threads x 8 channels.
-extern "C" __global__ void __launch_bounds__(128) moe_dispatch_rows_bf16(
+// the shared expert's input. k = 0 writes only the shared expert's input (its branch, before routing is known).
+// Grid (tokens capacity), SCATTER_THREADS threads x 8 channels per step.
+extern "C" __global__ void __launch_bounds__(SCATTER_THREADS) moe_dispatch_rows_bf16(
     const float* __restrict__ x, const int* __restrict__ slot_of_entry, __nv_bfloat16* __restrict__ a,
     __nv_bfloat16* __restrict__ a_shared, const int* __restrict__ num_tokens, int H, int k) {
-  const int t = blockIdx.y;
+  const int t = blockIdx.x;
   if (t >= *num_tokens) return;
-  const int c = (blockIdx.x * 128 + threadIdx.x) * 8;
-  if (c >= H) return;
-  const float4* src = (const float4*)(x + (size_t)t * H + c);
-  float4 v0 = src[0], v1 = src[1];
-  __nv_bfloat162 p0 = __floats2bfloat162_rn(v0.x, v0.y), p1 = __floats2bfloat162_rn(v0.z, v0.w);
-  __nv_bfloat162 p2 = __floats2bfloat162_rn(v1.x, v1.y), p3 = __floats2bfloat162_rn(v1.z, v1.w);
-  uint4 packed;
-  packed.x = *(unsigned*)&p0; packed.y = *(unsigned*)&p1; packed.z = *(unsigned*)&p2; packed.w = *(unsigned*)&p3;
-  for (int j = 0; j < k; j++) {
-    int row = slot_of_entry[(size_t)t * k + j];
-    *(uint4*)((unsigned char*)a + moe_act_offset(row, c, H, 2)) = packed;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+  const int my_slot = lane < k ? slot_of_entry[(size_t)t * k + lane] : 0;  // k <= 32
+  // each warp takes 256 channels per step; lanes past H (H % 256 == 128) idle but stay for the shuffles
+  for (int c0 = warp * 256; c0 < H; c0 += SCATTER_THREADS * 8) {
+    const int c = c0 + lane * 8;
+    const bool in_row = c < H;
+    uint4 packed = make_uint4(0, 0, 0, 0);
+    if (in_row) {
+      const float4* src = (const float4*)(x + (size_t)t * H + c);
+      float4 v0 = src[0], v1 = src[1];
+      __nv_bfloat162 p0 = __floats2bfloat162_rn(v0.x, v0.y), p1 = __floats2bfloat162_rn(v0.z, v0.w);
+      __nv_bfloat162 p2 = __floats2bfloat162_rn(v1.x, v1.y), p3 = __floats2bfloat162_rn(v1.z, v1.w);
+      packed.x = *(unsigned*)&p0; packed.y = *(unsigned*)&p1; packed.z = *(unsigned*)&p2; packed.w = *(unsigned*)&p3;
+    }
+    for (int j = 0; j < k; j++) {
+      int row = __shfl_sync(0xffffffffu, my_slot, j);
+      if (in_row) *(uint4*)((unsigned char*)a + moe_act_offset(row, c, H, 2)) = packed;
+    }
+    if (a_shared && in_row) *(uint4*)((unsigned char*)a_shared + moe_act_offset(t, c, H, 2)) = packed;
   }
-  if (a_shared) *(uint4*)((unsigned char*)a_shared + moe_act_offset(t, c, H, 2)) = packed;
 }
 
-// Scatter, FP8: one warp per (token, 128-channel block): amax, scale, e4m3 values per the FP8 recipe, written to the
-// token's k rows and its shared-expert row, with the scales in the GEMM's activation scale layout.
-extern "C" __global__ void __launch_bounds__(128) moe_dispatch_rows_fp8(
+// Scatter, FP8: one warp per 128-channel block of the token (looping over the row): amax, scale, e4m3 values per the
+// FP8 recipe, written to the token's k rows and its shared-expert row, with the scales in the GEMM's activation scale
+// layout. k = 0 writes only the shared expert's row. Grid (tokens capacity), SCATTER_THREADS threads.
+extern "C" __global__ void __launch_bounds__(SCATTER_THREADS) moe_dispatch_rows_fp8(
     const float* __restrict__ x, const int* __restrict__ slot_of_entry, uint8_t* __restrict__ a,
     float* __restrict__ a_scale, uint8_t* __restrict__ a_shared, float* __restrict__ a_shared_scale,
     const int* __restrict__ num_tokens, int H, int k) {
-  const int t = blockIdx.y;
+  const int t = blockIdx.x;
   if (t >= *num_tokens) return;
-  const int kb = blockIdx.x * 4 + threadIdx.x / 32, lane = threadIdx.x & 31;
-  if (kb * MOE_QUANT_BLOCK >= H) return;
-  const int c = kb * MOE_QUANT_BLOCK + lane * 4;
-  float4 v = *(const float4*)(x + (size_t)t * H + c);
-  float amax = moe_warp_max(fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))));
-  float scale = moe_fp8_scale(amax);
-  float mult = moe_fp8_multiplier(amax);
-  unsigned q = (unsigned)moe_to_e4m3(v.x * mult) | ((unsigned)moe_to_e4m3(v.y * mult) << 8)
-             | ((unsigned)moe_to_e4m3(v.z * mult) << 16) | ((unsigned)moe_to_e4m3(v.w * mult) << 24);
-  for (int j = 0; j < k; j++) {
-    int row = slot_of_entry[(size_t)t * k + j];
-    *(unsigned*)(a + moe_act_offset(row, c, H, 1)) = q;
-    if (lane == 0) a_scale[moe_act_scale_offset(row, kb, H)] = scale;
-  }
-  if (a_shared) {
-    *(unsigned*)(a_shared + moe_act_offset(t, c, H, 1)) = q;
-    if (lane == 0) a_shared_scale[moe_act_scale_offset(t, kb, H)] = scale;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+  const int my_slot = lane < k ? slot_of_entry[(size_t)t * k + lane] : 0;  // k <= 32
+  for (int kb = warp; kb * MOE_QUANT_BLOCK < H; kb += SCATTER_THREADS / 32) {  // whole warps: shuffles stay full
+    const int c = kb * MOE_QUANT_BLOCK + lane * 4;
+    float4 v = *(const float4*)(x + (size_t)t * H + c);
+    float amax = moe_warp_max(fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))));
+    float scale = moe_fp8_scale(amax);
+    float mult = moe_fp8_multiplier(amax);
+    unsigned q = (unsigned)moe_to_e4m3(v.x * mult) | ((unsigned)moe_to_e4m3(v.y * mult) << 8)
+               | ((unsigned)moe_to_e4m3(v.z * mult) << 16) | ((unsigned)moe_to_e4m3(v.w * mult) << 24);
+    for (int j = 0; j < k; j++) {
+      int row = __shfl_sync(0xffffffffu, my_slot, j);
+      *(unsigned*)(a + moe_act_offset(row, c, H, 1)) = q;
+      if (lane == 0) a_scale[moe_act_scale_offset(row, kb, H)] = scale;
+    }
+    if (a_shared) {
+      *(unsigned*)(a_shared + moe_act_offset(t, c, H, 1)) = q;
+      if (lane == 0) a_shared_scale[moe_act_scale_offset(t, kb, H)] = scale;
+    }
   }
 }

@@ -154,6 +154,130 @@ extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc(
   }
 }
 
+// Version 2 of the DMMA logits (routerKernel "tc2"): the same tiles, warps and split K as moe_router_logits_tc, but
+// (1) the Hopper DMMA shape m16n8k8 (sm_90; 4x the work per instruction of the Ampere-era m8n8k4, which tc uses and
+// which reached only ~1/3 of the fp64 tensor peak), and (2) no fp32 -> fp64 conversion in the inner loop: the router
+// weights come in fp64 (converted once at load, moe_f32_to_f64) and stream into shared memory as fp64; each x tile is
+// widened once per CTA (fp32 staged by cp.async -> one fp64 copy) instead of once per warp that reads it. Every
+// product and sum is still fp64 (only the order of additions inside the tensor core differs from tc), so the logits
+// equal the CPU's float64 dot products rounded once, as tc's do.
+#define RT2_ROW 36  // doubles (and floats) per staged row: 36 == 4 (mod 16) keeps the 64-bit fragment loads conflict-free
+#define RT2_TILE_ELEMS (RTC_TILE * RT2_ROW)
+#define RT2_SMEM_BYTES (RTC_STAGES * RT2_TILE_ELEMS * 8 + RT2_TILE_ELEMS * 8 + RTC_STAGES * RT2_TILE_ELEMS * 4)
+
+extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc2(
+    const float* __restrict__ x, const double* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
+    const int* __restrict__ num_tokens, int H, int n_out, int k_per_split) {
+  const int T = *num_tokens;
+  const int t0 = blockIdx.y * RTC_TILE, e0 = blockIdx.x * RTC_TILE;
+  if (t0 >= T) return;
+  const int k_begin = blockIdx.z * k_per_split, k_end = min(H, k_begin + k_per_split);
+  const int nk = (k_end - k_begin) / RTC_KT;  // H and k_per_split are multiples of 32
+  extern __shared__ double rt2_smem[];
+  double* ws_all = rt2_smem;                              // [stages][64][RT2_ROW] fp64 router rows
+  double* xd = ws_all + RTC_STAGES * RT2_TILE_ELEMS;      // [64][RT2_ROW] fp64 x rows of the current step
+  float* xs_all = (float*)(xd + RT2_TILE_ELEMS);          // [stages][64][RT2_ROW] fp32 x rows as loaded
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;
+  const int g = lane >> 2, q = lane & 3;
+
+  auto load_tile = [&](int kt, int stage) {
+    float* xs = xs_all + stage * RT2_TILE_ELEMS;
+    double* ws = ws_all + stage * RT2_TILE_ELEMS;
+    const int k0 = k_begin + kt * RTC_KT;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {  // x: 64 rows x 8 chunks of 4 floats
+      int idx = threadIdx.x + i * 128, r = idx >> 3, c = (idx & 7) * 4;
+      int t = t0 + r;
+      rtc_cp_async16(xs + r * RT2_ROW + c, x + (size_t)min(t, T - 1) * H + k0 + c, t < T);
+    }
+#pragma unroll
+    for (int i = 0; i < 8; i++) {  // w: 64 rows x 16 chunks of 2 doubles
+      int idx = threadIdx.x + i * 128, r = idx >> 4, c = (idx & 15) * 2;
+      int e = e0 + r;
+      rtc_cp_async16((float*)(ws + r * RT2_ROW + c), (const float*)(w + (size_t)min(e, n_out - 1) * H + k0 + c), e < n_out);
+    }
+  };
+
+  double acc[2][4][4];  // [m16 tile][n8 tile][c0..c3]
+#pragma unroll
+  for (int i = 0; i < 2; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0;
+
+#pragma unroll
+  for (int st = 0; st < RTC_STAGES - 1; st++) {
+    if (st < nk) load_tile(st, st);
+    asm volatile("cp.async.commit_group;" ::: "memory");
+  }
+  for (int kt = 0; kt < nk; kt++) {
+    asm volatile("cp.async.wait_group %0;" :: "n"(RTC_STAGES - 2) : "memory");
+    __syncthreads();  // tile kt landed for every thread; everyone is done with step kt-1 (its stage and xd)
+    if (kt + RTC_STAGES - 1 < nk) load_tile(kt + RTC_STAGES - 1, (kt + RTC_STAGES - 1) % RTC_STAGES);
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    const float* xs = xs_all + (kt % RTC_STAGES) * RT2_TILE_ELEMS;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {  // widen the x tile once (exact)
+      int idx = threadIdx.x + i * 128, r = idx >> 3, c = (idx & 7) * 4;
+      float4 v = *(const float4*)(xs + r * RT2_ROW + c);
+      *(double2*)(xd + r * RT2_ROW + c) = make_double2((double)v.x, (double)v.y);
+      *(double2*)(xd + r * RT2_ROW + c + 2) = make_double2((double)v.z, (double)v.w);
+    }
+    __syncthreads();
+    const double* ws = ws_all + (kt % RTC_STAGES) * RT2_TILE_ELEMS;
+#pragma unroll
+    for (int kk = 0; kk < RTC_KT; kk += 8) {
+      // m16n8k8 f64 fragments (PTX ISA): A a0 (g, q), a1 (g+8, q), a2 (g, q+4), a3 (g+8, q+4); B b0 (k q, n g), b1 (q+4, g)
+      double a[2][4], b[4][2];
+#pragma unroll
+      for (int i = 0; i < 2; i++) {
+        const double* r0 = xd + (wm + i * 16 + g) * RT2_ROW + kk + q;
+        const double* r1 = r0 + 8 * RT2_ROW;
+        a[i][0] = r0[0]; a[i][1] = r1[0]; a[i][2] = r0[4]; a[i][3] = r1[4];
+      }
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        const double* r = ws + (wn + j * 8 + g) * RT2_ROW + kk + q;
+        b[j][0] = r[0]; b[j][1] = r[4];
+      }
+#pragma unroll
+      for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+          asm volatile("mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                       : "+d"(acc[i][j][0]), "+d"(acc[i][j][1]), "+d"(acc[i][j][2]), "+d"(acc[i][j][3])
+                       : "d"(a[i][0]), "d"(a[i][1]), "d"(a[i][2]), "d"(a[i][3]), "d"(b[j][0]), "d"(b[j][1]));
+    }
+  }
+  asm volatile("cp.async.wait_group 0;" ::: "memory");
+  // C fragment: c0, c1 at (row g, cols 2q, 2q+1), c2, c3 at (row g+8, same cols)
+#pragma unroll
+  for (int i = 0; i < 2; i++) {
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      int t = t0 + wm + i * 16 + g + 8 * h;
+      if (t >= T) continue;
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+#pragma unroll
+        for (int c = 0; c < 2; c++) {
+          int e = e0 + wn + j * 8 + q * 2 + c;
+          if (e >= n_out) continue;
+          double v = acc[i][j][2 * h + c];
+          if (gridDim.z == 1) logits[(size_t)t * n_out + e] = (float)v;
+          else partial[((size_t)blockIdx.z * T + t) * n_out + e] = v;
+        }
+      }
+    }
+  }
+}
+
+// dst[i] = (double)src[i] (exact): the router weights for moe_router_logits_tc2, once at load.
+extern "C" __global__ void moe_f32_to_f64(const float* __restrict__ src, double* __restrict__ dst, long long n) {
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    dst[i] = (double)src[i];
+}
+
 // logits[t][e] = (float)(sum over z in order of partial[z][t][e]).
 extern "C" __global__ void moe_router_logits_reduce(const double* __restrict__ partial, float* __restrict__ logits,
                                                     const int* __restrict__ num_tokens, int n_out, int splits) {
@@ -194,9 +318,10 @@ __device__ int moe_warp_argmax(const float* key, const unsigned char* ok, int n)
 
 #define ROUTE_WARPS 4
 
-// One warp per token. Writes topk_expert/topk_weight [T, k] in selection order (best first), and for the shared
-// expert its row weight (1, or sigmoid(shared gate logit) when gated) and, from thread 0 of block 0, the shared
-// expert's row-block count ceil(T / 128).
+// One warp per token. Writes topk_expert/topk_weight [T, k] in selection order (best first), and when given (both
+// nullable) the shared expert's row weight (1, or sigmoid(shared gate logit) when gated) and, from thread 0 of block 0,
+// the shared expert's row-block count ceil(T / 128). The engine passes neither (the shared branch of the layer sets
+// its block count itself; ungated weights are constant 1) except the gate weights of Qwen2-MoE.
 // scoring: 0 softmax, 1 sigmoid. n_out = logits row stride (E, or E + 1 when the last column is the shared gate).
 extern "C" __global__ void __launch_bounds__(ROUTE_WARPS * 32) moe_route_topk(
     const float* __restrict__ logits, const float* __restrict__ bias, int* __restrict__ topk_expert,
@@ -204,7 +329,7 @@ extern "C" __global__ void __launch_bounds__(ROUTE_WARPS * 32) moe_route_topk(
     const int* __restrict__ num_tokens, int E, int n_out, int k, int scoring, int n_group, int topk_group,
     int norm_topk, float scaling, int shared_gated) {
   const int T = *num_tokens;
-  if (blockIdx.x == 0 && threadIdx.x == 0) *shared_num_blocks = (T + MOE_BLOCK_M - 1) / MOE_BLOCK_M;
+  if (shared_num_blocks && blockIdx.x == 0 && threadIdx.x == 0) *shared_num_blocks = (T + MOE_BLOCK_M - 1) / MOE_BLOCK_M;
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int t = blockIdx.x * ROUTE_WARPS + warp;
   if (t >= T) return;

@@ -88,6 +88,12 @@ final class BenchCommand implements Callable<Integer> {
             + "stages, not as a graph) and print the medians.")
     boolean profile;
 
+    @Option(names = "--variant", paramLabel = "KEY=VALUE[;KEY=VALUE...]",
+            description = "Repeatable: also time every point with an engine opened under these system properties (e.g. "
+                    + "'sparkmoe.gpu.sharedExpertStream=false' for the previous production path), in the same run on the same "
+                    + "GPU, and print the ratio variant ms / ours.")
+    List<String> variants;
+
     @Option(names = "--threads", split = ",", paramLabel = "N",
             description = "Engine-only throughput instead of layer times: N caller threads share one engine and call forward() on "
                     + "fp32 host batches (host copies, transfers and the layer included), for each forward mode of --modes.")
@@ -114,6 +120,16 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() {
         if (runs < 1 || warmup < 0 || rotations < 1) throw new ParameterException(spec.commandLine(), "--runs >= 1, --warmup >= 0, --rotations >= 1");
         for (int t : tokens) if (t < 1) throw new ParameterException(spec.commandLine(), "--tokens must be positive, got " + t);
+        Map<String, Map<String, String>> variantProps = new java.util.LinkedHashMap<>();
+        if (variants != null) {
+            for (String v : variants) {
+                try {
+                    variantProps.put(v, parseVariant(v));
+                } catch (IllegalArgumentException e) {
+                    throw new ParameterException(spec.commandLine(), "--variant: " + e.getMessage());
+                }
+            }
+        }
         GpuMoeEngine.unavailableReason(gpuId).ifPresent(why -> { throw new CliException("moe bench needs the GPU engine: " + why); });
         PrintWriter out = spec.commandLine().getOut();
         ArrayNode all = JSON.createArrayNode();
@@ -130,12 +146,14 @@ final class BenchCommand implements Callable<Integer> {
                 Precision p = Precision.parse(ps);
                 MoeConfig c = SyntheticCheckpoint.preset(shape, 1, p == Precision.FP8 ? DType.F8_E4M3 : DType.BF16);
                 Map<Integer, Double> peerMs = peer == null ? Map.of() : runPeer(shape, ps, out);
+                Map<Integer, ObjectNode> rows = new HashMap<>();
                 try (GpuMoeEngine engine = GpuMoeEngine.openSynthetic(c, p, gpuId, seed)) {
                     for (int t : tokens) {
                         float[] ms = engine.timeLayer(t, warmup, runs, rotations, seed + t);
                         int[] counts = engine.lastExpertCounts();
                         ObjectNode r = result(c, shape, ps, t, ms, counts, engine.lastEnqueueNanos(), engine, peerMs.get(t));
                         r.put("device", engine.deviceDescription());
+                        rows.put(t, r);
                         if (profile) {
                             Map<String, Double> stages = engine.profileStages(t, Math.max(3, runs / 2), seed + 7 * t);
                             ObjectNode st = r.putObject("stages_ms");
@@ -151,10 +169,66 @@ final class BenchCommand implements Callable<Integer> {
                         out.flush();
                     }
                 }
+                for (Map.Entry<String, Map<String, String>> v : variantProps.entrySet()) timeVariant(out, c, p, v.getKey(), v.getValue(), rows);
             }
         }
         writeJson(all);
         return 0;
+    }
+
+    /**
+     * The system properties of a {@code --variant}: {@code KEY=VALUE[;KEY=VALUE...]}; a {@code sparkmoe.gpu.*} key must be
+     * a declared GPU engine setting (a typo would otherwise time the defaults under another name).
+     */
+    static Map<String, String> parseVariant(String variant) {
+        String gpuPrefix = GpuEngineSettings.GRAPHS.key().substring(0, GpuEngineSettings.GRAPHS.key().lastIndexOf('.') + 1);
+        java.util.Set<String> known = new java.util.HashSet<>();
+        for (dev.sparkmoe.config.Setting<?> s : dev.sparkmoe.config.Settings.all()) known.add(s.key());
+        Map<String, String> props = new java.util.LinkedHashMap<>();
+        for (String kv : variant.split(";")) {
+            int eq = kv.indexOf('=');
+            String key = eq > 0 ? kv.substring(0, eq).trim() : "";
+            if (key.isEmpty()) throw new IllegalArgumentException("expected KEY=VALUE[;KEY=VALUE...], got '" + variant + "'");
+            if (key.startsWith(gpuPrefix) && !known.contains(key)) {
+                throw new IllegalArgumentException("'" + key + "' is not a GPU engine setting (see docs/configuration.md)");
+            }
+            props.put(key, kv.substring(eq + 1).trim());
+        }
+        return props;
+    }
+
+    /** Times every token count with an engine opened under the variant's system properties; adds the figures to {@code rows}. */
+    private void timeVariant(PrintWriter out, MoeConfig c, Precision p, String variant, Map<String, String> props,
+                             Map<Integer, ObjectNode> rows) {
+        Map<String, String> before = new HashMap<>();
+        props.forEach((k, v) -> { before.put(k, System.getProperty(k)); System.setProperty(k, v); });
+        GpuMoeEngine engine;
+        try {
+            engine = GpuMoeEngine.openSynthetic(c, p, gpuId, seed);
+        } finally {
+            before.forEach((k, v) -> { if (v == null) System.clearProperty(k); else System.setProperty(k, v); });
+        }
+        try (engine) {
+            for (int t : tokens) {
+                double med = median(engine.timeLayer(t, warmup, runs, rotations, seed + t));
+                ObjectNode r = rows.get(t);
+                ObjectNode vs = r.has("variants") ? (ObjectNode) r.get("variants") : r.putObject("variants");
+                ObjectNode v = vs.putObject(variant).put("median_ms", med).put("variant_over_ours", med / r.get("median_ms").asDouble())
+                        .put("device", engine.deviceDescription());
+                out.printf(Locale.ROOT, "    variant [%s] %s %s %d tokens: %.3f ms (ours %.3f ms: %.3fx)%n", variant, r.get("shape").asText(),
+                        r.get("precision").asText(), t, med, r.get("median_ms").asDouble(), med / r.get("median_ms").asDouble());
+                if (profile) {
+                    ObjectNode st = v.putObject("stages_ms");
+                    StringBuilder b = new StringBuilder("      variant stages (ms):");
+                    engine.profileStages(t, Math.max(3, runs / 2), seed + 7 * t).forEach((k, ms) -> {
+                        st.put(k, ms);
+                        b.append(String.format(Locale.ROOT, " %s %.3f |", k, ms));
+                    });
+                    out.println(b);
+                }
+                out.flush();
+            }
+        }
     }
 
     private void writeJson(ArrayNode all) {

@@ -1,17 +1,29 @@
 package dev.sparkmoe.cuda;
 
 import jcuda.driver.CUstream;
+import jcuda.driver.CUstreamCaptureStatus;
 import jcuda.driver.CUstream_flags;
 import jcuda.driver.JCudaDriver;
 
-/** A non-blocking CUDA stream of one context. */
+/** A non-blocking CUDA stream of one context, of default priority or of the context's highest / lowest priority. */
 public final class CudaStream extends CudaResource {
+    /** Scheduling priority: the CTA scheduler starts pending blocks of higher-priority streams first. */
+    public enum Priority { DEFAULT, HIGHEST, LOWEST }
+
     private final CudaContext context;
     private final CUstream stream;
     private volatile boolean capturing;
 
     public CudaStream(CudaContext context) {
-        this(context, create(context));
+        this(context, create(context, Priority.DEFAULT));
+    }
+
+    /**
+     * A stream of the given priority. Kernels captured into a CUDA graph from such a stream keep its priority, so a
+     * side branch of a layer graph can be made to fill only the SMs the main branch leaves idle.
+     */
+    public CudaStream(CudaContext context, Priority priority) {
+        this(context, create(context, priority));
     }
 
     private CudaStream(CudaContext context, CUstream s) {
@@ -20,10 +32,18 @@ public final class CudaStream extends CudaResource {
         this.stream = s;
     }
 
-    private static CUstream create(CudaContext context) {
+    private static CUstream create(CudaContext context, Priority priority) {
         context.makeCurrent();
         CUstream s = new CUstream();
-        Cuda.check(JCudaDriver.cuStreamCreate(s, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+        if (priority == Priority.DEFAULT) {
+            Cuda.check(JCudaDriver.cuStreamCreate(s, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+            return s;
+        }
+        int[] least = new int[1], greatest = new int[1]; // numerically: greatest priority is the smallest number
+        Cuda.check(JCudaDriver.cuCtxGetStreamPriorityRange(least, greatest), "cuCtxGetStreamPriorityRange");
+        int p = priority == Priority.HIGHEST ? greatest[0] : least[0];
+        Cuda.check(JCudaDriver.cuStreamCreateWithPriority(s, CUstream_flags.CU_STREAM_NON_BLOCKING, p),
+                "cuStreamCreateWithPriority(" + priority + " = " + p + ")");
         return s;
     }
 
@@ -34,8 +54,18 @@ public final class CudaStream extends CudaResource {
         return stream;
     }
 
-    /** True between {@link CudaGraph#capture} begin and end: synchronizing is then illegal. */
-    boolean capturing() { return capturing; }
+    /**
+     * True while this stream is being captured into a graph - as the origin of {@link CudaGraph#capture}, or as a side
+     * stream that joined the capture by waiting for an event recorded on a capturing stream: synchronizing is then
+     * illegal.
+     */
+    boolean capturing() {
+        if (capturing) return true;
+        context.makeCurrent();
+        int[] status = new int[1];
+        Cuda.check(JCudaDriver.cuStreamIsCapturing(handle(), status), "cuStreamIsCapturing");
+        return status[0] != CUstreamCaptureStatus.CU_STREAM_CAPTURE_STATUS_NONE;
+    }
 
     void setCapturing(boolean on) { capturing = on; }
 

@@ -42,6 +42,7 @@ public final class DeviceBuffer extends CudaResource {
     public static DeviceBuffer floats(CudaContext c, String name, long n) { return new DeviceBuffer(c, name, n, 4); }
     public static DeviceBuffer ints(CudaContext c, String name, long n) { return new DeviceBuffer(c, name, n, 4); }
     public static DeviceBuffer bytes(CudaContext c, String name, long n) { return new DeviceBuffer(c, name, n, 1); }
+    public static DeviceBuffer doubles(CudaContext c, String name, long n) { return new DeviceBuffer(c, name, n, 8); }
 
     public String name() { return name; }
     public long count() { return count; }

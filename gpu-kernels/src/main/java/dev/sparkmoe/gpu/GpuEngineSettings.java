@@ -31,9 +31,11 @@ public final class GpuEngineSettings {
             128);
 
     public static final Setting<String> ROUTER_KERNEL = Settings.stringSetting("sparkmoe.gpu.routerKernel",
-            "Router logits kernel: tc (fp64 tensor cores, DMMA) or simt (fp64 FMA). Both accumulate in fp64 and round once "
-                    + "to fp32 like the CPU reference, so routing decisions match it.",
-            "tc");
+            "Router logits kernel: tc2 (fp64 tensor cores, DMMA, with an fp64 copy of the router weights on the device and "
+                    + "each input tile widened to fp64 once), tc (the same DMMA sums, bitwise, widening fp32 tiles at every "
+                    + "fragment load) or simt (fp64 FMA). All accumulate in fp64 and round once to fp32 like the CPU "
+                    + "reference, so routing decisions match it.",
+            "tc2");
 
     public static final Setting<String> FORWARD_MODE = Settings.stringSetting("sparkmoe.gpu.forwardMode",
             "How forward() shares the engine between caller threads: serial (the whole call under the engine lock, host "
@@ -55,4 +57,17 @@ public final class GpuEngineSettings {
                     + "a call always gets a slot when the engine has none, however large). 16 DeepSeek-V3 callers of "
                     + "8192-token batches need 7.5 GB.",
             8L << 30);
+
+    public static final Setting<Boolean> SHARED_EXPERT_STREAM = Settings.booleanSetting("sparkmoe.gpu.sharedExpertStream",
+            "Run the shared expert (its input conversion and both GEMMs) on a second, lowest-priority stream forked from the "
+                    + "layer's highest-priority stream and joined before combine, inside the layer's CUDA graph, so it fills the "
+                    + "SMs that routing, dispatch and the routed GEMMs leave idle; false runs it on the layer's stream after the "
+                    + "routed GEMMs. Results are bitwise the same.",
+            true);
+
+    public static final Setting<Boolean> BF16_SKIP_PADDING_HALVES = Settings.booleanSetting("sparkmoe.gpu.bf16SkipPaddingHalves",
+            "BF16 grouped GEMMs: give the kernels each expert's real row count so they idle the second warpgroup of 128-row "
+                    + "tiles that hold only padding (measured neutral to -5 % in session 2); false computes every row of a used "
+                    + "block. The FP8 GEMMs always skip padding halves (that pays there). Results are the same either way.",
+            false);
 }

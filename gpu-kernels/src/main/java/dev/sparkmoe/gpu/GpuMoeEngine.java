@@ -57,6 +57,8 @@ public final class GpuMoeEngine implements MoeEngine {
     private final CudaModule module;
     private final CudaStream stream;
     private final MoeRoute route;
+    /** What the router kernel reads: the weights' fp32 router, or (TC2) an fp64 copy owned by this engine. */
+    private final DeviceBuffer routerWeights;
     private final MoeDispatch dispatch;
     private final MoeCombine combine;
     private final GroupedGemm gemm;
@@ -72,6 +74,15 @@ public final class GpuMoeEngine implements MoeEngine {
     private final CudaEvent[] inReady, inFree, outReady, outFree;
     /** Stack ordering: recorded after this engine's layer / after this engine consumed the previous layer's buffers. */
     private final CudaEvent layerDone, inputConsumed;
+    /**
+     * The shared expert's branch ({@link GpuEngineSettings#SHARED_EXPERT_STREAM}; null without a shared expert or with
+     * the setting off): its stream, forked from {@link #stream} by {@code sharedFork} and joined before combine by
+     * {@code sharedJoin}; {@code gateReady} (Qwen2-MoE only) orders its GEMM2 after the route kernel wrote the gates.
+     */
+    private final CudaStream sharedStream;
+    private final CudaEvent sharedFork, sharedJoin, gateReady;
+    /** BF16 GEMMs get the experts' real row counts ({@link GpuEngineSettings#BF16_SKIP_PADDING_HALVES}). */
+    private final boolean bf16SkipPadding;
     private int inRing, outRing;
     private LayerWorkspace workspace;
     private volatile boolean closed;
@@ -143,9 +154,11 @@ public final class GpuMoeEngine implements MoeEngine {
         this.format = formatOf(p);
         this.useGraphs = GpuEngineSettings.GRAPHS.fromSystemProperties();
         this.maxTokens = GpuEngineSettings.MAX_TOKENS.fromSystemProperties();
-        String router = GpuEngineSettings.ROUTER_KERNEL.fromSystemProperties();
-        if (!router.equals("tc") && !router.equals("simt")) {
-            throw new MoeEngineException(GpuEngineSettings.ROUTER_KERNEL.key() + " must be tc or simt, got '" + router + "'");
+        MoeRoute.Kernel router;
+        try {
+            router = MoeRoute.Kernel.parse(GpuEngineSettings.ROUTER_KERNEL.fromSystemProperties());
+        } catch (IllegalArgumentException e) {
+            throw new MoeEngineException(GpuEngineSettings.ROUTER_KERNEL.key() + ": " + e.getMessage());
         }
         TokenBuckets.bucket(1, maxTokens); // validates the setting
         this.fp8PromotionInterval = GpuEngineSettings.FP8_PROMOTION_INTERVAL.fromSystemProperties();
@@ -166,9 +179,24 @@ public final class GpuMoeEngine implements MoeEngine {
         made.add(cx);
         try {
             this.module = add(made, CudaModule.loadKernels(cx));
-            this.stream = add(made, new CudaStream(cx));
+            boolean branch = c.hasSharedExpert() && GpuEngineSettings.SHARED_EXPERT_STREAM.fromSystemProperties();
+            // with a shared branch the layer's own kernels get the highest priority, the branch the lowest: the CTA
+            // scheduler then gives the branch only what the critical path leaves idle
+            this.stream = add(made, new CudaStream(cx, branch ? CudaStream.Priority.HIGHEST : CudaStream.Priority.DEFAULT));
+            this.sharedStream = branch ? add(made, new CudaStream(cx, CudaStream.Priority.LOWEST)) : null;
+            this.sharedFork = branch ? add(made, CudaEvent.forOrdering(cx, "layer " + layer + " shared expert fork")) : null;
+            this.sharedJoin = branch ? add(made, CudaEvent.forOrdering(cx, "layer " + layer + " shared expert join")) : null;
+            this.gateReady = branch && c.sharedExpertGated()
+                    ? add(made, CudaEvent.forOrdering(cx, "layer " + layer + " shared expert gates")) : null;
+            this.bf16SkipPadding = GpuEngineSettings.BF16_SKIP_PADDING_HALVES.fromSystemProperties();
             this.weights = add(made, source.load(cx, module, stream));
-            this.route = new MoeRoute(module, cx.multiprocessorCount(), router.equals("tc"));
+            this.route = new MoeRoute(module, cx.multiprocessorCount(), router);
+            if (router.wantsF64Weights()) {
+                this.routerWeights = add(made, DeviceBuffer.doubles(cx, "router (fp64)", weights.router.count()));
+                route.widenWeights(stream, weights.router, routerWeights);
+            } else {
+                this.routerWeights = weights.router;
+            }
             this.dispatch = new MoeDispatch(module);
             this.combine = new MoeCombine(module);
             this.gemm = new GroupedGemm(module, cx.multiprocessorCount(), GpuEngineSettings.REFERENCE_GEMM.fromSystemProperties(),
@@ -213,6 +241,9 @@ public final class GpuMoeEngine implements MoeEngine {
         return "gpu " + ctx.ordinal() + ": " + ctx.name() + " (sm_" + ctx.computeCapability() + ", " + ctx.multiprocessorCount()
                 + " SMs), " + (format == Format.FP8 ? "FP8 e4m3" : "BF16") + " grouped GEMMs"
                 + (format == Format.FP8 && fp8PromotionInterval != 128 ? " (promoted every " + fp8PromotionInterval + " of K)" : "")
+                + (format == Format.BF16 && bf16SkipPadding ? " (padding halves skipped)" : "")
+                + ", router logits " + route.kernel().name().toLowerCase(java.util.Locale.ROOT)
+                + (sharedStream != null ? ", shared expert on a side stream" : "")
                 + (useGraphs ? ", CUDA graphs" : "");
     }
 
@@ -390,6 +421,7 @@ public final class GpuMoeEngine implements MoeEngine {
 
     private void synchronizeStreams(String what) {
         stream.synchronize(what);
+        if (sharedStream != null) sharedStream.synchronize(what);
         if (uploadStream != null) uploadStream.synchronize(what);
         if (downloadStream != null) downloadStream.synchronize(what);
     }
@@ -399,68 +431,111 @@ public final class GpuMoeEngine implements MoeEngine {
         graphs.clear();
     }
 
-    /** The layer's kernels, sized for {@code cap} tokens; the real count is read on the device. No host synchronization. */
+    /**
+     * The layer's kernels, sized for {@code cap} tokens; the real count is read on the device. No host synchronization.
+     * With a shared branch, the shared expert runs on its own stream (forked and joined by events, so a graph captures
+     * both branches).
+     */
     private void enqueueKernels(LayerWorkspace ws, int cap) {
-        enqueueKernels(ws, cap, stage -> { });
+        enqueueKernels(ws, cap, stage -> { }, sharedStream != null);
     }
 
     /** Called between the stages of a layer (profiling records an event there; the normal path does nothing). */
     private interface StageMark { void after(String stage); }
 
-    private void enqueueKernels(LayerWorkspace ws, int cap, StageMark mark) {
+    /**
+     * @param branch run the shared expert on {@link #sharedStream} concurrently with the rest; false: on {@link #stream}
+     *               after the routed GEMMs (profiling, where stages are timed one after the other, and the setting off)
+     */
+    private void enqueueKernels(LayerWorkspace ws, int cap, StageMark mark, boolean branch) {
         MoeConfig c = config;
         int h = c.hiddenSize(), inter = c.expertIntermediateSize(), e = c.numExperts(), k = c.topK();
         int maxRowBlocks = MoeDispatch.maxRowBlocks(cap, k, e);
         boolean shared = c.hasSharedExpert();
-        route.logits(stream, ws.x, weights.router, ws.logits, ws.routerPartial, ws.numTokens, cap, h, weights.routerRows);
+        boolean fp8 = format == Format.FP8;
+        if (shared && branch) {
+            // the shared expert needs only x: its input conversion and GEMM1 start at once, its GEMM2 too unless gated
+            sharedFork.record(stream);
+            sharedStream.waitFor(sharedFork);
+            enqueueSharedGemm1(ws, cap, sharedStream);
+        }
+        route.logits(stream, ws.x, routerWeights, ws.logits, ws.routerPartial, ws.numTokens, cap, h, weights.routerRows);
         mark.after("router logits");
-        route.topk(stream, c, ws.logits, weights.bias, ws.topkExpert, ws.topkWeight, shared ? ws.sharedRowWeight : null,
-                shared ? ws.sharedNumBlocks : ws.numRowBlocks /* overwritten by the scan below */, ws.numTokens, cap, weights.routerRows);
+        route.topk(stream, c, ws.logits, weights.bias, ws.topkExpert, ws.topkWeight, c.sharedExpertGated() ? ws.sharedRowWeight : null,
+                null, ws.numTokens, cap, weights.routerRows);
         mark.after("top-k");
+        if (shared && branch) {
+            if (gateReady != null) {
+                gateReady.record(stream);
+                sharedStream.waitFor(gateReady);
+            }
+            enqueueSharedGemm2(ws, cap, sharedStream);
+            sharedJoin.record(sharedStream);
+        }
         dispatch.layout(stream, ws.topkExpert, ws.topkWeight, ws.chunkCounts, ws.chunkBase, ws.expertCount, ws.expertStart,
                 ws.blockExpert, ws.numRowBlocks, ws.slotOfEntry, ws.rowWeight, ws.numTokens, cap, k, e, maxRowBlocks);
         mark.after("dispatch layout");
-        dispatch.pad(stream, ws.expertCount, ws.expertStart, ws.a, ws.aScale, ws.rowWeight, shared ? ws.aShared : null,
-                shared ? ws.aSharedScale : null, ws.numTokens, h, e, format.bytes());
-        int sharedBlocks = (cap + MoeDispatch.BLOCK_M - 1) / MoeDispatch.BLOCK_M;
-        if (format == Format.FP8) {
-            dispatch.rowsFp8(stream, ws.x, ws.slotOfEntry, ws.a, ws.aScale, shared ? ws.aShared : null,
-                    shared ? ws.aSharedScale : null, ws.numTokens, cap, h, k);
+        dispatch.padExperts(stream, ws.expertCount, ws.expertStart, ws.a, ws.aScale, ws.rowWeight, ws.numTokens, h, e, format.bytes());
+        RealRows real = RealRows.ofExperts(ws.expertCount, ws.expertStart);
+        if (fp8) {
+            dispatch.rowsFp8(stream, ws.x, ws.slotOfEntry, ws.a, ws.aScale, null, null, ws.numTokens, cap, h, k);
             mark.after("pad + scatter (fp8 quantize)");
             gemm.gemm1Fp8(stream, ws.a, ws.aScale, weights.w1, weights.w1Scale, ws.hmid, ws.hmidScale, ws.blockExpert,
-                    ws.numRowBlocks, maxRowBlocks, h, inter, RealRows.ofExperts(ws.expertCount, ws.expertStart));
+                    ws.numRowBlocks, maxRowBlocks, h, inter, real);
             mark.after("GEMM1 routed");
             gemm.gemm2Fp8(stream, ws.hmid, ws.hmidScale, weights.w2, weights.w2Scale, ws.y, ws.rowWeight, ws.blockExpert,
-                    ws.numRowBlocks, maxRowBlocks, inter, h, RealRows.ofExperts(ws.expertCount, ws.expertStart));
+                    ws.numRowBlocks, maxRowBlocks, inter, h, real);
             mark.after("GEMM2 routed");
-            if (shared) {
-                int si = c.sharedIntermediateSize();
-                gemm.gemm1Fp8(stream, ws.aShared, ws.aSharedScale, weights.sharedW1, weights.sharedW1Scale, ws.hShared,
-                        ws.hSharedScale, ws.sharedBlockExpert, ws.sharedNumBlocks, sharedBlocks, h, si, RealRows.singleGroup(ws.numTokens));
-                gemm.gemm2Fp8(stream, ws.hShared, ws.hSharedScale, weights.sharedW2, weights.sharedW2Scale, ws.yShared,
-                        ws.sharedRowWeight, ws.sharedBlockExpert, ws.sharedNumBlocks, sharedBlocks, si, h, RealRows.singleGroup(ws.numTokens));
-                mark.after("shared expert GEMMs");
-            }
         } else {
-            dispatch.rowsBf16(stream, ws.x, ws.slotOfEntry, ws.a, shared ? ws.aShared : null, ws.numTokens, cap, h, k);
+            dispatch.rowsBf16(stream, ws.x, ws.slotOfEntry, ws.a, null, ws.numTokens, cap, h, k);
             mark.after("pad + scatter (bf16)");
-            gemm.gemm1Bf16(stream, ws.a, weights.w1, ws.hmid, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, h, inter,
-                    RealRows.ofExperts(ws.expertCount, ws.expertStart));
+            gemm.gemm1Bf16(stream, ws.a, weights.w1, ws.hmid, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, h, inter, bf16(real));
             mark.after("GEMM1 routed");
             gemm.gemm2Bf16(stream, ws.hmid, weights.w2, ws.y, ws.rowWeight, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, inter, h,
-                    RealRows.ofExperts(ws.expertCount, ws.expertStart));
+                    bf16(real));
             mark.after("GEMM2 routed");
-            if (shared) {
-                int si = c.sharedIntermediateSize();
-                gemm.gemm1Bf16(stream, ws.aShared, weights.sharedW1, ws.hShared, ws.sharedBlockExpert, ws.sharedNumBlocks,
-                        sharedBlocks, h, si, RealRows.singleGroup(ws.numTokens));
-                gemm.gemm2Bf16(stream, ws.hShared, weights.sharedW2, ws.yShared, ws.sharedRowWeight, ws.sharedBlockExpert,
-                        ws.sharedNumBlocks, sharedBlocks, si, h, RealRows.singleGroup(ws.numTokens));
-                mark.after("shared expert GEMMs");
-            }
         }
+        if (shared && !branch) {
+            enqueueSharedGemm1(ws, cap, stream);
+            enqueueSharedGemm2(ws, cap, stream);
+            mark.after("shared expert (input + GEMMs)");
+        }
+        if (shared && branch) stream.waitFor(sharedJoin);
         combine.combine(stream, ws.y, shared ? ws.yShared : null, ws.slotOfEntry, ws.out, ws.numTokens, cap, h, k);
         mark.after("combine");
+    }
+
+    /** The real-row counts the BF16 GEMMs get: {@code real}, or every row of a used block. */
+    private RealRows bf16(RealRows real) { return bf16SkipPadding ? real : RealRows.ALL; }
+
+    /** The shared expert's input (bf16, or e4m3 per 128 with scales; padding rows zeroed) and GEMM1 + SwiGLU, on {@code s}. */
+    private void enqueueSharedGemm1(LayerWorkspace ws, int cap, CudaStream s) {
+        int h = config.hiddenSize(), si = config.sharedIntermediateSize();
+        int blocks = (cap + MoeDispatch.BLOCK_M - 1) / MoeDispatch.BLOCK_M;
+        RealRows real = RealRows.singleGroup(ws.numTokens);
+        dispatch.padShared(s, ws.aShared, ws.aSharedScale, ws.sharedNumBlocks, ws.numTokens, h, format.bytes());
+        if (format == Format.FP8) {
+            dispatch.rowsFp8(s, ws.x, ws.slotOfEntry, ws.a, ws.aScale, ws.aShared, ws.aSharedScale, ws.numTokens, cap, h, 0);
+            gemm.gemm1Fp8(s, ws.aShared, ws.aSharedScale, weights.sharedW1, weights.sharedW1Scale, ws.hShared, ws.hSharedScale,
+                    ws.sharedBlockExpert, ws.sharedNumBlocks, blocks, h, si, real);
+        } else {
+            dispatch.rowsBf16(s, ws.x, ws.slotOfEntry, ws.a, ws.aShared, ws.numTokens, cap, h, 0);
+            gemm.gemm1Bf16(s, ws.aShared, weights.sharedW1, ws.hShared, ws.sharedBlockExpert, ws.sharedNumBlocks, blocks, h, si, bf16(real));
+        }
+    }
+
+    /** The shared expert's GEMM2, rows weighted 1 or by Qwen2-MoE's gate (written by the route kernel), into yShared. */
+    private void enqueueSharedGemm2(LayerWorkspace ws, int cap, CudaStream s) {
+        int h = config.hiddenSize(), si = config.sharedIntermediateSize();
+        int blocks = (cap + MoeDispatch.BLOCK_M - 1) / MoeDispatch.BLOCK_M;
+        RealRows real = RealRows.singleGroup(ws.numTokens);
+        if (format == Format.FP8) {
+            gemm.gemm2Fp8(s, ws.hShared, ws.hSharedScale, weights.sharedW2, weights.sharedW2Scale, ws.yShared, ws.sharedRowWeight,
+                    ws.sharedBlockExpert, ws.sharedNumBlocks, blocks, si, h, real);
+        } else {
+            gemm.gemm2Bf16(s, ws.hShared, weights.sharedW2, ws.yShared, ws.sharedRowWeight, ws.sharedBlockExpert, ws.sharedNumBlocks,
+                    blocks, si, h, bf16(real));
+        }
     }
 
     /**
@@ -543,7 +618,7 @@ public final class GpuMoeEngine implements MoeEngine {
                 enqueueKernels(ws, bucket, stage -> {
                     event(events, n[0]++).record(stream);
                     names.add(stage);
-                });
+                }, false);
                 event(events, n[0] - 1).synchronize();
                 if (i < 2) continue;
                 for (int j = 0; j < names.size(); j++) {
@@ -617,11 +692,14 @@ public final class GpuMoeEngine implements MoeEngine {
                 if (failure == null) failure = e; else failure.addSuppressed(e);
             }
             List<AutoCloseable> parts = new ArrayList<>(List.of(layerDone, inputConsumed));
+            for (CudaEvent ev : new CudaEvent[] {sharedFork, sharedJoin, gateReady}) if (ev != null) parts.add(ev);
             for (CudaEvent[] es : new CudaEvent[][] {inReady, inFree, outReady, outFree}) if (es != null) parts.addAll(List.of(es));
             if (workspace != null) parts.add(workspace);
+            if (routerWeights != weights.router) parts.add(routerWeights);
             parts.add(weights);
             if (uploadStream != null) parts.add(uploadStream);
             if (downloadStream != null) parts.add(downloadStream);
+            if (sharedStream != null) parts.add(sharedStream);
             parts.addAll(List.of(stream, module, ctx));
             for (AutoCloseable p : parts) {
                 try {

@@ -74,8 +74,12 @@ final class LayerWorkspace implements AutoCloseable {
                 hSharedScale = fp8 ? f32(ctx, "shared SwiGLU out scales", sr * (si / 128)) : null;
                 yShared = f32(ctx, "Y (shared)", sr * h);
                 sharedBlockExpert.upload(new int[sizes.sharedRowBlocks()]); // every block is "expert" 0 of a group of one
-                // rows past the token count get weight 0 (the route kernel writes the first T)
-                sharedRowWeight.upload(new float[Math.toIntExact(sr)]);
+                // gated (Qwen2-MoE): the route kernel writes the first T rows' gates, rows past them keep weight 0;
+                // ungated: the weight is 1 for good (rows past T are zero rows, their outputs never read), so the
+                // shared branch of the layer needs nothing from routing
+                float[] w = new float[Math.toIntExact(sr)];
+                if (!c.sharedExpertGated()) java.util.Arrays.fill(w, 1f);
+                sharedRowWeight.upload(w);
             } else {
                 sharedRowWeight = sharedNumBlocks = sharedBlockExpert = aShared = aSharedScale = hShared = hSharedScale = yShared = null;
             }

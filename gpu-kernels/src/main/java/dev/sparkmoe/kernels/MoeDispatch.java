@@ -19,6 +19,8 @@ public final class MoeDispatch {
     /** Routing entries per warp in the count/assign passes (MOE_DISPATCH_CHUNK). */
     public static final int CHUNK = 2048;
     static final int WARPS = 4;
+    /** Threads of the scatter kernels (SCATTER_THREADS): one CTA per token. */
+    static final int SCATTER_THREADS = 256;
 
     private final CudaFunction count;
     private final CudaFunction scan;
@@ -62,28 +64,44 @@ public final class MoeDispatch {
     }
 
     /**
-     * Zeroes padding rows: each expert's last block past its tokens, and the shared input's rows past the token count.
-     * {@code elemBytes} 2 (BF16) or 1 (FP8, then the scale buffers are zeroed too).
+     * Zeroes each expert's padding rows (its last block past its tokens) and their row weights; {@code elemBytes} 2
+     * (BF16) or 1 (FP8, then the scales are zeroed too).
      */
-    public void pad(CudaStream s, DeviceBuffer expertCount, DeviceBuffer expertStart, DeviceBuffer a, DeviceBuffer aScale,
-                    DeviceBuffer rowWeight, DeviceBuffer aShared, DeviceBuffer aSharedScale, DeviceBuffer numTokens,
-                    int hidden, int experts, int elemBytes) {
-        pad.launch(s, Dim.of(experts + 1), Dim.of(256), 0, expertCount, expertStart, a, nullable(aScale), rowWeight,
-                nullable(aShared), nullable(aSharedScale), numTokens, hidden, experts, elemBytes);
+    public void padExperts(CudaStream s, DeviceBuffer expertCount, DeviceBuffer expertStart, DeviceBuffer a, DeviceBuffer aScale,
+                           DeviceBuffer rowWeight, DeviceBuffer numTokens, int hidden, int experts, int elemBytes) {
+        pad.launch(s, Dim.of(experts), Dim.of(256), 0, expertCount, expertStart, a, nullable(aScale), rowWeight,
+                0L, 0L, numTokens, hidden, experts, elemBytes, 0L);
     }
 
-    /** Scatter of the fp32 input rows as bf16 into their k rows (and the shared expert's input when aShared != null). */
+    /**
+     * The shared expert's input: zeroes its rows from the token count to the end of their last 128-row block (and their
+     * scales for FP8) and writes its row-block count into {@code sharedNumBlocks}. Needs no routing result, so the
+     * shared expert's branch can run it on its own stream.
+     */
+    public void padShared(CudaStream s, DeviceBuffer aShared, DeviceBuffer aSharedScale, DeviceBuffer sharedNumBlocks,
+                          DeviceBuffer numTokens, int hidden, int elemBytes) {
+        pad.launch(s, Dim.of(1), Dim.of(256), 0, 0L, 0L, 0L, 0L, 0L, aShared, nullable(aSharedScale), numTokens, hidden,
+                0, elemBytes, sharedNumBlocks);
+    }
+
+    /**
+     * Scatter of the fp32 input rows as bf16 into their k rows (and the shared expert's input when aShared != null);
+     * {@code topK} 0 writes only the shared expert's input.
+     */
     public void rowsBf16(CudaStream s, DeviceBuffer x, DeviceBuffer slotOfEntry, DeviceBuffer a, DeviceBuffer aShared,
                          DeviceBuffer numTokens, int tokenCapacity, int hidden, int topK) {
-        rowsBf16.launch(s, Dim.of(ceilDiv(hidden, 1024), tokenCapacity), Dim.of(128), 0, x, slotOfEntry, a, nullable(aShared),
+        rowsBf16.launch(s, Dim.of(tokenCapacity), Dim.of(SCATTER_THREADS), 0, x, slotOfEntry, a, nullable(aShared),
                 numTokens, hidden, topK);
     }
 
-    /** Scatter with FP8 quantization per token per 128 channels (values and scales in the GEMM's activation layout). */
+    /**
+     * Scatter with FP8 quantization per token per 128 channels (values and scales in the GEMM's activation layout);
+     * {@code topK} 0 writes only the shared expert's input (aShared, aSharedScale).
+     */
     public void rowsFp8(CudaStream s, DeviceBuffer x, DeviceBuffer slotOfEntry, DeviceBuffer a, DeviceBuffer aScale,
                         DeviceBuffer aShared, DeviceBuffer aSharedScale, DeviceBuffer numTokens, int tokenCapacity,
                         int hidden, int topK) {
-        rowsFp8.launch(s, Dim.of(ceilDiv(hidden / 128, 4), tokenCapacity), Dim.of(128), 0, x, slotOfEntry, a, aScale,
+        rowsFp8.launch(s, Dim.of(tokenCapacity), Dim.of(SCATTER_THREADS), 0, x, slotOfEntry, a, aScale,
                 nullable(aShared), nullable(aSharedScale), numTokens, hidden, topK);
     }
 }

@@ -16,24 +16,65 @@ public final class MoeRoute {
     static final int ROUTE_WARPS = 4;
     /** Dynamic shared memory of moe_router_logits_tc: 3 stages x (x and w tiles of 64 rows x 36 floats). */
     static final int TC_SMEM_BYTES = 3 * 2 * 64 * 36 * 4;
+    /** Of moe_router_logits_tc2: 3 stages of fp64 w tiles and of fp32 x tiles, one fp64 x tile (64 rows x 36 each). */
+    static final int TC2_SMEM_BYTES = 3 * 64 * 36 * 8 + 64 * 36 * 8 + 3 * 64 * 36 * 4;
     /** The most experts moe_route_topk keeps per warp in shared memory (MOE_MAX_EXPERTS). */
     public static final int MAX_EXPERTS = 1024;
     /** The most choices per token and the most expert groups (one warp). */
     public static final int MAX_TOP_K = 32;
 
+    /** The router logits kernels (all accumulate in fp64 and round once to fp32). */
+    public enum Kernel {
+        /** fp64 FMA, 64x64 tiles. */
+        SIMT("moe_router_logits", 0),
+        /** fp64 tensor cores (DMMA), fp32 tiles widened at every fragment load. */
+        TC("moe_router_logits_tc", TC_SMEM_BYTES),
+        /** As TC, bitwise the same sums, with the router weights in fp64 (see {@link #widenWeights}) and x widened once per tile. */
+        TC2("moe_router_logits_tc2", TC2_SMEM_BYTES);
+
+        final String function;
+        final int smemBytes;
+
+        Kernel(String function, int smemBytes) {
+            this.function = function;
+            this.smemBytes = smemBytes;
+        }
+
+        /** The kernel of a {@code sparkmoe.gpu.routerKernel} value: simt, tc or tc2. */
+        public static Kernel parse(String s) {
+            for (Kernel k : values()) if (k.name().equalsIgnoreCase(s)) return k;
+            throw new IllegalArgumentException("router kernel must be simt, tc or tc2, got '" + s + "'");
+        }
+
+        /** Whether {@link #logits} takes the router weights in fp64. */
+        public boolean wantsF64Weights() { return this == TC2; }
+    }
+
     private final CudaFunction logits;
     private final CudaFunction reduce;
-    private final boolean tensorCores;
+    private final CudaFunction widen;
+    private final Kernel kernel;
     private final CudaFunction topk;
     private final int smCount;
 
-    /** @param tensorCores router logits on the fp64 tensor cores (DMMA), else the fp64 FMA (SIMT) kernel */
-    public MoeRoute(CudaModule module, int smCount, boolean tensorCores) {
+    public MoeRoute(CudaModule module, int smCount, Kernel kernel) {
         this.smCount = smCount;
         this.reduce = module.function("moe_router_logits_reduce");
-        this.tensorCores = tensorCores;
-        this.logits = module.function(tensorCores ? "moe_router_logits_tc" : "moe_router_logits");
+        this.widen = module.function("moe_f32_to_f64");
+        this.kernel = kernel;
+        this.logits = module.function(kernel.function);
         this.topk = module.function("moe_route_topk");
+    }
+
+    public Kernel kernel() { return kernel; }
+
+    /** {@code dst[0, n) = (double) src[0, n)}, exactly: the router weights of {@link Kernel#TC2}, once at load. */
+    public void widenWeights(CudaStream s, DeviceBuffer src, DeviceBuffer dst) {
+        if (src.elementBytes() != 4 || dst.elementBytes() != 8 || dst.count() < src.count()) {
+            throw new IllegalArgumentException("moe_f32_to_f64: '" + src.name() + "' (" + src.count() + " x " + src.elementBytes()
+                    + " B) does not fit '" + dst.name() + "' (" + dst.count() + " x " + dst.elementBytes() + " B)");
+        }
+        widen.launch(s, Dim.of(Math.max(1, Math.min(1024, ceilDiv(src.count(), 256)))), Dim.of(256), 0, src, dst, src.count());
     }
 
     /**
@@ -53,33 +94,38 @@ public final class MoeRoute {
 
     /**
      * logits [tokens, nOut] = x [tokens, H] . w [nOut, H]^T, for the device token count (grid sized for tokenCapacity);
-     * {@code partial} holds {@link #partialDoubles} doubles (split-K partial sums).
+     * {@code partial} holds {@link #partialDoubles} doubles (split-K partial sums). {@code w} is fp32, or fp64 for
+     * {@link Kernel#TC2}.
      */
     public void logits(CudaStream s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer out, DeviceBuffer partial, DeviceBuffer numTokens,
                        int tokenCapacity, int hidden, int nOut) {
         Dim grid2 = Dim.of(ceilDiv(nOut, LOGIT_TILE), ceilDiv(tokenCapacity, LOGIT_TILE));
-        if (!tensorCores) {
+        if (w.elementBytes() != (kernel.wantsF64Weights() ? 8 : 4)) {
+            throw new IllegalArgumentException("router kernel " + kernel + " needs " + (kernel.wantsF64Weights() ? "fp64" : "fp32")
+                    + " weights, got '" + w.name() + "' of " + w.elementBytes() + "-byte elements");
+        }
+        if (kernel == Kernel.SIMT) {
             logits.launch(s, grid2, Dim.of(256), 0, x, w, out, numTokens, hidden, nOut);
             return;
         }
         int splits = splits(tokenCapacity, nOut, hidden, smCount);
         int kps = kPerSplit(hidden, splits);
-        logits.launch(s, new Dim(grid2.x(), grid2.y(), splits), Dim.of(128), TC_SMEM_BYTES, x, w, out, partial, numTokens, hidden, nOut, kps);
+        logits.launch(s, new Dim(grid2.x(), grid2.y(), splits), Dim.of(128), kernel.smemBytes, x, w, out, partial, numTokens, hidden, nOut, kps);
         if (splits > 1) {
             reduce.launch(s, Dim.of(Math.max(1, ceilDiv((long) tokenCapacity * nOut, 256))), Dim.of(256), 0, partial, out, numTokens, nOut, splits);
         }
     }
 
     /**
-     * Top-k per token into topkExpert/topkWeight [tokens, k]; sharedRowWeight (null without a shared expert) gets 1 or
-     * the Qwen2-MoE gate; sharedNumBlocks gets ceil(tokens / 128).
+     * Top-k per token into topkExpert/topkWeight [tokens, k]; sharedRowWeight (nullable) gets 1 or the Qwen2-MoE gate;
+     * sharedNumBlocks (nullable) gets ceil(tokens / 128).
      */
     public void topk(CudaStream s, MoeConfig c, DeviceBuffer logitsBuf, DeviceBuffer bias, DeviceBuffer topkExpert,
                      DeviceBuffer topkWeight, DeviceBuffer sharedRowWeight, DeviceBuffer sharedNumBlocks,
                      DeviceBuffer numTokens, int tokenCapacity, int nOut) {
         int smem = ROUTE_WARPS * c.numExperts() * 9; // keys and scores (fp32) and eligibility (byte) per warp
         topk.launch(s, Dim.of(ceilDiv(tokenCapacity, ROUTE_WARPS)), Dim.of(ROUTE_WARPS * 32), smem,
-                logitsBuf, nullable(bias), topkExpert, topkWeight, nullable(sharedRowWeight), sharedNumBlocks, numTokens,
+                logitsBuf, nullable(bias), topkExpert, topkWeight, nullable(sharedRowWeight), nullable(sharedNumBlocks), numTokens,
                 c.numExperts(), nOut, c.topK(), c.scoring() == ScoringFunction.SIGMOID ? 1 : 0, c.nGroup(), c.topkGroup(),
                 c.normTopkProb() ? 1 : 0, c.routedScalingFactor(), c.sharedExpertGated() ? 1 : 0);
     }

@@ -43,6 +43,28 @@ class BenchCommandTest {
     }
 
     @Test
+    void variantsAreSettingsAssignments() {
+        assertEquals(java.util.Map.of("sparkmoe.gpu.routerKernel", "tc", "sparkmoe.gpu.sharedExpertStream", "false"),
+                BenchCommand.parseVariant("sparkmoe.gpu.routerKernel=tc; sparkmoe.gpu.sharedExpertStream=false"));
+        IllegalArgumentException typo = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> BenchCommand.parseVariant("sparkmoe.gpu.routerKernell=tc"));
+        assertTrue(typo.getMessage().contains("'sparkmoe.gpu.routerKernell' is not a GPU engine setting"), typo.getMessage());
+        IllegalArgumentException bare = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> BenchCommand.parseVariant("tc"));
+        assertTrue(bare.getMessage().contains("expected KEY=VALUE"), bare.getMessage());
+    }
+
+    @Test
+    void aMalformedVariantIsRefusedBeforeAnyGpuWork() {
+        StringWriter err = new StringWriter();
+        CommandLine cl = new CommandLine(new MoeCli());
+        cl.setErr(new PrintWriter(err));
+        int rc = cl.execute("bench", "--shapes", "tiny-mixtral", "--tokens", "16", "--variant", "routerKernel");
+        assertNotEquals(0, rc);
+        assertTrue(err.toString().contains("--variant: expected KEY=VALUE"), err.toString());
+    }
+
+    @Test
     void withoutAGpuItSaysWhyInOneLine() {
         org.junit.jupiter.api.Assumptions.assumeTrue(dev.sparkmoe.gpu.GpuMoeEngine.unavailableReason().isPresent(), "a GPU is present");
         StringWriter err = new StringWriter();

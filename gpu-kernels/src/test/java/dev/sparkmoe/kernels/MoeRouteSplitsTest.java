@@ -25,4 +25,18 @@ class MoeRouteSplitsTest {
             }
         }
     }
+
+    @Test
+    void routerKernelNamesParseAndOnlyTc2WantsFp64Weights() {
+        assertEquals(MoeRoute.Kernel.TC2, MoeRoute.Kernel.parse("tc2"));
+        assertEquals(MoeRoute.Kernel.TC, MoeRoute.Kernel.parse("TC"));
+        assertEquals(MoeRoute.Kernel.SIMT, MoeRoute.Kernel.parse("simt"));
+        assertTrue(MoeRoute.Kernel.TC2.wantsF64Weights());
+        assertTrue(!MoeRoute.Kernel.TC.wantsF64Weights() && !MoeRoute.Kernel.SIMT.wantsF64Weights());
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> MoeRoute.Kernel.parse("dmma"));
+        assertTrue(e.getMessage().contains("simt, tc or tc2") && e.getMessage().contains("dmma"), e.getMessage());
+        // shared memory of tc2: 3 stages of fp64 w and fp32 x tiles plus one fp64 x tile, 64 rows x 36 each
+        assertEquals(101376, MoeRoute.TC2_SMEM_BYTES);
+    }
 }
