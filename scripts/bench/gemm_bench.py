@@ -47,6 +47,10 @@ TILES = {
     "grouped_gemm2_fp8_early": (64, 256, 5, 1),
     "grouped_gemm1_swiglu_fp8_lookahead": (64, 256, 5, 1),
     "grouped_gemm2_fp8_lookahead": (64, 256, 5, 1),
+    # v4 (session 3): 128 rows x 256 packed rows, warpgroups on the row halves, two wgmma halves each
+    "grouped_gemm1_swiglu_fp8_m128": (128, 256, 4, 1),
+    "grouped_gemm2_fp8_m128": (128, 256, 4, 1),
+    "grouped_gemm2_fp8_m128n128": (128, 128, 6, 1),
 }
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (set from the occupancy query or --cluster-grid)
 DEV = torch.device("cuda")
@@ -416,7 +420,8 @@ def cmd_check(ks, args):
     # the production kernels again without the padding skip (null expert_count / expert_start)
     if not args.kernels:
         for name in ("grouped_gemm1_swiglu_bf16", "grouped_gemm2_bf16", "grouped_gemm1_swiglu_fp8", "grouped_gemm2_fp8",
-                     "grouped_gemm2_fp8_n128"):
+                     "grouped_gemm2_fp8_n128", "grouped_gemm1_swiglu_fp8_m128", "grouped_gemm2_fp8_m128",
+                     "grouped_gemm2_fp8_m128n128"):
             fp8 = "fp8" in name
             prob = Problem(ragged, spare_blocks=2)
             prob.skip_padding = False
@@ -436,7 +441,8 @@ def cmd_check(ks, args):
                      "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32", "grouped_gemm2_bf16",
                      "grouped_gemm2_fp8", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32",
                      "grouped_gemm1_swiglu_fp8_early", "grouped_gemm2_fp8_early", "grouped_gemm1_swiglu_fp8_lookahead",
-                     "grouped_gemm2_fp8_lookahead"):
+                     "grouped_gemm2_fp8_lookahead", "grouped_gemm1_swiglu_fp8_m128", "grouped_gemm2_fp8_m128",
+                     "grouped_gemm2_fp8_m128n128"):
             fp8 = "fp8" in name
             prob = Problem([1000, 1500, 0, 4000, 700, 128, 2900], spare_blocks=3)
             try:
@@ -583,11 +589,11 @@ def cmd_bench(ks, args):
             tag = "fp8" if fp8 else "bf16"
             if kind == "gemm1":
                 d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False)
-                names = ["grouped_gemm1_swiglu_fp8", "grouped_gemm1_swiglu_fp8_lookahead", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
+                names = ["grouped_gemm1_swiglu_fp8", "grouped_gemm1_swiglu_fp8_m128", "grouped_gemm1_swiglu_fp8_lookahead", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
                          "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32"] if fp8 else ["grouped_gemm1_swiglu_bf16"]
             else:
                 d = make_gemm2(prob, K, N, fp8, seed, need_ref=False)
-                names = ["grouped_gemm2_fp8", "grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else ["grouped_gemm2_bf16" if N % 256 == 0 else "grouped_gemm2_bf16_n128"]
+                names = ["grouped_gemm2_fp8", "grouped_gemm2_fp8_m128", "grouped_gemm2_fp8_m128n128", "grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else ["grouped_gemm2_bf16" if N % 256 == 0 else "grouped_gemm2_bf16_n128"]
             for name in names:
                 if args.skip and name in args.skip.split(","):
                     continue
@@ -650,12 +656,17 @@ def cmd_layer(ks, args):
             d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False) if kind == "gemm1" else make_gemm2(prob, K, N, fp8, seed, need_ref=False)
             name = ("grouped_gemm1_swiglu_" if kind == "gemm1" else "grouped_gemm2_") + ("fp8" if fp8 else "bf16")
             launcher = gemm1_launcher if kind == "gemm1" else gemm2_launcher
-            for tag, mod, skip in (("skip", ks, True), ("noskip", ks, False), ("lookahead", ks, True), ("baseline", base, False)):
-                if mod is None or (tag == "lookahead" and not fp8):
+            for tag, mod, skip in (("skip", ks, True), ("noskip", ks, False), ("m128", ks, True), ("m128n128", ks, True),
+                                   ("lookahead", ks, True), ("baseline", base, False)):
+                if mod is None or (tag != "skip" and tag != "noskip" and tag != "baseline" and not fp8):
+                    continue
+                if tag == "m128n128" and kind == "gemm1":
+                    continue
+                if args.skip and tag in args.skip.split(","):
                     continue
                 prob.skip_padding = skip
                 try:
-                    kname = name + "_lookahead" if tag == "lookahead" else name
+                    kname = name + "_" + tag if tag in ("lookahead", "m128", "m128n128") else name
                     med, lo, hi = time_fn(launcher(mod, kname, prob, d, fp8)[0], runs, flush)
                     res[f"{name} {tag}"] = {"ms": round(med, 4), "min": round(lo, 4), "tflops": round(flops / med / 1e9, 1)}
                 except Exception as ex:
@@ -706,21 +717,25 @@ def main():
         bad = [r["kernel"] for r in out if not r.get("ok")]
         print("CHECK", "FAILED: " + ",".join(bad) if bad else "all passed")
     elif args.cmd == "layer":
-        print(f"{'shape (TFLOPS of real rows)':78s} {'kernel':26s} {'skip':>7s} {'noskip':>7s} {'lookahd':>7s} {'baseline':>8s}")
+        tags = ("skip", "noskip", "m128", "m128n128", "lookahead", "baseline")
+        print(f"{'shape (TFLOPS of real rows)':78s} {'kernel':26s} " + " ".join(f"{t:>8s}" for t in tags))
         for r in out:
             for k in sorted({k.rsplit(' ', 1)[0] for k in r if k.startswith("grouped_gemm")}):
-                print(f"{r['shape']:78s} {k:26s} {tf(r, k + ' skip'):7.1f} {tf(r, k + ' noskip'):7.1f} {tf(r, k + ' lookahead'):7.1f} {tf(r, k + ' baseline'):8.1f}")
+                print(f"{r['shape']:78s} {k:26s} " + " ".join(f"{tf(r, k + ' ' + t):8.1f}" for t in tags))
     else:
         # production kernels only (the variants are in the JSON)
-        print(f"{'shape':58s} {'ours fp8':>9s} {'lookahd':>8s} {'baseline':>8s} {'torch fp8':>9s} {'DeepGEMM':>8s} {'ratio':>6s} {'ours bf16':>9s} {'torch bf16':>10s}")
+        print(f"{'shape':58s} {'v3.3 fp8':>9s} {'m128':>8s} {'m128n128':>8s} {'lookahd':>8s} {'baseline':>8s} {'torch fp8':>9s} {'DeepGEMM':>8s} {'best/DG':>7s} {'ours bf16':>9s} {'torch bf16':>10s}")
         for r in out:
             i = r["idx"]
             f8 = tf(r, "grouped_gemm1_swiglu_fp8") or tf(r, "grouped_gemm2_fp8")
             b8 = tf(r, "baseline grouped_gemm1_swiglu_fp8") or tf(r, "baseline grouped_gemm2_fp8")
             l8 = tf(r, "grouped_gemm1_swiglu_fp8_lookahead") or tf(r, "grouped_gemm2_fp8_lookahead")
+            m8 = tf(r, "grouped_gemm1_swiglu_fp8_m128") or tf(r, "grouped_gemm2_fp8_m128")
+            mn8 = tf(r, "grouped_gemm2_fp8_m128n128")
             b16 = tf(r, "grouped_gemm1_swiglu_bf16") or tf(r, "grouped_gemm2_bf16") or tf(r, "grouped_gemm2_bf16_n128")
             tf8, tb16 = tf(r, "torch._scaled_grouped_mm rowwise"), tf(r, "torch._grouped_mm bf16")
-            print(f"{r['shape']:58s} {f8:9.1f} {l8:8.1f} {b8:8.1f} {tf8:9.1f} {DEEPGEMM[i]:8d} {f8 / DEEPGEMM[i]:6.2f} {b16:9.1f} {tb16:10.1f}")
+            best = max(f8, m8, mn8)
+            print(f"{r['shape']:58s} {f8:9.1f} {m8:8.1f} {mn8:8.1f} {l8:8.1f} {b8:8.1f} {tf8:9.1f} {DEEPGEMM[i]:8d} {best / DEEPGEMM[i]:7.2f} {b16:9.1f} {tb16:10.1f}")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@
 // Arguments (all pointers device pointers; K and N are the GEMM's reduction length and output columns, % 128 == 0):
 //   grouped_gemm1_swiglu_bf16(A bf16, W1 bf16 packed [E][2N,K], Hout bf16, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
 //   grouped_gemm2_bf16[_n128](A bf16, W2 bf16 [E][N,K], Y f32, row_weight f32[m_padded], block_expert, num_row_blocks, max_row_blocks, K, N, RR)
-//   grouped_gemm1_swiglu_fp8[_nooverlap|_cluster|_p32|_early|_lookahead](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
-//   grouped_gemm2_fp8[_n128|_p32|_early|_lookahead](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm1_swiglu_fp8[_m128|_nooverlap|_cluster|_p32|_early|_lookahead](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm2_fp8[_m128|_m128n128|_n128|_p32|_early|_lookahead](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
 // RR = (const int* expert_count, const int* expert_start), the padding skip, both may be null: expert e's real rows are
 // expert_start[e] .. expert_start[e] + expert_count[e] - 1 (expert_start null: every expert starts at row 0, e.g. the
 // shared expert with expert_count = the token count). With expert_count given, the FP8 64-row tiles run only the
@@ -115,6 +115,12 @@ using TileDownFp8Early = moe_sched::Tile<64, 256, 5, true, 1, 4, true, true>;
 // next unit looked up while the current unit's first K block computes (session 2 v3.1-v3.2 production)
 using TileSwiGLUFp8Lookahead = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, true>;
 using TileDownFp8Lookahead = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, true>;
+// v4 (session 3): 128 rows x 256 packed rows, each warpgroup 64 rows x 256 as two wgmma halves into one accumulator
+// (grouped_gemm_schedule.cuh, kHalves): 40 % fewer L2->SM bytes per FLOP than the 64 x 256 tile; GEMM2 also as
+// 128 x 128 with the promotion overlap.
+using TileSwiGLUFp8M128 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true>;
+using TileDownFp8M128 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true>;
+using TileDownFp8M128N128 = moe_sched::Tile<128, 128, 6, false, 1, 4, true>;
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
@@ -188,6 +194,7 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_cluster, TileSwiGLUFp8Cluster, MOE_CLUSTE
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_p32, TileSwiGLUFp8Promote32, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_early, TileSwiGLUFp8Early, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_lookahead, TileSwiGLUFp8Lookahead, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128, TileSwiGLUFp8M128, MOE_NO_CLUSTER)
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
@@ -213,3 +220,5 @@ MOE_GEMM2_FP8(grouped_gemm2_fp8_n128, TileDownFp8N128, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_p32, TileDownFp8Promote32, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_early, TileDownFp8Early, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_lookahead, TileDownFp8Lookahead, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_m128, TileDownFp8M128, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_m128n128, TileDownFp8M128N128, MOE_NO_CLUSTER)
