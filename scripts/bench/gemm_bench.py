@@ -651,7 +651,7 @@ def cmd_layer(ks, args):
         prob = Problem(layer_rows(tokens))
         flops = 2.0 * prob.real_rows * N * K
         res = {"shape": f"{label}, {tokens} tokens ({prob.num_blocks} blocks, {prob.real_rows} rows), {N}, {K}"}
-        for fp8 in ((True, False) if tokens <= 4096 else (True,)):
+        for fp8 in ((True, False) if tokens <= 4096 and not args.fp8_only else (True,)):
             seed = int.from_bytes(os.urandom(4), "little")
             d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False) if kind == "gemm1" else make_gemm2(prob, K, N, fp8, seed, need_ref=False)
             name = ("grouped_gemm1_swiglu_" if kind == "gemm1" else "grouped_gemm2_") + ("fp8" if fp8 else "bf16")
@@ -684,14 +684,14 @@ def main():
     ap.add_argument("cmd", choices=["check", "bench", "layer", "probe", "sweep", "profile"])
     ap.add_argument("--baseline", default="", help="bench/layer: also time the production kernels of this earlier module")
     ap.add_argument("--no-peers", action="store_true", help="bench: skip the torch peers")
-    ap.add_argument("--fp8-only", action="store_true", help="bench: FP8 kernels only")
+    ap.add_argument("--fp8-only", action="store_true", help="bench/layer: FP8 kernels only")
     ap.add_argument("--cluster-grid", type=int, default=0, help="CTAs of persistent cluster launches (0: occupancy query)")
     ap.add_argument("--module", required=True)
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--kernels", default="")
     ap.add_argument("--shapes", default="")
-    ap.add_argument("--skip", default="")
+    ap.add_argument("--skip", default="", help="bench: kernel names to leave out; layer: tags (noskip, m128, lookahead, ...)")
     args = ap.parse_args()
     info = probe_torch()
     print(json.dumps(info), flush=True)
