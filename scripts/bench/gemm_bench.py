@@ -51,7 +51,17 @@ TILES = {
     "grouped_gemm1_swiglu_fp8_m128": (128, 256, 4, 1),
     "grouped_gemm2_fp8_m128": (128, 256, 4, 1),
     "grouped_gemm2_fp8_m128n128": (128, 128, 6, 1),
+    # v4.1: early producer lookup + prefetched routing weights (_pf: 64-row tile), on the 128-row tile (_m128p), and
+    # the 128-row tile with the second warpgroup two K blocks behind (_m128s)
+    "grouped_gemm1_swiglu_fp8_pf": (64, 256, 5, 1),
+    "grouped_gemm2_fp8_pf": (64, 256, 5, 1),
+    "grouped_gemm1_swiglu_fp8_m128p": (128, 256, 4, 1),
+    "grouped_gemm2_fp8_m128p": (128, 256, 4, 1),
+    "grouped_gemm1_swiglu_fp8_m128s": (128, 256, 4, 1),
+    "grouped_gemm2_fp8_m128s": (128, 256, 4, 1),
 }
+# the FP8 variants the session-3 benches compare with the production kernel (suffixes)
+V4 = ("pf", "m128", "m128p", "m128s", "m128n128")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (set from the occupancy query or --cluster-grid)
 DEV = torch.device("cuda")
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream
@@ -421,7 +431,9 @@ def cmd_check(ks, args):
     if not args.kernels:
         for name in ("grouped_gemm1_swiglu_bf16", "grouped_gemm2_bf16", "grouped_gemm1_swiglu_fp8", "grouped_gemm2_fp8",
                      "grouped_gemm2_fp8_n128", "grouped_gemm1_swiglu_fp8_m128", "grouped_gemm2_fp8_m128",
-                     "grouped_gemm2_fp8_m128n128"):
+                     "grouped_gemm2_fp8_m128n128", "grouped_gemm1_swiglu_fp8_pf", "grouped_gemm2_fp8_pf",
+                     "grouped_gemm1_swiglu_fp8_m128p", "grouped_gemm2_fp8_m128p", "grouped_gemm1_swiglu_fp8_m128s",
+                     "grouped_gemm2_fp8_m128s"):
             fp8 = "fp8" in name
             prob = Problem(ragged, spare_blocks=2)
             prob.skip_padding = False
@@ -442,7 +454,9 @@ def cmd_check(ks, args):
                      "grouped_gemm2_fp8", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32",
                      "grouped_gemm1_swiglu_fp8_early", "grouped_gemm2_fp8_early", "grouped_gemm1_swiglu_fp8_lookahead",
                      "grouped_gemm2_fp8_lookahead", "grouped_gemm1_swiglu_fp8_m128", "grouped_gemm2_fp8_m128",
-                     "grouped_gemm2_fp8_m128n128"):
+                     "grouped_gemm2_fp8_m128n128", "grouped_gemm1_swiglu_fp8_pf", "grouped_gemm2_fp8_pf",
+                     "grouped_gemm1_swiglu_fp8_m128p", "grouped_gemm2_fp8_m128p", "grouped_gemm1_swiglu_fp8_m128s",
+                     "grouped_gemm2_fp8_m128s"):
             fp8 = "fp8" in name
             prob = Problem([1000, 1500, 0, 4000, 700, 128, 2900], spare_blocks=3)
             try:
@@ -589,11 +603,11 @@ def cmd_bench(ks, args):
             tag = "fp8" if fp8 else "bf16"
             if kind == "gemm1":
                 d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False)
-                names = ["grouped_gemm1_swiglu_fp8", "grouped_gemm1_swiglu_fp8_m128", "grouped_gemm1_swiglu_fp8_lookahead", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
+                names = ["grouped_gemm1_swiglu_fp8"] + ["grouped_gemm1_swiglu_fp8_" + v for v in V4 if v != "m128n128"] + ["grouped_gemm1_swiglu_fp8_lookahead", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
                          "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32"] if fp8 else ["grouped_gemm1_swiglu_bf16"]
             else:
                 d = make_gemm2(prob, K, N, fp8, seed, need_ref=False)
-                names = ["grouped_gemm2_fp8", "grouped_gemm2_fp8_m128", "grouped_gemm2_fp8_m128n128", "grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else ["grouped_gemm2_bf16" if N % 256 == 0 else "grouped_gemm2_bf16_n128"]
+                names = ["grouped_gemm2_fp8"] + ["grouped_gemm2_fp8_" + v for v in V4] + ["grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else ["grouped_gemm2_bf16" if N % 256 == 0 else "grouped_gemm2_bf16_n128"]
             for name in names:
                 if args.skip and name in args.skip.split(","):
                     continue
@@ -656,7 +670,7 @@ def cmd_layer(ks, args):
             d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False) if kind == "gemm1" else make_gemm2(prob, K, N, fp8, seed, need_ref=False)
             name = ("grouped_gemm1_swiglu_" if kind == "gemm1" else "grouped_gemm2_") + ("fp8" if fp8 else "bf16")
             launcher = gemm1_launcher if kind == "gemm1" else gemm2_launcher
-            for tag, mod, skip in (("skip", ks, True), ("noskip", ks, False), ("m128", ks, True), ("m128n128", ks, True),
+            for tag, mod, skip in (("skip", ks, True), ("noskip", ks, False)) + tuple((v, ks, True) for v in V4) + (
                                    ("lookahead", ks, True), ("baseline", base, False)):
                 if mod is None or (tag != "skip" and tag != "noskip" and tag != "baseline" and not fp8):
                     continue
@@ -666,7 +680,7 @@ def cmd_layer(ks, args):
                     continue
                 prob.skip_padding = skip
                 try:
-                    kname = name + "_" + tag if tag in ("lookahead", "m128", "m128n128") else name
+                    kname = name + "_" + tag if tag in ("lookahead",) + V4 else name
                     med, lo, hi = time_fn(launcher(mod, kname, prob, d, fp8)[0], runs, flush)
                     res[f"{name} {tag}"] = {"ms": round(med, 4), "min": round(lo, 4), "tflops": round(flops / med / 1e9, 1)}
                 except Exception as ex:
@@ -717,25 +731,24 @@ def main():
         bad = [r["kernel"] for r in out if not r.get("ok")]
         print("CHECK", "FAILED: " + ",".join(bad) if bad else "all passed")
     elif args.cmd == "layer":
-        tags = ("skip", "noskip", "m128", "m128n128", "lookahead", "baseline")
+        tags = ("skip", "noskip") + V4 + ("lookahead", "baseline")
         print(f"{'shape (TFLOPS of real rows)':78s} {'kernel':26s} " + " ".join(f"{t:>8s}" for t in tags))
         for r in out:
             for k in sorted({k.rsplit(' ', 1)[0] for k in r if k.startswith("grouped_gemm")}):
                 print(f"{r['shape']:78s} {k:26s} " + " ".join(f"{tf(r, k + ' ' + t):8.1f}" for t in tags))
     else:
         # production kernels only (the variants are in the JSON)
-        print(f"{'shape':58s} {'v3.3 fp8':>9s} {'m128':>8s} {'m128n128':>8s} {'lookahd':>8s} {'baseline':>8s} {'torch fp8':>9s} {'DeepGEMM':>8s} {'best/DG':>7s} {'ours bf16':>9s} {'torch bf16':>10s}")
+        print(f"{'shape':58s} {'v3.3 fp8':>9s} " + " ".join(f"{v:>8s}" for v in V4) + f" {'torch fp8':>9s} {'DeepGEMM':>8s} {'v3.3/DG':>7s} {'best/DG':>7s}")
         for r in out:
             i = r["idx"]
             f8 = tf(r, "grouped_gemm1_swiglu_fp8") or tf(r, "grouped_gemm2_fp8")
             b8 = tf(r, "baseline grouped_gemm1_swiglu_fp8") or tf(r, "baseline grouped_gemm2_fp8")
             l8 = tf(r, "grouped_gemm1_swiglu_fp8_lookahead") or tf(r, "grouped_gemm2_fp8_lookahead")
-            m8 = tf(r, "grouped_gemm1_swiglu_fp8_m128") or tf(r, "grouped_gemm2_fp8_m128")
-            mn8 = tf(r, "grouped_gemm2_fp8_m128n128")
+            vs = [tf(r, "grouped_gemm1_swiglu_fp8_" + v) or tf(r, "grouped_gemm2_fp8_" + v) for v in V4]
             b16 = tf(r, "grouped_gemm1_swiglu_bf16") or tf(r, "grouped_gemm2_bf16") or tf(r, "grouped_gemm2_bf16_n128")
             tf8, tb16 = tf(r, "torch._scaled_grouped_mm rowwise"), tf(r, "torch._grouped_mm bf16")
-            best = max(f8, m8, mn8)
-            print(f"{r['shape']:58s} {f8:9.1f} {m8:8.1f} {mn8:8.1f} {l8:8.1f} {b8:8.1f} {tf8:9.1f} {DEEPGEMM[i]:8d} {best / DEEPGEMM[i]:7.2f} {b16:9.1f} {tb16:10.1f}")
+            best = max([f8] + vs)
+            print(f"{r['shape']:58s} {f8:9.1f} " + " ".join(f"{v:8.1f}" for v in vs) + f" {tf8:9.1f} {DEEPGEMM[i]:8d} {f8 / DEEPGEMM[i]:7.2f} {best / DEEPGEMM[i]:7.2f}")
 
 
 if __name__ == "__main__":

@@ -213,7 +213,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         sm90::setmaxnreg_dec<moe_sched::kProducerRegisters>();
         if (threadIdx.x == 256) {
             uint32_t stage = 0, phase = 0;
-            for (Live n = find_live(first_unit); n.u < total_units; n = find_live(n.u + unit_stride)) {
+            for (Live n = find_live(first_unit); n.u < total_units;) {
+                Live after{};
+                if constexpr (T::kPrefetch) after = find_live(n.u + unit_stride);  // its loads overlap the copies below
                 const moe_sched::WorkUnit w{n.m_unit, n.n_tile};
                 const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M, rb = row0 / MOE_GEMM_BLOCK_M;
                 const uint32_t e = n.e;
@@ -241,6 +243,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     stage = stage + 1 == T::STAGES ? 0 : stage + 1;
                     phase ^= stage == 0;
                 }
+                if constexpr (!T::kPrefetch) after = find_live(n.u + unit_stride);
+                n = after;
             }
         }
     } else {
@@ -256,7 +260,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     float acc[NACC];
     float acc2[T::kOverlapPromotion && kFP8 ? NACC : 1];  // the second accumulator set of the overlapped FP8 loop
     float fin[kFP8 ? NFIN : 1];
-    float w_pre_a = 0.f, w_pre_b = 0.f;  // kHalves GEMM2: the rows' routing weights, loaded before the mainloop
+    float w_pre_a = 0.f, w_pre_b = 0.f;  // kPrefetchRowWeight GEMM2: the rows' routing weights, loaded before the mainloop
     uint32_t stage = 0, phase = 0, local_unit = 0;
     // Releases a stage: one arrival per consumer warp, in every CTA of the cluster (their producers write into ours).
     auto release = [&](uint32_t s) {
@@ -388,7 +392,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         } else {
             float* Y = static_cast<float*>(p.out);
             if (store) {
-            const float wa = T::kHalves ? w_pre_a : p.row_weight[row_a], wb = T::kHalves ? w_pre_b : p.row_weight[row_b];
+            const float wa = T::kPrefetchRowWeight ? w_pre_a : p.row_weight[row_a], wb = T::kPrefetchRowWeight ? w_pre_b : p.row_weight[row_b];
             const uint32_t col0 = n_packed0 + (lane % 4) * 2;
 #pragma unroll
             for (uint32_t j = 0; j < NFIN / 4; ++j) {
@@ -405,6 +409,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     // tensor time), except on the drain path of an idle warpgroup.
     Live cur_live = find_live(first_unit);
     if (cur_live.u < total_units) {
+    if constexpr (T::kStagger) {
+        if (wg == 1) sm90::named_barrier_sync(2, moe_sched::kConsumerThreads);
+    }
     if constexpr (T::kEarlyNextUnit) {
         oldest = stage;
         first_scales = issue(acc, 0, unit_of(cur_live));
@@ -429,17 +436,21 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             const float* sb_up = cu.sb_up;
 #pragma unroll
             for (uint32_t i = 0; i < NFIN; ++i) fin[i] = 0.f;
+            if constexpr (T::kPrefetchRowWeight && !kSwiGLU) {  // used in the epilogue: its latency hides in the mainloop
+                w_pre_a = p.row_weight[cu.row0 + r_local];
+                w_pre_b = p.row_weight[cu.row0 + r_local + 8];
+            }
             if constexpr (T::kHalves) {
                 // 64 rows x 256 packed rows per warpgroup as two 128-row halves into one accumulator, each promoted
                 // right after its wgmmas retire (the other warpgroup's wgmmas keep the tensor cores busy meanwhile).
                 // Weight scales: GEMM1's halves both span gate block sb_gate and up block sb_up (128 output columns);
                 // GEMM2's half h is weight row block n_packed0 / 128 + h.
                 const float* sb_second = kSwiGLU ? sb_up : sb_gate + k_blocks;
-                if constexpr (!kSwiGLU) {
-                    w_pre_a = p.row_weight[cu.row0 + r_local];
-                    w_pre_b = p.row_weight[cu.row0 + r_local + 8];
-                }
                 for (uint32_t kb = 0; kb < k_blocks; ++kb) {
+                    if constexpr (T::kStagger) {
+                        // the first warpgroup lets the second one start after its first two K blocks (first unit only)
+                        if (wg == 0 && local_unit == 0 && kb == min(2u, k_blocks - 1)) sm90::named_barrier_arrive(2, moe_sched::kConsumerThreads);
+                    }
                     const float b0 = __ldg(sb_gate + kb), b1 = __ldg(sb_second + kb);
                     sm90::mbar_wait(full_bar(stage), phase);
                     const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);

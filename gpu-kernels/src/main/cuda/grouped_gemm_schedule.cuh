@@ -34,9 +34,18 @@ constexpr uint32_t kSlabBytes = 128;
 // (128 output columns) lies inside one warpgroup (no row-amax exchange).
 template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_, uint32_t kClusterM_ = 1,
           uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
-          bool kLookahead_ = false, bool kHalves_ = false>
+          bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false>
 struct Tile {
     static constexpr bool kHalves = kHalves_;
+    // kPrefetch (v4.1): the producer looks up its next unit (a dependent global load) before issuing the current
+    // unit's copies instead of after them, and GEMM2 loads its rows' routing weights before the mainloop (the halves
+    // tile always does the latter).
+    static constexpr bool kPrefetch = kPrefetch_;
+    static constexpr bool kPrefetchRowWeight = kPrefetch_ || kHalves_;
+    // kStagger (halves tile only): the second warpgroup starts two K blocks after the first, so that one warpgroup's
+    // epilogue runs while the other still issues wgmmas (in the plain tile both finish a unit together).
+    static constexpr bool kStagger = kStagger_;
+    static_assert(!kStagger || kHalves_, "stagger needs warpgroups that own whole rows (the halves tile)");
     static_assert(!kHalves || (BLOCK_M_ == 128 && BLOCK_N_ == 256 && !kSplitN_ && kClusterM_ == 1 && kStepsPerPromotion_ == 4),
                   "the halves tile is 128 rows x 256 packed rows, warpgroups on the row halves");
     static constexpr bool kOverlapPromotion = kOverlapPromotion_ && kStepsPerPromotion_ == 4 && !kHalves;

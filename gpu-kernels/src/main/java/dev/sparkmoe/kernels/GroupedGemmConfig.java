@@ -88,9 +88,12 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
         }
         if (gemm == Gemm.GEMM2 && n % 256 != 0) return persistent(name + "_n128", 128, 128, 128, 6, 1, maxRowBlocks, n, smCount);
         // FP8 (GEMM1: one CTA owns 128 output columns = 256 interleaved gate/up rows, one re-quantization block):
-        // the 128-row tile (_m128: two warpgroups on the 64-row halves, each running its 256 packed rows as two
-        // wgmma halves) moves 40 % fewer bytes from L2 per FLOP than the 64-row tile (docs/kernel-notes.md v4).
-        return persistent(name + "_m128", 128, 256, 128, 4, 1, maxRowBlocks, gemm == Gemm.GEMM1_SWIGLU ? 2 * n : n, smCount);
+        // the 64-row tile with the promotion overlap and the live-unit padding skip, its next-unit lookup and
+        // routing weights fetched early (_pf). The 128-row tiles (_m128*) measured slower on the DeepSeek-V3 layer
+        // shapes (docs/kernel-notes.md v4).
+        GroupedGemmConfig c = fp8Rows64(gemm, maxRowBlocks, n, smCount);
+        return new GroupedGemmConfig(c.kernel() + "_pf", c.blockM(), c.blockN(), c.blockK(), c.stages(), c.threads(),
+                c.dynamicSmemBytes(), c.gridX(), c.gridY());
     }
 
     /**
