@@ -59,9 +59,11 @@ TILES = {
     "grouped_gemm2_fp8_m128p": (128, 256, 4, 1),
     "grouped_gemm1_swiglu_fp8_m128s": (128, 256, 4, 1),
     "grouped_gemm2_fp8_m128s": (128, 256, 4, 1),
+    "grouped_gemm2_fp8_pfs": (64, 256, 5, 1),  # _pf with the second warpgroup two K blocks behind (GEMM2 only)
 }
 # the FP8 variants the session-3 benches compare with the production kernel (suffixes)
-V4 = ("pf", "m128", "m128p", "m128s", "m128n128")
+V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128")
+GEMM2_ONLY = ("pfs", "m128n128")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (set from the occupancy query or --cluster-grid)
 DEV = torch.device("cuda")
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream
@@ -433,7 +435,7 @@ def cmd_check(ks, args):
                      "grouped_gemm2_fp8_n128", "grouped_gemm1_swiglu_fp8_m128", "grouped_gemm2_fp8_m128",
                      "grouped_gemm2_fp8_m128n128", "grouped_gemm1_swiglu_fp8_pf", "grouped_gemm2_fp8_pf",
                      "grouped_gemm1_swiglu_fp8_m128p", "grouped_gemm2_fp8_m128p", "grouped_gemm1_swiglu_fp8_m128s",
-                     "grouped_gemm2_fp8_m128s"):
+                     "grouped_gemm2_fp8_m128s", "grouped_gemm2_fp8_pfs"):
             fp8 = "fp8" in name
             prob = Problem(ragged, spare_blocks=2)
             prob.skip_padding = False
@@ -456,7 +458,7 @@ def cmd_check(ks, args):
                      "grouped_gemm2_fp8_lookahead", "grouped_gemm1_swiglu_fp8_m128", "grouped_gemm2_fp8_m128",
                      "grouped_gemm2_fp8_m128n128", "grouped_gemm1_swiglu_fp8_pf", "grouped_gemm2_fp8_pf",
                      "grouped_gemm1_swiglu_fp8_m128p", "grouped_gemm2_fp8_m128p", "grouped_gemm1_swiglu_fp8_m128s",
-                     "grouped_gemm2_fp8_m128s"):
+                     "grouped_gemm2_fp8_m128s", "grouped_gemm2_fp8_pfs"):
             fp8 = "fp8" in name
             prob = Problem([1000, 1500, 0, 4000, 700, 128, 2900], spare_blocks=3)
             try:
@@ -603,7 +605,7 @@ def cmd_bench(ks, args):
             tag = "fp8" if fp8 else "bf16"
             if kind == "gemm1":
                 d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False)
-                names = ["grouped_gemm1_swiglu_fp8"] + ["grouped_gemm1_swiglu_fp8_" + v for v in V4 if v != "m128n128"] + ["grouped_gemm1_swiglu_fp8_lookahead", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
+                names = ["grouped_gemm1_swiglu_fp8"] + ["grouped_gemm1_swiglu_fp8_" + v for v in V4 if v not in GEMM2_ONLY] + ["grouped_gemm1_swiglu_fp8_lookahead", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
                          "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32"] if fp8 else ["grouped_gemm1_swiglu_bf16"]
             else:
                 d = make_gemm2(prob, K, N, fp8, seed, need_ref=False)
@@ -674,7 +676,7 @@ def cmd_layer(ks, args):
                                    ("lookahead", ks, True), ("baseline", base, False)):
                 if mod is None or (tag != "skip" and tag != "noskip" and tag != "baseline" and not fp8):
                     continue
-                if tag == "m128n128" and kind == "gemm1":
+                if tag in GEMM2_ONLY and kind == "gemm1":
                     continue
                 if args.skip and tag in args.skip.split(","):
                     continue

@@ -72,6 +72,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     static_assert(!(kFP8 && kSwiGLU) || ((T::kSplitN || T::kHalves) && T::BLOCK_N == 256),
                   "FP8 GEMM1 re-quantizes per 128 output columns: one CTA must own exactly 128 (256 packed rows)");
     static_assert(!T::kHalves || kFP8, "the halves tile is FP8 only");
+    static_assert(!T::kStagger || T::kHalves || !kSwiGLU, "split-N GEMM1 exchanges row maxima per unit: it cannot stagger");
     constexpr uint32_t ES = kFP8 ? 1 : 2;               // element bytes
     constexpr uint32_t K_STEPS = moe_sched::kSlabBytes / 32;  // wgmma K steps of 32 bytes per stage
     constexpr uint32_t NACC = T::MMA_N / 2;  // accumulator registers of one wgmma
@@ -297,6 +298,10 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     struct Scales { float s0g, s1g, s0u, s1u; };
     // FP8 overlapped loop: issues K block kb of unit x into accumulator set a (stage ring order).
     auto issue = [&](float (&a)[NACC], uint32_t kb, const Unit& x) -> Scales {
+        if constexpr (T::kStagger) {
+            // the first warpgroup lets the second one start when it issues its third K block (first unit only)
+            if (wg == 0 && local_unit == 0 && kb == min(2u, k_blocks - 1)) sm90::named_barrier_arrive(2, moe_sched::kConsumerThreads);
+        }
         const float bg = __ldg(x.sb_gate + kb), bu = __ldg(x.sb_up + kb);
         sm90::mbar_wait(full_bar(stage), phase);
         const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);

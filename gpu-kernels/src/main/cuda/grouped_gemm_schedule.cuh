@@ -42,10 +42,11 @@ struct Tile {
     // tile always does the latter).
     static constexpr bool kPrefetch = kPrefetch_;
     static constexpr bool kPrefetchRowWeight = kPrefetch_ || kHalves_;
-    // kStagger (halves tile only): the second warpgroup starts two K blocks after the first, so that one warpgroup's
-    // epilogue runs while the other still issues wgmmas (in the plain tile both finish a unit together).
+    // kStagger: the second warpgroup starts two K blocks after the first, so that one warpgroup's epilogue runs while
+    // the other still issues wgmmas (otherwise both finish a unit together). Needs epilogues that do not exchange data
+    // between the warpgroups: the halves tile, or GEMM2 (the kernel asserts it).
     static constexpr bool kStagger = kStagger_;
-    static_assert(!kStagger || kHalves_, "stagger needs warpgroups that own whole rows (the halves tile)");
+    static_assert(!kStagger || (kClusterM_ == 1 && (kHalves_ || (kOverlapPromotion_ && kStepsPerPromotion_ == 4))), "stagger: halves tile or the overlapped split-N loop");
     static_assert(!kHalves || (BLOCK_M_ == 128 && BLOCK_N_ == 256 && !kSplitN_ && kClusterM_ == 1 && kStepsPerPromotion_ == 4),
                   "the halves tile is 128 rows x 256 packed rows, warpgroups on the row halves");
     static constexpr bool kOverlapPromotion = kOverlapPromotion_ && kStepsPerPromotion_ == 4 && !kHalves;
