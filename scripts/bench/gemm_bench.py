@@ -495,6 +495,45 @@ def time_fn(fn, runs, flush):
     return statistics.median(ts), min(ts), max(ts)
 
 
+def time_fns(fns, runs, flush):
+    """{name: (median, min, max) ms} of several no-argument functions timed INTERLEAVED: run r times every function
+    once, the order rotated by r, the L2 flushed before each. Timing them one after another favoured whichever ran
+    first: the H200 runs these kernels at its power limit, and its clock falls during tens of ms of back-to-back
+    FP8 GEMMs (session 3: the same kernel measured second lost up to 12 %; ncu showed 1.58 vs 1.69 GHz between two
+    tiles). All runs are enqueued back to back (no host synchronization in between)."""
+    names = list(fns)
+    for n in names:
+        for _ in range(3):
+            fns[n]()
+    torch.cuda.synchronize()
+    ev = {n: [] for n in names}
+    for r in range(runs):
+        k = r % len(names)
+        for n in names[k:] + names[:k]:
+            flush_l2(flush)
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record()
+            fns[n]()
+            e.record()
+            ev[n].append((s, e))
+    torch.cuda.synchronize()
+    out = {}
+    for n in names:
+        ts = [s.elapsed_time(e) for s, e in ev[n]]
+        out[n] = (statistics.median(ts), min(ts), max(ts))
+    return out
+
+
+def timed(res, fns, runs, flush, flops, sequential):
+    """Times fns (interleaved unless sequential) into res[name] = {ms, min, max, tflops}."""
+    if sequential:
+        times = {n: time_fn(f, runs, flush) for n, f in fns.items()}
+    else:
+        times = time_fns(fns, runs, flush) if fns else {}
+    for n, (med, lo, hi) in times.items():
+        res[n] = {"ms": round(med, 4), "min": round(lo, 4), "max": round(hi, 4), "tflops": round(flops / med / 1e9, 1)}
+
+
 def probe_torch():
     info = {"torch": torch.__version__, "cuda": torch.version.cuda, "gpu": torch.cuda.get_device_name(0)}
     for fname in ("_grouped_mm", "_scaled_grouped_mm", "_scaled_mm"):
@@ -610,23 +649,23 @@ def cmd_bench(ks, args):
             else:
                 d = make_gemm2(prob, K, N, fp8, seed, need_ref=False)
                 names = ["grouped_gemm2_fp8"] + ["grouped_gemm2_fp8_" + v for v in V4] + ["grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else ["grouped_gemm2_bf16" if N % 256 == 0 else "grouped_gemm2_bf16_n128"]
+            fns = {}
             for name in names:
                 if args.skip and name in args.skip.split(","):
                     continue
                 try:
-                    go = (gemm1_launcher if kind == "gemm1" else gemm2_launcher)(ks, name, prob, d, fp8)[0]
-                    med, lo, hi = time_fn(go, runs, flush)
-                    res[name] = {"ms": round(med, 4), "min": round(lo, 4), "max": round(hi, 4), "tflops": round(flops / med / 1e9, 1)}
+                    fns[name] = (gemm1_launcher if kind == "gemm1" else gemm2_launcher)(ks, name, prob, d, fp8)[0]
                 except Exception as ex:
                     res[name] = {"error": repr(ex)[:300]}
             if base is not None:  # the earlier module's production kernel on the same operands
-                name = names[0]
                 try:
-                    go = (gemm1_launcher if kind == "gemm1" else gemm2_launcher)(base, name, prob, d, fp8)[0]
-                    med, lo, hi = time_fn(go, runs, flush)
-                    res["baseline " + name] = {"ms": round(med, 4), "min": round(lo, 4), "max": round(hi, 4), "tflops": round(flops / med / 1e9, 1)}
+                    fns["baseline " + names[0]] = (gemm1_launcher if kind == "gemm1" else gemm2_launcher)(base, names[0], prob, d, fp8)[0]
                 except Exception as ex:
-                    res["baseline " + name] = {"error": repr(ex)[:300]}
+                    res["baseline " + names[0]] = {"error": repr(ex)[:300]}
+            try:
+                timed(res, fns, runs, flush, flops, args.sequential)
+            except Exception as ex:
+                res["timing"] = {"error": repr(ex)[:300]}
             # torch peers on the same values, plain row-major operands (timing peers: their numerics are not checked)
             try:
                 if args.no_peers:
@@ -672,6 +711,7 @@ def cmd_layer(ks, args):
             d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False) if kind == "gemm1" else make_gemm2(prob, K, N, fp8, seed, need_ref=False)
             name = ("grouped_gemm1_swiglu_" if kind == "gemm1" else "grouped_gemm2_") + ("fp8" if fp8 else "bf16")
             launcher = gemm1_launcher if kind == "gemm1" else gemm2_launcher
+            fns = {}
             for tag, mod, skip in (("skip", ks, True), ("noskip", ks, False)) + tuple((v, ks, True) for v in V4) + (
                                    ("lookahead", ks, True), ("baseline", base, False)):
                 if mod is None or (tag != "skip" and tag != "noskip" and tag != "baseline" and not fp8):
@@ -680,14 +720,17 @@ def cmd_layer(ks, args):
                     continue
                 if args.skip and tag in args.skip.split(","):
                     continue
-                prob.skip_padding = skip
+                prob.skip_padding = skip  # read when the launcher converts its arguments (now)
                 try:
                     kname = name + "_" + tag if tag in ("lookahead",) + V4 else name
-                    med, lo, hi = time_fn(launcher(mod, kname, prob, d, fp8)[0], runs, flush)
-                    res[f"{name} {tag}"] = {"ms": round(med, 4), "min": round(lo, 4), "tflops": round(flops / med / 1e9, 1)}
+                    fns[f"{name} {tag}"] = launcher(mod, kname, prob, d, fp8)[0]
                 except Exception as ex:
                     res[f"{name} {tag}"] = {"error": repr(ex)[:300]}
             prob.skip_padding = True
+            try:
+                timed(res, fns, runs, flush, flops, args.sequential)
+            except Exception as ex:
+                res["timing"] = {"error": repr(ex)[:300]}
             del d
             torch.cuda.empty_cache()
         print(json.dumps(res), flush=True)
@@ -705,6 +748,8 @@ def main():
     ap.add_argument("--module", required=True)
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--sequential", action="store_true",
+                    help="bench/layer: time the kernels one after another (sessions 1-3) instead of interleaved")
     ap.add_argument("--kernels", default="")
     ap.add_argument("--shapes", default="")
     ap.add_argument("--skip", default="", help="bench: kernel names to leave out; layer: tags (noskip, m128, lookahead, ...)")

@@ -67,15 +67,18 @@ class GroupedGemmConfigTest {
     @Test
     void fastKernelsUseAPersistentGridNoLargerThanTheWork() {
         GroupedGemmConfig g1 = GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, 1, 2048, 7168, 132);
-        assertEquals("grouped_gemm1_swiglu_fp8_pf", g1.kernel());
+        assertEquals("grouped_gemm1_swiglu_fp8_m128", g1.kernel());
         assertEquals(128, g1.blockN(), "FP8 re-quantization needs 128 output columns per CTA");
-        assertEquals(64, g1.blockM());
-        assertEquals(2 * (2048 / 128), g1.gridX(), "one 128-row block = two 64-row units x 16 column tiles");
-        assertEquals(1024 + 5 * (64 * 128 + 256 * 128 + 512) + 80 + 1024 + 16384, g1.dynamicSmemBytes(),
-                "stage ring + barriers + amax exchange + live-unit table");
+        assertEquals(128, g1.blockM());
+        assertEquals(2048 / 128, g1.gridX(), "one 128-row block x 16 column tiles");
+        assertEquals(1024 + 4 * (128 * 128 + 256 * 128 + 512) + 64 + 1024, g1.dynamicSmemBytes(),
+                "stage ring + barriers + amax exchange (no live-unit table for 128-row tiles)");
         GroupedGemmConfig g2 = GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4096, 7168, 2048, 132);
         assertEquals(132, g2.gridX());
-        assertEquals("grouped_gemm2_fp8_pf", g2.kernel());
+        assertEquals("grouped_gemm2_fp8", g2.kernel());
+        assertEquals(64, g2.blockM());
+        assertEquals(1024 + 5 * (64 * 128 + 256 * 128 + 512) + 80 + 1024 + 16384, g2.dynamicSmemBytes(),
+                "stage ring + barriers + amax exchange + live-unit table");
         assertEquals(256, g2.blockN());
         GroupedGemmConfig odd = GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4, 128 * 3, 2048, 132);
         assertEquals("grouped_gemm2_fp8_n128", odd.kernel());
