@@ -9,11 +9,14 @@
 // FP8: each 128-wide K block is multiplied into a fresh accumulator, then promoted into the fp32 result with
 // scale_a(row, kb) * scale_b(weight 128-row block, kb) (DeepSeek's recipe; e4m3 wgmma accumulates with reduced
 // precision: promoting every 128 bounds it, measured 1.3e-4 relative vs exact, docs/kernel-notes.md). Two
-// accumulator sets let a warpgroup's wgmmas for K block kb+1 run while it promotes kb. Optional (kClusterM = 2):
+// accumulator sets let a warpgroup's wgmmas for K block kb+1 run while it promotes kb (64-row tiles); the 128-row
+// "halves" tile (kHalves) instead gives each warpgroup 64 whole rows, run as two 128-wide wgmma halves into one
+// accumulator, promoted in turn (no overlap inside a warpgroup; 40 % less data moved per FLOP). Optional (kClusterM = 2):
 // 2-CTA clusters sharing the weight tile by multicast (slower so far; benchmark variant only).
 // Epilogues, straight from registers: GEMM1 SwiGLU (gate and up are interleaved per 8 packed rows, so each thread
 // holds g and u of the same output column) writing bf16, or e4m3 + per-row-per-128 scales (the two warpgroups
-// own the two 64-column halves of the 128 output columns and exchange row maxima through shared memory);
+// own the two 64-column halves of the 128 output columns and exchange row maxima through shared memory; in the
+// halves tile one warpgroup holds all 128 columns of its rows and needs no exchange);
 // GEMM2 multiplies by the row's routing weight and writes fp32.
 #pragma once
 #include <cuda_bf16.h>
