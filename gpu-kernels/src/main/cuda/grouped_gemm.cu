@@ -7,8 +7,8 @@
 // Arguments (all pointers device pointers; K and N are the GEMM's reduction length and output columns, % 128 == 0):
 //   grouped_gemm1_swiglu_bf16(A bf16, W1 bf16 packed [E][2N,K], Hout bf16, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
 //   grouped_gemm2_bf16[_n128](A bf16, W2 bf16 [E][N,K], Y f32, row_weight f32[m_padded], block_expert, num_row_blocks, max_row_blocks, K, N, RR)
-//   grouped_gemm1_swiglu_fp8[_nooverlap|_cluster|_p32|_early|_lookahead](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
-//   grouped_gemm2_fp8[_n128|_p32|_early|_lookahead](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm1_swiglu_fp8[_m128|_m128p|_m128s|_pf|_nooverlap|_cluster|_p32|_early|_lookahead](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm2_fp8[_m128|_m128p|_m128s|_pf|_pfs|_m128n128|_n128|_p32|_early|_lookahead](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
 // RR = (const int* expert_count, const int* expert_start), the padding skip, both may be null: expert e's real rows are
 // expert_start[e] .. expert_start[e] + expert_count[e] - 1 (expert_start null: every expert starts at row 0, e.g. the
 // shared expert with expert_count = the token count). With expert_count given, the FP8 64-row tiles run only the
@@ -100,6 +100,7 @@ using TileDownBf16N128 = moe_sched::Tile<128, 128, 6, false>;  // when N % 256 !
 // FP8: 64 rows x 256 packed weight rows per CTA, the two consumer warpgroups on the two 128-row halves of the weight
 // tile, each with two accumulator sets (promotion of K block kb overlaps the wgmmas of kb+1). GEMM1: 128 output
 // columns per CTA = one re-quantization block. GEMM2 falls back to 128 x 128 when N % 256 != 0.
+// Production (GroupedGemmConfig.choose, session 3): GEMM2 = this 64-row tile; GEMM1 = the 128-row tile _m128 below.
 using TileSwiGLUFp8 = moe_sched::Tile<64, 256, 5, true>;
 using TileDownFp8 = moe_sched::Tile<64, 256, 5, true>;
 using TileDownFp8N128 = moe_sched::Tile<128, 128, 6, false, 1, 4, false>;
@@ -115,6 +116,23 @@ using TileDownFp8Early = moe_sched::Tile<64, 256, 5, true, 1, 4, true, true>;
 // next unit looked up while the current unit's first K block computes (session 2 v3.1-v3.2 production)
 using TileSwiGLUFp8Lookahead = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, true>;
 using TileDownFp8Lookahead = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, true>;
+// v4 (session 3): 128 rows x 256 packed rows, each warpgroup 64 rows x 256 as two wgmma halves into one accumulator
+// (grouped_gemm_schedule.cuh, kHalves): 40 % fewer L2->SM bytes per FLOP than the 64 x 256 tile; GEMM2 also as
+// 128 x 128 with the promotion overlap.
+using TileSwiGLUFp8M128 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true>;
+using TileDownFp8M128 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true>;
+using TileDownFp8M128N128 = moe_sched::Tile<128, 128, 6, false, 1, 4, true>;
+// v4.1: _pf = the 64-row production tile with the producer's next-unit lookup and GEMM2's routing weights fetched
+// early; _m128p = _m128 with the producer's early lookup; _m128s = _m128p with the second warpgroup two K blocks
+// behind the first (their epilogues no longer coincide).
+using TileSwiGLUFp8Prefetch = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, true>;
+using TileDownFp8Prefetch = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, true>;
+using TileSwiGLUFp8M128Prefetch = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, true>;
+using TileDownFp8M128Prefetch = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, true>;
+using TileSwiGLUFp8M128Stagger = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, true, true>;
+using TileDownFp8M128Stagger = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, true, true>;
+// _pfs (GEMM2 only): _pf with the second warpgroup two K blocks behind
+using TileDownFp8PrefetchStagger = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, true, true>;
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
@@ -188,6 +206,10 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_cluster, TileSwiGLUFp8Cluster, MOE_CLUSTE
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_p32, TileSwiGLUFp8Promote32, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_early, TileSwiGLUFp8Early, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_lookahead, TileSwiGLUFp8Lookahead, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128, TileSwiGLUFp8M128, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_pf, TileSwiGLUFp8Prefetch, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128p, TileSwiGLUFp8M128Prefetch, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128s, TileSwiGLUFp8M128Stagger, MOE_NO_CLUSTER)
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
@@ -213,3 +235,9 @@ MOE_GEMM2_FP8(grouped_gemm2_fp8_n128, TileDownFp8N128, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_p32, TileDownFp8Promote32, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_early, TileDownFp8Early, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_lookahead, TileDownFp8Lookahead, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_m128, TileDownFp8M128, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_m128n128, TileDownFp8M128N128, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_pf, TileDownFp8Prefetch, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_m128p, TileDownFp8M128Prefetch, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_m128s, TileDownFp8M128Stagger, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_pfs, TileDownFp8PrefetchStagger, MOE_NO_CLUSTER)

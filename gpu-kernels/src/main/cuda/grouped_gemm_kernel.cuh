@@ -9,11 +9,14 @@
 // FP8: each 128-wide K block is multiplied into a fresh accumulator, then promoted into the fp32 result with
 // scale_a(row, kb) * scale_b(weight 128-row block, kb) (DeepSeek's recipe; e4m3 wgmma accumulates with reduced
 // precision: promoting every 128 bounds it, measured 1.3e-4 relative vs exact, docs/kernel-notes.md). Two
-// accumulator sets let a warpgroup's wgmmas for K block kb+1 run while it promotes kb. Optional (kClusterM = 2):
+// accumulator sets let a warpgroup's wgmmas for K block kb+1 run while it promotes kb (64-row tiles); the 128-row
+// "halves" tile (kHalves) instead gives each warpgroup 64 whole rows, run as two 128-wide wgmma halves into one
+// accumulator, promoted in turn (no overlap inside a warpgroup; 40 % less data moved per FLOP). Optional (kClusterM = 2):
 // 2-CTA clusters sharing the weight tile by multicast (slower so far; benchmark variant only).
 // Epilogues, straight from registers: GEMM1 SwiGLU (gate and up are interleaved per 8 packed rows, so each thread
 // holds g and u of the same output column) writing bf16, or e4m3 + per-row-per-128 scales (the two warpgroups
-// own the two 64-column halves of the 128 output columns and exchange row maxima through shared memory);
+// own the two 64-column halves of the 128 output columns and exchange row maxima through shared memory; in the
+// halves tile one warpgroup holds all 128 columns of its rows and needs no exchange);
 // GEMM2 multiplies by the row's routing weight and writes fp32.
 #pragma once
 #include <cuda_bf16.h>
@@ -69,11 +72,14 @@ __device__ __forceinline__ auto& pick(X& x, Y& y) {
 
 template <bool kFP8, class T, bool kSwiGLU>
 __device__ __forceinline__ void grouped_gemm(const Params& p) {
-    static_assert(!(kFP8 && kSwiGLU) || (T::kSplitN && T::BLOCK_N == 256),
+    static_assert(!(kFP8 && kSwiGLU) || ((T::kSplitN || T::kHalves) && T::BLOCK_N == 256),
                   "FP8 GEMM1 re-quantizes per 128 output columns: one CTA must own exactly 128 (256 packed rows)");
+    static_assert(!T::kHalves || kFP8, "the halves tile is FP8 only");
+    static_assert(!T::kStagger || T::kHalves || !kSwiGLU, "split-N GEMM1 exchanges row maxima per unit: it cannot stagger");
     constexpr uint32_t ES = kFP8 ? 1 : 2;               // element bytes
     constexpr uint32_t K_STEPS = moe_sched::kSlabBytes / 32;  // wgmma K steps of 32 bytes per stage
-    constexpr uint32_t NACC = T::WG_N / 2;
+    constexpr uint32_t NACC = T::MMA_N / 2;  // accumulator registers of one wgmma
+    constexpr uint32_t NFIN = T::WG_N / 2;   // result registers of a warpgroup (FP8 promoted result; BF16: = NACC)
 
     extern __shared__ uint8_t smem_raw[];
     const uint32_t raw = sm90::smem_addr(smem_raw);
@@ -211,7 +217,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         sm90::setmaxnreg_dec<moe_sched::kProducerRegisters>();
         if (threadIdx.x == 256) {
             uint32_t stage = 0, phase = 0;
-            for (Live n = find_live(first_unit); n.u < total_units; n = find_live(n.u + unit_stride)) {
+            for (Live n = find_live(first_unit); n.u < total_units;) {
+                Live after{};
+                if constexpr (T::kPrefetch) after = find_live(n.u + unit_stride);  // its loads overlap the copies below
                 const moe_sched::WorkUnit w{n.m_unit, n.n_tile};
                 const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M, rb = row0 / MOE_GEMM_BLOCK_M;
                 const uint32_t e = n.e;
@@ -239,6 +247,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     stage = stage + 1 == T::STAGES ? 0 : stage + 1;
                     phase ^= stage == 0;
                 }
+                if constexpr (!T::kPrefetch) after = find_live(n.u + unit_stride);
+                n = after;
             }
         }
     } else {
@@ -253,7 +263,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
 
     float acc[NACC];
     float acc2[T::kOverlapPromotion && kFP8 ? NACC : 1];  // the second accumulator set of the overlapped FP8 loop
-    float fin[kFP8 ? NACC : 1];
+    float fin[kFP8 ? NFIN : 1];
+    float w_pre_a = 0.f, w_pre_b = 0.f;  // kPrefetchRowWeight GEMM2: the rows' routing weights, loaded before the mainloop
     uint32_t stage = 0, phase = 0, local_unit = 0;
     // Releases a stage: one arrival per consumer warp, in every CTA of the cluster (their producers write into ours).
     auto release = [&](uint32_t s) {
@@ -290,6 +301,10 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     struct Scales { float s0g, s1g, s0u, s1u; };
     // FP8 overlapped loop: issues K block kb of unit x into accumulator set a (stage ring order).
     auto issue = [&](float (&a)[NACC], uint32_t kb, const Unit& x) -> Scales {
+        if constexpr (T::kStagger) {
+            // the first warpgroup lets the second one start when it issues its third K block (first unit only)
+            if (wg == 0 && local_unit == 0 && kb == min(2u, k_blocks - 1)) sm90::named_barrier_arrive(2, moe_sched::kConsumerThreads);
+        }
         const float bg = __ldg(x.sb_gate + kb), bu = __ldg(x.sb_up + kb);
         sm90::mbar_wait(full_bar(stage), phase);
         const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
@@ -299,7 +314,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         sm90::wgmma_fence();
 #pragma unroll
         for (uint32_t k = 0; k < K_STEPS; ++k) {
-            Mma<kFP8, T::WG_N>::run(a, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
+            Mma<kFP8, T::MMA_N>::run(a, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
                                     b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, k != 0);
         }
         sm90::wgmma_commit();
@@ -323,7 +338,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             const uint32_t col0 = n_packed0 / 2 + (lane % 4) * 2;
             if constexpr (kFP8) {
 #pragma unroll
-                for (uint32_t j = 0; j < NACC / 4; j += 2) {
+                for (uint32_t j = 0; j < NFIN / 4; j += 2) {
                     v[j * 4 + 0] = moe_swiglu(v[j * 4 + 0], v[(j + 1) * 4 + 0]);
                     v[j * 4 + 1] = moe_swiglu(v[j * 4 + 1], v[(j + 1) * 4 + 1]);
                     v[j * 4 + 2] = moe_swiglu(v[j * 4 + 2], v[(j + 1) * 4 + 2]);
@@ -334,7 +349,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 uint8_t* H = static_cast<uint8_t*>(p.out);
                 if (store) {
 #pragma unroll
-                    for (uint32_t j = 0; j < NACC / 4; j += 2) {
+                    for (uint32_t j = 0; j < NFIN / 4; j += 2) {
                         const uint32_t col = col0 + (j / 2) * 8;
                         const float h0 = moe_swiglu(v[j * 4 + 0], v[(j + 1) * 4 + 0]);
                         const float h1 = moe_swiglu(v[j * 4 + 1], v[(j + 1) * 4 + 1]);
@@ -345,9 +360,10 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     }
                 }
             } else {
+                if (!T::kSplitN && !store) return;  // an idle warpgroup (all-padding rows); split-N tiles never idle
                 float m0 = 0.f, m1 = 0.f;
 #pragma unroll
-                for (uint32_t j = 0; j < NACC / 4; j += 2) {
+                for (uint32_t j = 0; j < NFIN / 4; j += 2) {
                     m0 = fmaxf(m0, fmaxf(fabsf(v[j * 4 + 0]), fabsf(v[j * 4 + 1])));
                     m1 = fmaxf(m1, fmaxf(fabsf(v[j * 4 + 2]), fabsf(v[j * 4 + 3])));
                 }
@@ -355,25 +371,27 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 m0 = fmaxf(m0, __shfl_xor_sync(0xffffffffu, m0, 2));
                 m1 = fmaxf(m1, __shfl_xor_sync(0xffffffffu, m1, 1));
                 m1 = fmaxf(m1, __shfl_xor_sync(0xffffffffu, m1, 2));
-                // The other warpgroup holds the other 64 columns of the same rows: exchange row maxima.
-                float* buf = exchange + (local_unit & 1) * 128;
-                const uint32_t ri = warp_in_wg * 16 + lane / 4;
-                if (lane % 4 == 0) {
-                    buf[wg * 64 + ri] = m0;
-                    buf[wg * 64 + ri + 8] = m1;
+                if constexpr (T::kSplitN) {
+                    // The other warpgroup holds the other 64 columns of the same rows: exchange row maxima.
+                    float* buf = exchange + (local_unit & 1) * 128;
+                    const uint32_t ri = warp_in_wg * 16 + lane / 4;
+                    if (lane % 4 == 0) {
+                        buf[wg * 64 + ri] = m0;
+                        buf[wg * 64 + ri + 8] = m1;
+                    }
+                    sm90::named_barrier_sync(1, moe_sched::kConsumerThreads);
+                    m0 = fmaxf(m0, buf[(1 - wg) * 64 + ri]);
+                    m1 = fmaxf(m1, buf[(1 - wg) * 64 + ri + 8]);
                 }
-                sm90::named_barrier_sync(1, moe_sched::kConsumerThreads);
-                m0 = fmaxf(m0, buf[(1 - wg) * 64 + ri]);
-                m1 = fmaxf(m1, buf[(1 - wg) * 64 + ri + 8]);
                 const float q0 = moe_fp8_multiplier(m0), q1 = moe_fp8_multiplier(m1);
                 uint8_t* H = static_cast<uint8_t*>(p.out);
 #pragma unroll
-                for (uint32_t j = 0; j < NACC / 4; j += 2) {
+                for (uint32_t j = 0; j < NFIN / 4; j += 2) {
                     const uint32_t col = col0 + (j / 2) * 8;
                     *reinterpret_cast<uint16_t*>(H + moe_act_offset(row_a, col, p.N, 1)) = moe_to_e4m3x2(v[j * 4 + 0] * q0, v[j * 4 + 1] * q0);
                     *reinterpret_cast<uint16_t*>(H + moe_act_offset(row_b, col, p.N, 1)) = moe_to_e4m3x2(v[j * 4 + 2] * q1, v[j * 4 + 3] * q1);
                 }
-                if (wg == 0 && lane % 4 == 0) {
+                if ((!T::kSplitN || wg == 0) && lane % 4 == 0) {
                     const uint32_t out_block = cu.n_tile;  // 128 output columns per CTA
                     p.out_scale[moe_act_scale_offset(row_a, out_block, p.N)] = moe_fp8_scale(m0);
                     p.out_scale[moe_act_scale_offset(row_b, out_block, p.N)] = moe_fp8_scale(m1);
@@ -382,10 +400,10 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         } else {
             float* Y = static_cast<float*>(p.out);
             if (store) {
-            const float wa = p.row_weight[row_a], wb = p.row_weight[row_b];
+            const float wa = T::kPrefetchRowWeight ? w_pre_a : p.row_weight[row_a], wb = T::kPrefetchRowWeight ? w_pre_b : p.row_weight[row_b];
             const uint32_t col0 = n_packed0 + (lane % 4) * 2;
 #pragma unroll
-            for (uint32_t j = 0; j < NACC / 4; ++j) {
+            for (uint32_t j = 0; j < NFIN / 4; ++j) {
                 const uint32_t col = col0 + j * 8;
                 *reinterpret_cast<float2*>(Y + (uint64_t)row_a * p.N + col) = make_float2(wa * v[j * 4 + 0], wa * v[j * 4 + 1]);
                 *reinterpret_cast<float2*>(Y + (uint64_t)row_b * p.N + col) = make_float2(wb * v[j * 4 + 2], wb * v[j * 4 + 3]);
@@ -399,6 +417,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     // tensor time), except on the drain path of an idle warpgroup.
     Live cur_live = find_live(first_unit);
     if (cur_live.u < total_units) {
+    if constexpr (T::kStagger) {
+        if (wg == 1) sm90::named_barrier_sync(2, moe_sched::kConsumerThreads);
+    }
     if constexpr (T::kEarlyNextUnit) {
         oldest = stage;
         first_scales = issue(acc, 0, unit_of(cur_live));
@@ -422,8 +443,59 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             const float* sb_gate = cu.sb_gate;
             const float* sb_up = cu.sb_up;
 #pragma unroll
-            for (uint32_t i = 0; i < NACC; ++i) fin[i] = 0.f;
-            if constexpr (T::kOverlapPromotion) {
+            for (uint32_t i = 0; i < NFIN; ++i) fin[i] = 0.f;
+            if constexpr (T::kPrefetchRowWeight && !kSwiGLU) {  // used in the epilogue: its latency hides in the mainloop
+                w_pre_a = p.row_weight[cu.row0 + r_local];
+                w_pre_b = p.row_weight[cu.row0 + r_local + 8];
+            }
+            if constexpr (T::kHalves) {
+                // 64 rows x 256 packed rows per warpgroup as two 128-row halves into one accumulator, each promoted
+                // right after its wgmmas retire (the other warpgroup's wgmmas keep the tensor cores busy meanwhile).
+                // Weight scales: GEMM1's halves both span gate block sb_gate and up block sb_up (128 output columns);
+                // GEMM2's half h is weight row block n_packed0 / 128 + h.
+                const float* sb_second = kSwiGLU ? sb_up : sb_gate + k_blocks;
+                for (uint32_t kb = 0; kb < k_blocks; ++kb) {
+                    if constexpr (T::kStagger) {
+                        // the first warpgroup lets the second one start after its first two K blocks (first unit only)
+                        if (wg == 0 && local_unit == 0 && kb == min(2u, k_blocks - 1)) sm90::named_barrier_arrive(2, moe_sched::kConsumerThreads);
+                    }
+                    const float b0 = __ldg(sb_gate + kb), b1 = __ldg(sb_second + kb);
+                    sm90::mbar_wait(full_bar(stage), phase);
+                    const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
+                    const float sa0 = sa[r_local], sa1 = sa[r_local + 8];
+#pragma unroll
+                    for (uint32_t h = 0; h < 2; ++h) {
+#pragma unroll
+                        for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
+                        sm90::wgmma_fence();
+#pragma unroll
+                        for (uint32_t k = 0; k < K_STEPS; ++k) {
+                            Mma<kFP8, T::MMA_N>::run(acc, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
+                                                     b_desc0 + (stage * T::B_STAGE_BYTES + h * T::MMA_N * moe_sched::kSlabBytes + k * 32) / 16,
+                                                     k != 0);
+                        }
+                        sm90::wgmma_commit();
+#pragma unroll
+                        for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
+                        sm90::wgmma_wait<0>();
+                        if (h == 1) release(stage);
+                        // GEMM1: gate groups (even j) take b0, up groups (odd j) b1; GEMM2: half h takes b_h
+                        const float bg = kSwiGLU ? b0 : (h == 0 ? b0 : b1), bu = kSwiGLU ? b1 : bg;
+                        const float s0g = sa0 * bg, s1g = sa1 * bg, s0u = sa0 * bu, s1u = sa1 * bu;
+#pragma unroll
+                        for (uint32_t j = 0; j < NACC / 4; ++j) {
+                            const bool up = kSwiGLU && (j & 1);
+                            float* f = fin + h * NACC + j * 4;
+                            f[0] += (up ? s0u : s0g) * acc[j * 4 + 0];
+                            f[1] += (up ? s0u : s0g) * acc[j * 4 + 1];
+                            f[2] += (up ? s1u : s1g) * acc[j * 4 + 2];
+                            f[3] += (up ? s1u : s1g) * acc[j * 4 + 3];
+                        }
+                    }
+                    stage = stage + 1 == T::STAGES ? 0 : stage + 1;
+                    phase ^= stage == 0;
+                }
+            } else if constexpr (T::kOverlapPromotion) {
                 // Two accumulator sets: K block kb+1's wgmmas are in flight while kb is promoted.
                 auto promote = [&](float (&a)[NACC], const Scales& c) {
 #pragma unroll
@@ -506,7 +578,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     sm90::wgmma_fence();
 #pragma unroll
                     for (uint32_t k = k0; k < k0 + kSteps; ++k) {
-                        Mma<kFP8, T::WG_N>::run(acc, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
+                        Mma<kFP8, T::MMA_N>::run(acc, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
                                                 b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, k != k0);
                     }
                     sm90::wgmma_commit();
@@ -538,7 +610,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 sm90::wgmma_fence();
 #pragma unroll
                 for (uint32_t k = 0; k < K_STEPS; ++k) {
-                    Mma<kFP8, T::WG_N>::run(acc, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
+                    Mma<kFP8, T::MMA_N>::run(acc, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
                                             b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, (kb | k) != 0);
                 }
                 sm90::wgmma_commit();

@@ -26,11 +26,30 @@ constexpr uint32_t kSlabBytes = 128;
 // while it promotes K block kb.
 // kLookahead: see below. kEarlyNextUnit (with kOverlapPromotion): the first K block of a warpgroup's next unit is issued before the epilogue
 // of the current one, so the tensor cores work during SwiGLU / re-quantization / stores.
+// kHalves (FP8, 128 x 256 packed rows, v4): each consumer warpgroup owns 64 rows x all 256 packed rows and runs them
+// as two 128-wide wgmma halves one after the other into ONE 64-register accumulator (promoted after each half into
+// a 128-register result: 192 registers, as the split-N tile's two sets). No promotion overlap inside a warpgroup;
+// the two warpgroups' halves interleave on the tensor cores instead (DeepGEMM's scheme). Per 128 of K a CTA loads
+// 16 KB A + 32 KB B for 8.4 MFLOP (the 64 x 256 tile: 8 + 32 KB for 4.2 MFLOP), and GEMM1's re-quantization block
+// (128 output columns) lies inside one warpgroup (no row-amax exchange).
 template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_, uint32_t kClusterM_ = 1,
           uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
-          bool kLookahead_ = false>
+          bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false>
 struct Tile {
-    static constexpr bool kOverlapPromotion = kOverlapPromotion_ && kStepsPerPromotion_ == 4;
+    static constexpr bool kHalves = kHalves_;
+    // kPrefetch (v4.1): the producer looks up its next unit (a dependent global load) before issuing the current
+    // unit's copies instead of after them, and GEMM2 loads its rows' routing weights before the mainloop (the halves
+    // tile always does the latter).
+    static constexpr bool kPrefetch = kPrefetch_;
+    static constexpr bool kPrefetchRowWeight = kPrefetch_ || kHalves_;
+    // kStagger: the second warpgroup starts two K blocks after the first, so that one warpgroup's epilogue runs while
+    // the other still issues wgmmas (otherwise both finish a unit together). Needs epilogues that do not exchange data
+    // between the warpgroups: the halves tile, or GEMM2 (the kernel asserts it).
+    static constexpr bool kStagger = kStagger_;
+    static_assert(!kStagger || (kClusterM_ == 1 && (kHalves_ || (kOverlapPromotion_ && kStepsPerPromotion_ == 4))), "stagger: halves tile or the overlapped split-N loop");
+    static_assert(!kHalves || (BLOCK_M_ == 128 && BLOCK_N_ == 256 && !kSplitN_ && kClusterM_ == 1 && kStepsPerPromotion_ == 4),
+                  "the halves tile is 128 rows x 256 packed rows, warpgroups on the row halves");
+    static constexpr bool kOverlapPromotion = kOverlapPromotion_ && kStepsPerPromotion_ == 4 && !kHalves;
     static constexpr bool kEarlyNextUnit = kEarlyNextUnit_ && kOverlapPromotion;
     // kLookahead: the consumers look up their next unit while the current unit's first K block computes (else
     // after the epilogue, as before the padding skip; the early-next-unit variant always looks ahead).
@@ -42,7 +61,8 @@ struct Tile {
     static constexpr uint32_t BLOCK_N = BLOCK_N_;
     static constexpr uint32_t STAGES = STAGES_;
     static constexpr bool kSplitN = kSplitN_;
-    static constexpr uint32_t WG_N = kSplitN ? BLOCK_N / 2 : BLOCK_N;
+    static constexpr uint32_t WG_N = kSplitN ? BLOCK_N / 2 : BLOCK_N;  // packed rows one warpgroup's result covers
+    static constexpr uint32_t MMA_N = kHalves ? WG_N / 2 : WG_N;          // N of one wgmma
     static constexpr uint32_t A_STAGE_BYTES = BLOCK_M * kSlabBytes;
     static constexpr uint32_t B_STAGE_BYTES = BLOCK_N * kSlabBytes;
     static constexpr uint32_t SCALE_STAGE_BYTES = 512;  // BLOCK_M fp32 activation scales (FP8), padded

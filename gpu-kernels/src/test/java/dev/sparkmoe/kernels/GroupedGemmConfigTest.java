@@ -27,15 +27,17 @@ class GroupedGemmConfigTest {
         assertEquals(0, c.dynamicSmemBytes());
     }
 
-    /** Promotion every 32 picks the _p32 entry points (same tiles) for FP8 only; each is declared in grouped_gemm.cu. */
+    /** Promotion every 32 picks the _p32 entry points (the 64 x 256 tile) for FP8 only; each is declared in grouped_gemm.cu. */
     @Test
     void fp8PromotionEvery32UsesThePromote32Kernels() throws java.io.IOException {
         String cu = java.nio.file.Files.readString(java.nio.file.Path.of("src/main/cuda/grouped_gemm.cu"));
         for (Gemm g : Gemm.values()) {
             GroupedGemmConfig fast = GroupedGemmConfig.choose(g, Operand.FP8, 64, 2048, 7168, 132);
             GroupedGemmConfig p32 = GroupedGemmConfig.choose(g, Operand.FP8, 64, 2048, 7168, 132, 32);
-            assertEquals(fast.kernel() + "_p32", p32.kernel());
-            assertEquals(fast.dynamicSmemBytes(), p32.dynamicSmemBytes(), "same tile, same shared memory");
+            assertEquals(GroupedGemmConfig.baseName(g, Operand.FP8) + "_p32", p32.kernel());
+            assertEquals(64, p32.blockM());
+            assertEquals(1024 + 5 * (64 * 128 + 256 * 128 + 512) + 80 + 1024 + 16384, p32.dynamicSmemBytes(), "the 64-row tile");
+            assertEquals(132, p32.gridX(), "64 row blocks = 128 units per column tile: a full persistent grid");
             assertEquals(fast.gridX(), p32.gridX());
             assertTrue(cu.contains("(" + p32.kernel() + ","), p32.kernel() + " is not an entry point of grouped_gemm.cu");
             assertEquals(GroupedGemmConfig.choose(g, Operand.BF16, 64, 2048, 7168, 132),
@@ -65,14 +67,18 @@ class GroupedGemmConfigTest {
     @Test
     void fastKernelsUseAPersistentGridNoLargerThanTheWork() {
         GroupedGemmConfig g1 = GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, 1, 2048, 7168, 132);
-        assertEquals("grouped_gemm1_swiglu_fp8", g1.kernel());
+        assertEquals("grouped_gemm1_swiglu_fp8_m128", g1.kernel());
         assertEquals(128, g1.blockN(), "FP8 re-quantization needs 128 output columns per CTA");
-        assertEquals(2 * (2048 / 128), g1.gridX(), "one 128-row block = two 64-row units x 16 column tiles");
-        assertEquals(1024 + 5 * (64 * 128 + 256 * 128 + 512) + 80 + 1024 + 16384, g1.dynamicSmemBytes(),
-                "stage ring + barriers + amax exchange + live-unit table");
+        assertEquals(128, g1.blockM());
+        assertEquals(2048 / 128, g1.gridX(), "one 128-row block x 16 column tiles");
+        assertEquals(1024 + 4 * (128 * 128 + 256 * 128 + 512) + 64 + 1024, g1.dynamicSmemBytes(),
+                "stage ring + barriers + amax exchange (no live-unit table for 128-row tiles)");
         GroupedGemmConfig g2 = GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4096, 7168, 2048, 132);
         assertEquals(132, g2.gridX());
         assertEquals("grouped_gemm2_fp8", g2.kernel());
+        assertEquals(64, g2.blockM());
+        assertEquals(1024 + 5 * (64 * 128 + 256 * 128 + 512) + 80 + 1024 + 16384, g2.dynamicSmemBytes(),
+                "stage ring + barriers + amax exchange + live-unit table");
         assertEquals(256, g2.blockN());
         GroupedGemmConfig odd = GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4, 128 * 3, 2048, 132);
         assertEquals("grouped_gemm2_fp8_n128", odd.kernel());
