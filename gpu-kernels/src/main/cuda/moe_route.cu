@@ -299,7 +299,10 @@ __device__ __forceinline__ int rt3_w_off(int r, int c) { return r * RT3_KT + ((c
 // so the 128-bit A fragment loads (rows g, g + 1 and q = 0..3 per 8-lane phase) are conflict-free.
 __device__ __forceinline__ int rt3_x_off(int r, int c) { return r * RT3_KT + ((c ^ ((r & 1) << 2)) << 1); }
 
-extern "C" __global__ void __launch_bounds__(256, 1) moe_router_logits_tc3(
+// K16 = false: m16n8k8 DMMAs (routerKernel tc3); true: m16n8k16 (tc3k16), the shape CUTLASS's SM90 DGEMM uses: half the
+// instructions and accumulator traffic per FMA, same tiles, shared memory and fp64 sums.
+template <bool K16>
+__device__ __forceinline__ void rt3_logits(
     const float* __restrict__ x, const double* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
     const int* __restrict__ num_tokens, int H, int n_out, int k_per_split) {
   const int T = *num_tokens;
@@ -367,6 +370,38 @@ extern "C" __global__ void __launch_bounds__(256, 1) moe_router_logits_tc3(
     if (kt + 1 < nk) widen((kt + 1) & 1, (kt + 1) & 1);
     const double* xd = xd_all + (kt & 1) * RT3_XD_TILE;
     const double* ws = ws_all + (kt % 3) * RT3_W_TILE;
+    if constexpr (K16) {
+#pragma unroll 1  // unrolled, ptxas hoists the second step's fragments and spills
+      for (int kb = 0; kb < RT3_KT / 16; kb++) {
+        // m16n8k16 f64 fragments (PTX ISA; CUTLASS's SM90_16x8x16_F64F64F64F64_TN atom): A a[2v + h] = (g + 8h, q + 4v),
+        // v = 0..3; B b[v] = (k q + 4v, n g). The widened x tile's k8 block 2kb holds the pair (q, q+4), 2kb+1 (q+8, q+12).
+        double b[4][4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+          int r = wn + j * 8 + g;
+#pragma unroll
+          for (int v = 0; v < 4; v++) {
+            int k = kb * 16 + q + 4 * v;
+            b[j][v] = ws[rt3_w_off(r, k >> 1) + (k & 1)];
+          }
+        }
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+          int r = wm + i * 16 + g;
+          double2 p0 = *(const double2*)(xd + rt3_x_off(r, 2 * kb * 4 + q));
+          double2 p1 = *(const double2*)(xd + rt3_x_off(r + 8, 2 * kb * 4 + q));
+          double2 p2 = *(const double2*)(xd + rt3_x_off(r, (2 * kb + 1) * 4 + q));
+          double2 p3 = *(const double2*)(xd + rt3_x_off(r + 8, (2 * kb + 1) * 4 + q));
+#pragma unroll
+          for (int j = 0; j < 4; j++)
+            asm volatile("mma.sync.aligned.m16n8k16.row.col.f64.f64.f64.f64 {%0,%1,%2,%3}, {%4,%5,%6,%7,%8,%9,%10,%11}, "
+                         "{%12,%13,%14,%15}, {%0,%1,%2,%3};"
+                         : "+d"(acc[i][j][0]), "+d"(acc[i][j][1]), "+d"(acc[i][j][2]), "+d"(acc[i][j][3])
+                         : "d"(p0.x), "d"(p1.x), "d"(p0.y), "d"(p1.y), "d"(p2.x), "d"(p3.x), "d"(p2.y), "d"(p3.y),
+                           "d"(b[j][0]), "d"(b[j][1]), "d"(b[j][2]), "d"(b[j][3]));
+        }
+      }
+    } else {
 #pragma unroll
     for (int kb = 0; kb < RT3_KT / 8; kb++) {
       // m16n8k8 f64 fragments (PTX ISA): A a0 (g, q), a1 (g+8, q), a2 (g, q+4), a3 (g+8, q+4); B b0 (k q, n g), b1 (q+4, g)
@@ -392,6 +427,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) moe_router_logits_tc3(
                        : "+d"(acc[i][j][0]), "+d"(acc[i][j][1]), "+d"(acc[i][j][2]), "+d"(acc[i][j][3])
                        : "d"(a[i][0]), "d"(a[i][1]), "d"(a[i][2]), "d"(a[i][3]), "d"(b[j][0]), "d"(b[j][1]));
     }
+    }
   }
   asm volatile("cp.async.wait_group 0;" ::: "memory");
   // C fragment: c0, c1 at (row g, cols 2q, 2q+1), c2, c3 at (row g+8, same cols)
@@ -414,6 +450,18 @@ extern "C" __global__ void __launch_bounds__(256, 1) moe_router_logits_tc3(
       }
     }
   }
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1) moe_router_logits_tc3(
+    const float* __restrict__ x, const double* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
+    const int* __restrict__ num_tokens, int H, int n_out, int k_per_split) {
+  rt3_logits<false>(x, w, logits, partial, num_tokens, H, n_out, k_per_split);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1) moe_router_logits_tc3k16(
+    const float* __restrict__ x, const double* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
+    const int* __restrict__ num_tokens, int H, int n_out, int k_per_split) {
+  rt3_logits<true>(x, w, logits, partial, num_tokens, H, n_out, k_per_split);
 }
 
 // dst[i] = (double)src[i] (exact): the router weights for moe_router_logits_tc2 and tc3, once at load.

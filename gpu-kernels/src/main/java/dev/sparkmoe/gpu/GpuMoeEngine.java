@@ -318,7 +318,8 @@ public final class GpuMoeEngine implements MoeEngine {
 
     /**
      * Tests: fills the routed and shared SwiGLU outputs of the workspace serving {@code tokens} with the 32-bit pattern
-     * {@code bits} (e.g. two bf16 NaNs), so rows a GEMM1 skips hold that poison in the next call, and waits for it.
+     * {@code bits} (e.g. two bf16 NaNs), so rows a GEMM1 skips hold that poison in the next call, zeroes Y and Y shared
+     * (so what the next call leaves there is its own), and waits for it.
      */
     LayerWorkspace fillSwiGluOutputs(int tokens, int bits) {
         lock.lock();
@@ -328,6 +329,8 @@ public final class GpuMoeEngine implements MoeEngine {
             ctx.makeCurrent();
             ws.hmid.memset32(bits, stream);
             if (ws.hShared != null) ws.hShared.memset32(bits, stream);
+            ws.y.memset32(0, stream);
+            if (ws.yShared != null) ws.yShared.memset32(0, stream);
             stream.synchronize("filling the SwiGLU outputs");
             return ws;
         } finally {

@@ -42,7 +42,9 @@ public final class MoeRoute {
          * The sums of TC2 on 128x128 tiles of 8 warps (one CTA per SM, fragments loaded as pairs, one barrier per K
          * step), split K only to fill the GPU once; the same fp64 router weights as TC2.
          */
-        TC3("moe_router_logits_tc3", TC3_SMEM_BYTES);
+        TC3("moe_router_logits_tc3", TC3_SMEM_BYTES),
+        /** TC3 with the m16n8k16 DMMA (the shape CUTLASS's SM90 DGEMM uses): half the instructions per FMA. */
+        TC3K16("moe_router_logits_tc3k16", TC3_SMEM_BYTES);
 
         final String function;
         final int smemBytes;
@@ -52,17 +54,20 @@ public final class MoeRoute {
             this.smemBytes = smemBytes;
         }
 
-        /** The kernel of a {@code sparkmoe.gpu.routerKernel} value: simt, tc, tc2 or tc3. */
+        /** The kernel of a {@code sparkmoe.gpu.routerKernel} value: simt, tc, tc2, tc3 or tc3k16. */
         public static Kernel parse(String s) {
             for (Kernel k : values()) if (k.name().equalsIgnoreCase(s)) return k;
-            throw new IllegalArgumentException("router kernel must be simt, tc, tc2 or tc3, got '" + s + "'");
+            throw new IllegalArgumentException("router kernel must be simt, tc, tc2, tc3 or tc3k16, got '" + s + "'");
         }
 
         /** Whether {@link #logits} takes the router weights in fp64. */
-        public boolean wantsF64Weights() { return this == TC2 || this == TC3; }
+        public boolean wantsF64Weights() { return this == TC2 || wide(); }
+
+        /** 128x128 tiles of 256 threads, one CTA per SM (TC3, TC3K16); else 64x64 tiles of 128 threads. */
+        boolean wide() { return this == TC3 || this == TC3K16; }
 
         /** Output tile edge (tokens and outputs) of the kernel's CTAs. */
-        int tile() { return this == TC3 ? TC3_TILE : LOGIT_TILE; }
+        int tile() { return wide() ? TC3_TILE : LOGIT_TILE; }
     }
 
     private final CudaFunction logits;
@@ -83,7 +88,7 @@ public final class MoeRoute {
 
     public Kernel kernel() { return kernel; }
 
-    /** {@code dst[0, n) = (double) src[0, n)}, exactly: the router weights of {@link Kernel#TC2} and TC3, once at load. */
+    /** {@code dst[0, n) = (double) src[0, n)}, exactly: the router weights of TC2, TC3 and TC3K16, once at load. */
     public void widenWeights(CudaStream s, DeviceBuffer src, DeviceBuffer dst) {
         if (src.elementBytes() != 4 || dst.elementBytes() != 8 || dst.count() < src.count()) {
             throw new IllegalArgumentException("moe_f32_to_f64: '" + src.name() + "' (" + src.count() + " x " + src.elementBytes()
@@ -102,13 +107,13 @@ public final class MoeRoute {
     }
 
     /**
-     * K splits of {@code kernel} (TC, TC2: up to two waves of 64x64 tiles, as {@link #splits(int, int, int, int)}; TC3:
+     * K splits of {@code kernel} (TC, TC2: up to two waves of 64x64 tiles, as {@link #splits(int, int, int, int)}; TC3, TC3K16:
      * one CTA per SM, so split only while the 128x128 tiles fill less than one wave, to at most one wave), each split at
      * least 256 of K.
      */
     public static int splits(Kernel kernel, int tokenCapacity, int nOut, int hidden, int smCount) {
         int tiles = ceilDiv(nOut, kernel.tile()) * ceilDiv(tokenCapacity, kernel.tile());
-        int ctasPerWave = kernel == Kernel.TC3 ? smCount : 2 * smCount;
+        int ctasPerWave = kernel.wide() ? smCount : 2 * smCount;
         int s = Math.max(1, Math.min(ctasPerWave / tiles, hidden / 256));
         return ceilDiv(hidden, kPerSplit(hidden, s));
     }
@@ -117,7 +122,7 @@ public final class MoeRoute {
 
     /**
      * Doubles of the split-K partial sums buffer that serves every launch of every kernel on a device of {@code smCount}
-     * SMs: a split launch has at most 2 x smCount 64x64 tiles (TC, TC2) or smCount 128x128 tiles (TC3), each split.
+     * SMs: a split launch has at most 2 x smCount 64x64 tiles (TC, TC2) or smCount 128x128 tiles (TC3, TC3K16), each split.
      */
     public static long partialDoubles(int smCount) {
         return Math.max(2L * smCount * LOGIT_TILE * LOGIT_TILE, (long) smCount * TC3_TILE * TC3_TILE);
@@ -126,7 +131,7 @@ public final class MoeRoute {
     /**
      * logits [tokens, nOut] = x [tokens, H] . w [nOut, H]^T, for the device token count (grid sized for tokenCapacity);
      * {@code partial} holds {@link #partialDoubles} doubles (split-K partial sums). {@code w} is fp32, or fp64 for
-     * {@link Kernel#TC2} and {@link Kernel#TC3}.
+     * {@link Kernel#TC2}, {@link Kernel#TC3} and {@link Kernel#TC3K16}.
      */
     public void logits(CudaStream s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer out, DeviceBuffer partial, DeviceBuffer numTokens,
                        int tokenCapacity, int hidden, int nOut) {
@@ -141,7 +146,7 @@ public final class MoeRoute {
         }
         int splits = splits(kernel, tokenCapacity, nOut, hidden, smCount);
         int kps = kPerSplit(hidden, splits);
-        logits.launch(s, new Dim(grid2.x(), grid2.y(), splits), Dim.of(kernel == Kernel.TC3 ? 256 : 128), kernel.smemBytes, x, w, out, partial, numTokens, hidden, nOut, kps);
+        logits.launch(s, new Dim(grid2.x(), grid2.y(), splits), Dim.of(kernel.wide() ? 256 : 128), kernel.smemBytes, x, w, out, partial, numTokens, hidden, nOut, kps);
         if (splits > 1) {
             reduce.launch(s, Dim.of(Math.max(1, ceilDiv((long) tokenCapacity * nOut, 256))), Dim.of(256), 0, partial, out, numTokens, nOut, splits);
         }
