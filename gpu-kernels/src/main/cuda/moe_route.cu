@@ -272,7 +272,199 @@ extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc2(
   }
 }
 
-// dst[i] = (double)src[i] (exact): the router weights for moe_router_logits_tc2, once at load.
+// Version 3 of the DMMA logits (routerKernel "tc3"). tc2 reached ~31-35 TFLOPS fp64, half the H200's DMMA peak: its
+// 64x64 tile moves 64 x (4 + 8) bytes of x and w per K for 64 x 64 FMAs (5.3 FMA per byte: at the L2 -> SM rate of
+// ~24 B/clk/SM that is exactly the 128 FMA/clk/SM the DMMAs need), and its 32x32 warp tiles read 512 B of fragments
+// per DMMA from shared memory (with the cp.async and widening traffic ~85 % of the shared-memory bandwidth). tc3:
+// - 128 x 128 tile per CTA (10.7 FMA per byte of L2 traffic), 8 warps of 64 (tokens) x 32 (outputs), one CTA per SM;
+// - A fragments as one 128-bit load per 2 values: the widened fp64 x tile stores each k8 block as the pairs
+//   (k, k+4), which is how the m16n8k8 A fragment takes them (a0/a2, a1/a3); 384 B of fragments per DMMA;
+// - XOR-swizzled rows instead of padding (196 KB of shared memory: 3 stages of fp64 w, 2 of fp32 x, 2 widened x);
+// - one barrier per K step: tile kt+1 is widened while tile kt is multiplied; tile kt+2 is in flight meanwhile;
+// - split K only to fill the GPU once (4096 DeepSeek tokens: 64 tiles x 2 splits), partials reduced as for tc/tc2.
+// Router weights: the same fp64 copy tc2 reads. Every product and sum is fp64, rounded once to fp32 (as tc/tc2/simt).
+#define RT3_TM 128
+#define RT3_TN 128
+#define RT3_KT 32
+#define RT3_XS_ROW 36                                    // floats per staged fp32 x row (conflict-free widening reads)
+#define RT3_W_TILE (RT3_TN * RT3_KT)                     // doubles per w stage
+#define RT3_XD_TILE (RT3_TM * RT3_KT)                    // doubles per widened x tile
+#define RT3_XS_TILE (RT3_TM * RT3_XS_ROW)                // floats per fp32 x stage
+#define RT3_SMEM_BYTES (3 * RT3_W_TILE * 8 + 2 * RT3_XD_TILE * 8 + 2 * RT3_XS_TILE * 4)
+
+// w rows: 16 chunks of 2 doubles (consecutive k); chunk c of row r sits at c ^ ((r & 3) << 1), so the 64-bit B
+// fragment loads (rows g = 0..3 of a half-warp, k = q or q + 4) hit 32 distinct banks.
+__device__ __forceinline__ int rt3_w_off(int r, int c) { return r * RT3_KT + ((c ^ ((r & 3) << 1)) << 1); }
+// widened x rows: chunk kb * 4 + q holds (x[k8 block kb][q], x[kb][q + 4]); chunk c of row r sits at c ^ ((r & 1) << 2),
+// so the 128-bit A fragment loads (rows g, g + 1 and q = 0..3 per 8-lane phase) are conflict-free.
+__device__ __forceinline__ int rt3_x_off(int r, int c) { return r * RT3_KT + ((c ^ ((r & 1) << 2)) << 1); }
+
+// K16 = false: m16n8k8 DMMAs (routerKernel tc3); true: m16n8k16 (tc3k16), the shape CUTLASS's SM90 DGEMM uses: half the
+// instructions and accumulator traffic per FMA, same tiles, shared memory and fp64 sums.
+template <bool K16>
+__device__ __forceinline__ void rt3_logits(
+    const float* __restrict__ x, const double* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
+    const int* __restrict__ num_tokens, int H, int n_out, int k_per_split) {
+  const int T = *num_tokens;
+  const int t0 = blockIdx.y * RT3_TM, e0 = blockIdx.x * RT3_TN;
+  if (t0 >= T) return;
+  const int k_begin = blockIdx.z * k_per_split, k_end = min(H, k_begin + k_per_split);
+  const int nk = (k_end - k_begin) / RT3_KT;  // H and k_per_split are multiples of 32
+  extern __shared__ __align__(16) double rt3_smem[];
+  double* ws_all = rt3_smem;                         // [3][128 rows][32] fp64 router rows, swizzled
+  double* xd_all = ws_all + 3 * RT3_W_TILE;          // [2][128 rows][32] fp64 x rows, k8-paired and swizzled
+  float* xs_all = (float*)(xd_all + 2 * RT3_XD_TILE);  // [2][128 rows][36] fp32 x rows as loaded
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wm = (warp >> 2) * 64, wn = (warp & 3) * 32;
+  const int g = lane >> 2, q = lane & 3;
+
+  auto load_tile = [&](int kt, int xstage, int wstage) {
+    float* xs = xs_all + xstage * RT3_XS_TILE;
+    double* ws = ws_all + wstage * RT3_W_TILE;
+    const int k0 = k_begin + kt * RT3_KT;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {  // x: 128 rows x 8 chunks of 4 floats
+      int idx = tid + i * 256, r = idx >> 3, c = (idx & 7) * 4;
+      int t = t0 + r;
+      rtc_cp_async16(xs + r * RT3_XS_ROW + c, x + (size_t)min(t, T - 1) * H + k0 + c, t < T);
+    }
+#pragma unroll
+    for (int i = 0; i < 8; i++) {  // w: 128 rows x 16 chunks of 2 doubles
+      int idx = tid + i * 256, r = idx >> 4, c = idx & 15;
+      int e = e0 + r;
+      rtc_cp_async16((float*)(ws + rt3_w_off(r, c)), (const float*)(w + (size_t)min(e, n_out - 1) * H + k0 + 2 * c), e < n_out);
+    }
+  };
+  // thread (row r, q) widens x[r][kb * 8 + q] and x[r][kb * 8 + q + 4] for kb = 0..3 (exact) into chunk kb * 4 + q
+  auto widen = [&](int xstage, int dstage) {
+    const float* xs = xs_all + xstage * RT3_XS_TILE;
+    double* xd = xd_all + dstage * RT3_XD_TILE;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      int u = tid + i * 256, r = u >> 2, qq = u & 3;
+      const float* src = xs + r * RT3_XS_ROW + qq;
+#pragma unroll
+      for (int kb = 0; kb < 4; kb++)
+        *(double2*)(xd + rt3_x_off(r, kb * 4 + qq)) = make_double2((double)src[kb * 8], (double)src[kb * 8 + 4]);
+    }
+  };
+
+  double acc[4][4][4];  // [m16 tile][n8 tile][c0..c3]
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0;
+
+  if (nk > 0) load_tile(0, 0, 0);
+  asm volatile("cp.async.commit_group;" ::: "memory");
+  if (nk > 1) load_tile(1, 1, 1);
+  asm volatile("cp.async.commit_group;" ::: "memory");
+  asm volatile("cp.async.wait_group 1;" ::: "memory");
+  __syncthreads();
+  if (nk > 0) widen(0, 0);
+  for (int kt = 0; kt < nk; kt++) {
+    asm volatile("cp.async.wait_group 0;" ::: "memory");  // tile kt+1 landed (this thread's copies)
+    __syncthreads();  // ... for every thread; x tile kt widened; everyone is done with step kt-1's buffers
+    if (kt + 2 < nk) load_tile(kt + 2, kt & 1, (kt + 2) % 3);
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    if (kt + 1 < nk) widen((kt + 1) & 1, (kt + 1) & 1);
+    const double* xd = xd_all + (kt & 1) * RT3_XD_TILE;
+    const double* ws = ws_all + (kt % 3) * RT3_W_TILE;
+    if constexpr (K16) {
+#pragma unroll 1  // unrolled, ptxas hoists the second step's fragments and spills
+      for (int kb = 0; kb < RT3_KT / 16; kb++) {
+        // m16n8k16 f64 fragments (PTX ISA; CUTLASS's SM90_16x8x16_F64F64F64F64_TN atom): A a[2v + h] = (g + 8h, q + 4v),
+        // v = 0..3; B b[v] = (k q + 4v, n g). The widened x tile's k8 block 2kb holds the pair (q, q+4), 2kb+1 (q+8, q+12).
+        double b[4][4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+          int r = wn + j * 8 + g;
+#pragma unroll
+          for (int v = 0; v < 4; v++) {
+            int k = kb * 16 + q + 4 * v;
+            b[j][v] = ws[rt3_w_off(r, k >> 1) + (k & 1)];
+          }
+        }
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+          int r = wm + i * 16 + g;
+          double2 p0 = *(const double2*)(xd + rt3_x_off(r, 2 * kb * 4 + q));
+          double2 p1 = *(const double2*)(xd + rt3_x_off(r + 8, 2 * kb * 4 + q));
+          double2 p2 = *(const double2*)(xd + rt3_x_off(r, (2 * kb + 1) * 4 + q));
+          double2 p3 = *(const double2*)(xd + rt3_x_off(r + 8, (2 * kb + 1) * 4 + q));
+#pragma unroll
+          for (int j = 0; j < 4; j++)
+            asm volatile("mma.sync.aligned.m16n8k16.row.col.f64.f64.f64.f64 {%0,%1,%2,%3}, {%4,%5,%6,%7,%8,%9,%10,%11}, "
+                         "{%12,%13,%14,%15}, {%0,%1,%2,%3};"
+                         : "+d"(acc[i][j][0]), "+d"(acc[i][j][1]), "+d"(acc[i][j][2]), "+d"(acc[i][j][3])
+                         : "d"(p0.x), "d"(p1.x), "d"(p0.y), "d"(p1.y), "d"(p2.x), "d"(p3.x), "d"(p2.y), "d"(p3.y),
+                           "d"(b[j][0]), "d"(b[j][1]), "d"(b[j][2]), "d"(b[j][3]));
+        }
+      }
+    } else {
+#pragma unroll
+    for (int kb = 0; kb < RT3_KT / 8; kb++) {
+      // m16n8k8 f64 fragments (PTX ISA): A a0 (g, q), a1 (g+8, q), a2 (g, q+4), a3 (g+8, q+4); B b0 (k q, n g), b1 (q+4, g)
+      double a[4][4], b[4][2];
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        int r = wm + i * 16 + g;
+        double2 lo = *(const double2*)(xd + rt3_x_off(r, kb * 4 + q));
+        double2 hi = *(const double2*)(xd + rt3_x_off(r + 8, kb * 4 + q));
+        a[i][0] = lo.x; a[i][2] = lo.y; a[i][1] = hi.x; a[i][3] = hi.y;
+      }
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        int r = wn + j * 8 + g, k = kb * 8 + q;  // chunk k / 2, element k & 1; k + 4 is two chunks on
+        b[j][0] = ws[rt3_w_off(r, k >> 1) + (k & 1)];
+        b[j][1] = ws[rt3_w_off(r, (k >> 1) + 2) + (k & 1)];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+          asm volatile("mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                       : "+d"(acc[i][j][0]), "+d"(acc[i][j][1]), "+d"(acc[i][j][2]), "+d"(acc[i][j][3])
+                       : "d"(a[i][0]), "d"(a[i][1]), "d"(a[i][2]), "d"(a[i][3]), "d"(b[j][0]), "d"(b[j][1]));
+    }
+    }
+  }
+  asm volatile("cp.async.wait_group 0;" ::: "memory");
+  // C fragment: c0, c1 at (row g, cols 2q, 2q+1), c2, c3 at (row g+8, same cols)
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      int t = t0 + wm + i * 16 + g + 8 * h;
+      if (t >= T) continue;
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+#pragma unroll
+        for (int c = 0; c < 2; c++) {
+          int e = e0 + wn + j * 8 + q * 2 + c;
+          if (e >= n_out) continue;
+          double v = acc[i][j][2 * h + c];
+          if (gridDim.z == 1) logits[(size_t)t * n_out + e] = (float)v;
+          else partial[((size_t)blockIdx.z * T + t) * n_out + e] = v;
+        }
+      }
+    }
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1) moe_router_logits_tc3(
+    const float* __restrict__ x, const double* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
+    const int* __restrict__ num_tokens, int H, int n_out, int k_per_split) {
+  rt3_logits<false>(x, w, logits, partial, num_tokens, H, n_out, k_per_split);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1) moe_router_logits_tc3k16(
+    const float* __restrict__ x, const double* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
+    const int* __restrict__ num_tokens, int H, int n_out, int k_per_split) {
+  rt3_logits<true>(x, w, logits, partial, num_tokens, H, n_out, k_per_split);
+}
+
+// dst[i] = (double)src[i] (exact): the router weights for moe_router_logits_tc2 and tc3, once at load.
 extern "C" __global__ void moe_f32_to_f64(const float* __restrict__ src, double* __restrict__ dst, long long n) {
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
     dst[i] = (double)src[i];

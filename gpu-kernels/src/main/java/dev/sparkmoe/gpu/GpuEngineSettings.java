@@ -31,10 +31,12 @@ public final class GpuEngineSettings {
             128);
 
     public static final Setting<String> ROUTER_KERNEL = Settings.stringSetting("sparkmoe.gpu.routerKernel",
-            "Router logits kernel: tc2 (fp64 tensor cores, DMMA, with an fp64 copy of the router weights on the device and "
-                    + "each input tile widened to fp64 once), tc (the same DMMA sums, bitwise, widening fp32 tiles at every "
-                    + "fragment load) or simt (fp64 FMA). All accumulate in fp64 and round once to fp32 like the CPU "
-                    + "reference, so routing decisions match it.",
+            "Router logits kernel: tc2 (fp64 tensor cores, DMMA m16n8k8, 64x64 tiles of 4 warps, split K for two waves), tc3 "
+                    + "(the same DMMA sums on 128x128 tiles of 8 warps, one CTA per SM, split K only to fill the GPU once; "
+                    + "measured as fast as tc2 on the H200, not faster), tc3k16 (tc3 with the m16n8k16 DMMA; not yet measured), "
+                    + "all three reading an fp64 copy of the router weights made on the device at load and widening each "
+                    + "input tile to fp64 once; tc (DMMA m8n8k4, widening fp32 tiles at every fragment load) or simt (fp64 "
+                    + "FMA). All accumulate in fp64 and round once to fp32 like the CPU reference, so routing decisions match it.",
             "tc2");
 
     public static final Setting<String> FORWARD_MODE = Settings.stringSetting("sparkmoe.gpu.forwardMode",
@@ -70,4 +72,12 @@ public final class GpuEngineSettings {
                     + "tiles that hold only padding (measured neutral to -5 % in session 2); false computes every row of a used "
                     + "block. The FP8 GEMMs always skip padding halves (that pays there). Results are the same either way.",
             false);
+
+    public static final Setting<Boolean> BF16_GEMM1_SKIP_PADDING_HALVES = Settings.booleanSetting("sparkmoe.gpu.bf16Gemm1SkipPaddingHalves",
+            "BF16 grouped GEMM1 (gate/up + SwiGLU) only: skip the padding halves as bf16SkipPaddingHalves does, while GEMM2 "
+                    + "computes every row (bf16SkipPaddingHalves=true skips in both). GEMM2 then also reads the SwiGLU rows "
+                    + "GEMM1 skipped, which hold stale values (possibly NaN): harmless, as a GEMM output row depends on its "
+                    + "own input row only and the padding rows' outputs are never combined (tested with NaN-poisoned rows). "
+                    + "Results are the same either way.",
+            true);
 }

@@ -57,7 +57,7 @@ public final class GpuMoeEngine implements MoeEngine {
     private final CudaModule module;
     private final CudaStream stream;
     private final MoeRoute route;
-    /** What the router kernel reads: the weights' fp32 router, or (TC2) an fp64 copy owned by this engine. */
+    /** What the router kernel reads: the weights' fp32 router, or (TC2, TC3) an fp64 copy owned by this engine. */
     private final DeviceBuffer routerWeights;
     private final MoeDispatch dispatch;
     private final MoeCombine combine;
@@ -83,6 +83,8 @@ public final class GpuMoeEngine implements MoeEngine {
     private final CudaEvent sharedFork, sharedJoin, gateReady;
     /** BF16 GEMMs get the experts' real row counts ({@link GpuEngineSettings#BF16_SKIP_PADDING_HALVES}). */
     private final boolean bf16SkipPadding;
+    /** BF16 GEMM1 gets them ({@link GpuEngineSettings#BF16_GEMM1_SKIP_PADDING_HALVES}, or the above). */
+    private final boolean bf16Gemm1SkipPadding;
     private int inRing, outRing;
     private LayerWorkspace workspace;
     private volatile boolean closed;
@@ -189,6 +191,7 @@ public final class GpuMoeEngine implements MoeEngine {
             this.gateReady = branch && c.sharedExpertGated()
                     ? add(made, CudaEvent.forOrdering(cx, "layer " + layer + " shared expert gates")) : null;
             this.bf16SkipPadding = GpuEngineSettings.BF16_SKIP_PADDING_HALVES.fromSystemProperties();
+            this.bf16Gemm1SkipPadding = bf16SkipPadding || GpuEngineSettings.BF16_GEMM1_SKIP_PADDING_HALVES.fromSystemProperties();
             this.weights = add(made, source.load(cx, module, stream));
             this.route = new MoeRoute(module, cx.multiprocessorCount(), router);
             if (router.wantsF64Weights()) {
@@ -242,6 +245,7 @@ public final class GpuMoeEngine implements MoeEngine {
                 + " SMs), " + (format == Format.FP8 ? "FP8 e4m3" : "BF16") + " grouped GEMMs"
                 + (format == Format.FP8 && fp8PromotionInterval != 128 ? " (promoted every " + fp8PromotionInterval + " of K)" : "")
                 + (format == Format.BF16 && bf16SkipPadding ? " (padding halves skipped)" : "")
+                + (format == Format.BF16 && bf16Gemm1SkipPadding && !bf16SkipPadding ? " (GEMM1 padding halves skipped)" : "")
                 + ", router logits " + route.kernel().name().toLowerCase(java.util.Locale.ROOT)
                 + (sharedStream != null ? ", shared expert on a side stream" : "")
                 + (useGraphs ? ", CUDA graphs" : "");
@@ -310,6 +314,28 @@ public final class GpuMoeEngine implements MoeEngine {
     /** The workspace for a launch of {@code tokens} (grown first if needed). Lock held. */
     LayerWorkspace prepare(int tokens) {
         return workspaceFor(TokenBuckets.bucket(tokens, maxTokens));
+    }
+
+    /**
+     * Tests: fills the routed and shared SwiGLU outputs of the workspace serving {@code tokens} with the 32-bit pattern
+     * {@code bits} (e.g. two bf16 NaNs), so rows a GEMM1 skips hold that poison in the next call, zeroes Y and Y shared
+     * (so what the next call leaves there is its own), and waits for it.
+     */
+    LayerWorkspace fillSwiGluOutputs(int tokens, int bits) {
+        lock.lock();
+        try {
+            requireOpen();
+            LayerWorkspace ws = prepare(tokens);
+            ctx.makeCurrent();
+            ws.hmid.memset32(bits, stream);
+            if (ws.hShared != null) ws.hShared.memset32(bits, stream);
+            ws.y.memset32(0, stream);
+            if (ws.yShared != null) ws.yShared.memset32(0, stream);
+            stream.synchronize("filling the SwiGLU outputs");
+            return ws;
+        } finally {
+            lock.unlock();
+        }
     }
 
     /** Queues the copy of the slot's input into x and sets the token count (in stream order before the layer). Lock held. */
@@ -489,7 +515,7 @@ public final class GpuMoeEngine implements MoeEngine {
         } else {
             dispatch.rowsBf16(stream, ws.x, ws.slotOfEntry, ws.a, null, ws.numTokens, cap, h, k);
             mark.after("pad + scatter (bf16)");
-            gemm.gemm1Bf16(stream, ws.a, weights.w1, ws.hmid, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, h, inter, bf16(real));
+            gemm.gemm1Bf16(stream, ws.a, weights.w1, ws.hmid, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, h, inter, bf16Gemm1(real));
             mark.after("GEMM1 routed");
             gemm.gemm2Bf16(stream, ws.hmid, weights.w2, ws.y, ws.rowWeight, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, inter, h,
                     bf16(real));
@@ -505,8 +531,15 @@ public final class GpuMoeEngine implements MoeEngine {
         mark.after("combine");
     }
 
-    /** The real-row counts the BF16 GEMMs get: {@code real}, or every row of a used block. */
+    /** The real-row counts the BF16 GEMM2s get: {@code real}, or every row of a used block. */
     private RealRows bf16(RealRows real) { return bf16SkipPadding ? real : RealRows.ALL; }
+
+    /**
+     * The real-row counts the BF16 GEMM1s get. When GEMM1 skips and GEMM2 does not, GEMM2 reads SwiGLU rows GEMM1 left
+     * stale (any bits, NaN included): a GEMM output row depends only on its own input row, and padding rows' outputs are
+     * never read by combine, so no real row can see them.
+     */
+    private RealRows bf16Gemm1(RealRows real) { return bf16Gemm1SkipPadding ? real : RealRows.ALL; }
 
     /** The shared expert's input (bf16, or e4m3 per 128 with scales; padding rows zeroed) and GEMM1 + SwiGLU, on {@code s}. */
     private void enqueueSharedGemm1(LayerWorkspace ws, int cap, CudaStream s) {
@@ -520,7 +553,8 @@ public final class GpuMoeEngine implements MoeEngine {
                     ws.sharedBlockExpert, ws.sharedNumBlocks, blocks, h, si, real);
         } else {
             dispatch.rowsBf16(s, ws.x, ws.slotOfEntry, ws.a, ws.aShared, ws.numTokens, cap, h, 0);
-            gemm.gemm1Bf16(s, ws.aShared, weights.sharedW1, ws.hShared, ws.sharedBlockExpert, ws.sharedNumBlocks, blocks, h, si, bf16(real));
+            gemm.gemm1Bf16(s, ws.aShared, weights.sharedW1, ws.hShared, ws.sharedBlockExpert, ws.sharedNumBlocks, blocks, h, si,
+                    bf16Gemm1(real));
         }
     }
 

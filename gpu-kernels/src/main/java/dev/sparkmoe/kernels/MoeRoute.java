@@ -18,6 +18,13 @@ public final class MoeRoute {
     static final int TC_SMEM_BYTES = 3 * 2 * 64 * 36 * 4;
     /** Of moe_router_logits_tc2: 3 stages of fp64 w tiles and of fp32 x tiles, one fp64 x tile (64 rows x 36 each). */
     static final int TC2_SMEM_BYTES = 3 * 64 * 36 * 8 + 64 * 36 * 8 + 3 * 64 * 36 * 4;
+    /**
+     * Of moe_router_logits_tc3 (128x128 tiles, one CTA per SM): 3 stages of fp64 w tiles (128 rows x 32), 2 widened fp64
+     * x tiles (128 x 32), 2 stages of fp32 x tiles (128 rows x 36).
+     */
+    static final int TC3_SMEM_BYTES = 3 * 128 * 32 * 8 + 2 * 128 * 32 * 8 + 2 * 128 * 36 * 4;
+    /** Output tile (tokens and outputs) of moe_router_logits_tc3. */
+    static final int TC3_TILE = 128;
     /** The most experts moe_route_topk keeps per warp in shared memory (MOE_MAX_EXPERTS). */
     public static final int MAX_EXPERTS = 1024;
     /** The most choices per token and the most expert groups (one warp). */
@@ -30,7 +37,14 @@ public final class MoeRoute {
         /** fp64 tensor cores (DMMA), fp32 tiles widened at every fragment load. */
         TC("moe_router_logits_tc", TC_SMEM_BYTES),
         /** As TC, bitwise the same sums, with the router weights in fp64 (see {@link #widenWeights}) and x widened once per tile. */
-        TC2("moe_router_logits_tc2", TC2_SMEM_BYTES);
+        TC2("moe_router_logits_tc2", TC2_SMEM_BYTES),
+        /**
+         * The sums of TC2 on 128x128 tiles of 8 warps (one CTA per SM, fragments loaded as pairs, one barrier per K
+         * step), split K only to fill the GPU once; the same fp64 router weights as TC2.
+         */
+        TC3("moe_router_logits_tc3", TC3_SMEM_BYTES),
+        /** TC3 with the m16n8k16 DMMA (the shape CUTLASS's SM90 DGEMM uses): half the instructions per FMA. */
+        TC3K16("moe_router_logits_tc3k16", TC3_SMEM_BYTES);
 
         final String function;
         final int smemBytes;
@@ -40,14 +54,20 @@ public final class MoeRoute {
             this.smemBytes = smemBytes;
         }
 
-        /** The kernel of a {@code sparkmoe.gpu.routerKernel} value: simt, tc or tc2. */
+        /** The kernel of a {@code sparkmoe.gpu.routerKernel} value: simt, tc, tc2, tc3 or tc3k16. */
         public static Kernel parse(String s) {
             for (Kernel k : values()) if (k.name().equalsIgnoreCase(s)) return k;
-            throw new IllegalArgumentException("router kernel must be simt, tc or tc2, got '" + s + "'");
+            throw new IllegalArgumentException("router kernel must be simt, tc, tc2, tc3 or tc3k16, got '" + s + "'");
         }
 
         /** Whether {@link #logits} takes the router weights in fp64. */
-        public boolean wantsF64Weights() { return this == TC2; }
+        public boolean wantsF64Weights() { return this == TC2 || wide(); }
+
+        /** 128x128 tiles of 256 threads, one CTA per SM (TC3, TC3K16); else 64x64 tiles of 128 threads. */
+        boolean wide() { return this == TC3 || this == TC3K16; }
+
+        /** Output tile edge (tokens and outputs) of the kernel's CTAs. */
+        int tile() { return wide() ? TC3_TILE : LOGIT_TILE; }
     }
 
     private final CudaFunction logits;
@@ -68,7 +88,7 @@ public final class MoeRoute {
 
     public Kernel kernel() { return kernel; }
 
-    /** {@code dst[0, n) = (double) src[0, n)}, exactly: the router weights of {@link Kernel#TC2}, once at load. */
+    /** {@code dst[0, n) = (double) src[0, n)}, exactly: the router weights of TC2, TC3 and TC3K16, once at load. */
     public void widenWeights(CudaStream s, DeviceBuffer src, DeviceBuffer dst) {
         if (src.elementBytes() != 4 || dst.elementBytes() != 8 || dst.count() < src.count()) {
             throw new IllegalArgumentException("moe_f32_to_f64: '" + src.name() + "' (" + src.count() + " x " + src.elementBytes()
@@ -78,28 +98,44 @@ public final class MoeRoute {
     }
 
     /**
-     * K splits of the tensor-core logits kernel for a launch sized for {@code tokenCapacity}: enough CTAs to cover the
-     * GPU about twice when the token tiles alone do not (few tokens), each split at least 256 of K.
+     * K splits of the tensor-core logits kernels TC and TC2 for a launch sized for {@code tokenCapacity}: enough CTAs to
+     * cover the GPU about twice (two CTAs fit an SM) when the token tiles alone do not (few tokens), each split at least
+     * 256 of K.
      */
     public static int splits(int tokenCapacity, int nOut, int hidden, int smCount) {
-        int tiles = ceilDiv(nOut, LOGIT_TILE) * ceilDiv(tokenCapacity, LOGIT_TILE);
-        int s = Math.max(1, Math.min(2 * smCount / tiles, hidden / 256));
+        return splits(Kernel.TC2, tokenCapacity, nOut, hidden, smCount);
+    }
+
+    /**
+     * K splits of {@code kernel} (TC, TC2: up to two waves of 64x64 tiles, as {@link #splits(int, int, int, int)}; TC3, TC3K16:
+     * one CTA per SM, so split only while the 128x128 tiles fill less than one wave, to at most one wave), each split at
+     * least 256 of K.
+     */
+    public static int splits(Kernel kernel, int tokenCapacity, int nOut, int hidden, int smCount) {
+        int tiles = ceilDiv(nOut, kernel.tile()) * ceilDiv(tokenCapacity, kernel.tile());
+        int ctasPerWave = kernel.wide() ? smCount : 2 * smCount;
+        int s = Math.max(1, Math.min(ctasPerWave / tiles, hidden / 256));
         return ceilDiv(hidden, kPerSplit(hidden, s));
     }
 
     private static int kPerSplit(int hidden, int splits) { return ceilDiv(ceilDiv(hidden, splits), 32) * 32; }
 
-    /** Doubles of the split-K partial sums buffer that serves every launch on a device of {@code smCount} SMs. */
-    public static long partialDoubles(int smCount) { return 2L * smCount * LOGIT_TILE * LOGIT_TILE; }
+    /**
+     * Doubles of the split-K partial sums buffer that serves every launch of every kernel on a device of {@code smCount}
+     * SMs: a split launch has at most 2 x smCount 64x64 tiles (TC, TC2) or smCount 128x128 tiles (TC3, TC3K16), each split.
+     */
+    public static long partialDoubles(int smCount) {
+        return Math.max(2L * smCount * LOGIT_TILE * LOGIT_TILE, (long) smCount * TC3_TILE * TC3_TILE);
+    }
 
     /**
      * logits [tokens, nOut] = x [tokens, H] . w [nOut, H]^T, for the device token count (grid sized for tokenCapacity);
      * {@code partial} holds {@link #partialDoubles} doubles (split-K partial sums). {@code w} is fp32, or fp64 for
-     * {@link Kernel#TC2}.
+     * {@link Kernel#TC2}, {@link Kernel#TC3} and {@link Kernel#TC3K16}.
      */
     public void logits(CudaStream s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer out, DeviceBuffer partial, DeviceBuffer numTokens,
                        int tokenCapacity, int hidden, int nOut) {
-        Dim grid2 = Dim.of(ceilDiv(nOut, LOGIT_TILE), ceilDiv(tokenCapacity, LOGIT_TILE));
+        Dim grid2 = Dim.of(ceilDiv(nOut, kernel.tile()), ceilDiv(tokenCapacity, kernel.tile()));
         if (w.elementBytes() != (kernel.wantsF64Weights() ? 8 : 4)) {
             throw new IllegalArgumentException("router kernel " + kernel + " needs " + (kernel.wantsF64Weights() ? "fp64" : "fp32")
                     + " weights, got '" + w.name() + "' of " + w.elementBytes() + "-byte elements");
@@ -108,9 +144,9 @@ public final class MoeRoute {
             logits.launch(s, grid2, Dim.of(256), 0, x, w, out, numTokens, hidden, nOut);
             return;
         }
-        int splits = splits(tokenCapacity, nOut, hidden, smCount);
+        int splits = splits(kernel, tokenCapacity, nOut, hidden, smCount);
         int kps = kPerSplit(hidden, splits);
-        logits.launch(s, new Dim(grid2.x(), grid2.y(), splits), Dim.of(128), kernel.smemBytes, x, w, out, partial, numTokens, hidden, nOut, kps);
+        logits.launch(s, new Dim(grid2.x(), grid2.y(), splits), Dim.of(kernel.wide() ? 256 : 128), kernel.smemBytes, x, w, out, partial, numTokens, hidden, nOut, kps);
         if (splits > 1) {
             reduce.launch(s, Dim.of(Math.max(1, ceilDiv((long) tokenCapacity * nOut, 256))), Dim.of(256), 0, partial, out, numTokens, nOut, splits);
         }

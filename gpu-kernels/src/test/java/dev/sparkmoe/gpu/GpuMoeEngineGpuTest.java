@@ -343,18 +343,21 @@ class GpuMoeEngineGpuTest {
 
     /**
      * The shared expert on its own stream (the default: forked and joined inside the graph, or launched directly on two
-     * streams without graphs) and the BF16 GEMMs with or without the padding-half skip give the layer of the serial
+     * streams without graphs) and the BF16 GEMMs with the padding-half skip in GEMM1 only (the default), in both GEMMs
+     * or in neither give the layer of the serial
      * single-stream path bitwise, for an ungated (DeepSeek) and a gated (Qwen2-MoE: its GEMM2 waits for the route
      * kernel's gates) shared expert.
      */
     @Test
     void sharedExpertBranchAndPaddingSkipKeepTheLayerBitwise() {
         String branchKey = GpuEngineSettings.SHARED_EXPERT_STREAM.key(), skipKey = GpuEngineSettings.BF16_SKIP_PADDING_HALVES.key();
+        String skip1Key = GpuEngineSettings.BF16_GEMM1_SKIP_PADDING_HALVES.key();
         record Variant(String name, Map<String, String> props) {}
         List<Variant> variants = List.of(
                 new Variant("shared branch, graphs", Map.of()),
                 new Variant("shared branch, direct launches", Map.of(GpuMoeEngine.GRAPHS_PROPERTY, "false")),
-                new Variant("bf16 padding skip", Map.of(skipKey, "true")));
+                new Variant("bf16 padding skip in both GEMMs", Map.of(skipKey, "true")),
+                new Variant("bf16 no padding skip", Map.of(skip1Key, "false")));
         for (String preset : List.of("tiny-deepseek", "tiny-qwen2", "mid-deepseek")) {
             MoeLayerWeights w = load(preset, DType.BF16);
             for (Precision p : Precision.values()) {
@@ -390,9 +393,74 @@ class GpuMoeEngineGpuTest {
         }
     }
 
+    /**
+     * BF16 with the padding skip in GEMM1 only (the default): GEMM2 computes every row, so it reads the SwiGLU rows GEMM1
+     * skipped. The SwiGLU outputs are filled with NaN before the run; GEMM2's outputs for the rows GEMM1 skipped must
+     * then be NaN (so GEMM2 did read poison: Y or, for a shared expert whose last block is at most half full, Y shared)
+     * and the poison must reach no real row: the layer is finite and equals the layer without any skip bitwise.
+     */
+    @Test
+    void staleSwiGluPaddingRowsReadByGemm2NeverReachRealRows() {
+        String skip1Key = GpuEngineSettings.BF16_GEMM1_SKIP_PADDING_HALVES.key();
+        for (String preset : List.of("tiny-deepseek", "tiny-qwen2")) {
+            MoeLayerWeights w = load(preset, DType.BF16);
+            int h = w.config().hiddenSize(), t = 300;
+            float[] x = TensorChecks.randomNormal(TensorChecks.freshSeed(), t * h, 1.0);
+            float[] clean;
+            try (MoeEngine gpu = openWith(skip1Key, "false", w, Precision.NATIVE)) {
+                assertTrue(!gpu.deviceDescription().contains("padding halves skipped"), gpu.deviceDescription());
+                clean = gpu.forward(x, t);
+            }
+            try (GpuMoeEngine gpu = (GpuMoeEngine) openWith(skip1Key, "true", w, Precision.NATIVE)) {
+                assertTrue(gpu.deviceDescription().contains("GEMM1 padding halves skipped"), gpu.deviceDescription());
+                gpu.forward(x, t); // workspace made, graph captured
+                LayerWorkspace ws = gpu.fillSwiGluOutputs(t, 0x7FC07FC0); // two bf16 NaNs per 32 bits
+                float[] out = TensorChecks.poisoned(t * h);
+                gpu.forward(x, t, out);
+                long staleH = nanBf16Rows(ws.hmid, w.config().expertIntermediateSize());
+                long staleShared = ws.hShared == null ? 0 : nanBf16Rows(ws.hShared, w.config().sharedIntermediateSize());
+                long nanY = nanFloats(ws.y), nanYShared = ws.yShared == null ? 0 : nanFloats(ws.yShared);
+                System.out.printf("[gemm1-only skip] %s T=%d: %d routed and %d shared SwiGLU rows NaN after the call (skipped "
+                        + "halves and unused blocks), %d NaN values in Y and %d in Y shared (padding rows), layer bitwise equal to "
+                        + "the no-skip layer: %b%n", preset, t, staleH, staleShared, nanY, nanYShared, java.util.Arrays.equals(clean, out));
+                assertTrue(nanY + nanYShared > 0, preset + ": GEMM2 produced no NaN row, so it read no skipped row: this test checked nothing");
+                for (int i = 0; i < out.length; i++) {
+                    assertTrue(Float.isFinite(out[i]), preset + ": output value " + i + " (token " + i / h + ") is " + out[i]);
+                }
+                assertArrayEquals(clean, out, preset + ": GEMM1-only padding skip with NaN in the skipped rows differs from no skip");
+            }
+        }
+    }
+
+    static long nanFloats(dev.sparkmoe.cuda.DeviceBuffer b) {
+        float[] v = new float[Math.toIntExact(b.count())];
+        b.download(v);
+        long n = 0;
+        for (float f : v) if (Float.isNaN(f)) n++;
+        return n;
+    }
+
+    /** Rows of a bf16 [rows, cols] device buffer holding at least one NaN. */
+    static long nanBf16Rows(dev.sparkmoe.cuda.DeviceBuffer b, int cols) {
+        ByteBuffer bytes = ByteBuffer.allocateDirect(Math.toIntExact(b.byteSize())).order(ByteOrder.LITTLE_ENDIAN);
+        b.download(bytes);
+        long rows = b.byteSize() / 2 / cols, nan = 0;
+        for (long r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                int bits = bytes.getShort((int) ((r * cols + c) * 2)) & 0xFFFF;
+                if ((bits & 0x7F80) == 0x7F80 && (bits & 0x7F) != 0) {
+                    nan++;
+                    break;
+                }
+            }
+        }
+        return nan;
+    }
+
     @Test
     void tensorCoreAndSimtRouterLogitsRouteIdentically() {
-        // mid-deepseek at 100 tokens runs the tensor-core kernels with split K (H 1024, few token tiles)
+        // mid-deepseek at 100 and 4096 tokens runs the tensor-core kernels with split K (H 1024, few token tiles; tc3 and
+        // tc3k16: 4 splits); the tiny shapes (H 256) without, over 12 (tc3) or 24 token tiles, with 32 (DeepSeek) or 9 (Qwen2-MoE: 8 + the shared gate) router outputs
         for (String preset : List.of("tiny-deepseek", "tiny-qwen2", "mid-deepseek")) {
             MoeLayerWeights w = load(preset, DType.BF16);
             int h = w.config().hiddenSize();
@@ -400,17 +468,18 @@ class GpuMoeEngineGpuTest {
                 float[] x = TensorChecks.randomNormal(TensorChecks.freshSeed(), t * h, 1.0);
                 float[] tc2;
                 try (MoeEngine gpu = GpuMoeEngine.open(w, Precision.NATIVE, 0)) {
-                    assertTrue(gpu.deviceDescription().length() > 0);
+                    assertTrue(gpu.deviceDescription().contains("router logits tc2"), gpu.deviceDescription());
                     tc2 = gpu.forward(x, t);
                 }
-                for (String kernel : List.of("tc", "simt")) {
+                // tc3k16 last: added after the session-3 H200 call (route4), so not yet run on a GPU
+                for (String kernel : List.of("tc3", "tc", "simt", "tc3k16")) {
                     float[] other;
                     try (MoeEngine gpu = openWith(GpuEngineSettings.ROUTER_KERNEL.key(), kernel, w, Precision.NATIVE)) {
                         other = gpu.forward(x, t);
                     }
                     assertArrayEquals(other, tc2, preset + " T=" + t + ": router kernels tc2 (default) and " + kernel + " gave different layers");
                 }
-                System.out.printf("[router kernels] %s T=%d: tc2, tc and simt give the same layer bitwise%n", preset, t);
+                System.out.printf("[router kernels] %s T=%d: tc2, tc3, tc, simt and tc3k16 give the same layer bitwise%n", preset, t);
             }
         }
     }

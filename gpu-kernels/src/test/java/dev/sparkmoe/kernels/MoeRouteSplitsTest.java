@@ -2,6 +2,8 @@ package dev.sparkmoe.kernels;
 
 import org.junit.jupiter.api.Test;
 
+import java.util.List;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -17,26 +19,52 @@ class MoeRouteSplitsTest {
     }
 
     @Test
+    void tc3SplitsOnlyToFillOneWave() {
+        // 128x128 tiles, one CTA per SM: 4096 DeepSeek tokens = 2 x 32 tiles -> 2 splits (128 CTAs on 132 SMs)
+        assertEquals(2, MoeRoute.splits(MoeRoute.Kernel.TC3, 4096, 256, 7168, 132));
+        assertEquals(1, MoeRoute.splits(MoeRoute.Kernel.TC3, 8192, 256, 7168, 132));
+        assertEquals(1, MoeRoute.splits(MoeRoute.Kernel.TC3, 16384, 256, 7168, 132));
+        assertEquals(16, MoeRoute.splits(MoeRoute.Kernel.TC3, 512, 256, 7168, 132));
+        assertEquals(28, MoeRoute.splits(MoeRoute.Kernel.TC3, 16, 256, 7168, 132)); // capped at 7168/256
+        assertEquals(4, MoeRoute.splits(MoeRoute.Kernel.TC3, 100, 64, 1024, 132));
+        assertEquals(1, MoeRoute.splits(MoeRoute.Kernel.TC3, 1500, 32, 256, 132));
+        assertEquals(2, MoeRoute.splits(MoeRoute.Kernel.TC3K16, 4096, 256, 7168, 132)); // same tiles as TC3
+        // the old entry point is TC2's rule
+        assertEquals(MoeRoute.splits(512, 256, 7168, 132), MoeRoute.splits(MoeRoute.Kernel.TC2, 512, 256, 7168, 132));
+    }
+
+    @Test
     void partialBufferCoversEverySplitLaunch() {
-        for (int cap : new int[] {16, 32, 64, 128, 512, 1024, 4096}) {
+        for (int cap : new int[] {16, 32, 64, 100, 128, 512, 1024, 2048, 4096, 8192, 16384}) {
             for (int nOut : new int[] {8, 9, 61, 128, 256}) {
-                int s = MoeRoute.splits(cap, nOut, 7168, 132);
-                if (s > 1) assertTrue((long) s * cap * nOut <= MoeRoute.partialDoubles(132), cap + " " + nOut);
+                for (MoeRoute.Kernel k : List.of(MoeRoute.Kernel.TC, MoeRoute.Kernel.TC2, MoeRoute.Kernel.TC3, MoeRoute.Kernel.TC3K16)) {
+                    for (int hidden : new int[] {256, 1024, 7168}) {
+                        int s = MoeRoute.splits(k, cap, nOut, hidden, 132);
+                        if (s > 1) assertTrue((long) s * cap * nOut <= MoeRoute.partialDoubles(132), k + " " + cap + " " + nOut + " " + hidden);
+                    }
+                }
             }
         }
     }
 
     @Test
-    void routerKernelNamesParseAndOnlyTc2WantsFp64Weights() {
+    void routerKernelNamesParseAndTheFp64WeightKernelsSayItself() {
+        assertEquals(MoeRoute.Kernel.TC3, MoeRoute.Kernel.parse("tc3"));
+        assertEquals(MoeRoute.Kernel.TC3K16, MoeRoute.Kernel.parse("TC3k16"));
         assertEquals(MoeRoute.Kernel.TC2, MoeRoute.Kernel.parse("tc2"));
         assertEquals(MoeRoute.Kernel.TC, MoeRoute.Kernel.parse("TC"));
         assertEquals(MoeRoute.Kernel.SIMT, MoeRoute.Kernel.parse("simt"));
-        assertTrue(MoeRoute.Kernel.TC2.wantsF64Weights());
+        assertTrue(MoeRoute.Kernel.TC2.wantsF64Weights() && MoeRoute.Kernel.TC3.wantsF64Weights()
+                && MoeRoute.Kernel.TC3K16.wantsF64Weights());
         assertTrue(!MoeRoute.Kernel.TC.wantsF64Weights() && !MoeRoute.Kernel.SIMT.wantsF64Weights());
         IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> MoeRoute.Kernel.parse("dmma"));
-        assertTrue(e.getMessage().contains("simt, tc or tc2") && e.getMessage().contains("dmma"), e.getMessage());
+        assertTrue(e.getMessage().contains("simt, tc, tc2, tc3 or tc3k16") && e.getMessage().contains("dmma"), e.getMessage());
         // shared memory of tc2: 3 stages of fp64 w and fp32 x tiles plus one fp64 x tile, 64 rows x 36 each
         assertEquals(101376, MoeRoute.TC2_SMEM_BYTES);
+        // tc3: 3 stages of fp64 w (128 x 32), 2 widened fp64 x (128 x 32), 2 stages of fp32 x (128 x 36); Hopper's
+        // per-block limit is 227 KiB
+        assertEquals(200704, MoeRoute.TC3_SMEM_BYTES);
+        assertTrue(MoeRoute.TC3_SMEM_BYTES <= 227 * 1024);
     }
 }
