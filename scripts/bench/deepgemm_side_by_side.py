@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""DeepGEMM's m-grouped contiguous FP8 GEMM side by side with our FP8 grouped GEMMs, in one process, on the issue's
+seven grouped-GEMM shapes (gemm_bench.SHAPES; issue 3 item 6).
+
+DeepGEMM is a peer we measure against, never a dependency: it is built on the GPU host from a source bundle
+(.gpuwork-dg/call.sh) and imported from --dg-path. Our kernels are loaded from the fatbin through gemm_bench.py
+(imported as a module: same layouts, launchers, L2 flush and interleaved timing).
+
+Per shape (DeepSeek recipe: e4m3 operands, fp32 scales per row per 128 of K for A, per 128x128 block for W):
+  - one set of operands (gemm_bench.make_gemm1 / make_gemm2): xq [M, K] e4m3 + xs [M, K/128], wq [G, N, K] e4m3 +
+    ws [G, N/128, K/128]; our kernels read their packed copies, DeepGEMM reads these row-major tensors:
+    a = (xq, xs transformed once to DeepGEMM's MN-major TMA-aligned layout), b = (wq, ws), grouped_layout = expert
+    index per row (int32, every row real: all shapes have multiples of 128 rows per expert), d = bf16 [M, N];
+  - DeepGEMM's first call timed by wall clock (its JIT compile if the kernel is not in DG_JIT_CACHE_DIR yet);
+  - correctness of every kernel on a random sample of rows against a float64 product of the same e4m3 values and
+    scales: DeepGEMM's bf16 D and our GEMM2's fp32 output (x routing weight) as ||out-ref||/||ref||; our GEMM1
+    (fused SwiGLU + per-128 re-quantization) against the recipe applied to the float64 gate/up product;
+  - timing: CUDA events, 3 warm-up runs each, median of --runs runs, a 256 MB write flushes the L2 before every run,
+    all kernels of a shape interleaved (gemm_bench.time_fns: run r times each kernel once, order rotated);
+    TFLOPS = 2*M*N*K over real rows (N = gate+up rows for GEMM1).
+Per-shape results go to OUT/dg_side_by_side.jsonl as they complete; a table is printed last.
+
+--warm-only: only call DeepGEMM once per shape on zero operands of the same shapes (fills the JIT cache; run one
+process per shape in parallel before the measuring process).
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+DEV = torch.device("cuda")
+# our production kernels (GroupedGemmConfig.choose, session 3) and the other FP8 tile
+OURS = {"gemm1": ["grouped_gemm1_swiglu_fp8_m128", "grouped_gemm1_swiglu_fp8"],
+        "gemm2": ["grouped_gemm2_fp8", "grouped_gemm2_fp8_m128"]}
+PRODUCTION = {"gemm1": "grouped_gemm1_swiglu_fp8_m128", "gemm2": "grouped_gemm2_fp8"}
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def import_deepgemm(path):
+    if path:
+        sys.path.insert(0, path)
+    t0 = time.time()
+    import deep_gemm
+    log(f"deep_gemm {getattr(deep_gemm, '__version__', '?')} imported from {getattr(deep_gemm, '__file__', '?')} "
+        f"in {time.time() - t0:.1f} s")
+    return deep_gemm
+
+
+def shape_list(arg):
+    import gemm_bench as gb
+    return [int(i) for i in arg.split(",")] if arg else list(range(len(gb.SHAPES)))
+
+
+def m_indices(prob):
+    return prob.block_expert[:prob.num_blocks].repeat_interleave(128).to(torch.int32).contiguous()
+
+
+def dg_fn(dg, name, c_name=None):
+    """A DeepGEMM function by its package name, else from its extension module (a build that registers only the GEMM,
+    layout and runtime APIs leaves the package's optional imports out)."""
+    f = getattr(dg, name, None)
+    return f if f is not None else getattr(dg._C, c_name or name)
+
+
+def dg_call(dg, a, b, out, layout):
+    # m-grouped contiguous FP8 GEMM, NT: D[M, N] = A[M, K] @ B[g(m), N, K]^T, SM90 1D2D kernel with fp32 scales
+    dg_fn(dg, "m_grouped_fp8_gemm_nt_contiguous", "m_grouped_fp8_fp4_gemm_nt_contiguous")(
+        a, b, out, layout, disable_ue8m0_cast=True)
+
+
+def warm(dg, shapes):
+    """DeepGEMM once per shape on zero operands (JIT only)."""
+    import gemm_bench as gb
+    for si in shapes:
+        label, G, rows, N, K, kind = gb.SHAPES[si]
+        prob = gb.Problem([rows] * G)
+        M = prob.num_blocks * 128
+        xq = torch.zeros(M, K, dtype=torch.uint8, device=DEV).view(torch.float8_e4m3fn)
+        xs = torch.ones(M, K // 128, device=DEV)
+        wq = torch.zeros(G, N, K, dtype=torch.uint8, device=DEV).view(torch.float8_e4m3fn)
+        ws = torch.ones(G, N // 128, K // 128, device=DEV)
+        out = torch.empty(M, N, dtype=torch.bfloat16, device=DEV)
+        t0 = time.time()
+        dg_call(dg, (xq, xs), (wq, ws), out, m_indices(prob))
+        torch.cuda.synchronize()
+        log(f"WARM shape {si} ({label}, {G} x {rows}, {N}, {K}): first DeepGEMM call {time.time() - t0:.1f} s")
+        del xq, xs, wq, ws, out
+        torch.cuda.empty_cache()
+
+
+def sample_reference(gb, xq, xs, wq, ws, rows, row_expert):
+    """float64 [S, N] = dequant(xq[rows]) @ dequant(wq[e(row)]).T for the sampled rows."""
+    xr = xq.view(torch.uint8)[rows].view(torch.float8_e4m3fn)  # index the bytes: fp8 indexing is not needed
+    a64 = gb.dequant_rows(xr, xs[rows]).double()
+    ref = torch.empty(len(rows), wq.shape[1], dtype=torch.float64, device=DEV)
+    exp = row_expert[rows]
+    for e in torch.unique(exp).tolist():
+        sel = (exp == e).nonzero().flatten()
+        w64 = gb.dequant_blocks(wq[e:e + 1], ws[e:e + 1])[0].double()
+        ref[sel] = a64[sel] @ w64.T
+        del w64
+    return ref
+
+
+def measure(dg, ks, si, args, out_f):
+    import gemm_bench as gb
+    label, G, rows, N, K, kind = gb.SHAPES[si]
+    prob = gb.Problem([rows] * G)
+    M = prob.num_blocks * 128
+    flops = 2.0 * prob.real_rows * N * K
+    res = {"idx": si, "shape": f"{label}, {G} x {rows}, {N}, {K}", "kind": kind, "M": M,
+           "deepgemm_issue_table": gb.DEEPGEMM[si], "torch_fp8_issue_table": gb.TORCH_FP8_TABLE[si]}
+    seed = int.from_bytes(os.urandom(4), "little")
+    res["seed"] = seed
+    t0 = time.time()
+    d = gb.make_gemm1(prob, K, N // 2, True, seed, need_ref=False) if kind == "gemm1" else \
+        gb.make_gemm2(prob, K, N, True, seed, need_ref=False)
+    xq, xs, wq, ws = d["peer"]
+    torch.cuda.synchronize()
+    res["operands_s"] = round(time.time() - t0, 1)
+
+    # sampled rows and their float64 reference (same e4m3 values and scales every kernel reads)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    rows_s = torch.randperm(prob.real_rows, generator=g)[:args.sample].sort().values.to(DEV)
+    row_expert = m_indices(prob).long()
+    ref = sample_reference(gb, xq, xs, wq, ws, rows_s, row_expert)
+
+    fns = {}
+    # ---- DeepGEMM
+    if dg is not None:
+        try:
+            layout = m_indices(prob)
+            t0 = time.time()
+            sfa = dg_fn(dg, "get_mn_major_tma_aligned_tensor")(xs[:M].contiguous())  # once, outside the timed call
+            torch.cuda.synchronize()
+            res["dg_sfa_transform_first_s"] = round(time.time() - t0, 2)
+            out = torch.full((M, N), float("nan"), dtype=torch.bfloat16, device=DEV)
+            a, b = (xq[:M].contiguous(), sfa), (wq, ws)
+            t0 = time.time()
+            dg_call(dg, a, b, out, layout)
+            torch.cuda.synchronize()
+            res["dg_first_call_s"] = round(time.time() - t0, 2)
+            first = out.clone()
+            out.fill_(float("nan"))
+            dg_call(dg, a, b, out, layout)
+            torch.cuda.synchronize()
+            res["dg_err"] = gb.rel_err(out[rows_s].float(), ref)
+            res["dg_bitwise_repeat"] = bool(torch.equal(first, out))
+            res["dg_all_finite"] = bool(torch.isfinite(out).all().item())
+            del first
+            # host time of one call (enqueue only): must stay well below the GPU time of flush + GEMM, or the
+            # interleaved event timing would include host gaps
+            t0 = time.perf_counter()
+            for _ in range(20):
+                dg_call(dg, a, b, out, layout)
+            res["dg_host_us_per_call"] = round((time.perf_counter() - t0) / 20 * 1e6, 1)
+            torch.cuda.synchronize()
+            fns["DeepGEMM"] = lambda: dg_call(dg, a, b, out, layout)
+        except Exception as ex:
+            res["DeepGEMM"] = {"error": repr(ex)[:400]}
+            log(f"shape {si}: DeepGEMM failed: {ex!r}"[:500])
+    # ---- ours
+    if ks is not None:
+        for name in OURS[kind]:
+            try:
+                if kind == "gemm1":
+                    go, hout, hs = gb.gemm1_launcher(ks, name, prob, d, True)
+                    go()
+                    torch.cuda.synchronize()
+                    h, q, s = gb.gemm1_output(prob, d, hout, hs, True)
+                    I = N // 2
+                    ref_h = gb.swiglu64(ref, I)
+                    rq, rs = gb.quant_rows(ref_h.float())
+                    ref_q = gb.dequant_rows(rq, rs).double()
+                    res[name + " err_vs_requantized_ref"] = gb.rel_err(h[rows_s], ref_q)
+                    res[name + " err_vs_exact_h"] = gb.rel_err(h[rows_s], ref_h)
+                    del h, q, s
+                else:
+                    go, y = gb.gemm2_launcher(ks, name, prob, d, True)
+                    go()
+                    torch.cuda.synchronize()
+                    res[name + " err"] = gb.rel_err(y[rows_s], ref * d["row_weight"][rows_s].double()[:, None])
+                fns[name] = go
+            except Exception as ex:
+                res[name] = {"error": repr(ex)[:400]}
+                log(f"shape {si}: {name} failed: {ex!r}"[:500])
+    # ---- torch FP8 rowwise (as gemm_bench's peer: per-row / per-output-column scales from the same codes)
+    if not args.no_torch:
+        try:
+            offs = torch.tensor([rows * (i + 1) for i in range(G)], dtype=torch.int32, device=DEV)
+            fns["torch._scaled_grouped_mm rowwise"] = gb.peer_fp8(
+                xq[:prob.real_rows].contiguous(), xs[:prob.real_rows].amax(-1).contiguous(), wq,
+                ws.amax(-1).repeat_interleave(128, dim=1).contiguous(), offs)
+        except Exception as ex:
+            res["torch._scaled_grouped_mm rowwise"] = {"error": repr(ex)[:400]}
+    del ref
+    flush = torch.empty(64 * 1024 * 1024, dtype=torch.float32, device=DEV)  # 256 MB > 60 MB L2
+    try:
+        t0 = time.time()
+        gb.timed(res, fns, args.runs, flush, flops, False)
+        res["timing_s"] = round(time.time() - t0, 1)
+    except Exception as ex:
+        res["timing"] = {"error": repr(ex)[:400]}
+    del d, fns, flush
+    torch.cuda.empty_cache()
+    out_f.write(json.dumps(res) + "\n")
+    out_f.flush()
+    tf = {k: v.get("tflops") for k, v in res.items() if isinstance(v, dict) and "tflops" in v}
+    log(f"RESULT shape {si} {res['shape']}: " + ", ".join(f"{k} {v}" for k, v in tf.items())
+        + f"; DeepGEMM err {res.get('dg_err')}, first call {res.get('dg_first_call_s')} s")
+    return res
+
+
+def table(results):
+    def tf(r, k):
+        v = r.get(k)
+        return v.get("tflops", 0.0) if isinstance(v, dict) else 0.0
+    lines = [f"{'shape (TFLOPS, real rows)':52s} {'DG here':>8s} {'DG issue':>8s} {'ours prod':>9s} {'ours alt':>8s} "
+             f"{'torch fp8':>9s} {'prod/DG':>7s} {'best/DG':>7s} {'DG err':>8s}"]
+    for r in results:
+        kind = r["kind"]
+        dgv = tf(r, "DeepGEMM")
+        prod, alt = tf(r, PRODUCTION[kind]), tf(r, [n for n in OURS[kind] if n != PRODUCTION[kind]][0])
+        ratio = f"{prod / dgv:7.2f}" if dgv else "      -"
+        best = f"{max(prod, alt) / dgv:7.2f}" if dgv else "      -"
+        err = r.get("dg_err")
+        lines.append(f"{r['shape']:52s} {dgv:8.1f} {r['deepgemm_issue_table']:8d} {prod:9.1f} {alt:8.1f} "
+                     f"{tf(r, 'torch._scaled_grouped_mm rowwise'):9.1f} {ratio} {best} "
+                     f"{(f'{err:.1e}' if isinstance(err, float) else '-'):>8s}")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dg-path", default=os.environ.get("DG_PATH", ""), help="folder holding the built deep_gemm package")
+    ap.add_argument("--module", default="", help="our grouped_gemm fatbin (empty: DeepGEMM only)")
+    ap.add_argument("--shapes", default="", help="indices into gemm_bench.SHAPES (default: all 7)")
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--sample", type=int, default=64, help="rows checked against the float64 reference per shape")
+    ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    ap.add_argument("--jsonl", default="dg_side_by_side.jsonl", help="per-shape results file under --out")
+    ap.add_argument("--warm-only", action="store_true")
+    ap.add_argument("--no-dg", action="store_true")
+    ap.add_argument("--no-torch", action="store_true")
+    args = ap.parse_args()
+    import gemm_bench as gb
+    info = gb.probe_torch()
+    log(json.dumps(info))
+    dg = None
+    if not args.no_dg:
+        try:
+            dg = import_deepgemm(args.dg_path)
+            info["deep_gemm"] = getattr(dg, "__version__", "?")
+        except Exception as ex:
+            log(f"DeepGEMM import failed: {ex!r}")
+            info["deep_gemm"] = "import failed: " + repr(ex)[:300]
+            if args.warm_only:
+                sys.exit(2)
+    shapes = shape_list(args.shapes)
+    if args.warm_only:
+        warm(dg, shapes)
+        return
+    ks = gb.Kernels(args.module) if args.module else None
+    results = []
+    with open(os.path.join(args.out, args.jsonl), "a") as out_f:
+        out_f.write(json.dumps({"info": info}) + "\n")
+        for si in shapes:
+            try:
+                results.append(measure(dg, ks, si, args, out_f))
+            except Exception as ex:
+                log(f"shape {si} failed: {ex!r}")
+                torch.cuda.empty_cache()
+    print(table(results), flush=True)
+
+
+if __name__ == "__main__":
+    main()
