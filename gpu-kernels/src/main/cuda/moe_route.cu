@@ -161,6 +161,46 @@ extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc(
 // widened once per CTA (fp32 staged by cp.async -> one fp64 copy) instead of once per warp that reads it. Every
 // product and sum is still fp64 (only the order of additions inside the tensor core differs from tc), so the logits
 // equal the CPU's float64 dot products rounded once, as tc's do.
+// One k8 step of the m16n8k8 fp64 DMMAs of a warp's MI x 4 tiles (tc2, tc3): acc[i][j] += A[i] x B[j], fragments as
+// the PTX ISA lays them out (A a0 (g, q), a1 (g+8, q), a2 (g, q+4), a3 (g+8, q+4); B b0 (k q, n g), b1 (q+4, g)).
+template <int MI>
+__device__ __forceinline__ void rt_dmma_k8(double (&acc)[MI][4][4], const double (&a)[MI][4], const double (&b)[4][2]) {
+#pragma unroll
+  for (int i = 0; i < MI; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+      asm volatile("mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                   : "+d"(acc[i][j][0]), "+d"(acc[i][j][1]), "+d"(acc[i][j][2]), "+d"(acc[i][j][3])
+                   : "d"(a[i][0]), "d"(a[i][1]), "d"(a[i][2]), "d"(a[i][3]), "d"(b[j][0]), "d"(b[j][1]));
+}
+
+// Writes a warp's m16n8 C fragments (c0, c1 at (row g, cols 2q, 2q+1), c2, c3 at (row g+8, same cols)) for tokens
+// t0 + wm + .. and experts e0 + wn + ..: rounded once to fp32 logits, or (split K) as fp64 partial sums of split blockIdx.z.
+template <int MI>
+__device__ __forceinline__ void rt_store_c(const double (&acc)[MI][4][4], float* __restrict__ logits,
+                                           double* __restrict__ partial, int T, int n_out, int t0, int wm, int e0, int wn,
+                                           int g, int q) {
+#pragma unroll
+  for (int i = 0; i < MI; i++) {
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      int t = t0 + wm + i * 16 + g + 8 * h;
+      if (t >= T) continue;
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+#pragma unroll
+        for (int c = 0; c < 2; c++) {
+          int e = e0 + wn + j * 8 + q * 2 + c;
+          if (e >= n_out) continue;
+          double v = acc[i][j][2 * h + c];
+          if (gridDim.z == 1) logits[(size_t)t * n_out + e] = (float)v;
+          else partial[((size_t)blockIdx.z * T + t) * n_out + e] = v;
+        }
+      }
+    }
+  }
+}
+
 #define RT2_ROW 36  // doubles (and floats) per staged row: 36 == 4 (mod 16) keeps the 64-bit fragment loads conflict-free
 #define RT2_TILE_ELEMS (RTC_TILE * RT2_ROW)
 #define RT2_SMEM_BYTES (RTC_STAGES * RT2_TILE_ELEMS * 8 + RT2_TILE_ELEMS * 8 + RTC_STAGES * RT2_TILE_ELEMS * 4)
@@ -240,36 +280,11 @@ extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc2(
         const double* r = ws + (wn + j * 8 + g) * RT2_ROW + kk + q;
         b[j][0] = r[0]; b[j][1] = r[4];
       }
-#pragma unroll
-      for (int i = 0; i < 2; i++)
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-          asm volatile("mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                       : "+d"(acc[i][j][0]), "+d"(acc[i][j][1]), "+d"(acc[i][j][2]), "+d"(acc[i][j][3])
-                       : "d"(a[i][0]), "d"(a[i][1]), "d"(a[i][2]), "d"(a[i][3]), "d"(b[j][0]), "d"(b[j][1]));
+      rt_dmma_k8<2>(acc, a, b);
     }
   }
   asm volatile("cp.async.wait_group 0;" ::: "memory");
-  // C fragment: c0, c1 at (row g, cols 2q, 2q+1), c2, c3 at (row g+8, same cols)
-#pragma unroll
-  for (int i = 0; i < 2; i++) {
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      int t = t0 + wm + i * 16 + g + 8 * h;
-      if (t >= T) continue;
-#pragma unroll
-      for (int j = 0; j < 4; j++) {
-#pragma unroll
-        for (int c = 0; c < 2; c++) {
-          int e = e0 + wn + j * 8 + q * 2 + c;
-          if (e >= n_out) continue;
-          double v = acc[i][j][2 * h + c];
-          if (gridDim.z == 1) logits[(size_t)t * n_out + e] = (float)v;
-          else partial[((size_t)blockIdx.z * T + t) * n_out + e] = v;
-        }
-      }
-    }
-  }
+  rt_store_c<2>(acc, logits, partial, T, n_out, t0, wm, e0, wn, g, q);
 }
 
 // Version 3 of the DMMA logits (routerKernel "tc3"). tc2 reached ~31-35 TFLOPS fp64, half the H200's DMMA peak: its
@@ -419,37 +434,12 @@ __device__ __forceinline__ void rt3_logits(
         b[j][0] = ws[rt3_w_off(r, k >> 1) + (k & 1)];
         b[j][1] = ws[rt3_w_off(r, (k >> 1) + 2) + (k & 1)];
       }
-#pragma unroll
-      for (int i = 0; i < 4; i++)
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-          asm volatile("mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                       : "+d"(acc[i][j][0]), "+d"(acc[i][j][1]), "+d"(acc[i][j][2]), "+d"(acc[i][j][3])
-                       : "d"(a[i][0]), "d"(a[i][1]), "d"(a[i][2]), "d"(a[i][3]), "d"(b[j][0]), "d"(b[j][1]));
+      rt_dmma_k8<4>(acc, a, b);
     }
     }
   }
   asm volatile("cp.async.wait_group 0;" ::: "memory");
-  // C fragment: c0, c1 at (row g, cols 2q, 2q+1), c2, c3 at (row g+8, same cols)
-#pragma unroll
-  for (int i = 0; i < 4; i++) {
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      int t = t0 + wm + i * 16 + g + 8 * h;
-      if (t >= T) continue;
-#pragma unroll
-      for (int j = 0; j < 4; j++) {
-#pragma unroll
-        for (int c = 0; c < 2; c++) {
-          int e = e0 + wn + j * 8 + q * 2 + c;
-          if (e >= n_out) continue;
-          double v = acc[i][j][2 * h + c];
-          if (gridDim.z == 1) logits[(size_t)t * n_out + e] = (float)v;
-          else partial[((size_t)blockIdx.z * T + t) * n_out + e] = v;
-        }
-      }
-    }
-  }
+  rt_store_c<4>(acc, logits, partial, T, n_out, t0, wm, e0, wn, g, q);
 }
 
 extern "C" __global__ void __launch_bounds__(256, 1) moe_router_logits_tc3(

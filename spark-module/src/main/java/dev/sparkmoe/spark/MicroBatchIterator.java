@@ -15,9 +15,9 @@ import java.util.function.Supplier;
 /**
  * Runs a partition's rows through a {@link LayerStack} in micro-batches: rows are gathered, in order, until the batch
  * holds at least {@code batchTokens} tokens (a row is never split, so one long row may make a bigger batch), the
- * batch runs as one forward, and each input row yields exactly one output row, in input order. One batch is in
- * flight at a time on a helper thread while the task thread decodes the next one and encodes the previous one's
- * rows, so Spark's row handling overlaps the device. The engines are acquired on the first row, so an empty
+ * batch runs as one forward, and each input row yields exactly one output row, in input order. Forward passes run on
+ * a helper thread: the task decodes and queues its next batch before it encodes the current one's rows, so at most two
+ * batches are in flight and Spark's row handling overlaps the device. The engines are acquired on the first row, so an empty
  * partition loads nothing.
  *
  * @param <I> input row type
