@@ -241,3 +241,37 @@ MOE_GEMM2_FP8(grouped_gemm2_fp8_pf, TileDownFp8Prefetch, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_m128p, TileDownFp8M128Prefetch, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_m128s, TileDownFp8M128Stagger, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_pfs, TileDownFp8PrefetchStagger, MOE_NO_CLUSTER)
+
+// ---------------- GEMM2 with a bf16 Y (sparkmoe.gpu.expertOutputPrecision=bf16) ----------------
+// The production GEMM2 kernels with the epilogue storing row_weight * result rounded to bf16 (nearest even) into a
+// row-major bf16 Y [m_padded, N] (half the bytes GEMM2 writes and combine reads). Entry point = the fp32-Y kernel's
+// name + "_ybf16", same arguments but Y. sm_90a only: the portable compute_90 build has no bf16-Y reference body and
+// traps (the engine refuses the setting on other GPUs and with the reference GEMMs).
+#if MOE_HAVE_WGMMA
+#define MOE_GEMM2_YBF16_BODY(FP8, TILE, A_SCALE, W_SCALE)                                                              \
+    moe_gemm::Params p{(const uint8_t*)A, A_SCALE, (const uint8_t*)W2, W_SCALE, Y, nullptr, row_weight,               \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,                \
+                       expert_count, expert_start, true};                                                              \
+    moe_gemm::grouped_gemm<FP8, TILE, false>(p);
+#else
+#define MOE_GEMM2_YBF16_BODY(FP8, TILE, A_SCALE, W_SCALE) __trap();
+#endif
+#define MOE_GEMM2_BF16_YBF16(NAME, TILE)                                                                               \
+    extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
+            const __nv_bfloat16* A, const __nv_bfloat16* W2, __nv_bfloat16* Y, const float* row_weight,                \
+            const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N,                      \
+            const int* expert_count, const int* expert_start) {                                                        \
+        MOE_GEMM2_YBF16_BODY(false, TILE, nullptr, nullptr)                                                            \
+    }
+#define MOE_GEMM2_FP8_YBF16(NAME, TILE)                                                                                \
+    extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
+            const uint8_t* A, const float* A_scale, const uint8_t* W2, const float* W2_scale, __nv_bfloat16* Y,        \
+            const float* row_weight, const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N, \
+            const int* expert_count, const int* expert_start) {                                                        \
+        MOE_GEMM2_YBF16_BODY(true, TILE, A_scale, W2_scale)                                                            \
+    }
+MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_ybf16, TileDownBf16)
+MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_n128_ybf16, TileDownBf16N128)
+MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_ybf16, TileDownFp8)
+MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_n128_ybf16, TileDownFp8N128)
+MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_p32_ybf16, TileDownFp8Promote32)

@@ -17,7 +17,7 @@
 // holds g and u of the same output column) writing bf16, or e4m3 + per-row-per-128 scales (the two warpgroups
 // own the two 64-column halves of the 128 output columns and exchange row maxima through shared memory; in the
 // halves tile one warpgroup holds all 128 columns of its rows and needs no exchange);
-// GEMM2 multiplies by the row's routing weight and writes fp32.
+// GEMM2 multiplies by the row's routing weight and writes fp32 (or, p.y_bf16, bf16).
 #pragma once
 #include <cuda_bf16.h>
 #include "grouped_gemm.cuh"
@@ -46,6 +46,8 @@ struct Params {
     // expert_count == nullptr: every row of a used block is computed.
     const int* expert_count;
     const int* expert_start;
+    // GEMM2: Y stored as bf16 (nearest even) instead of fp32, same row-major layout (the *_ybf16 entry points).
+    bool y_bf16 = false;
 };
 
 template <bool kFP8, uint32_t WG_N>
@@ -402,11 +404,21 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             if (store) {
             const float wa = T::kPrefetchRowWeight ? w_pre_a : p.row_weight[row_a], wb = T::kPrefetchRowWeight ? w_pre_b : p.row_weight[row_b];
             const uint32_t col0 = n_packed0 + (lane % 4) * 2;
+            if (p.y_bf16) {
+                __nv_bfloat16* Yh = static_cast<__nv_bfloat16*>(p.out);
+#pragma unroll
+                for (uint32_t j = 0; j < NFIN / 4; ++j) {
+                    const uint32_t col = col0 + j * 8;
+                    *reinterpret_cast<__nv_bfloat162*>(Yh + (uint64_t)row_a * p.N + col) = __floats2bfloat162_rn(wa * v[j * 4 + 0], wa * v[j * 4 + 1]);
+                    *reinterpret_cast<__nv_bfloat162*>(Yh + (uint64_t)row_b * p.N + col) = __floats2bfloat162_rn(wb * v[j * 4 + 2], wb * v[j * 4 + 3]);
+                }
+            } else {
 #pragma unroll
             for (uint32_t j = 0; j < NFIN / 4; ++j) {
                 const uint32_t col = col0 + j * 8;
                 *reinterpret_cast<float2*>(Y + (uint64_t)row_a * p.N + col) = make_float2(wa * v[j * 4 + 0], wa * v[j * 4 + 1]);
                 *reinterpret_cast<float2*>(Y + (uint64_t)row_b * p.N + col) = make_float2(wb * v[j * 4 + 2], wb * v[j * 4 + 3]);
+            }
             }
             }
         }

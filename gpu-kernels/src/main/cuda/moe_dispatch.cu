@@ -167,10 +167,14 @@ extern "C" __global__ void moe_dispatch_pad(
 // does a whole row's work, so a 16384-token launch is 16384 CTAs, not 16384 x H/512 tiny ones.
 #define SCATTER_THREADS 256
 
+// The session-3 scatter kernels ("blockwise", sparkmoe.gpu.scatterKernel=blockwise): a warp handles one piece of
+// the row at a time (256 channels BF16, one 128-channel block FP8): one load in flight per warp, then the piece is
+// written to each of the k rows, recomputing that row's swizzled offset (and FP8: one scale store per row by lane 0)
+// for every piece.
 // Scatter, BF16: each token's fp32 row, rounded to bf16 (nearest even), into its k rows and (when a_shared) row t of
 // the shared expert's input. k = 0 writes only the shared expert's input (its branch, before routing is known).
 // Grid (tokens capacity), SCATTER_THREADS threads x 8 channels per step.
-extern "C" __global__ void __launch_bounds__(SCATTER_THREADS) moe_dispatch_rows_bf16(
+extern "C" __global__ void __launch_bounds__(SCATTER_THREADS) moe_dispatch_rows_bf16_blockwise(
     const float* __restrict__ x, const int* __restrict__ slot_of_entry, __nv_bfloat16* __restrict__ a,
     __nv_bfloat16* __restrict__ a_shared, const int* __restrict__ num_tokens, int H, int k) {
   const int t = blockIdx.x;
@@ -200,7 +204,7 @@ extern "C" __global__ void __launch_bounds__(SCATTER_THREADS) moe_dispatch_rows_
 // Scatter, FP8: one warp per 128-channel block of the token (looping over the row): amax, scale, e4m3 values per the
 // FP8 recipe, written to the token's k rows and its shared-expert row, with the scales in the GEMM's activation scale
 // layout. k = 0 writes only the shared expert's row. Grid (tokens capacity), SCATTER_THREADS threads.
-extern "C" __global__ void __launch_bounds__(SCATTER_THREADS) moe_dispatch_rows_fp8(
+extern "C" __global__ void __launch_bounds__(SCATTER_THREADS) moe_dispatch_rows_fp8_blockwise(
     const float* __restrict__ x, const int* __restrict__ slot_of_entry, uint8_t* __restrict__ a,
     float* __restrict__ a_scale, uint8_t* __restrict__ a_shared, float* __restrict__ a_shared_scale,
     const int* __restrict__ num_tokens, int H, int k) {
@@ -224,6 +228,110 @@ extern "C" __global__ void __launch_bounds__(SCATTER_THREADS) moe_dispatch_rows_
     if (a_shared) {
       *(unsigned*)(a_shared + moe_act_offset(t, c, H, 1)) = q;
       if (lane == 0) a_shared_scale[moe_act_scale_offset(t, kb, H)] = scale;
+    }
+  }
+}
+
+// ---------------- the prefetching scatter (default, sparkmoe.gpu.scatterKernel=prefetch) ----------------
+// Same results bitwise as the blockwise kernels (same values, same layout). A CTA first loads its token's row (up to
+// 8192 channels per pass: 8 float4 per thread in flight at once instead of one per warp), converts it, then writes it
+// row by row: the destination row's base offset and swizzle are computed once per (row, pass) and each store adds a
+// constant slab offset; FP8 scales are written by lane j for row j (one store per block for all k rows).
+#define SCATTER_F4 8  // FP8: 128-channel blocks per warp per pass (one float4 per lane each)
+#define SCATTER_U8 4  // BF16: 8-channel units per thread per pass (two float4 each)
+
+extern "C" __global__ void __launch_bounds__(SCATTER_THREADS) moe_dispatch_rows_bf16(
+    const float* __restrict__ x, const int* __restrict__ slot_of_entry, __nv_bfloat16* __restrict__ a,
+    __nv_bfloat16* __restrict__ a_shared, const int* __restrict__ num_tokens, int H, int k) {
+  const int t = blockIdx.x;
+  if (t >= *num_tokens) return;
+  const int lane = threadIdx.x & 31;
+  const int my_row = lane < k ? slot_of_entry[(size_t)t * k + lane] : 0;  // k <= 32: lane j holds choice j's row
+  const uint64_t row_bytes = 128ull * H * 2;                             // one 128-row block of the layout
+  for (int c0 = 0; c0 < H; c0 += SCATTER_THREADS * 8 * SCATTER_U8) {
+    uint4 packed[SCATTER_U8];
+#pragma unroll
+    for (int m = 0; m < SCATTER_U8; m++) {  // all loads first
+      const int c = c0 + 8 * ((int)threadIdx.x + SCATTER_THREADS * m);
+      float4 v0 = make_float4(0.f, 0.f, 0.f, 0.f), v1 = v0;
+      if (c < H) {
+        const float4* src = (const float4*)(x + (size_t)t * H + c);
+        v0 = src[0];
+        v1 = src[1];
+      }
+      __nv_bfloat162 p0 = __floats2bfloat162_rn(v0.x, v0.y), p1 = __floats2bfloat162_rn(v0.z, v0.w);
+      __nv_bfloat162 p2 = __floats2bfloat162_rn(v1.x, v1.y), p3 = __floats2bfloat162_rn(v1.z, v1.w);
+      packed[m] = make_uint4(*(unsigned*)&p0, *(unsigned*)&p1, *(unsigned*)&p2, *(unsigned*)&p3);
+    }
+    // element c of row r: (r / 128) * row_bytes + (c / 64) * 16384 + (r % 128) * 128 + (((c / 8) % 8) ^ (r % 8)) * 16
+    auto store_row = [&](unsigned char* base, int r) {
+      unsigned char* dst = base + (uint64_t)(r >> 7) * row_bytes + (r & 127) * 128;
+      const int sw = r & 7;
+#pragma unroll
+      for (int m = 0; m < SCATTER_U8; m++) {
+        const int c = c0 + 8 * ((int)threadIdx.x + SCATTER_THREADS * m);
+        if (c < H) *(uint4*)(dst + (uint64_t)(c >> 6) * 16384 + ((((c >> 3) & 7) ^ sw) << 4)) = packed[m];
+      }
+    };
+    for (int j = 0; j < k; j++) store_row((unsigned char*)a, __shfl_sync(0xffffffffu, my_row, j));
+    if (a_shared) store_row((unsigned char*)a_shared, t);
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(SCATTER_THREADS) moe_dispatch_rows_fp8(
+    const float* __restrict__ x, const int* __restrict__ slot_of_entry, uint8_t* __restrict__ a,
+    float* __restrict__ a_scale, uint8_t* __restrict__ a_shared, float* __restrict__ a_shared_scale,
+    const int* __restrict__ num_tokens, int H, int k) {
+  const int t = blockIdx.x;
+  if (t >= *num_tokens) return;
+  constexpr int WARPS = SCATTER_THREADS / 32;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+  const int kblocks = H / MOE_QUANT_BLOCK;
+  const int my_row = lane < k ? slot_of_entry[(size_t)t * k + lane] : 0;  // k <= 32: lane j holds choice j's row
+  const uint64_t my_scale0 = moe_act_scale_offset((uint32_t)my_row, 0, (uint32_t)H);  // its scale of block 0
+  const uint64_t row_bytes = 128ull * H;                                              // one 128-row block
+  const int chunk = lane >> 2, byte_in_chunk = (lane & 3) * 4;  // the lane's 4 values: 16-byte chunk, byte in it
+  for (int kb0 = 0; kb0 < kblocks; kb0 += SCATTER_F4 * WARPS) {
+    // this warp's blocks of the pass: kb0 + warp + WARPS * m (warp-uniform validity: the shuffles stay full)
+    float4 v[SCATTER_F4];
+#pragma unroll
+    for (int m = 0; m < SCATTER_F4; m++) {  // all loads first
+      const int kb = kb0 + warp + WARPS * m;
+      v[m] = kb < kblocks ? *(const float4*)(x + (size_t)t * H + kb * MOE_QUANT_BLOCK + lane * 4) : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+    unsigned q[SCATTER_F4];
+    float scale[SCATTER_F4];
+#pragma unroll
+    for (int m = 0; m < SCATTER_F4; m++) {
+      const float amax = moe_warp_max(fmaxf(fmaxf(fabsf(v[m].x), fabsf(v[m].y)), fmaxf(fabsf(v[m].z), fabsf(v[m].w))));
+      scale[m] = moe_fp8_scale(amax);
+      const float mult = moe_fp8_multiplier(amax);
+      q[m] = (unsigned)moe_to_e4m3(v[m].x * mult) | ((unsigned)moe_to_e4m3(v[m].y * mult) << 8)
+           | ((unsigned)moe_to_e4m3(v[m].z * mult) << 16) | ((unsigned)moe_to_e4m3(v[m].w * mult) << 24);
+    }
+#pragma unroll
+    for (int m = 0; m < SCATTER_F4; m++) {
+      const int kb = kb0 + warp + WARPS * m;
+      if (kb < kblocks && lane < k) a_scale[my_scale0 + (uint64_t)kb * MOE_QUANT_BLOCK] = scale[m];
+    }
+    // element c (block kb = c / 128) of row r: (r / 128) * row_bytes + kb * 16384 + (r % 128) * 128
+    //                                          + (((c % 128) / 16) ^ (r % 8)) * 16 + c % 16
+    auto store_row = [&](uint8_t* base, int r) {
+      uint8_t* dst = base + (uint64_t)(r >> 7) * row_bytes + (r & 127) * 128 + ((chunk ^ (r & 7)) << 4) + byte_in_chunk;
+#pragma unroll
+      for (int m = 0; m < SCATTER_F4; m++) {
+        const int kb = kb0 + warp + WARPS * m;
+        if (kb < kblocks) *(unsigned*)(dst + (uint64_t)kb * 16384) = q[m];
+      }
+    };
+    for (int j = 0; j < k; j++) store_row(a, __shfl_sync(0xffffffffu, my_row, j));
+    if (a_shared) {
+      store_row(a_shared, t);
+#pragma unroll
+      for (int m = 0; m < SCATTER_F4; m++) {
+        const int kb = kb0 + warp + WARPS * m;
+        if (kb < kblocks && lane == 0) a_shared_scale[moe_act_scale_offset((uint32_t)t, (uint32_t)kb, (uint32_t)H)] = scale[m];
+      }
     }
   }
 }

@@ -80,4 +80,20 @@ public final class GpuEngineSettings {
                     + "own input row only and the padding rows' outputs are never combined (tested with NaN-poisoned rows). "
                     + "Results are the same either way.",
             true);
+
+    public static final Setting<String> EXPERT_OUTPUT_PRECISION = Settings.stringSetting("sparkmoe.gpu.expertOutputPrecision",
+            "Precision in which GEMM2 stores each (token, expert) output row (already multiplied by its routing weight) and "
+                    + "the shared expert's rows for combine: fp32, or bf16 (rounded to nearest even; half the bytes GEMM2 "
+                    + "writes and combine reads - 3.8 GB less traffic per 16384 DeepSeek-V3 tokens - at the cost of one bf16 "
+                    + "rounding per term, about 1e-3 relative on the layer output). Combine sums in fp32 in the same fixed "
+                    + "order either way (bitwise repeatable). bf16 needs the sm_90a GEMM kernels: refused with "
+                    + "sparkmoe.gpu.referenceGemm and on GPUs other than compute capability 9.0.",
+            "fp32");
+
+    public static final Setting<String> SCATTER_KERNEL = Settings.stringSetting("sparkmoe.gpu.scatterKernel",
+            "Kernel that writes each token's row into its k expert rows (BF16, or FP8 quantized per 128 channels): prefetch "
+                    + "(a CTA loads its whole row before converting and writing it, row offsets computed once per destination "
+                    + "row, FP8 scales of all k rows in one store per block) or blockwise (session 3: one 128/256-channel "
+                    + "piece per warp at a time). Results are bitwise the same.",
+            "prefetch");
 }

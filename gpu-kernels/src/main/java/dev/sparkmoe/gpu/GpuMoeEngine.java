@@ -85,6 +85,9 @@ public final class GpuMoeEngine implements MoeEngine {
     private final boolean bf16SkipPadding;
     /** BF16 GEMM1 gets them ({@link GpuEngineSettings#BF16_GEMM1_SKIP_PADDING_HALVES}, or the above). */
     private final boolean bf16Gemm1SkipPadding;
+    /** GEMM2 stores the expert outputs (Y, Y shared) in bf16 ({@link GpuEngineSettings#EXPERT_OUTPUT_PRECISION}). */
+    private final boolean yBf16;
+    private final MoeDispatch.ScatterKernel scatterKernel;
     private int inRing, outRing;
     private LayerWorkspace workspace;
     private volatile boolean closed;
@@ -163,6 +166,28 @@ public final class GpuMoeEngine implements MoeEngine {
             throw new MoeEngineException(GpuEngineSettings.ROUTER_KERNEL.key() + ": " + e.getMessage());
         }
         TokenBuckets.bucket(1, maxTokens); // validates the setting
+        String yPrecision = GpuEngineSettings.EXPERT_OUTPUT_PRECISION.fromSystemProperties();
+        if (!yPrecision.equalsIgnoreCase("fp32") && !yPrecision.equalsIgnoreCase("bf16")) {
+            throw new MoeEngineException(GpuEngineSettings.EXPERT_OUTPUT_PRECISION.key() + " must be fp32 or bf16, got '" + yPrecision + "'");
+        }
+        this.yBf16 = yPrecision.equalsIgnoreCase("bf16");
+        boolean referenceGemm = GpuEngineSettings.REFERENCE_GEMM.fromSystemProperties();
+        if (yBf16 && referenceGemm) {
+            throw new MoeEngineException(GpuEngineSettings.EXPERT_OUTPUT_PRECISION.key() + "=bf16 needs the production GEMMs: the "
+                    + "reference GEMMs (" + GpuEngineSettings.REFERENCE_GEMM.key() + "=true) store fp32 only");
+        }
+        if (yBf16) {
+            int cc = CudaContext.computeCapability(ordinal);
+            if (cc != 90) {
+                throw new MoeEngineException(GpuEngineSettings.EXPERT_OUTPUT_PRECISION.key() + "=bf16 needs the sm_90a GEMM kernels; GPU "
+                        + ordinal + " has compute capability " + cc / 10 + "." + cc % 10 + " (use fp32)");
+            }
+        }
+        try {
+            this.scatterKernel = MoeDispatch.ScatterKernel.parse(GpuEngineSettings.SCATTER_KERNEL.fromSystemProperties());
+        } catch (IllegalArgumentException e) {
+            throw new MoeEngineException(GpuEngineSettings.SCATTER_KERNEL.key() + ": " + e.getMessage());
+        }
         this.fp8PromotionInterval = GpuEngineSettings.FP8_PROMOTION_INTERVAL.fromSystemProperties();
         if (fp8PromotionInterval != 128 && fp8PromotionInterval != 32) {
             throw new MoeEngineException(GpuEngineSettings.FP8_PROMOTION_INTERVAL.key() + " must be 128 or 32, got " + fp8PromotionInterval);
@@ -200,10 +225,9 @@ public final class GpuMoeEngine implements MoeEngine {
             } else {
                 this.routerWeights = weights.router;
             }
-            this.dispatch = new MoeDispatch(module);
+            this.dispatch = new MoeDispatch(module, scatterKernel);
             this.combine = new MoeCombine(module);
-            this.gemm = new GroupedGemm(module, cx.multiprocessorCount(), GpuEngineSettings.REFERENCE_GEMM.fromSystemProperties(),
-                    fp8PromotionInterval);
+            this.gemm = new GroupedGemm(module, cx.multiprocessorCount(), referenceGemm, fp8PromotionInterval, yBf16);
             boolean overlap = mode == ForwardMode.OVERLAPPED;
             this.uploadStream = overlap ? add(made, new CudaStream(cx)) : null;
             this.downloadStream = overlap ? add(made, new CudaStream(cx)) : null;
@@ -247,6 +271,8 @@ public final class GpuMoeEngine implements MoeEngine {
                 + (format == Format.BF16 && bf16SkipPadding ? " (padding halves skipped)" : "")
                 + (format == Format.BF16 && bf16Gemm1SkipPadding && !bf16SkipPadding ? " (GEMM1 padding halves skipped)" : "")
                 + ", router logits " + route.kernel().name().toLowerCase(java.util.Locale.ROOT)
+                + (yBf16 ? ", expert outputs bf16" : "")
+                + (scatterKernel != MoeDispatch.ScatterKernel.PREFETCH ? ", scatter " + scatterKernel.name().toLowerCase(java.util.Locale.ROOT) : "")
                 + (sharedStream != null ? ", shared expert on a side stream" : "")
                 + (useGraphs ? ", CUDA graphs" : "");
     }
@@ -440,7 +466,7 @@ public final class GpuMoeEngine implements MoeEngine {
             if (workspace != null) workspace.close();
             workspace = null;
             workspace = new LayerWorkspace(ctx, config, format, weights.routerRows, bucket, ctx.multiprocessorCount(),
-                    mode == ForwardMode.OVERLAPPED);
+                    mode == ForwardMode.OVERLAPPED, yBf16 ? 2 : 4);
         }
         return workspace;
     }

@@ -36,7 +36,9 @@ final class LayerWorkspace implements AutoCloseable {
     final DeviceBuffer[] stagingIn, stagingOut;
     private final List<AutoCloseable> owned = new ArrayList<>();
 
-    LayerWorkspace(CudaContext ctx, MoeConfig c, Format f, int routerRows, int capacity, int smCount, boolean copyStaging) {
+    /** @param yBytes element size of Y and Y shared: 4 (fp32) or 2 (bf16, {@link GpuEngineSettings#EXPERT_OUTPUT_PRECISION}) */
+    LayerWorkspace(CudaContext ctx, MoeConfig c, Format f, int routerRows, int capacity, int smCount, boolean copyStaging, int yBytes) {
+        if (yBytes != 4 && yBytes != 2) throw new IllegalArgumentException("Y element size must be 4 (fp32) or 2 (bf16), got " + yBytes);
         sizes = Sizes.of(c, capacity);
         int h = c.hiddenSize(), inter = c.expertIntermediateSize(), e = c.numExperts(), k = c.topK(), esz = f.bytes();
         long rows = sizes.routedRows();
@@ -60,7 +62,7 @@ final class LayerWorkspace implements AutoCloseable {
             aScale = fp8 ? f32(ctx, "A scales", rows * (h / 128)) : null;
             hmid = buf(ctx, "SwiGLU out", rows * inter, esz);
             hmidScale = fp8 ? f32(ctx, "SwiGLU out scales", rows * (inter / 128)) : null;
-            y = f32(ctx, "Y (weighted expert rows)", rows * h);
+            y = buf(ctx, "Y (weighted expert rows)", rows * h, yBytes);
             out = f32(ctx, "out", (long) capacity * h);
             if (c.hasSharedExpert()) {
                 long sr = sizes.sharedRows();
@@ -72,7 +74,7 @@ final class LayerWorkspace implements AutoCloseable {
                 aSharedScale = fp8 ? f32(ctx, "A (shared) scales", sr * (h / 128)) : null;
                 hShared = buf(ctx, "shared SwiGLU out", sr * si, esz);
                 hSharedScale = fp8 ? f32(ctx, "shared SwiGLU out scales", sr * (si / 128)) : null;
-                yShared = f32(ctx, "Y (shared)", sr * h);
+                yShared = buf(ctx, "Y (shared)", sr * h, yBytes);
                 sharedBlockExpert.upload(new int[sizes.sharedRowBlocks()]); // every block is "expert" 0 of a group of one
                 // gated (Qwen2-MoE): the route kernel writes the first T rows' gates, rows past them keep weight 0;
                 // ungated: the weight is 1 for good (rows past T are zero rows, their outputs never read), so the

@@ -17,6 +17,7 @@ public final class GroupedGemm {
     private final int smCount;
     private final boolean reference;
     private final int fp8PromotionInterval;
+    private final boolean yBf16;
 
     /** @param reference launch the SIMT *_ref kernels instead of the production ones (cross-checks) */
     public GroupedGemm(CudaModule module, int smCount, boolean reference) {
@@ -25,13 +26,23 @@ public final class GroupedGemm {
 
     /** @param fp8PromotionInterval K per promotion of the FP8 kernels into the fp32 result: 128 or 32 */
     public GroupedGemm(CudaModule module, int smCount, boolean reference, int fp8PromotionInterval) {
+        this(module, smCount, reference, fp8PromotionInterval, false);
+    }
+
+    /**
+     * @param yBf16 GEMM2 stores Y in bf16 (the {@code *_ybf16} entry points: the production kernels' bf16 store; no
+     *              reference kernel has one, so not with {@code reference})
+     */
+    public GroupedGemm(CudaModule module, int smCount, boolean reference, int fp8PromotionInterval, boolean yBf16) {
         if (fp8PromotionInterval != 128 && fp8PromotionInterval != 32) {
             throw new IllegalArgumentException("FP8 promotion interval must be 128 or 32, got " + fp8PromotionInterval);
         }
+        if (reference && yBf16) throw new IllegalArgumentException("the reference GEMMs store Y in fp32 only, not bf16");
         this.module = module;
         this.smCount = smCount;
         this.reference = reference;
         this.fp8PromotionInterval = fp8PromotionInterval;
+        this.yBf16 = yBf16;
     }
 
     /**
@@ -76,11 +87,11 @@ public final class GroupedGemm {
         launch(s, c, real, a, w1, hout, blockExpert, numRowBlocks, maxRowBlocks, k, n);
     }
 
-    /** Y[r, :N] = row_weight[r] * (A[r] . down_e); K = I, N = H. */
+    /** Y[r, :N] = row_weight[r] * (A[r] . down_e); K = I, N = H; Y fp32 (or bf16: {@code yBf16}). */
     public void gemm2Bf16(CudaStream s, DeviceBuffer a, DeviceBuffer w2, DeviceBuffer y, DeviceBuffer rowWeight,
                           DeviceBuffer blockExpert, DeviceBuffer numRowBlocks, int maxRowBlocks, int k, int n, RealRows real) {
         GroupedGemmConfig c = config(Gemm.GEMM2, Operand.BF16, maxRowBlocks, n, k);
-        launch(s, c, real, a, w2, y, rowWeight, blockExpert, numRowBlocks, maxRowBlocks, k, n);
+        launch(s, gemm2Kernel(c, y), c, real, a, w2, y, rowWeight, blockExpert, numRowBlocks, maxRowBlocks, k, n);
     }
 
     /** FP8 GEMM1 with 1x128 activation and 128x128 weight scales; the SwiGLU output re-quantized per 128 into Hout/HoutScale. */
@@ -91,20 +102,34 @@ public final class GroupedGemm {
         launch(s, c, real, a, aScale, w1, w1Scale, hout, houtScale, blockExpert, numRowBlocks, maxRowBlocks, k, n);
     }
 
-    /** FP8 GEMM2 with the routing-weight epilogue, fp32 output. */
+    /** FP8 GEMM2 with the routing-weight epilogue, fp32 (or bf16: {@code yBf16}) output. */
     public void gemm2Fp8(CudaStream s, DeviceBuffer a, DeviceBuffer aScale, DeviceBuffer w2, DeviceBuffer w2Scale,
                          DeviceBuffer y, DeviceBuffer rowWeight, DeviceBuffer blockExpert, DeviceBuffer numRowBlocks,
                          int maxRowBlocks, int k, int n, RealRows real) {
         GroupedGemmConfig c = config(Gemm.GEMM2, Operand.FP8, maxRowBlocks, n, k);
-        launch(s, c, real, a, aScale, w2, w2Scale, y, rowWeight, blockExpert, numRowBlocks, maxRowBlocks, k, n);
+        launch(s, gemm2Kernel(c, y), c, real, a, aScale, w2, w2Scale, y, rowWeight, blockExpert, numRowBlocks, maxRowBlocks, k, n);
+    }
+
+    /** GEMM2's entry point: the config's, or its bf16-Y form; {@code y} must have the matching element size. */
+    private String gemm2Kernel(GroupedGemmConfig c, DeviceBuffer y) {
+        int want = yBf16 ? 2 : 4;
+        if (y.elementBytes() != want) {
+            throw new IllegalArgumentException("GEMM2 output '" + y.name() + "' has " + y.elementBytes() + "-byte elements; this launcher "
+                    + "stores Y in " + (yBf16 ? "bf16 (2 bytes)" : "fp32 (4 bytes)"));
+        }
+        return yBf16 ? c.kernel() + "_ybf16" : c.kernel();
     }
 
     /** Launches with {@code args} followed by the two RealRows pointers (every entry point's last arguments). */
     private void launch(CudaStream s, GroupedGemmConfig c, RealRows real, Object... args) {
+        launch(s, c.kernel(), c, real, args);
+    }
+
+    private void launch(CudaStream s, String kernel, GroupedGemmConfig c, RealRows real, Object... args) {
         if (real == null) throw new IllegalArgumentException("real rows must be given (RealRows.ALL to compute every row)");
         Object[] all = Arrays.copyOf(args, args.length + 2);
         all[args.length] = real.countArg();
         all[args.length + 1] = real.startArg();
-        module.function(c.kernel()).launch(s, Dim.of(c.gridX(), c.gridY()), Dim.of(c.threads()), c.dynamicSmemBytes(), all);
+        module.function(kernel).launch(s, Dim.of(c.gridX(), c.gridY()), Dim.of(c.threads()), c.dynamicSmemBytes(), all);
     }
 }

@@ -15,10 +15,12 @@ import static dev.sparkmoe.kernels.MoeRoute.nullable;
  */
 public final class MoeCombine {
     private final CudaFunction combine;
+    private final CudaFunction combineBf16;
     private final CudaFunction add;
 
     public MoeCombine(CudaModule module) {
         combine = module.function("moe_combine");
+        combineBf16 = module.function("moe_combine_bf16");
         add = module.function("moe_add_f32");
     }
 
@@ -34,9 +36,24 @@ public final class MoeCombine {
         add.launch(s, Dim.of(ceilDiv(n, 1024)), Dim.of(256), 0, a, b, dst, n);
     }
 
+    /**
+     * {@code out[t] = sum_j y[slot(t, j)] + yShared[t]} in fp32, in selection order. {@code y} and {@code yShared} hold fp32
+     * (4-byte elements) or bf16 (2-byte elements, {@code sparkmoe.gpu.expertOutputPrecision=bf16}) rows, both the same.
+     */
     public void combine(CudaStream s, DeviceBuffer y, DeviceBuffer yShared, DeviceBuffer slotOfEntry, DeviceBuffer out,
                         DeviceBuffer numTokens, int tokenCapacity, int hidden, int topK) {
-        combine.launch(s, Dim.of(ceilDiv(hidden, 512), tokenCapacity), Dim.of(128), 0, y, nullable(yShared), slotOfEntry, out,
-                numTokens, hidden, topK);
+        int eb = y.elementBytes();
+        if (eb != 4 && eb != 2) throw new IllegalArgumentException("combine: Y '" + y.name() + "' has " + eb + "-byte elements, expected 4 (fp32) or 2 (bf16)");
+        if (yShared != null && yShared.elementBytes() != eb) {
+            throw new IllegalArgumentException("combine: Y '" + y.name() + "' and Y shared '" + yShared.name() + "' differ in element size ("
+                    + eb + " vs " + yShared.elementBytes() + " bytes)");
+        }
+        if (eb == 4) {
+            combine.launch(s, Dim.of(ceilDiv(hidden, 512), tokenCapacity), Dim.of(128), 0, y, nullable(yShared), slotOfEntry, out,
+                    numTokens, hidden, topK);
+        } else {
+            combineBf16.launch(s, Dim.of(ceilDiv(hidden, 1024), tokenCapacity), Dim.of(128), 0, y, nullable(yShared), slotOfEntry, out,
+                    numTokens, hidden, topK);
+        }
     }
 }

@@ -29,13 +29,36 @@ public final class MoeDispatch {
     private final CudaFunction rowsBf16;
     private final CudaFunction rowsFp8;
 
+    /** The kernel that writes token rows into their expert rows ({@code sparkmoe.gpu.scatterKernel}); bitwise the same results. */
+    public enum ScatterKernel {
+        /** A CTA loads its whole token row first, then writes it row by row (offsets once per destination row). */
+        PREFETCH(""),
+        /** Session 3: one 128- (FP8) or 256-channel (BF16) piece per warp at a time. */
+        BLOCKWISE("_blockwise");
+
+        final String suffix;
+
+        ScatterKernel(String suffix) { this.suffix = suffix; }
+
+        /** The kernel of a {@code sparkmoe.gpu.scatterKernel} value: prefetch or blockwise. */
+        public static ScatterKernel parse(String s) {
+            for (ScatterKernel k : values()) if (k.name().equalsIgnoreCase(s)) return k;
+            throw new IllegalArgumentException("scatter kernel must be prefetch or blockwise, got '" + s + "'");
+        }
+    }
+
     public MoeDispatch(CudaModule module) {
+        this(module, ScatterKernel.PREFETCH);
+    }
+
+    public MoeDispatch(CudaModule module, ScatterKernel scatter) {
+        if (scatter == null) throw new IllegalArgumentException("scatter kernel must be given");
         count = module.function("moe_dispatch_count");
         scan = module.function("moe_dispatch_scan");
         assign = module.function("moe_dispatch_assign");
         pad = module.function("moe_dispatch_pad");
-        rowsBf16 = module.function("moe_dispatch_rows_bf16");
-        rowsFp8 = module.function("moe_dispatch_rows_fp8");
+        rowsBf16 = module.function("moe_dispatch_rows_bf16" + scatter.suffix);
+        rowsFp8 = module.function("moe_dispatch_rows_fp8" + scatter.suffix);
     }
 
     /** Chunks of routing entries for up to {@code tokens} tokens of {@code topK} choices. */

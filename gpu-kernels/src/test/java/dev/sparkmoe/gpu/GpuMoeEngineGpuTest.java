@@ -432,7 +432,18 @@ class GpuMoeEngineGpuTest {
         }
     }
 
+    /** NaN values in a device buffer of fp32 values, or of bf16 values (2-byte elements: expertOutputPrecision=bf16). */
     static long nanFloats(dev.sparkmoe.cuda.DeviceBuffer b) {
+        if (b.elementBytes() == 2) {
+            ByteBuffer bytes = ByteBuffer.allocateDirect(Math.toIntExact(b.byteSize())).order(ByteOrder.LITTLE_ENDIAN);
+            b.download(bytes);
+            long n = 0;
+            for (long i = 0; i < b.count(); i++) {
+                int bits = bytes.getShort((int) (2 * i)) & 0xFFFF;
+                if ((bits & 0x7F80) == 0x7F80 && (bits & 0x7F) != 0) n++;
+            }
+            return n;
+        }
         float[] v = new float[Math.toIntExact(b.count())];
         b.download(v);
         long n = 0;
@@ -455,6 +466,71 @@ class GpuMoeEngineGpuTest {
             }
         }
         return nan;
+    }
+
+    /**
+     * {@code sparkmoe.gpu.expertOutputPrecision=bf16} (GEMM2 stores Y and Y shared in bf16, combine sums them in fp32)
+     * against the CPU engine in float64, next to the fp32 default on the same input: every family (softmax top-k, Qwen2's
+     * gated shared expert, DeepSeek's grouped sigmoid with a shared expert), both precisions, 1..4096 tokens. Asserts the
+     * precision's bound for both, that bf16 Y changed the output (the setting took effect) by no more than a few bf16
+     * roundings, and bitwise repeatability; prints every figure. Also: the prefetching and blockwise scatter kernels
+     * give the same layer bitwise (FP8 and BF16, with and without the shared expert's branch).
+     */
+    @TestFactory
+    Stream<DynamicTest> bf16ExpertOutputsAgainstCpu() {
+        List<DynamicTest> tests = new ArrayList<>();
+        String yKey = GpuEngineSettings.EXPERT_OUTPUT_PRECISION.key();
+        List<Object[]> points = new ArrayList<>();
+        for (String p : List.of("tiny-mixtral", "tiny-qwen3", "tiny-qwen2", "tiny-deepseek")) points.add(new Object[] {p, new int[] {1, 7, 128, 4096}});
+        points.add(new Object[] {"mid-deepseek", new int[] {1, 4096}});
+        for (Object[] pt : points) {
+            String preset = (String) pt[0];
+            int[] tokenCounts = (int[]) pt[1];
+            for (Precision prec : Precision.values()) {
+                tests.add(DynamicTest.dynamicTest(preset + " " + prec + " Y bf16 vs fp32", () -> {
+                    MoeLayerWeights w = load(preset, preset.equals("mid-deepseek") ? DType.F8_E4M3 : DType.BF16);
+                    int h = w.config().hiddenSize();
+                    double tol = prec == Precision.FP8 ? TOL_FP8_TENSOR_CORES : TOL_NATIVE;
+                    try (MoeEngine y32 = GpuMoeEngine.open(w, prec, 0); MoeEngine y16 = openWith(yKey, "bf16", w, prec);
+                         MoeEngine blockwise = openWith(GpuEngineSettings.SCATTER_KERNEL.key(), "blockwise", w, prec);
+                         MoeEngine cpu = new CpuMoeEngine(w, prec, 0)) {
+                        assertTrue(y16.deviceDescription().contains("expert outputs bf16"), y16.deviceDescription());
+                        assertTrue(blockwise.deviceDescription().contains("scatter blockwise"), blockwise.deviceDescription());
+                        for (int t : tokenCounts) {
+                            long seed = TensorChecks.freshSeed();
+                            float[] x = TensorChecks.randomNormal(seed, t * h, 1.0);
+                            float[] ref = cpu.forward(x, t);
+                            String what = preset + " " + prec + " T=" + t;
+                            float[] o32 = TensorChecks.poisoned(t * h), o16 = TensorChecks.poisoned(t * h);
+                            double e32 = errorAgainst(ref, y32, x, t, o32, what + " Y fp32");
+                            double e16 = errorAgainst(ref, y16, x, t, o16, what + " Y bf16");
+                            double d = TensorChecks.relativeError(o16, o32);
+                            System.out.printf("[y bf16] %-30s T=%-5d rel.err vs cpu: Y fp32 %.3e | Y bf16 %.3e | bf16 vs fp32 Y %.3e (tol %.0e) seed %d%n",
+                                    preset + " " + prec, t, e32, e16, d, tol, seed);
+                            assertTrue(e32 <= tol, what + " Y fp32: relative error " + e32 + " > " + tol + " (seed " + seed + ")");
+                            assertTrue(e16 <= tol, what + " Y bf16: relative error " + e16 + " > " + tol + " (seed " + seed + ")");
+                            // one bf16 rounding per term: <= 2^-8 of each term, ~1e-3 on the sum; 8e-3 leaves room for cancellation
+                            assertTrue(d > 0 && d <= 8e-3, what + ": bf16 Y vs fp32 Y differ by " + d + " (expected (0, 8e-3]; seed " + seed + ")");
+                            float[] again = TensorChecks.poisoned(t * h);
+                            y16.forward(x, t, again);
+                            assertArrayEquals(o16, again, what + " Y bf16: a second run differs (not bitwise repeatable)");
+                            float[] ob = TensorChecks.poisoned(t * h);
+                            blockwise.forward(x, t, ob);
+                            assertArrayEquals(o32, ob, what + ": the blockwise scatter kernel gives a different layer than the prefetching one");
+                        }
+                    }
+                }));
+            }
+        }
+        tests.add(DynamicTest.dynamicTest("expertOutputPrecision: bad value and reference GEMMs refused", () -> {
+            MoeLayerWeights w = load("tiny-qwen3", DType.BF16);
+            MoeEngineException bad = assertThrows(MoeEngineException.class, () -> openWith(yKey, "fp16", w, Precision.FP8).close());
+            assertTrue(bad.getMessage().contains(yKey), bad.getMessage());
+            MoeEngineException ref = assertThrows(MoeEngineException.class,
+                    () -> openWith(Map.of(yKey, "bf16", GpuMoeEngine.REFERENCE_GEMM_PROPERTY, "true"), w, Precision.FP8).close());
+            assertTrue(ref.getMessage().contains("reference"), ref.getMessage());
+        }));
+        return tests.stream();
     }
 
     @Test
