@@ -405,12 +405,25 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             const float wa = T::kPrefetchRowWeight ? w_pre_a : p.row_weight[row_a], wb = T::kPrefetchRowWeight ? w_pre_b : p.row_weight[row_b];
             const uint32_t col0 = n_packed0 + (lane % 4) * 2;
             if (p.y_bf16) {
-                __nv_bfloat16* Yh = static_cast<__nv_bfloat16*>(p.out);
+                // Whole 32-byte sectors per store (a 16-byte half-sector store cost GEMM2 time, not saved it): column
+                // groups j, j+1 of the 4 lanes of a row are 16 bf16 = one sector; lane pairs swap one bf16x2 so even
+                // lanes store 4 columns of group j, odd lanes 4 columns of group j+1, 8 bytes each.
+                uint8_t* Yh = static_cast<uint8_t*>(p.out);
+                const bool odd = lane & 1;
+                const uint32_t col_st = n_packed0 + (lane % 4) * 2 + (odd ? 6 : 0);  // even q: 2q; odd q: 8 + 2(q - 1)
 #pragma unroll
-                for (uint32_t j = 0; j < NFIN / 4; ++j) {
-                    const uint32_t col = col0 + j * 8;
-                    *reinterpret_cast<__nv_bfloat162*>(Yh + (uint64_t)row_a * p.N + col) = __floats2bfloat162_rn(wa * v[j * 4 + 0], wa * v[j * 4 + 1]);
-                    *reinterpret_cast<__nv_bfloat162*>(Yh + (uint64_t)row_b * p.N + col) = __floats2bfloat162_rn(wb * v[j * 4 + 2], wb * v[j * 4 + 3]);
+                for (uint32_t j = 0; j < NFIN / 4; j += 2) {
+                    const __nv_bfloat162 a0 = __floats2bfloat162_rn(wa * v[j * 4 + 0], wa * v[j * 4 + 1]);
+                    const __nv_bfloat162 a1 = __floats2bfloat162_rn(wa * v[(j + 1) * 4 + 0], wa * v[(j + 1) * 4 + 1]);
+                    const __nv_bfloat162 b0 = __floats2bfloat162_rn(wb * v[j * 4 + 2], wb * v[j * 4 + 3]);
+                    const __nv_bfloat162 b1 = __floats2bfloat162_rn(wb * v[(j + 1) * 4 + 2], wb * v[(j + 1) * 4 + 3]);
+                    const uint32_t ua0 = *reinterpret_cast<const uint32_t*>(&a0), ua1 = *reinterpret_cast<const uint32_t*>(&a1);
+                    const uint32_t ub0 = *reinterpret_cast<const uint32_t*>(&b0), ub1 = *reinterpret_cast<const uint32_t*>(&b1);
+                    const uint32_t ra = __shfl_xor_sync(0xffffffffu, odd ? ua0 : ua1, 1);
+                    const uint32_t rb = __shfl_xor_sync(0xffffffffu, odd ? ub0 : ub1, 1);
+                    const uint32_t col = col_st + j * 8;
+                    *reinterpret_cast<uint2*>(Yh + ((uint64_t)row_a * p.N + col) * 2) = odd ? make_uint2(ra, ua1) : make_uint2(ua0, ra);
+                    *reinterpret_cast<uint2*>(Yh + ((uint64_t)row_b * p.N + col) * 2) = odd ? make_uint2(rb, ub1) : make_uint2(ub0, rb);
                 }
             } else {
 #pragma unroll

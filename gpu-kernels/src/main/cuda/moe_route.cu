@@ -205,7 +205,11 @@ __device__ __forceinline__ void rt_store_c(const double (&acc)[MI][4][4], float*
 #define RT2_TILE_ELEMS (RTC_TILE * RT2_ROW)
 #define RT2_SMEM_BYTES (RTC_STAGES * RT2_TILE_ELEMS * 8 + RT2_TILE_ELEMS * 8 + RTC_STAGES * RT2_TILE_ELEMS * 4)
 
-extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc2(
+// The tc2 kernel body, with STAGES cp.async stages and (kSwizzleWiden) the x widening stores free of shared-memory
+// bank conflicts (session 4, glue5: ncu on the H200 showed tc2's widening stores at 11.5 wavefronts per request, ideal
+// 4, and the DP tensor pipe only 65 % busy with 2 warps per scheduler). Same products and sums, bitwise the same logits.
+template <int STAGES, bool kSwizzleWiden>
+__device__ __forceinline__ void rt2_logits(
     const float* __restrict__ x, const double* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
     const int* __restrict__ num_tokens, int H, int n_out, int k_per_split) {
   const int T = *num_tokens;
@@ -215,7 +219,7 @@ extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc2(
   const int nk = (k_end - k_begin) / RTC_KT;  // H and k_per_split are multiples of 32
   extern __shared__ double rt2_smem[];
   double* ws_all = rt2_smem;                              // [stages][64][RT2_ROW] fp64 router rows
-  double* xd = ws_all + RTC_STAGES * RT2_TILE_ELEMS;      // [64][RT2_ROW] fp64 x rows of the current step
+  double* xd = ws_all + STAGES * RT2_TILE_ELEMS;          // [64][RT2_ROW] fp64 x rows of the current step
   float* xs_all = (float*)(xd + RT2_TILE_ELEMS);          // [stages][64][RT2_ROW] fp32 x rows as loaded
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;
@@ -246,25 +250,33 @@ extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc2(
     for (int j = 0; j < 4; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0;
 
 #pragma unroll
-  for (int st = 0; st < RTC_STAGES - 1; st++) {
+  for (int st = 0; st < STAGES - 1; st++) {
     if (st < nk) load_tile(st, st);
     asm volatile("cp.async.commit_group;" ::: "memory");
   }
   for (int kt = 0; kt < nk; kt++) {
-    asm volatile("cp.async.wait_group %0;" :: "n"(RTC_STAGES - 2) : "memory");
+    asm volatile("cp.async.wait_group %0;" :: "n"(STAGES - 2) : "memory");
     __syncthreads();  // tile kt landed for every thread; everyone is done with step kt-1 (its stage and xd)
-    if (kt + RTC_STAGES - 1 < nk) load_tile(kt + RTC_STAGES - 1, (kt + RTC_STAGES - 1) % RTC_STAGES);
+    if (kt + STAGES - 1 < nk) load_tile(kt + STAGES - 1, (kt + STAGES - 1) % STAGES);
     asm volatile("cp.async.commit_group;" ::: "memory");
-    const float* xs = xs_all + (kt % RTC_STAGES) * RT2_TILE_ELEMS;
+    const float* xs = xs_all + (kt % STAGES) * RT2_TILE_ELEMS;
 #pragma unroll
     for (int i = 0; i < 4; i++) {  // widen the x tile once (exact)
       int idx = threadIdx.x + i * 128, r = idx >> 3, c = (idx & 7) * 4;
       float4 v = *(const float4*)(xs + r * RT2_ROW + c);
-      *(double2*)(xd + r * RT2_ROW + c) = make_double2((double)v.x, (double)v.y);
-      *(double2*)(xd + r * RT2_ROW + c + 2) = make_double2((double)v.z, (double)v.w);
+      const double2 lo = make_double2((double)v.x, (double)v.y), hi = make_double2((double)v.z, (double)v.w);
+      if (kSwizzleWiden && (idx & 4)) {
+        // a row is 288 bytes (== 32 mod 128): chunks 4..7 of a row land on the 16-byte bank groups of chunks 0..3, so
+        // they store their upper half first - each 8-thread phase of a 128-bit store then covers all 32 banks once
+        *(double2*)(xd + r * RT2_ROW + c + 2) = hi;
+        *(double2*)(xd + r * RT2_ROW + c) = lo;
+      } else {
+        *(double2*)(xd + r * RT2_ROW + c) = lo;
+        *(double2*)(xd + r * RT2_ROW + c + 2) = hi;
+      }
     }
     __syncthreads();
-    const double* ws = ws_all + (kt % RTC_STAGES) * RT2_TILE_ELEMS;
+    const double* ws = ws_all + (kt % STAGES) * RT2_TILE_ELEMS;
 #pragma unroll
     for (int kk = 0; kk < RTC_KT; kk += 8) {
       // m16n8k8 f64 fragments (PTX ISA): A a0 (g, q), a1 (g+8, q), a2 (g, q+4), a3 (g+8, q+4); B b0 (k q, n g), b1 (q+4, g)
@@ -285,6 +297,27 @@ extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc2(
   }
   asm volatile("cp.async.wait_group 0;" ::: "memory");
   rt_store_c<2>(acc, logits, partial, T, n_out, t0, wm, e0, wn, g, q);
+}
+
+extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc2(
+    const float* __restrict__ x, const double* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
+    const int* __restrict__ num_tokens, int H, int n_out, int k_per_split) {
+  rt2_logits<RTC_STAGES, false>(x, w, logits, partial, num_tokens, H, n_out, k_per_split);
+}
+
+// tc2w: tc2 with the conflict-free widening stores.
+extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc2w(
+    const float* __restrict__ x, const double* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
+    const int* __restrict__ num_tokens, int H, int n_out, int k_per_split) {
+  rt2_logits<RTC_STAGES, true>(x, w, logits, partial, num_tokens, H, n_out, k_per_split);
+}
+
+// tc2o: tc2w with 2 stages (72 KB of shared memory) and at most 168 registers, so 3 CTAs (12 warps) share an SM
+// instead of 2 (8): more warps to hide the fragment-load and DMMA latencies that left the DP tensor pipe idle.
+extern "C" __global__ void __launch_bounds__(128, 3) moe_router_logits_tc2o(
+    const float* __restrict__ x, const double* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
+    const int* __restrict__ num_tokens, int H, int n_out, int k_per_split) {
+  rt2_logits<2, true>(x, w, logits, partial, num_tokens, H, n_out, k_per_split);
 }
 
 // Version 3 of the DMMA logits (routerKernel "tc3"). tc2 reached ~31-35 TFLOPS fp64, half the H200's DMMA peak: its

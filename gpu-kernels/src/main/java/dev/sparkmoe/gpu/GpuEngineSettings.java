@@ -33,7 +33,8 @@ public final class GpuEngineSettings {
     public static final Setting<String> ROUTER_KERNEL = Settings.stringSetting("sparkmoe.gpu.routerKernel",
             "Router logits kernel: tc2 (fp64 tensor cores, DMMA m16n8k8, 64x64 tiles of 4 warps, split K for two waves), tc3 "
                     + "(the same DMMA sums on 128x128 tiles of 8 warps, one CTA per SM, split K only to fill the GPU once; "
-                    + "measured as fast as tc2 on the H200, not faster), tc3k16 (tc3 with the m16n8k16 DMMA; not yet measured), "
+                    + "measured as fast as tc2 on the H200, not faster), tc3k16 (tc3 with the m16n8k16 DMMA; measured no faster), "
+                    + "tc2w (tc2 with bank-conflict-free x widening stores), tc2o (tc2w with 2 stages and 3 CTAs per SM), "
                     + "all three reading an fp64 copy of the router weights made on the device at load and widening each "
                     + "input tile to fp64 once; tc (DMMA m8n8k4, widening fp32 tiles at every fragment load) or simt (fp64 "
                     + "FMA). All accumulate in fp64 and round once to fp32 like the CPU reference, so routing decisions match it.",

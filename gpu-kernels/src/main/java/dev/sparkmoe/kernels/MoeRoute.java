@@ -18,6 +18,8 @@ public final class MoeRoute {
     static final int TC_SMEM_BYTES = 3 * 2 * 64 * 36 * 4;
     /** Of moe_router_logits_tc2: 3 stages of fp64 w tiles and of fp32 x tiles, one fp64 x tile (64 rows x 36 each). */
     static final int TC2_SMEM_BYTES = 3 * 64 * 36 * 8 + 64 * 36 * 8 + 3 * 64 * 36 * 4;
+    /** Of moe_router_logits_tc2o: as TC2 with 2 stages (72 KB: three CTAs fit an SM). */
+    static final int TC2O_SMEM_BYTES = 2 * 64 * 36 * 8 + 64 * 36 * 8 + 2 * 64 * 36 * 4;
     /**
      * Of moe_router_logits_tc3 (128x128 tiles, one CTA per SM): 3 stages of fp64 w tiles (128 rows x 32), 2 widened fp64
      * x tiles (128 x 32), 2 stages of fp32 x tiles (128 rows x 36).
@@ -38,6 +40,10 @@ public final class MoeRoute {
         TC("moe_router_logits_tc", TC_SMEM_BYTES),
         /** As TC, bitwise the same sums, with the router weights in fp64 (see {@link #widenWeights}) and x widened once per tile. */
         TC2("moe_router_logits_tc2", TC2_SMEM_BYTES),
+        /** TC2 with the x-widening shared-memory stores free of bank conflicts (session 4). */
+        TC2W("moe_router_logits_tc2w", TC2_SMEM_BYTES),
+        /** TC2W with 2 cp.async stages and at most 168 registers: 3 CTAs (12 warps) per SM instead of 2 (session 4). */
+        TC2O("moe_router_logits_tc2o", TC2O_SMEM_BYTES),
         /**
          * The sums of TC2 on 128x128 tiles of 8 warps (one CTA per SM, fragments loaded as pairs, one barrier per K
          * step), split K only to fill the GPU once; the same fp64 router weights as TC2.
@@ -54,14 +60,14 @@ public final class MoeRoute {
             this.smemBytes = smemBytes;
         }
 
-        /** The kernel of a {@code sparkmoe.gpu.routerKernel} value: simt, tc, tc2, tc3 or tc3k16. */
+        /** The kernel of a {@code sparkmoe.gpu.routerKernel} value: simt, tc, tc2, tc2w, tc2o, tc3 or tc3k16. */
         public static Kernel parse(String s) {
             for (Kernel k : values()) if (k.name().equalsIgnoreCase(s)) return k;
-            throw new IllegalArgumentException("router kernel must be simt, tc, tc2, tc3 or tc3k16, got '" + s + "'");
+            throw new IllegalArgumentException("router kernel must be simt, tc, tc2, tc2w, tc2o, tc3 or tc3k16, got '" + s + "'");
         }
 
         /** Whether {@link #logits} takes the router weights in fp64. */
-        public boolean wantsF64Weights() { return this == TC2 || wide(); }
+        public boolean wantsF64Weights() { return this == TC2 || this == TC2W || this == TC2O || wide(); }
 
         /** 128x128 tiles of 256 threads, one CTA per SM (TC3, TC3K16); else 64x64 tiles of 128 threads. */
         boolean wide() { return this == TC3 || this == TC3K16; }

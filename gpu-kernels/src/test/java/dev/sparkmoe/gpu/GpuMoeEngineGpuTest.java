@@ -547,15 +547,14 @@ class GpuMoeEngineGpuTest {
                     assertTrue(gpu.deviceDescription().contains("router logits tc2"), gpu.deviceDescription());
                     tc2 = gpu.forward(x, t);
                 }
-                // tc3k16 last: added after the session-3 H200 call (route4), so not yet run on a GPU
-                for (String kernel : List.of("tc3", "tc", "simt", "tc3k16")) {
+                for (String kernel : List.of("tc3", "tc", "simt", "tc3k16", "tc2w", "tc2o")) {
                     float[] other;
                     try (MoeEngine gpu = openWith(GpuEngineSettings.ROUTER_KERNEL.key(), kernel, w, Precision.NATIVE)) {
                         other = gpu.forward(x, t);
                     }
                     assertArrayEquals(other, tc2, preset + " T=" + t + ": router kernels tc2 (default) and " + kernel + " gave different layers");
                 }
-                System.out.printf("[router kernels] %s T=%d: tc2, tc3, tc, simt and tc3k16 give the same layer bitwise%n", preset, t);
+                System.out.printf("[router kernels] %s T=%d: tc2, tc3, tc, simt, tc3k16, tc2w and tc2o give the same layer bitwise%n", preset, t);
             }
         }
     }

@@ -59,7 +59,7 @@ class MoeRouteSplitsTest {
         assertTrue(!MoeRoute.Kernel.TC.wantsF64Weights() && !MoeRoute.Kernel.SIMT.wantsF64Weights());
         IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> MoeRoute.Kernel.parse("dmma"));
-        assertTrue(e.getMessage().contains("simt, tc, tc2, tc3 or tc3k16") && e.getMessage().contains("dmma"), e.getMessage());
+        assertTrue(e.getMessage().contains("simt, tc, tc2, tc2w, tc2o, tc3 or tc3k16") && e.getMessage().contains("dmma"), e.getMessage());
         // shared memory of tc2: 3 stages of fp64 w and fp32 x tiles plus one fp64 x tile, 64 rows x 36 each
         assertEquals(101376, MoeRoute.TC2_SMEM_BYTES);
         // tc3: 3 stages of fp64 w (128 x 32), 2 widened fp64 x (128 x 32), 2 stages of fp32 x (128 x 36); Hopper's
