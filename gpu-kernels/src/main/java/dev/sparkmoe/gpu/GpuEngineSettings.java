@@ -31,14 +31,16 @@ public final class GpuEngineSettings {
             128);
 
     public static final Setting<String> ROUTER_KERNEL = Settings.stringSetting("sparkmoe.gpu.routerKernel",
-            "Router logits kernel: tc2 (fp64 tensor cores, DMMA m16n8k8, 64x64 tiles of 4 warps, split K for two waves), tc3 "
+            "Router logits kernel: tc2w (default: fp64 tensor cores, DMMA m16n8k8, 64x64 tiles of 4 warps, split K for two "
+                    + "waves, x widened into shared memory without bank conflicts; 2-6 % faster than tc2 on the H200, session 4), "
+                    + "tc2 (the same with the session-3 widening, 11.5-way bank conflicts on its stores), tc2o (tc2w with 2 "
+                    + "stages and 3 CTAs per SM: 6-12 % faster than tc2 at 16384 DeepSeek-V3 tokens, 3-6 % slower at 4096), tc3 "
                     + "(the same DMMA sums on 128x128 tiles of 8 warps, one CTA per SM, split K only to fill the GPU once; "
                     + "measured as fast as tc2 on the H200, not faster), tc3k16 (tc3 with the m16n8k16 DMMA; measured no faster), "
-                    + "tc2w (tc2 with bank-conflict-free x widening stores), tc2o (tc2w with 2 stages and 3 CTAs per SM), "
-                    + "all three reading an fp64 copy of the router weights made on the device at load and widening each "
+                    + "all of these reading an fp64 copy of the router weights made on the device at load and widening each "
                     + "input tile to fp64 once; tc (DMMA m8n8k4, widening fp32 tiles at every fragment load) or simt (fp64 "
                     + "FMA). All accumulate in fp64 and round once to fp32 like the CPU reference, so routing decisions match it.",
-            "tc2");
+            "tc2w");
 
     public static final Setting<String> FORWARD_MODE = Settings.stringSetting("sparkmoe.gpu.forwardMode",
             "How forward() shares the engine between caller threads: serial (the whole call under the engine lock, host "

@@ -54,14 +54,20 @@ class MoeRouteSplitsTest {
         assertEquals(MoeRoute.Kernel.TC2, MoeRoute.Kernel.parse("tc2"));
         assertEquals(MoeRoute.Kernel.TC, MoeRoute.Kernel.parse("TC"));
         assertEquals(MoeRoute.Kernel.SIMT, MoeRoute.Kernel.parse("simt"));
+        assertEquals(MoeRoute.Kernel.TC2W, MoeRoute.Kernel.parse("tc2w"));
+        assertEquals(MoeRoute.Kernel.TC2O, MoeRoute.Kernel.parse("TC2O"));
         assertTrue(MoeRoute.Kernel.TC2.wantsF64Weights() && MoeRoute.Kernel.TC3.wantsF64Weights()
-                && MoeRoute.Kernel.TC3K16.wantsF64Weights());
+                && MoeRoute.Kernel.TC3K16.wantsF64Weights() && MoeRoute.Kernel.TC2W.wantsF64Weights()
+                && MoeRoute.Kernel.TC2O.wantsF64Weights());
         assertTrue(!MoeRoute.Kernel.TC.wantsF64Weights() && !MoeRoute.Kernel.SIMT.wantsF64Weights());
         IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> MoeRoute.Kernel.parse("dmma"));
         assertTrue(e.getMessage().contains("simt, tc, tc2, tc2w, tc2o, tc3 or tc3k16") && e.getMessage().contains("dmma"), e.getMessage());
         // shared memory of tc2: 3 stages of fp64 w and fp32 x tiles plus one fp64 x tile, 64 rows x 36 each
         assertEquals(101376, MoeRoute.TC2_SMEM_BYTES);
+        // tc2o: 2 stages, so three CTAs (plus 1 KiB reserved each) fit the 228 KiB of an SM
+        assertEquals(73728, MoeRoute.TC2O_SMEM_BYTES);
+        assertTrue(3 * (MoeRoute.TC2O_SMEM_BYTES + 1024) <= 228 * 1024);
         // tc3: 3 stages of fp64 w (128 x 32), 2 widened fp64 x (128 x 32), 2 stages of fp32 x (128 x 36); Hopper's
         // per-block limit is 227 KiB
         assertEquals(200704, MoeRoute.TC3_SMEM_BYTES);
