@@ -14,6 +14,7 @@ import dev.sparkmoe.engine.MoeEngineException;
 import dev.sparkmoe.engine.Precision;
 import dev.sparkmoe.kernels.GroupedGemm;
 import dev.sparkmoe.kernels.GroupedGemm.RealRows;
+import dev.sparkmoe.kernels.GroupedGemmConfig;
 import dev.sparkmoe.kernels.MoeCombine;
 import dev.sparkmoe.kernels.MoeDispatch;
 import dev.sparkmoe.kernels.MoeRoute;
@@ -228,6 +229,7 @@ public final class GpuMoeEngine implements MoeEngine {
             this.dispatch = new MoeDispatch(module, scatterKernel);
             this.combine = new MoeCombine(module);
             this.gemm = new GroupedGemm(module, cx.multiprocessorCount(), referenceGemm, fp8PromotionInterval, yBf16);
+            if (yBf16) requireBf16YKernels(c, module, gemm);
             boolean overlap = mode == ForwardMode.OVERLAPPED;
             this.uploadStream = overlap ? add(made, new CudaStream(cx)) : null;
             this.downloadStream = overlap ? add(made, new CudaStream(cx)) : null;
@@ -248,6 +250,25 @@ public final class GpuMoeEngine implements MoeEngine {
             @Override public StagingSlot allocate(long bytes) { return new StagingSlot(cx, bytes); }
             @Override public long capacity(StagingSlot slot) { return slot.capacity(); }
         });
+    }
+
+    /**
+     * bf16 Y: the GEMM2 kernels this layer launches (routed and shared expert) must have their {@code _ybf16} forms in the
+     * fatbin - refused here, naming the missing entry point, rather than at the first launch.
+     */
+    private void requireBf16YKernels(MoeConfig c, CudaModule m, GroupedGemm g) {
+        GroupedGemmConfig.Operand op = format == Format.FP8 ? GroupedGemmConfig.Operand.FP8 : GroupedGemmConfig.Operand.BF16;
+        List<Integer> ks = new ArrayList<>(List.of(c.expertIntermediateSize()));
+        if (c.hasSharedExpert()) ks.add(c.sharedIntermediateSize());
+        for (int k : ks) {
+            String name = g.config(GroupedGemmConfig.Gemm.GEMM2, op, 1, c.hiddenSize(), k).kernel() + "_ybf16";
+            try {
+                m.function(name);
+            } catch (CudaException e) {
+                throw new MoeEngineException(GpuEngineSettings.EXPERT_OUTPUT_PRECISION.key() + "=bf16: the kernels have no bf16-Y "
+                        + "form of this layer's GEMM2 (" + name + " is missing): use fp32", e);
+            }
+        }
     }
 
     private static <T extends AutoCloseable> T add(List<AutoCloseable> made, T x) {

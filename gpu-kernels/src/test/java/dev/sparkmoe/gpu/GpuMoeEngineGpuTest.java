@@ -509,8 +509,10 @@ class GpuMoeEngineGpuTest {
                                     preset + " " + prec, t, e32, e16, d, tol, seed);
                             assertTrue(e32 <= tol, what + " Y fp32: relative error " + e32 + " > " + tol + " (seed " + seed + ")");
                             assertTrue(e16 <= tol, what + " Y bf16: relative error " + e16 + " > " + tol + " (seed " + seed + ")");
-                            // one bf16 rounding per term: <= 2^-8 of each term, ~1e-3 on the sum; 8e-3 leaves room for cancellation
-                            assertTrue(d > 0 && d <= 8e-3, what + ": bf16 Y vs fp32 Y differ by " + d + " (expected (0, 8e-3]; seed " + seed + ")");
+                            // one bf16 rounding per term: <= 2^-8 of each term, ~1.6e-3 on the sum; 8e-3 leaves room for cancellation.
+                            // Calls of at most 32 tokens may take a path without a Y buffer (a small-batch path), where the
+                            // setting changes nothing: the difference must then be 0 or a bf16-sized one, never more.
+                            assertTrue(d <= 8e-3 && (d > 0 || t <= 32), what + ": bf16 Y vs fp32 Y differ by " + d + " (expected (0, 8e-3]; seed " + seed + ")");
                             float[] again = TensorChecks.poisoned(t * h);
                             y16.forward(x, t, again);
                             assertArrayEquals(o16, again, what + " Y bf16: a second run differs (not bitwise repeatable)");
