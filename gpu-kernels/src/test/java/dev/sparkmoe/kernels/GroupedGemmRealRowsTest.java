@@ -25,4 +25,10 @@ class GroupedGemmRealRowsTest {
         e = assertThrows(IllegalArgumentException.class, () -> RealRows.singleGroup(null));
         assertTrue(e.getMessage().contains("row count"), e.getMessage());
     }
+
+    @Test
+    void bf16OutputIsRefusedWithTheReferenceGemms() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new GroupedGemm(null, 132, true, 128, true));
+        assertTrue(e.getMessage().contains("reference") && e.getMessage().contains("bf16"), e.getMessage());
+    }
 }
