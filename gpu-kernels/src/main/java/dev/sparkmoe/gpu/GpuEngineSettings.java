@@ -32,7 +32,7 @@ public final class GpuEngineSettings {
 
     public static final Setting<String> ROUTER_KERNEL = Settings.stringSetting("sparkmoe.gpu.routerKernel",
             "Router logits kernel: tc2w (default: fp64 tensor cores, DMMA m16n8k8, 64x64 tiles of 4 warps, split K for two "
-                    + "waves, x widened into shared memory without bank conflicts; 2-6 % faster than tc2 on the H200, session 4), "
+                    + "waves, x widened into shared memory without bank conflicts; 1.6-5.6 % faster than tc2 on the H200, session 4), "
                     + "tc2 (the same with the session-3 widening, 11.5-way bank conflicts on its stores), tc2o (tc2w with 2 "
                     + "stages and 3 CTAs per SM: 6-12 % faster than tc2 at 16384 DeepSeek-V3 tokens, 3-6 % slower at 4096), tc3 "
                     + "(the same DMMA sums on 128x128 tiles of 8 warps, one CTA per SM, split K only to fill the GPU once; "
@@ -88,8 +88,8 @@ public final class GpuEngineSettings {
             "Precision in which GEMM2 stores each (token, expert) output row (already multiplied by its routing weight) and "
                     + "the shared expert's rows for combine: fp32, or bf16 (rounded to nearest even; half the bytes GEMM2 "
                     + "writes and combine reads - 3.8 GB less traffic per 16384 DeepSeek-V3 tokens - at the cost of one bf16 "
-                    + "rounding per term, about 1e-3 relative on the layer output). Combine sums in fp32 in the same fixed "
-                    + "order either way (bitwise repeatable). bf16 needs the sm_90a GEMM kernels: refused with "
+                    + "rounding per term: +1.6e-3..1.8e-3 relative on the layer output, measured against fp32 Y on the H200). "
+                    + "Combine sums in fp32 in the same fixed order either way (bitwise repeatable). bf16 needs the sm_90a GEMM kernels: refused with "
                     + "sparkmoe.gpu.referenceGemm and on GPUs other than compute capability 9.0.",
             "fp32");
 
