@@ -220,6 +220,36 @@ def measure(dg, ks, si, args, out_f):
     return res
 
 
+def profile(dg, ks, shapes, kernels):
+    """One launch each of DeepGEMM and the named kernels of ours per shape, for ncu (--kernel-name filters the
+    profiled launches; DeepGEMM's scale transform and torch's fills run too but are not profiled)."""
+    import gemm_bench as gb
+    for si in shapes:
+        label, G, rows, N, K, kind = gb.SHAPES[si]
+        prob = gb.Problem([rows] * G)
+        M = prob.num_blocks * 128
+        d = gb.make_gemm1(prob, K, N // 2, True, 7 + si, need_ref=False) if kind == "gemm1" else \
+            gb.make_gemm2(prob, K, N, True, 7 + si, need_ref=False)
+        if dg is not None:
+            xq, xs, wq, ws = d["peer"]
+            sfa = dg_fn(dg, "get_mn_major_tma_aligned_tensor")(xs[:M].contiguous())
+            out = torch.empty((M, N), dtype=torch.bfloat16, device=DEV)
+            dg_call(dg, (xq[:M].contiguous(), sfa), (wq, ws), out, m_indices(prob))
+            torch.cuda.synchronize()
+            log(f"profiled DeepGEMM shape {si}")
+            del out, sfa
+        if ks is not None:
+            for name in kernels:
+                if ("gemm1" in name) != (kind == "gemm1"):
+                    continue
+                launcher = gb.gemm1_launcher if kind == "gemm1" else gb.gemm2_launcher
+                launcher(ks, name, prob, d, True)[0]()
+                torch.cuda.synchronize()
+                log(f"profiled {name} shape {si}")
+        del d
+        torch.cuda.empty_cache()
+
+
 def table(results):
     def tf(r, k):
         v = r.get(k)
@@ -251,6 +281,8 @@ def main():
     ap.add_argument("--warm-only", action="store_true")
     ap.add_argument("--no-dg", action="store_true")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="one launch per kernel and shape (run under ncu)")
+    ap.add_argument("--kernels", default="", help="--profile: our kernels to launch (comma-separated; default OURS)")
     args = ap.parse_args()
     import gemm_bench as gb
     info = gb.probe_torch()
@@ -270,6 +302,9 @@ def main():
         warm(dg, shapes)
         return
     ks = gb.Kernels(args.module) if args.module else None
+    if args.profile:
+        profile(dg, ks, shapes, args.kernels.split(",") if args.kernels else OURS["gemm1"] + OURS["gemm2"])
+        return
     results = []
     with open(os.path.join(args.out, args.jsonl), "a") as out_f:
         out_f.write(json.dumps({"info": info}) + "\n")
