@@ -83,7 +83,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
 
     extern __shared__ uint8_t smem_raw[];
     const uint32_t raw = sm90::smem_addr(smem_raw);
-    const uint32_t base = (raw + 1023u) & ~1023u;
+    // kUniform: broadcast so that everything derived from it (stage, barrier, descriptor addresses) is warp-uniform
+    const uint32_t base = T::kUniform ? __shfl_sync(0xffffffffu, (raw + 1023u) & ~1023u, 0) : (raw + 1023u) & ~1023u;
     uint8_t* smem = smem_raw + (base - raw);
     const uint32_t a_smem = base;
     const uint32_t b_smem = a_smem + T::STAGES * T::A_STAGE_BYTES;
@@ -211,7 +212,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     // The peer CTA multicasts into our stages and arrives on our barriers: they must be initialized cluster-wide.
     if constexpr (T::kClusterM > 1) sm90::cluster_sync(); else __syncthreads();
 
-    const uint32_t wg = threadIdx.x / 128;
+    const uint32_t wg = T::kUniform ? __shfl_sync(0xffffffffu, threadIdx.x / 128, 0) : threadIdx.x / 128;
     if (wg == 2) {
         // ---------------- producer ----------------
         sm90::setmaxnreg_dec<moe_sched::kProducerRegisters>();
@@ -260,6 +261,14 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     const uint32_t r_local = m_off + warp_in_wg * 16 + lane / 4;  // this thread's rows: r_local and r_local + 8
     const uint64_t a_desc0 = sm90::sw128_desc(a_smem + m_off * moe_sched::kSlabBytes);
     const uint64_t b_desc0 = sm90::sw128_desc(b_smem + n_off * moe_sched::kSlabBytes);
+    // Descriptors of the A / B operand at byte offset `off` of the stage ring (kUniform: 32-bit low word only)
+    const uint32_t a_lo0 = static_cast<uint32_t>(a_desc0), b_lo0 = static_cast<uint32_t>(b_desc0);
+    auto a_desc = [&](uint32_t off) -> uint64_t {
+        if constexpr (T::kUniform) return sm90::sw128_desc_lo(a_lo0 + off / 16); else return a_desc0 + off / 16;
+    };
+    auto b_desc = [&](uint32_t off) -> uint64_t {
+        if constexpr (T::kUniform) return sm90::sw128_desc_lo(b_lo0 + off / 16); else return b_desc0 + off / 16;
+    };
 
     float acc[NACC];
     float acc2[T::kOverlapPromotion && kFP8 ? NACC : 1];  // the second accumulator set of the overlapped FP8 loop
@@ -287,7 +296,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     auto unit_of = [&](const Live& n) {
         const moe_sched::WorkUnit w{n.m_unit, n.n_tile};
         const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M;
-        const uint32_t e = n.e;
+        const uint32_t e = T::kUniform ? __shfl_sync(0xffffffffu, n.e, 0) : n.e;  // (all lanes look up the same unit)
         const uint32_t n_packed0 = w.n_tile * T::BLOCK_N + n_off;
         Unit x{w.n_tile, row0, n_packed0, n.fill, nullptr, nullptr};
         if constexpr (kFP8) {
@@ -314,8 +323,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         sm90::wgmma_fence();
 #pragma unroll
         for (uint32_t k = 0; k < K_STEPS; ++k) {
-            Mma<kFP8, T::MMA_N>::run(a, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
-                                    b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, k != 0);
+            Mma<kFP8, T::MMA_N>::run(a, a_desc(stage * T::A_STAGE_BYTES + k * 32), b_desc(stage * T::B_STAGE_BYTES + k * 32), k != 0);
         }
         sm90::wgmma_commit();
         // (no operand fence here: touching the in-flight accumulators would make ptxas serialize)
@@ -470,8 +478,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                         sm90::wgmma_fence();
 #pragma unroll
                         for (uint32_t k = 0; k < K_STEPS; ++k) {
-                            Mma<kFP8, T::MMA_N>::run(acc, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
-                                                     b_desc0 + (stage * T::B_STAGE_BYTES + h * T::MMA_N * moe_sched::kSlabBytes + k * 32) / 16,
+                            Mma<kFP8, T::MMA_N>::run(acc, a_desc(stage * T::A_STAGE_BYTES + k * 32),
+                                                     b_desc(stage * T::B_STAGE_BYTES + h * T::MMA_N * moe_sched::kSlabBytes + k * 32),
                                                      k != 0);
                         }
                         sm90::wgmma_commit();
@@ -578,8 +586,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     sm90::wgmma_fence();
 #pragma unroll
                     for (uint32_t k = k0; k < k0 + kSteps; ++k) {
-                        Mma<kFP8, T::MMA_N>::run(acc, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
-                                                b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, k != k0);
+                        Mma<kFP8, T::MMA_N>::run(acc, a_desc(stage * T::A_STAGE_BYTES + k * 32), b_desc(stage * T::B_STAGE_BYTES + k * 32), k != k0);
                     }
                     sm90::wgmma_commit();
 #pragma unroll
@@ -610,8 +617,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 sm90::wgmma_fence();
 #pragma unroll
                 for (uint32_t k = 0; k < K_STEPS; ++k) {
-                    Mma<kFP8, T::MMA_N>::run(acc, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
-                                            b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, (kb | k) != 0);
+                    Mma<kFP8, T::MMA_N>::run(acc, a_desc(stage * T::A_STAGE_BYTES + k * 32), b_desc(stage * T::B_STAGE_BYTES + k * 32), (kb | k) != 0);
                 }
                 sm90::wgmma_commit();
 #pragma unroll

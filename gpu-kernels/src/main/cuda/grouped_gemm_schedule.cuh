@@ -34,8 +34,15 @@ constexpr uint32_t kSlabBytes = 128;
 // (128 output columns) lies inside one warpgroup (no row-amax exchange).
 template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_, uint32_t kClusterM_ = 1,
           uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
-          bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false>
+          bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false,
+          bool kUniform_ = false>
 struct Tile {
+    // kUniform (v5, session 4): the consumers' per-wgmma matrix descriptors are built from warp-uniform values only
+    // (warpgroup index, shared-memory base and expert broadcast with __shfl_sync; 32-bit low words over a constant
+    // high word), so ptxas keeps them in uniform registers. Without it each wgmma cost ~20 vector instructions of
+    // 64-bit descriptor arithmetic + R2UR moves, recomputed every K block (ncu, session 4: 2x DeepGEMM's instruction
+    // count per FLOP, tensor pipe 50-58 % active against DeepGEMM's 80-93 %).
+    static constexpr bool kUniform = kUniform_;
     static constexpr bool kHalves = kHalves_;
     // kPrefetch (v4.1): the producer looks up its next unit (a dependent global load) before issuing the current
     // unit's copies instead of after them, and GEMM2 loads its rows' routing weights before the mainloop (the halves

@@ -76,6 +76,11 @@ __device__ __forceinline__ uint64_t sw128_desc(uint32_t smem_byte_addr) {
     return (static_cast<uint64_t>(hi) << 32) | lo;
 }
 
+// The same descriptor from its low word (sw128_desc(addr) == sw128_desc_lo(sw128_desc(addr) & 0xffffffff)): the high
+// word is a constant, so code that advances a descriptor along K or through the stages needs 32-bit adds only.
+constexpr uint32_t kSw128DescHi = (1024u >> 4) | (1u << 30);
+__device__ __forceinline__ uint64_t sw128_desc_lo(uint32_t lo) { return (static_cast<uint64_t>(kSw128DescHi) << 32) | lo; }
+
 template <uint32_t N>
 __device__ __forceinline__ void setmaxnreg_inc() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" :: "n"(N)); }
 template <uint32_t N>
