@@ -91,6 +91,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     const uint32_t s_smem = b_smem + T::STAGES * T::B_STAGE_BYTES;
     const uint32_t bar_smem = s_smem + T::STAGES * T::SCALE_STAGE_BYTES;
     float* exchange = reinterpret_cast<float*>(smem + (bar_smem - base) + T::BARRIER_BYTES);
+    // kStagedStore: the two warpgroups' output staging buffers (16-byte aligned: every region before is)
+    const uint32_t out_smem = bar_smem + T::BARRIER_BYTES + T::EXCHANGE_BYTES + T::LIVE_TABLE_BYTES;
     auto full_bar = [&](uint32_t s) { return bar_smem + s * 8; };
     auto empty_bar = [&](uint32_t s) { return bar_smem + (T::STAGES + s) * 8; };
 
@@ -393,11 +395,35 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 }
                 const float q0 = moe_fp8_multiplier(m0), q1 = moe_fp8_multiplier(m1);
                 uint8_t* H = static_cast<uint8_t*>(p.out);
+                if constexpr (T::kStagedStore) {
+                    // This warpgroup's 64 rows x 128 columns are one contiguous 8 KB run of output slab n_tile (rows
+                    // m_off..m_off+63 of the row block, grouped_gemm.cuh): built in shared memory in the same swizzled
+                    // image (row r's 16-byte chunk c at c ^ (r % 8); r % 8 == lane / 4 here), then one bulk store.
+                    const uint32_t buf = out_smem + wg * (T::OUT_STAGE_BYTES / 2);
+                    const bool issuer = threadIdx.x % 128 == 0;
+                    if (issuer) sm90::bulk_wait_read0();  // the previous unit's store has read the buffer
+                    sm90::named_barrier_sync(3 + wg, 128);
+                    uint8_t* sb = smem + (buf - base) + (warp_in_wg * 16 + lane / 4) * 128;
+                    const uint32_t x = lane / 4;
+#pragma unroll
+                    for (uint32_t j = 0; j < NFIN / 4; j += 2) {
+                        const uint32_t off = (((j >> 2) ^ x) << 4) + ((j >> 1) & 1) * 8 + (lane & 3) * 2;  // column (j/2)*8 + (lane%4)*2
+                        *reinterpret_cast<uint16_t*>(sb + off) = moe_to_e4m3x2(v[j * 4 + 0] * q0, v[j * 4 + 1] * q0);
+                        *reinterpret_cast<uint16_t*>(sb + 8 * 128 + off) = moe_to_e4m3x2(v[j * 4 + 2] * q1, v[j * 4 + 3] * q1);
+                    }
+                    sm90::fence_proxy_async_smem();
+                    sm90::named_barrier_sync(3 + wg, 128);
+                    if (issuer) {
+                        sm90::bulk_copy_s2g(H + moe_act_offset(row0 + m_off, n_packed0 / 2, p.N, 1), buf, T::OUT_STAGE_BYTES / 2);
+                        sm90::bulk_commit();
+                    }
+                } else {
 #pragma unroll
                 for (uint32_t j = 0; j < NFIN / 4; j += 2) {
                     const uint32_t col = col0 + (j / 2) * 8;
                     *reinterpret_cast<uint16_t*>(H + moe_act_offset(row_a, col, p.N, 1)) = moe_to_e4m3x2(v[j * 4 + 0] * q0, v[j * 4 + 1] * q0);
                     *reinterpret_cast<uint16_t*>(H + moe_act_offset(row_b, col, p.N, 1)) = moe_to_e4m3x2(v[j * 4 + 2] * q1, v[j * 4 + 3] * q1);
+                }
                 }
                 if ((!T::kSplitN || wg == 0) && lane % 4 == 0) {
                     const uint32_t out_block = cu.n_tile;  // 128 output columns per CTA
@@ -646,6 +672,10 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         cur_live = next_live;
         ++local_unit;
     }
+    }
+    // the last bulk store must have read its shared-memory buffer before the CTA's shared memory goes away
+    if constexpr (T::kStagedStore) {
+        if (threadIdx.x % 128 == 0) sm90::bulk_wait0();
     }
     }  // consumers
     // No CTA may leave while its peer can still arrive on its barriers.
