@@ -488,6 +488,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 // Weight scales: GEMM1's halves both span gate block sb_gate and up block sb_up (128 output columns);
                 // GEMM2's half h is weight row block n_packed0 / 128 + h.
                 const float* sb_second = kSwiGLU ? sb_up : sb_gate + k_blocks;
+#pragma unroll (T::kKbUnroll)
                 for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                     if constexpr (T::kStagger) {
                         // the first warpgroup lets the second one start after its first two K blocks (first unit only)

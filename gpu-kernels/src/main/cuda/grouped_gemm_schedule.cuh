@@ -35,8 +35,11 @@ constexpr uint32_t kSlabBytes = 128;
 template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_, uint32_t kClusterM_ = 1,
           uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
           bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false,
-          bool kUniform_ = false, bool kStagedStore_ = false>
+          bool kUniform_ = false, bool kStagedStore_ = false, uint32_t kKbUnroll_ = 1>
 struct Tile {
+    // kKbUnroll (v5 experiment): unroll factor of the halves tile's K-block loop (lets ptxas interleave the next
+    // block's scale loads and barrier wait with the current promotion, as DeepGEMM's unrolled loop does).
+    static constexpr uint32_t kKbUnroll = kKbUnroll_;
     // kStagedStore (v5, FP8 GEMM1 halves tile): each warpgroup writes its 64 rows x 128 e4m3 outputs (one contiguous
     // 8 KB run of the output slab) into shared memory and one thread stores them with one 1-D bulk copy, instead of
     // 32 scattered 2-byte global stores per thread (ncu, session 4: LSU-throttled stores in the K = 2048 epilogues).
