@@ -7,8 +7,8 @@
 // Arguments (all pointers device pointers; K and N are the GEMM's reduction length and output columns, % 128 == 0):
 //   grouped_gemm1_swiglu_bf16(A bf16, W1 bf16 packed [E][2N,K], Hout bf16, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
 //   grouped_gemm2_bf16[_n128](A bf16, W2 bf16 [E][N,K], Y f32, row_weight f32[m_padded], block_expert, num_row_blocks, max_row_blocks, K, N, RR)
-//   grouped_gemm1_swiglu_fp8[_m128|_m128u|_m128us|_m128usp|_m128usu2|_u|_m128p|_m128s|_pf|_nooverlap|_cluster|_p32|_early|_lookahead](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
-//   grouped_gemm2_fp8[_m128|_m128u|_u|_m128p|_m128s|_pf|_pfs|_m128n128|_n128|_p32|_early|_lookahead](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm1_swiglu_fp8[_m128|_m128u|_m128us|_m128usp|_m128usu2|_m128usu4|_u|_m128p|_m128s|_pf|_nooverlap|_cluster|_p32|_early|_lookahead](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm2_fp8[_m128|_m128u|_m128uu2|_u|_m128p|_m128s|_pf|_pfs|_m128n128|_n128|_p32|_early|_lookahead](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
 // RR = (const int* expert_count, const int* expert_start), the padding skip, both may be null: expert e's real rows are
 // expert_start[e] .. expert_start[e] + expert_count[e] - 1 (expert_start null: every expert starts at row 0, e.g. the
 // shared expert with expert_count = the token count). With expert_count given, the FP8 64-row tiles run only the
@@ -144,6 +144,9 @@ using TileSwiGLUFp8M128UniformStaged = moe_sched::Tile<128, 256, 4, false, 1, 4,
 // loop unrolled by 2
 using TileSwiGLUFp8M128UniformStagedPrefetch = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, true, false, true, true>;
 using TileSwiGLUFp8M128UniformStagedUnroll2 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2>;
+// _m128usu4: unrolled by 4; _m128uu2 (GEMM2): _m128u with the K-block loop unrolled by 2
+using TileSwiGLUFp8M128UniformStagedUnroll4 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 4>;
+using TileDownFp8M128UniformUnroll2 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, false, 2>;
 using TileDownFp8Uniform = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, false, false, true>;
 
 #if MOE_HAVE_WGMMA
@@ -227,6 +230,7 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_u, TileSwiGLUFp8Uniform, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128us, TileSwiGLUFp8M128UniformStaged, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usp, TileSwiGLUFp8M128UniformStagedPrefetch, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2, TileSwiGLUFp8M128UniformStagedUnroll2, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu4, TileSwiGLUFp8M128UniformStagedUnroll4, MOE_NO_CLUSTER)
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
@@ -260,3 +264,4 @@ MOE_GEMM2_FP8(grouped_gemm2_fp8_m128s, TileDownFp8M128Stagger, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_pfs, TileDownFp8PrefetchStagger, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_m128u, TileDownFp8M128Uniform, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_u, TileDownFp8Uniform, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_m128uu2, TileDownFp8M128UniformUnroll2, MOE_NO_CLUSTER)

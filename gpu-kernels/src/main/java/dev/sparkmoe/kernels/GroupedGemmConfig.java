@@ -97,13 +97,14 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
         }
         // GEMM1 (one CTA owns 128 output columns = 256 interleaved gate/up rows, one re-quantization block): the
         // 128-row tile (warpgroups on the 64-row halves, each running its 256 packed rows as two wgmma halves), 40 %
-        // fewer L2 bytes per FLOP than the 64-row tile (docs/kernel-notes.md v4.1), in its v5 form _m128us:
-        // warp-uniform descriptor arithmetic and the e4m3 output staged in shared memory, one bulk store per
-        // warpgroup (docs/kernel-notes.md v5).
-        return persistent(name + "_m128us", 128, 256, 128, 4, 1, maxRowBlocks, 2 * n, smCount, STAGED_OUT_BYTES);
+        // fewer L2 bytes per FLOP than the 64-row tile (docs/kernel-notes.md v4.1), in its v5 form _m128usu2:
+        // warp-uniform descriptor arithmetic, the e4m3 output staged in shared memory with one bulk store per
+        // warpgroup, the K-block loop unrolled by 2 (docs/kernel-notes.md v5). The 64-row tile is ~35 % slower for
+        // GEMM1 inside the DeepSeek-V3 layer (session-4 call 3), although not in the standalone layer-shape bench.
+        return persistent(name + "_m128usu2", 128, 256, 128, 4, 1, maxRowBlocks, 2 * n, smCount, STAGED_OUT_BYTES);
     }
 
-    /** Shared memory of the staged e4m3 output of the {@code _m128us} GEMM1 tile (Tile::OUT_STAGE_BYTES: 2 x 64 x 128). */
+    /** Shared memory of the staged e4m3 output of the {@code _m128us*} GEMM1 tiles (Tile::OUT_STAGE_BYTES: 2 x 64 x 128). */
     static final int STAGED_OUT_BYTES = 2 * 64 * 128;
 
     /**

@@ -67,7 +67,7 @@ class GroupedGemmConfigTest {
     @Test
     void fastKernelsUseAPersistentGridNoLargerThanTheWork() {
         GroupedGemmConfig g1 = GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, 1, 2048, 7168, 132);
-        assertEquals("grouped_gemm1_swiglu_fp8_m128us", g1.kernel());
+        assertEquals("grouped_gemm1_swiglu_fp8_m128usu2", g1.kernel());
         assertEquals(128, g1.blockN(), "FP8 re-quantization needs 128 output columns per CTA");
         assertEquals(128, g1.blockM());
         assertEquals(2048 / 128, g1.gridX(), "one 128-row block x 16 column tiles");
