@@ -309,17 +309,24 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         }
         return x;
     };
+    // The start of K block kb in the FP8 loops: the stagger release (kStagger: the first warpgroup lets the second one
+    // start at its third K block, first unit only), the block's two weight scales (loaded before the wait, so their
+    // latency overlaps it), the stage's full barrier, and this thread's two A scales from the stage.
+    struct StageScales { float b0, b1, sa0, sa1; };
+    auto enter_stage = [&](uint32_t kb, const float* sb0, const float* sb1) -> StageScales {
+        if constexpr (T::kStagger) {
+            if (wg == 0 && local_unit == 0 && kb == min(2u, k_blocks - 1)) sm90::named_barrier_arrive(2, moe_sched::kConsumerThreads);
+        }
+        const float b0 = __ldg(sb0 + kb), b1 = __ldg(sb1 + kb);
+        sm90::mbar_wait(full_bar(stage), phase);
+        const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
+        return StageScales{b0, b1, sa[r_local], sa[r_local + 8]};
+    };
     struct Scales { float s0g, s1g, s0u, s1u; };
     // FP8 overlapped loop: issues K block kb of unit x into accumulator set a (stage ring order).
     auto issue = [&](float (&a)[NACC], uint32_t kb, const Unit& x) -> Scales {
-        if constexpr (T::kStagger) {
-            // the first warpgroup lets the second one start when it issues its third K block (first unit only)
-            if (wg == 0 && local_unit == 0 && kb == min(2u, k_blocks - 1)) sm90::named_barrier_arrive(2, moe_sched::kConsumerThreads);
-        }
-        const float bg = __ldg(x.sb_gate + kb), bu = __ldg(x.sb_up + kb);
-        sm90::mbar_wait(full_bar(stage), phase);
-        const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
-        const float sa0 = sa[r_local], sa1 = sa[r_local + 8];
+        const StageScales t = enter_stage(kb, x.sb_gate, x.sb_up);
+        const float bg = t.b0, bu = t.b1, sa0 = t.sa0, sa1 = t.sa1;
 #pragma unroll
         for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(a[i]);
         sm90::wgmma_fence();
@@ -490,14 +497,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 const float* sb_second = kSwiGLU ? sb_up : sb_gate + k_blocks;
 #pragma unroll (T::kKbUnroll)
                 for (uint32_t kb = 0; kb < k_blocks; ++kb) {
-                    if constexpr (T::kStagger) {
-                        // the first warpgroup lets the second one start after its first two K blocks (first unit only)
-                        if (wg == 0 && local_unit == 0 && kb == min(2u, k_blocks - 1)) sm90::named_barrier_arrive(2, moe_sched::kConsumerThreads);
-                    }
-                    const float b0 = __ldg(sb_gate + kb), b1 = __ldg(sb_second + kb);
-                    sm90::mbar_wait(full_bar(stage), phase);
-                    const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
-                    const float sa0 = sa[r_local], sa1 = sa[r_local + 8];
+                    const StageScales t = enter_stage(kb, sb_gate, sb_second);
+                    const float b0 = t.b0, b1 = t.b1, sa0 = t.sa0, sa1 = t.sa1;
 #pragma unroll
                     for (uint32_t h = 0; h < 2; ++h) {
 #pragma unroll
@@ -600,10 +601,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             } else {
             if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride);
             for (uint32_t kb = 0; kb < k_blocks; ++kb) {
-                const float bg = __ldg(sb_gate + kb), bu = __ldg(sb_up + kb);
-                sm90::mbar_wait(full_bar(stage), phase);
-                const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
-                const float sa0 = sa[r_local], sa1 = sa[r_local + 8];
+                const StageScales t = enter_stage(kb, sb_gate, sb_up);
+                const float bg = t.b0, bu = t.b1, sa0 = t.sa0, sa1 = t.sa1;
                 const float s0g = sa0 * bg, s1g = sa1 * bg, s0u = sa0 * bu, s1u = sa1 * bu;
                 constexpr uint32_t kSteps = T::kStepsPerPromotion;
 #pragma unroll
