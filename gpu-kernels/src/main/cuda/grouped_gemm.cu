@@ -100,7 +100,8 @@ using TileDownBf16N128 = moe_sched::Tile<128, 128, 6, false>;  // when N % 256 !
 // FP8: 64 rows x 256 packed weight rows per CTA, the two consumer warpgroups on the two 128-row halves of the weight
 // tile, each with two accumulator sets (promotion of K block kb overlaps the wgmmas of kb+1). GEMM1: 128 output
 // columns per CTA = one re-quantization block. GEMM2 falls back to 128 x 128 when N % 256 != 0.
-// Production (GroupedGemmConfig.choose, session 3): GEMM2 = this 64-row tile; GEMM1 = the 128-row tile _m128 below.
+// Production (GroupedGemmConfig.choose, session 4): GEMM2 = this 64-row tile in its v5 form _u; GEMM1 = the 128-row
+// tile in its v5 form _m128usu2 (below).
 using TileSwiGLUFp8 = moe_sched::Tile<64, 256, 5, true>;
 using TileDownFp8 = moe_sched::Tile<64, 256, 5, true>;
 using TileDownFp8N128 = moe_sched::Tile<128, 128, 6, false, 1, 4, false>;

@@ -16,8 +16,9 @@
 // Epilogues, straight from registers: GEMM1 SwiGLU (gate and up are interleaved per 8 packed rows, so each thread
 // holds g and u of the same output column) writing bf16, or e4m3 + per-row-per-128 scales (the two warpgroups
 // own the two 64-column halves of the 128 output columns and exchange row maxima through shared memory; in the
-// halves tile one warpgroup holds all 128 columns of its rows and needs no exchange);
-// GEMM2 multiplies by the row's routing weight and writes fp32.
+// halves tile one warpgroup holds all 128 columns of its rows and needs no exchange; with kStagedStore its 64 x 128
+// e4m3 outputs go through shared memory and one bulk store); GEMM2 multiplies by the row's routing weight and writes
+// fp32. kUniform (v5): all descriptor / stage arithmetic from warp-uniform values, so it stays in uniform registers.
 #pragma once
 #include <cuda_bf16.h>
 #include "grouped_gemm.cuh"
