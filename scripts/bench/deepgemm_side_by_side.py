@@ -35,10 +35,11 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 DEV = torch.device("cuda")
-# our production kernels (GroupedGemmConfig.choose, session 3) and the other FP8 tile
-OURS = {"gemm1": ["grouped_gemm1_swiglu_fp8_m128", "grouped_gemm1_swiglu_fp8"],
-        "gemm2": ["grouped_gemm2_fp8", "grouped_gemm2_fp8_m128"]}
-PRODUCTION = {"gemm1": "grouped_gemm1_swiglu_fp8_m128", "gemm2": "grouped_gemm2_fp8"}
+# our kernels timed beside DeepGEMM, production first (GroupedGemmConfig.choose; session 4 = v5 "uniform" kernels),
+# then the session-3 production tiles and the other v5 variants
+OURS = {"gemm1": ["grouped_gemm1_swiglu_fp8_m128us", "grouped_gemm1_swiglu_fp8_m128", "grouped_gemm1_swiglu_fp8",
+                  "grouped_gemm1_swiglu_fp8_m128u", "grouped_gemm1_swiglu_fp8_u"],
+        "gemm2": ["grouped_gemm2_fp8_u", "grouped_gemm2_fp8", "grouped_gemm2_fp8_m128", "grouped_gemm2_fp8_m128u"]}
 
 
 def log(msg):
@@ -220,22 +221,52 @@ def measure(dg, ks, si, args, out_f):
     return res
 
 
+def profile(dg, ks, shapes, kernels):
+    """One launch each of DeepGEMM and the named kernels of ours per shape, for ncu (--kernel-name filters the
+    profiled launches; DeepGEMM's scale transform and torch's fills run too but are not profiled)."""
+    import gemm_bench as gb
+    for si in shapes:
+        label, G, rows, N, K, kind = gb.SHAPES[si]
+        prob = gb.Problem([rows] * G)
+        M = prob.num_blocks * 128
+        d = gb.make_gemm1(prob, K, N // 2, True, 7 + si, need_ref=False) if kind == "gemm1" else \
+            gb.make_gemm2(prob, K, N, True, 7 + si, need_ref=False)
+        if dg is not None:
+            xq, xs, wq, ws = d["peer"]
+            sfa = dg_fn(dg, "get_mn_major_tma_aligned_tensor")(xs[:M].contiguous())
+            out = torch.empty((M, N), dtype=torch.bfloat16, device=DEV)
+            dg_call(dg, (xq[:M].contiguous(), sfa), (wq, ws), out, m_indices(prob))
+            torch.cuda.synchronize()
+            log(f"profiled DeepGEMM shape {si}")
+            del out, sfa
+        if ks is not None:
+            for name in kernels:
+                if ("gemm1" in name) != (kind == "gemm1"):
+                    continue
+                launcher = gb.gemm1_launcher if kind == "gemm1" else gb.gemm2_launcher
+                launcher(ks, name, prob, d, True)[0]()
+                torch.cuda.synchronize()
+                log(f"profiled {name} shape {si}")
+        del d
+        torch.cuda.empty_cache()
+
+
 def table(results):
+    """TFLOPS per shape: DeepGEMM, each of our kernels (suffix of the name; production first), torch; then ratios."""
     def tf(r, k):
         v = r.get(k)
         return v.get("tflops", 0.0) if isinstance(v, dict) else 0.0
-    lines = [f"{'shape (TFLOPS, real rows)':52s} {'DG here':>8s} {'DG issue':>8s} {'ours prod':>9s} {'ours alt':>8s} "
-             f"{'torch fp8':>9s} {'prod/DG':>7s} {'best/DG':>7s} {'DG err':>8s}"]
+    lines = []
     for r in results:
         kind = r["kind"]
         dgv = tf(r, "DeepGEMM")
-        prod, alt = tf(r, PRODUCTION[kind]), tf(r, [n for n in OURS[kind] if n != PRODUCTION[kind]][0])
-        ratio = f"{prod / dgv:7.2f}" if dgv else "      -"
-        best = f"{max(prod, alt) / dgv:7.2f}" if dgv else "      -"
+        ours = [(n.split("_fp8")[-1] or "_64row", tf(r, n)) for n in OURS[kind]]
+        best = max(v for _, v in ours) if ours else 0.0
         err = r.get("dg_err")
-        lines.append(f"{r['shape']:52s} {dgv:8.1f} {r['deepgemm_issue_table']:8d} {prod:9.1f} {alt:8.1f} "
-                     f"{tf(r, 'torch._scaled_grouped_mm rowwise'):9.1f} {ratio} {best} "
-                     f"{(f'{err:.1e}' if isinstance(err, float) else '-'):>8s}")
+        lines.append(f"{r['shape']:52s} DG {dgv:7.1f} | " + " ".join(f"{k} {v:7.1f}" for k, v in ours)
+                     + f" | torch {tf(r, 'torch._scaled_grouped_mm rowwise'):7.1f} | prod/DG "
+                     + (f"{ours[0][1] / dgv:5.2f} best/DG {best / dgv:5.2f}" if dgv else "-")
+                     + f" | DG err {(f'{err:.1e}' if isinstance(err, float) else '-')}")
     return "\n".join(lines)
 
 
@@ -251,6 +282,9 @@ def main():
     ap.add_argument("--warm-only", action="store_true")
     ap.add_argument("--no-dg", action="store_true")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="one launch per kernel and shape (run under ncu)")
+    ap.add_argument("--kernels", default="", help="--profile: our kernels to launch (comma-separated; default OURS)")
+    ap.add_argument("--ours", default="", help="gemm1 kernels;gemm2 kernels (comma-separated, production first): replaces OURS")
     args = ap.parse_args()
     import gemm_bench as gb
     info = gb.probe_torch()
@@ -270,6 +304,12 @@ def main():
         warm(dg, shapes)
         return
     ks = gb.Kernels(args.module) if args.module else None
+    if args.ours:
+        g1, g2 = args.ours.split(";")
+        OURS["gemm1"], OURS["gemm2"] = g1.split(","), g2.split(",")
+    if args.profile:
+        profile(dg, ks, shapes, args.kernels.split(",") if args.kernels else OURS["gemm1"] + OURS["gemm2"])
+        return
     results = []
     with open(os.path.join(args.out, args.jsonl), "a") as out_f:
         out_f.write(json.dumps({"info": info}) + "\n")

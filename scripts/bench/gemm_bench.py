@@ -60,10 +60,26 @@ TILES = {
     "grouped_gemm1_swiglu_fp8_m128s": (128, 256, 4, 1),
     "grouped_gemm2_fp8_m128s": (128, 256, 4, 1),
     "grouped_gemm2_fp8_pfs": (64, 256, 5, 1),  # _pf with the second warpgroup two K blocks behind (GEMM2 only)
+    # v5 (session 4): warp-uniform descriptor arithmetic (_m128u: the 128-row tile, _u: the 64-row tile) and _m128u with
+    # the e4m3 output staged in shared memory + one bulk store per warpgroup (_m128us, GEMM1 only)
+    "grouped_gemm1_swiglu_fp8_m128u": (128, 256, 4, 1),
+    "grouped_gemm2_fp8_m128u": (128, 256, 4, 1),
+    "grouped_gemm1_swiglu_fp8_u": (64, 256, 5, 1),
+    "grouped_gemm2_fp8_u": (64, 256, 5, 1),
+    "grouped_gemm1_swiglu_fp8_m128us": (128, 256, 4, 1),
+    # experiments on _m128us: the producer's early next-unit lookup (_m128usp), the K-block loop unrolled by 2 (_m128usu2)
+    "grouped_gemm1_swiglu_fp8_m128usp": (128, 256, 4, 1),
+    "grouped_gemm1_swiglu_fp8_m128usu2": (128, 256, 4, 1),
+    "grouped_gemm1_swiglu_fp8_m128usu4": (128, 256, 4, 1),  # unrolled by 4
+    "grouped_gemm2_fp8_m128uu2": (128, 256, 4, 1),  # _m128u (GEMM2) unrolled by 2
 }
+# kernels with the staged output buffers (Tile::OUT_STAGE_BYTES)
+STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grouped_gemm1_swiglu_fp8_m128usp",
+                                        "grouped_gemm1_swiglu_fp8_m128usu2", "grouped_gemm1_swiglu_fp8_m128usu4")}
 # the FP8 variants the session-3 benches compare with the production kernel (suffixes)
-V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128")
-GEMM2_ONLY = ("pfs", "m128n128")
+V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2")
+GEMM2_ONLY = ("pfs", "m128n128", "m128uu2")
+GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (set from the occupancy query or --cluster-grid)
 DEV = torch.device("cuda")
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream
@@ -72,7 +88,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalS
 def smem_bytes(name):
     bm, bn, st, cluster = TILES[name]
     table = 16384 if bm == 64 and cluster == 1 else 0  # live-unit table (padding skip), Tile::LIVE_TABLE_BYTES
-    return 1024 + st * (bm * 128 + bn * 128 + 512) + 2 * st * 8 + 1024 + table
+    return 1024 + st * (bm * 128 + bn * 128 + 512) + 2 * st * 8 + 1024 + table + STAGED_OUT.get(name, 0)
 
 
 # ---------------------------------------------------------------- layouts (mirror grouped_gemm.cuh)
@@ -429,45 +445,50 @@ def cmd_check(ks, args):
         r["seconds"] = round(time.time() - t0, 2)
         print(json.dumps(r), flush=True)
         results.append(r)
-    # the production kernels again without the padding skip (null expert_count / expert_start)
-    if not args.kernels:
-        for name in ("grouped_gemm1_swiglu_bf16", "grouped_gemm2_bf16", "grouped_gemm1_swiglu_fp8", "grouped_gemm2_fp8",
-                     "grouped_gemm2_fp8_n128", "grouped_gemm1_swiglu_fp8_m128", "grouped_gemm2_fp8_m128",
-                     "grouped_gemm2_fp8_m128n128", "grouped_gemm1_swiglu_fp8_pf", "grouped_gemm2_fp8_pf",
-                     "grouped_gemm1_swiglu_fp8_m128p", "grouped_gemm2_fp8_m128p", "grouped_gemm1_swiglu_fp8_m128s",
-                     "grouped_gemm2_fp8_m128s", "grouped_gemm2_fp8_pfs"):
-            fp8 = "fp8" in name
-            prob = Problem(ragged, spare_blocks=2)
-            prob.skip_padding = False
-            try:
-                if "gemm1" in name:
-                    r = check_gemm1(ks, name, prob, 512, 256, fp8, seed + 2)
-                else:
-                    r = check_gemm2(ks, name, prob, 256, 384 if name.endswith("n128") else 512, fp8, seed + 2)
-            except Exception as ex:
-                r = {"kernel": name, "ok": False, "error": repr(ex)}
-            r["no_skip"] = True
-            print(json.dumps(r), flush=True)
-            results.append(r)
+    # the production kernels again without the padding skip (null expert_count / expert_start); with --kernels: those
+    picked = names if args.kernels else None
+    for name in picked or ("grouped_gemm1_swiglu_bf16", "grouped_gemm2_bf16", "grouped_gemm1_swiglu_fp8", "grouped_gemm2_fp8",
+                 "grouped_gemm2_fp8_n128", "grouped_gemm1_swiglu_fp8_m128", "grouped_gemm2_fp8_m128",
+                 "grouped_gemm2_fp8_m128n128", "grouped_gemm1_swiglu_fp8_pf", "grouped_gemm2_fp8_pf",
+                 "grouped_gemm1_swiglu_fp8_m128p", "grouped_gemm2_fp8_m128p", "grouped_gemm1_swiglu_fp8_m128s",
+                 "grouped_gemm2_fp8_m128s", "grouped_gemm2_fp8_pfs", "grouped_gemm1_swiglu_fp8_m128u",
+                 "grouped_gemm2_fp8_m128u", "grouped_gemm1_swiglu_fp8_u", "grouped_gemm2_fp8_u", "grouped_gemm1_swiglu_fp8_m128us"):
+        if name.endswith("_ref"):
+            continue
+        fp8 = "fp8" in name
+        prob = Problem(ragged, spare_blocks=2)
+        prob.skip_padding = False
+        try:
+            if "gemm1" in name:
+                r = check_gemm1(ks, name, prob, 512, 256, fp8, seed + 2)
+            else:
+                r = check_gemm2(ks, name, prob, 256, 384 if name.endswith("n128") else 512, fp8, seed + 2)
+        except Exception as ex:
+            r = {"kernel": name, "ok": False, "error": repr(ex)}
+        r["no_skip"] = True
+        print(json.dumps(r), flush=True)
+        results.append(r)
     # one larger case per fast kernel with many K blocks and several units per CTA (pipeline wrap-around)
-    if not args.kernels:
-        for name in ("grouped_gemm1_swiglu_bf16", "grouped_gemm1_swiglu_fp8", "grouped_gemm1_swiglu_fp8_nooverlap",
-                     "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32", "grouped_gemm2_bf16",
-                     "grouped_gemm2_fp8", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32",
-                     "grouped_gemm1_swiglu_fp8_early", "grouped_gemm2_fp8_early", "grouped_gemm1_swiglu_fp8_lookahead",
-                     "grouped_gemm2_fp8_lookahead", "grouped_gemm1_swiglu_fp8_m128", "grouped_gemm2_fp8_m128",
-                     "grouped_gemm2_fp8_m128n128", "grouped_gemm1_swiglu_fp8_pf", "grouped_gemm2_fp8_pf",
-                     "grouped_gemm1_swiglu_fp8_m128p", "grouped_gemm2_fp8_m128p", "grouped_gemm1_swiglu_fp8_m128s",
-                     "grouped_gemm2_fp8_m128s", "grouped_gemm2_fp8_pfs"):
-            fp8 = "fp8" in name
-            prob = Problem([1000, 1500, 0, 4000, 700, 128, 2900], spare_blocks=3)
-            try:
-                r = check_gemm1(ks, name, prob, 2048, 768, fp8, seed + 1) if "gemm1" in name else check_gemm2(ks, name, prob, 1536, 2048, fp8, seed + 1)
-            except Exception as ex:
-                r = {"kernel": name, "ok": False, "error": repr(ex)}
-            r["large"] = True
-            print(json.dumps(r), flush=True)
-            results.append(r)
+    for name in picked or ("grouped_gemm1_swiglu_bf16", "grouped_gemm1_swiglu_fp8", "grouped_gemm1_swiglu_fp8_nooverlap",
+                 "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32", "grouped_gemm2_bf16",
+                 "grouped_gemm2_fp8", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32",
+                 "grouped_gemm1_swiglu_fp8_early", "grouped_gemm2_fp8_early", "grouped_gemm1_swiglu_fp8_lookahead",
+                 "grouped_gemm2_fp8_lookahead", "grouped_gemm1_swiglu_fp8_m128", "grouped_gemm2_fp8_m128",
+                 "grouped_gemm2_fp8_m128n128", "grouped_gemm1_swiglu_fp8_pf", "grouped_gemm2_fp8_pf",
+                 "grouped_gemm1_swiglu_fp8_m128p", "grouped_gemm2_fp8_m128p", "grouped_gemm1_swiglu_fp8_m128s",
+                 "grouped_gemm2_fp8_m128s", "grouped_gemm2_fp8_pfs", "grouped_gemm1_swiglu_fp8_m128u",
+                 "grouped_gemm2_fp8_m128u", "grouped_gemm1_swiglu_fp8_u", "grouped_gemm2_fp8_u", "grouped_gemm1_swiglu_fp8_m128us"):
+        if name.endswith("_ref"):
+            continue
+        fp8 = "fp8" in name
+        prob = Problem([1000, 1500, 0, 4000, 700, 128, 2900], spare_blocks=3)
+        try:
+            r = check_gemm1(ks, name, prob, 2048, 768, fp8, seed + 1) if "gemm1" in name else check_gemm2(ks, name, prob, 1536, 2048, fp8, seed + 1)
+        except Exception as ex:
+            r = {"kernel": name, "ok": False, "error": repr(ex)}
+        r["large"] = True
+        print(json.dumps(r), flush=True)
+        results.append(r)
     return results
 
 
@@ -648,7 +669,7 @@ def cmd_bench(ks, args):
                          "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32"] if fp8 else ["grouped_gemm1_swiglu_bf16"]
             else:
                 d = make_gemm2(prob, K, N, fp8, seed, need_ref=False)
-                names = ["grouped_gemm2_fp8"] + ["grouped_gemm2_fp8_" + v for v in V4] + ["grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else ["grouped_gemm2_bf16" if N % 256 == 0 else "grouped_gemm2_bf16_n128"]
+                names = ["grouped_gemm2_fp8"] + ["grouped_gemm2_fp8_" + v for v in V4 if v not in GEMM1_ONLY] + ["grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else ["grouped_gemm2_bf16" if N % 256 == 0 else "grouped_gemm2_bf16_n128"]
             fns = {}
             for name in names:
                 if args.skip and name in args.skip.split(","):
@@ -716,7 +737,7 @@ def cmd_layer(ks, args):
                                    ("lookahead", ks, True), ("baseline", base, False)):
                 if mod is None or (tag != "skip" and tag != "noskip" and tag != "baseline" and not fp8):
                     continue
-                if tag in GEMM2_ONLY and kind == "gemm1":
+                if (tag in GEMM2_ONLY and kind == "gemm1") or (tag in GEMM1_ONLY and kind == "gemm2"):
                     continue
                 if args.skip and tag in args.skip.split(","):
                     continue

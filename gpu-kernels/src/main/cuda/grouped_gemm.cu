@@ -7,8 +7,8 @@
 // Arguments (all pointers device pointers; K and N are the GEMM's reduction length and output columns, % 128 == 0):
 //   grouped_gemm1_swiglu_bf16(A bf16, W1 bf16 packed [E][2N,K], Hout bf16, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
 //   grouped_gemm2_bf16[_n128](A bf16, W2 bf16 [E][N,K], Y f32, row_weight f32[m_padded], block_expert, num_row_blocks, max_row_blocks, K, N, RR)
-//   grouped_gemm1_swiglu_fp8[_m128|_m128p|_m128s|_pf|_nooverlap|_cluster|_p32|_early|_lookahead](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
-//   grouped_gemm2_fp8[_m128|_m128p|_m128s|_pf|_pfs|_m128n128|_n128|_p32|_early|_lookahead](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm1_swiglu_fp8[_m128|_m128u|_m128us|_m128usp|_m128usu2|_m128usu4|_u|_m128p|_m128s|_pf|_nooverlap|_cluster|_p32|_early|_lookahead](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm2_fp8[_m128|_m128u|_m128uu2|_u|_m128p|_m128s|_pf|_pfs|_m128n128|_n128|_p32|_early|_lookahead](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
 // RR = (const int* expert_count, const int* expert_start), the padding skip, both may be null: expert e's real rows are
 // expert_start[e] .. expert_start[e] + expert_count[e] - 1 (expert_start null: every expert starts at row 0, e.g. the
 // shared expert with expert_count = the token count). With expert_count given, the FP8 64-row tiles run only the
@@ -100,7 +100,8 @@ using TileDownBf16N128 = moe_sched::Tile<128, 128, 6, false>;  // when N % 256 !
 // FP8: 64 rows x 256 packed weight rows per CTA, the two consumer warpgroups on the two 128-row halves of the weight
 // tile, each with two accumulator sets (promotion of K block kb overlaps the wgmmas of kb+1). GEMM1: 128 output
 // columns per CTA = one re-quantization block. GEMM2 falls back to 128 x 128 when N % 256 != 0.
-// Production (GroupedGemmConfig.choose, session 3): GEMM2 = this 64-row tile; GEMM1 = the 128-row tile _m128 below.
+// Production (GroupedGemmConfig.choose, session 4): GEMM2 = this 64-row tile in its v5 form _u; GEMM1 = the 128-row
+// tile in its v5 form _m128usu2 (below).
 using TileSwiGLUFp8 = moe_sched::Tile<64, 256, 5, true>;
 using TileDownFp8 = moe_sched::Tile<64, 256, 5, true>;
 using TileDownFp8N128 = moe_sched::Tile<128, 128, 6, false, 1, 4, false>;
@@ -133,6 +134,21 @@ using TileSwiGLUFp8M128Stagger = moe_sched::Tile<128, 256, 4, false, 1, 4, false
 using TileDownFp8M128Stagger = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, true, true>;
 // _pfs (GEMM2 only): _pf with the second warpgroup two K blocks behind
 using TileDownFp8PrefetchStagger = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, true, true>;
+// v5 (session 4): the same tiles with warp-uniform descriptor arithmetic (Tile::kUniform): _m128u = _m128, _u = the
+// 64-row tile (v3.3)
+using TileSwiGLUFp8M128Uniform = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true>;
+using TileDownFp8M128Uniform = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true>;
+using TileSwiGLUFp8Uniform = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, false, false, true>;
+// _m128us (GEMM1 only): _m128u whose e4m3 output goes through shared memory and one bulk store per warpgroup
+using TileSwiGLUFp8M128UniformStaged = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true>;
+// experiments on _m128us: _m128usp = with the producer's early next-unit lookup (kPrefetch), _m128usu2 = its K-block
+// loop unrolled by 2
+using TileSwiGLUFp8M128UniformStagedPrefetch = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, true, false, true, true>;
+using TileSwiGLUFp8M128UniformStagedUnroll2 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2>;
+// _m128usu4: unrolled by 4; _m128uu2 (GEMM2): _m128u with the K-block loop unrolled by 2
+using TileSwiGLUFp8M128UniformStagedUnroll4 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 4>;
+using TileDownFp8M128UniformUnroll2 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, false, 2>;
+using TileDownFp8Uniform = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, false, false, true>;
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
@@ -210,6 +226,12 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128, TileSwiGLUFp8M128, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_pf, TileSwiGLUFp8Prefetch, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128p, TileSwiGLUFp8M128Prefetch, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128s, TileSwiGLUFp8M128Stagger, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128u, TileSwiGLUFp8M128Uniform, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_u, TileSwiGLUFp8Uniform, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128us, TileSwiGLUFp8M128UniformStaged, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usp, TileSwiGLUFp8M128UniformStagedPrefetch, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2, TileSwiGLUFp8M128UniformStagedUnroll2, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu4, TileSwiGLUFp8M128UniformStagedUnroll4, MOE_NO_CLUSTER)
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
@@ -275,3 +297,7 @@ MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_n128_ybf16, TileDownBf16N128)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_ybf16, TileDownFp8)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_n128_ybf16, TileDownFp8N128)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_p32_ybf16, TileDownFp8Promote32)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_m128u, TileDownFp8M128Uniform, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_u, TileDownFp8Uniform, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8(grouped_gemm2_fp8_m128uu2, TileDownFp8M128UniformUnroll2, MOE_NO_CLUSTER)
+MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_u_ybf16, TileDownFp8Uniform)

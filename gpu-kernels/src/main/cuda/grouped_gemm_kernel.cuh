@@ -16,8 +16,10 @@
 // Epilogues, straight from registers: GEMM1 SwiGLU (gate and up are interleaved per 8 packed rows, so each thread
 // holds g and u of the same output column) writing bf16, or e4m3 + per-row-per-128 scales (the two warpgroups
 // own the two 64-column halves of the 128 output columns and exchange row maxima through shared memory; in the
-// halves tile one warpgroup holds all 128 columns of its rows and needs no exchange);
-// GEMM2 multiplies by the row's routing weight and writes fp32 (or, p.y_bf16, bf16).
+// halves tile one warpgroup holds all 128 columns of its rows and needs no exchange; with kStagedStore its 64 x 128
+// e4m3 outputs go through shared memory and one bulk store); GEMM2 multiplies by the row's routing weight and writes
+// fp32 (or, p.y_bf16, bf16). kUniform (v5): all descriptor / stage arithmetic from warp-uniform values, so it stays
+// in uniform registers.
 #pragma once
 #include <cuda_bf16.h>
 #include "grouped_gemm.cuh"
@@ -85,13 +87,16 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
 
     extern __shared__ uint8_t smem_raw[];
     const uint32_t raw = sm90::smem_addr(smem_raw);
-    const uint32_t base = (raw + 1023u) & ~1023u;
+    // kUniform: broadcast so that everything derived from it (stage, barrier, descriptor addresses) is warp-uniform
+    const uint32_t base = T::kUniform ? __shfl_sync(0xffffffffu, (raw + 1023u) & ~1023u, 0) : (raw + 1023u) & ~1023u;
     uint8_t* smem = smem_raw + (base - raw);
     const uint32_t a_smem = base;
     const uint32_t b_smem = a_smem + T::STAGES * T::A_STAGE_BYTES;
     const uint32_t s_smem = b_smem + T::STAGES * T::B_STAGE_BYTES;
     const uint32_t bar_smem = s_smem + T::STAGES * T::SCALE_STAGE_BYTES;
     float* exchange = reinterpret_cast<float*>(smem + (bar_smem - base) + T::BARRIER_BYTES);
+    // kStagedStore: the two warpgroups' output staging buffers (16-byte aligned: every region before is)
+    const uint32_t out_smem = bar_smem + T::BARRIER_BYTES + T::EXCHANGE_BYTES + T::LIVE_TABLE_BYTES;
     auto full_bar = [&](uint32_t s) { return bar_smem + s * 8; };
     auto empty_bar = [&](uint32_t s) { return bar_smem + (T::STAGES + s) * 8; };
 
@@ -213,7 +218,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     // The peer CTA multicasts into our stages and arrives on our barriers: they must be initialized cluster-wide.
     if constexpr (T::kClusterM > 1) sm90::cluster_sync(); else __syncthreads();
 
-    const uint32_t wg = threadIdx.x / 128;
+    const uint32_t wg = T::kUniform ? __shfl_sync(0xffffffffu, threadIdx.x / 128, 0) : threadIdx.x / 128;
     if (wg == 2) {
         // ---------------- producer ----------------
         sm90::setmaxnreg_dec<moe_sched::kProducerRegisters>();
@@ -262,6 +267,14 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     const uint32_t r_local = m_off + warp_in_wg * 16 + lane / 4;  // this thread's rows: r_local and r_local + 8
     const uint64_t a_desc0 = sm90::sw128_desc(a_smem + m_off * moe_sched::kSlabBytes);
     const uint64_t b_desc0 = sm90::sw128_desc(b_smem + n_off * moe_sched::kSlabBytes);
+    // Descriptors of the A / B operand at byte offset `off` of the stage ring (kUniform: 32-bit low word only)
+    const uint32_t a_lo0 = static_cast<uint32_t>(a_desc0), b_lo0 = static_cast<uint32_t>(b_desc0);
+    auto a_desc = [&](uint32_t off) -> uint64_t {
+        if constexpr (T::kUniform) return sm90::sw128_desc_lo(a_lo0 + off / 16); else return a_desc0 + off / 16;
+    };
+    auto b_desc = [&](uint32_t off) -> uint64_t {
+        if constexpr (T::kUniform) return sm90::sw128_desc_lo(b_lo0 + off / 16); else return b_desc0 + off / 16;
+    };
 
     float acc[NACC];
     float acc2[T::kOverlapPromotion && kFP8 ? NACC : 1];  // the second accumulator set of the overlapped FP8 loop
@@ -289,7 +302,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     auto unit_of = [&](const Live& n) {
         const moe_sched::WorkUnit w{n.m_unit, n.n_tile};
         const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M;
-        const uint32_t e = n.e;
+        const uint32_t e = T::kUniform ? __shfl_sync(0xffffffffu, n.e, 0) : n.e;  // (all lanes look up the same unit)
         const uint32_t n_packed0 = w.n_tile * T::BLOCK_N + n_off;
         Unit x{w.n_tile, row0, n_packed0, n.fill, nullptr, nullptr};
         if constexpr (kFP8) {
@@ -300,24 +313,30 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         }
         return x;
     };
+    // The start of K block kb in the FP8 loops: the stagger release (kStagger: the first warpgroup lets the second one
+    // start at its third K block, first unit only), the block's two weight scales (loaded before the wait, so their
+    // latency overlaps it), the stage's full barrier, and this thread's two A scales from the stage.
+    struct StageScales { float b0, b1, sa0, sa1; };
+    auto enter_stage = [&](uint32_t kb, const float* sb0, const float* sb1) -> StageScales {
+        if constexpr (T::kStagger) {
+            if (wg == 0 && local_unit == 0 && kb == min(2u, k_blocks - 1)) sm90::named_barrier_arrive(2, moe_sched::kConsumerThreads);
+        }
+        const float b0 = __ldg(sb0 + kb), b1 = __ldg(sb1 + kb);
+        sm90::mbar_wait(full_bar(stage), phase);
+        const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
+        return StageScales{b0, b1, sa[r_local], sa[r_local + 8]};
+    };
     struct Scales { float s0g, s1g, s0u, s1u; };
     // FP8 overlapped loop: issues K block kb of unit x into accumulator set a (stage ring order).
     auto issue = [&](float (&a)[NACC], uint32_t kb, const Unit& x) -> Scales {
-        if constexpr (T::kStagger) {
-            // the first warpgroup lets the second one start when it issues its third K block (first unit only)
-            if (wg == 0 && local_unit == 0 && kb == min(2u, k_blocks - 1)) sm90::named_barrier_arrive(2, moe_sched::kConsumerThreads);
-        }
-        const float bg = __ldg(x.sb_gate + kb), bu = __ldg(x.sb_up + kb);
-        sm90::mbar_wait(full_bar(stage), phase);
-        const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
-        const float sa0 = sa[r_local], sa1 = sa[r_local + 8];
+        const StageScales t = enter_stage(kb, x.sb_gate, x.sb_up);
+        const float bg = t.b0, bu = t.b1, sa0 = t.sa0, sa1 = t.sa1;
 #pragma unroll
         for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(a[i]);
         sm90::wgmma_fence();
 #pragma unroll
         for (uint32_t k = 0; k < K_STEPS; ++k) {
-            Mma<kFP8, T::MMA_N>::run(a, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
-                                    b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, k != 0);
+            Mma<kFP8, T::MMA_N>::run(a, a_desc(stage * T::A_STAGE_BYTES + k * 32), b_desc(stage * T::B_STAGE_BYTES + k * 32), k != 0);
         }
         sm90::wgmma_commit();
         // (no operand fence here: touching the in-flight accumulators would make ptxas serialize)
@@ -387,11 +406,35 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 }
                 const float q0 = moe_fp8_multiplier(m0), q1 = moe_fp8_multiplier(m1);
                 uint8_t* H = static_cast<uint8_t*>(p.out);
+                if constexpr (T::kStagedStore) {
+                    // This warpgroup's 64 rows x 128 columns are one contiguous 8 KB run of output slab n_tile (rows
+                    // m_off..m_off+63 of the row block, grouped_gemm.cuh): built in shared memory in the same swizzled
+                    // image (row r's 16-byte chunk c at c ^ (r % 8); r % 8 == lane / 4 here), then one bulk store.
+                    const uint32_t buf = out_smem + wg * (T::OUT_STAGE_BYTES / 2);
+                    const bool issuer = threadIdx.x % 128 == 0;
+                    if (issuer) sm90::bulk_wait_read0();  // the previous unit's store has read the buffer
+                    sm90::named_barrier_sync(3 + wg, 128);
+                    uint8_t* sb = smem + (buf - base) + (warp_in_wg * 16 + lane / 4) * 128;
+                    const uint32_t x = lane / 4;
+#pragma unroll
+                    for (uint32_t j = 0; j < NFIN / 4; j += 2) {
+                        const uint32_t off = (((j >> 2) ^ x) << 4) + ((j >> 1) & 1) * 8 + (lane & 3) * 2;  // column (j/2)*8 + (lane%4)*2
+                        *reinterpret_cast<uint16_t*>(sb + off) = moe_to_e4m3x2(v[j * 4 + 0] * q0, v[j * 4 + 1] * q0);
+                        *reinterpret_cast<uint16_t*>(sb + 8 * 128 + off) = moe_to_e4m3x2(v[j * 4 + 2] * q1, v[j * 4 + 3] * q1);
+                    }
+                    sm90::fence_proxy_async_smem();
+                    sm90::named_barrier_sync(3 + wg, 128);
+                    if (issuer) {
+                        sm90::bulk_copy_s2g(H + moe_act_offset(row0 + m_off, n_packed0 / 2, p.N, 1), buf, T::OUT_STAGE_BYTES / 2);
+                        sm90::bulk_commit();
+                    }
+                } else {
 #pragma unroll
                 for (uint32_t j = 0; j < NFIN / 4; j += 2) {
                     const uint32_t col = col0 + (j / 2) * 8;
                     *reinterpret_cast<uint16_t*>(H + moe_act_offset(row_a, col, p.N, 1)) = moe_to_e4m3x2(v[j * 4 + 0] * q0, v[j * 4 + 1] * q0);
                     *reinterpret_cast<uint16_t*>(H + moe_act_offset(row_b, col, p.N, 1)) = moe_to_e4m3x2(v[j * 4 + 2] * q1, v[j * 4 + 3] * q1);
+                }
                 }
                 if ((!T::kSplitN || wg == 0) && lane % 4 == 0) {
                     const uint32_t out_block = cu.n_tile;  // 128 output columns per CTA
@@ -479,15 +522,10 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 // Weight scales: GEMM1's halves both span gate block sb_gate and up block sb_up (128 output columns);
                 // GEMM2's half h is weight row block n_packed0 / 128 + h.
                 const float* sb_second = kSwiGLU ? sb_up : sb_gate + k_blocks;
+#pragma unroll (T::kKbUnroll)
                 for (uint32_t kb = 0; kb < k_blocks; ++kb) {
-                    if constexpr (T::kStagger) {
-                        // the first warpgroup lets the second one start after its first two K blocks (first unit only)
-                        if (wg == 0 && local_unit == 0 && kb == min(2u, k_blocks - 1)) sm90::named_barrier_arrive(2, moe_sched::kConsumerThreads);
-                    }
-                    const float b0 = __ldg(sb_gate + kb), b1 = __ldg(sb_second + kb);
-                    sm90::mbar_wait(full_bar(stage), phase);
-                    const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
-                    const float sa0 = sa[r_local], sa1 = sa[r_local + 8];
+                    const StageScales t = enter_stage(kb, sb_gate, sb_second);
+                    const float b0 = t.b0, b1 = t.b1, sa0 = t.sa0, sa1 = t.sa1;
 #pragma unroll
                     for (uint32_t h = 0; h < 2; ++h) {
 #pragma unroll
@@ -495,8 +533,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                         sm90::wgmma_fence();
 #pragma unroll
                         for (uint32_t k = 0; k < K_STEPS; ++k) {
-                            Mma<kFP8, T::MMA_N>::run(acc, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
-                                                     b_desc0 + (stage * T::B_STAGE_BYTES + h * T::MMA_N * moe_sched::kSlabBytes + k * 32) / 16,
+                            Mma<kFP8, T::MMA_N>::run(acc, a_desc(stage * T::A_STAGE_BYTES + k * 32),
+                                                     b_desc(stage * T::B_STAGE_BYTES + h * T::MMA_N * moe_sched::kSlabBytes + k * 32),
                                                      k != 0);
                         }
                         sm90::wgmma_commit();
@@ -590,10 +628,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             } else {
             if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride);
             for (uint32_t kb = 0; kb < k_blocks; ++kb) {
-                const float bg = __ldg(sb_gate + kb), bu = __ldg(sb_up + kb);
-                sm90::mbar_wait(full_bar(stage), phase);
-                const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
-                const float sa0 = sa[r_local], sa1 = sa[r_local + 8];
+                const StageScales t = enter_stage(kb, sb_gate, sb_up);
+                const float bg = t.b0, bu = t.b1, sa0 = t.sa0, sa1 = t.sa1;
                 const float s0g = sa0 * bg, s1g = sa1 * bg, s0u = sa0 * bu, s1u = sa1 * bu;
                 constexpr uint32_t kSteps = T::kStepsPerPromotion;
 #pragma unroll
@@ -603,8 +639,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     sm90::wgmma_fence();
 #pragma unroll
                     for (uint32_t k = k0; k < k0 + kSteps; ++k) {
-                        Mma<kFP8, T::MMA_N>::run(acc, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
-                                                b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, k != k0);
+                        Mma<kFP8, T::MMA_N>::run(acc, a_desc(stage * T::A_STAGE_BYTES + k * 32), b_desc(stage * T::B_STAGE_BYTES + k * 32), k != k0);
                     }
                     sm90::wgmma_commit();
 #pragma unroll
@@ -635,8 +670,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 sm90::wgmma_fence();
 #pragma unroll
                 for (uint32_t k = 0; k < K_STEPS; ++k) {
-                    Mma<kFP8, T::MMA_N>::run(acc, a_desc0 + (stage * T::A_STAGE_BYTES + k * 32) / 16,
-                                            b_desc0 + (stage * T::B_STAGE_BYTES + k * 32) / 16, (kb | k) != 0);
+                    Mma<kFP8, T::MMA_N>::run(acc, a_desc(stage * T::A_STAGE_BYTES + k * 32), b_desc(stage * T::B_STAGE_BYTES + k * 32), (kb | k) != 0);
                 }
                 sm90::wgmma_commit();
 #pragma unroll
@@ -665,6 +699,10 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         cur_live = next_live;
         ++local_unit;
     }
+    }
+    // the last bulk store must have read its shared-memory buffer before the CTA's shared memory goes away
+    if constexpr (T::kStagedStore) {
+        if (threadIdx.x % 128 == 0) sm90::bulk_wait0();
     }
     }  // consumers
     // No CTA may leave while its peer can still arrive on its barriers.

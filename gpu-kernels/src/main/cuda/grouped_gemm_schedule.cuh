@@ -34,8 +34,23 @@ constexpr uint32_t kSlabBytes = 128;
 // (128 output columns) lies inside one warpgroup (no row-amax exchange).
 template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_, uint32_t kClusterM_ = 1,
           uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
-          bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false>
+          bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false,
+          bool kUniform_ = false, bool kStagedStore_ = false, uint32_t kKbUnroll_ = 1>
 struct Tile {
+    // kKbUnroll (v5 experiment): unroll factor of the halves tile's K-block loop (lets ptxas interleave the next
+    // block's scale loads and barrier wait with the current promotion, as DeepGEMM's unrolled loop does).
+    static constexpr uint32_t kKbUnroll = kKbUnroll_;
+    // kStagedStore (v5, FP8 GEMM1 halves tile): each warpgroup writes its 64 rows x 128 e4m3 outputs (one contiguous
+    // 8 KB run of the output slab) into shared memory and one thread stores them with one 1-D bulk copy, instead of
+    // 32 scattered 2-byte global stores per thread (ncu, session 4: LSU-throttled stores in the K = 2048 epilogues).
+    static constexpr bool kStagedStore = kStagedStore_;
+    static constexpr uint32_t OUT_STAGE_BYTES = kStagedStore_ ? 2 * 64 * 128 : 0;
+    // kUniform (v5, session 4): the consumers' per-wgmma matrix descriptors are built from warp-uniform values only
+    // (warpgroup index, shared-memory base and expert broadcast with __shfl_sync; 32-bit low words over a constant
+    // high word), so ptxas keeps them in uniform registers. Without it each wgmma cost ~20 vector instructions of
+    // 64-bit descriptor arithmetic + R2UR moves, recomputed every K block (ncu, session 4: 2x DeepGEMM's instruction
+    // count per FLOP, tensor pipe 50-58 % active against DeepGEMM's 80-93 %).
+    static constexpr bool kUniform = kUniform_;
     static constexpr bool kHalves = kHalves_;
     // kPrefetch (v4.1): the producer looks up its next unit (a dependent global load) before issuing the current
     // unit's copies instead of after them, and GEMM2 loads its rows' routing weights before the mainloop (the halves
@@ -75,7 +90,8 @@ struct Tile {
     static constexpr uint32_t kLiveTableGroups = kLiveTable ? (LIVE_TABLE_BYTES - 4) / 6 : 0;  // 2730 groups = 2.8M rows
     // + 1024: the kernel aligns the dynamic shared memory base to 1024 bytes (SW128 atoms) itself.
     static constexpr uint32_t SMEM_BYTES = 1024 + STAGES * (A_STAGE_BYTES + B_STAGE_BYTES + SCALE_STAGE_BYTES) + BARRIER_BYTES
-                                           + EXCHANGE_BYTES + LIVE_TABLE_BYTES;
+                                           + EXCHANGE_BYTES + LIVE_TABLE_BYTES + OUT_STAGE_BYTES;
+    static_assert(!kStagedStore_ || (kHalves_ && BLOCK_M_ == 128), "staged e4m3 store: the halves tile");
     static_assert(BLOCK_M == 64 || BLOCK_M == 128, "BLOCK_M");
     static_assert(kSplitN ? BLOCK_M == 64 : BLOCK_M == 128, "one 64-row wgmma per warpgroup");
     static_assert(SMEM_BYTES <= 227 * 1024, "shared memory");

@@ -43,6 +43,19 @@ __device__ __forceinline__ void bulk_copy_g2s_multicast(uint32_t dst, const void
                  :: "r"(dst), "l"(src), "r"(bytes), "r"(bar), "h"(cta_mask) : "memory");
 }
 
+// Shared -> global copy of `bytes` contiguous bytes (multiple of 16, both ends 16-byte aligned) by the bulk copy
+// engine, tracked as a bulk async-group of the issuing thread.
+__device__ __forceinline__ void bulk_copy_s2g(void* dst, uint32_t src, uint32_t bytes) {
+    asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;" :: "l"(dst), "r"(src), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;" ::: "memory"); }
+// Until the issuing thread's bulk copies have read their shared-memory sources (the buffer may be rewritten).
+__device__ __forceinline__ void bulk_wait_read0() { asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory"); }
+// Until they have completed.
+__device__ __forceinline__ void bulk_wait0() { asm volatile("cp.async.bulk.wait_group 0;" ::: "memory"); }
+// Orders this thread's ordinary shared-memory writes before later async-proxy (bulk copy) reads of them.
+__device__ __forceinline__ void fence_proxy_async_smem() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+
 __device__ __forceinline__ uint32_t cluster_cta_rank() {
     uint32_t r;
     asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
@@ -75,6 +88,11 @@ __device__ __forceinline__ uint64_t sw128_desc(uint32_t smem_byte_addr) {
     const uint32_t hi = (1024u >> 4) | (1u << 30);
     return (static_cast<uint64_t>(hi) << 32) | lo;
 }
+
+// The same descriptor from its low word (sw128_desc(addr) == sw128_desc_lo(sw128_desc(addr) & 0xffffffff)): the high
+// word is a constant, so code that advances a descriptor along K or through the stages needs 32-bit adds only.
+constexpr uint32_t kSw128DescHi = (1024u >> 4) | (1u << 30);
+__device__ __forceinline__ uint64_t sw128_desc_lo(uint32_t lo) { return (static_cast<uint64_t>(kSw128DescHi) << 32) | lo; }
 
 template <uint32_t N>
 __device__ __forceinline__ void setmaxnreg_inc() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" :: "n"(N)); }

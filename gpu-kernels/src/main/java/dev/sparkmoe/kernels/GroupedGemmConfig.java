@@ -88,16 +88,24 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
         }
         if (gemm == Gemm.GEMM2) {
             // the 64-row tile (two warpgroups on the two 128-row halves of the weight tile, promotion overlapped,
-            // live-unit padding skip): the fastest GEMM2 in the DeepSeek-V3 layer (docs/kernel-notes.md v4.1)
-            return n % 256 == 0 ? fp8Rows64(gemm, maxRowBlocks, n, smCount)
-                    : persistent(name + "_n128", 128, 128, 128, 6, 1, maxRowBlocks, n, smCount);
+            // live-unit padding skip): the fastest GEMM2 in the DeepSeek-V3 layer (docs/kernel-notes.md v4.1), in
+            // its v5 form _u (warp-uniform descriptor arithmetic, docs/kernel-notes.md v5)
+            if (n % 256 != 0) return persistent(name + "_n128", 128, 128, 128, 6, 1, maxRowBlocks, n, smCount);
+            GroupedGemmConfig c = fp8Rows64(gemm, maxRowBlocks, n, smCount);
+            return new GroupedGemmConfig(c.kernel() + "_u", c.blockM(), c.blockN(), c.blockK(), c.stages(), c.threads(),
+                    c.dynamicSmemBytes(), c.gridX(), c.gridY());
         }
         // GEMM1 (one CTA owns 128 output columns = 256 interleaved gate/up rows, one re-quantization block): the
-        // 128-row tile (_m128: warpgroups on the 64-row halves, each running its 256 packed rows as two wgmma halves),
-        // 40 % fewer L2 bytes per FLOP; under the H200's power limit it runs at a higher clock and took 17-21 % less
-        // GEMM1 time in the DeepSeek-V3 layer than the 64-row tile (docs/kernel-notes.md v4.1).
-        return persistent(name + "_m128", 128, 256, 128, 4, 1, maxRowBlocks, 2 * n, smCount);
+        // 128-row tile (warpgroups on the 64-row halves, each running its 256 packed rows as two wgmma halves), 40 %
+        // fewer L2 bytes per FLOP than the 64-row tile (docs/kernel-notes.md v4.1), in its v5 form _m128usu2:
+        // warp-uniform descriptor arithmetic, the e4m3 output staged in shared memory with one bulk store per
+        // warpgroup, the K-block loop unrolled by 2 (docs/kernel-notes.md v5). The 64-row tile is ~35 % slower for
+        // GEMM1 inside the DeepSeek-V3 layer (session-4 call 3), although not in the standalone layer-shape bench.
+        return persistent(name + "_m128usu2", 128, 256, 128, 4, 1, maxRowBlocks, 2 * n, smCount, STAGED_OUT_BYTES);
     }
+
+    /** Shared memory of the staged e4m3 output of the {@code _m128us*} GEMM1 tiles (Tile::OUT_STAGE_BYTES: 2 x 64 x 128). */
+    static final int STAGED_OUT_BYTES = 2 * 64 * 128;
 
     /**
      * The FP8 64 x 256 tile (two warpgroups on the two 128-row halves of the weight tile, promotion overlapped; the
@@ -118,9 +126,15 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
      */
     private static GroupedGemmConfig persistent(String kernel, int blockM, int packedN, int blockK, int stages, int cluster,
                                                 int maxRowBlocks, int weightRows, int smCount) {
+        return persistent(kernel, blockM, packedN, blockK, stages, cluster, maxRowBlocks, weightRows, smCount, 0);
+    }
+
+    /** As above, with {@code stagedOutBytes} of shared memory for an output staged before a bulk store. */
+    private static GroupedGemmConfig persistent(String kernel, int blockM, int packedN, int blockK, int stages, int cluster,
+                                                int maxRowBlocks, int weightRows, int smCount, int stagedOutBytes) {
         if (weightRows % packedN != 0) throw new IllegalStateException(kernel + ": " + weightRows + " weight rows not a multiple of " + packedN);
         long units = (long) maxRowBlocks * (ROW_BLOCK / blockM) * (weightRows / packedN);
-        int smem = smemBytes(blockM, packedN, stages, cluster);
+        int smem = smemBytes(blockM, packedN, stages, cluster) + stagedOutBytes;
         int outputN = kernel.startsWith(Gemm.GEMM1_SWIGLU.prefix) ? packedN / 2 : packedN;
         // kernels compiled with __cluster_dims__(2,1,1) launch whole clusters: the grid must be a multiple of it
         int grid = (int) Math.max(cluster, Math.min(smCount, units) / cluster * cluster);
@@ -131,8 +145,8 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
     static final int LIVE_TABLE_BYTES = 16384;
 
     /**
-     * Tile::SMEM_BYTES: base alignment slack + the stage ring (A, B, FP8 A scales) + mbarriers + the FP8 row-amax
-     * exchange + (64-row tiles without clusters) the live-unit table.
+     * Tile::SMEM_BYTES without the staged output: base alignment slack + the stage ring (A, B, FP8 A scales) + mbarriers
+     * + the FP8 row-amax exchange + (64-row tiles without clusters) the live-unit table.
      */
     static int smemBytes(int blockM, int packedN, int stages, int cluster) {
         int table = blockM == 64 && cluster == 1 ? LIVE_TABLE_BYTES : 0;

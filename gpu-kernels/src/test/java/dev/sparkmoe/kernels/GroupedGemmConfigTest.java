@@ -67,15 +67,15 @@ class GroupedGemmConfigTest {
     @Test
     void fastKernelsUseAPersistentGridNoLargerThanTheWork() {
         GroupedGemmConfig g1 = GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, 1, 2048, 7168, 132);
-        assertEquals("grouped_gemm1_swiglu_fp8_m128", g1.kernel());
+        assertEquals("grouped_gemm1_swiglu_fp8_m128usu2", g1.kernel());
         assertEquals(128, g1.blockN(), "FP8 re-quantization needs 128 output columns per CTA");
         assertEquals(128, g1.blockM());
         assertEquals(2048 / 128, g1.gridX(), "one 128-row block x 16 column tiles");
-        assertEquals(1024 + 4 * (128 * 128 + 256 * 128 + 512) + 64 + 1024, g1.dynamicSmemBytes(),
-                "stage ring + barriers + amax exchange (no live-unit table for 128-row tiles)");
+        assertEquals(1024 + 4 * (128 * 128 + 256 * 128 + 512) + 64 + 1024 + 2 * 64 * 128, g1.dynamicSmemBytes(),
+                "stage ring + barriers + amax exchange + staged e4m3 output (no live-unit table for 128-row tiles)");
         GroupedGemmConfig g2 = GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 4096, 7168, 2048, 132);
         assertEquals(132, g2.gridX());
-        assertEquals("grouped_gemm2_fp8", g2.kernel());
+        assertEquals("grouped_gemm2_fp8_u", g2.kernel());
         assertEquals(64, g2.blockM());
         assertEquals(1024 + 5 * (64 * 128 + 256 * 128 + 512) + 80 + 1024 + 16384, g2.dynamicSmemBytes(),
                 "stage ring + barriers + amax exchange + live-unit table");
@@ -89,15 +89,19 @@ class GroupedGemmConfigTest {
     }
 
     /** The tile template arguments of one entry point, read from grouped_gemm.cu. */
-    private record KernelTile(int blockM, int packedN, int stages, boolean splitN, int cluster) {}
+    private record KernelTile(int blockM, int packedN, int stages, boolean splitN, int cluster, boolean stagedOut) {}
 
     private static Map<String, KernelTile> kernelTiles() throws IOException {
         String src = Files.readString(Path.of("src/main/cuda/grouped_gemm.cu"));
         Map<String, KernelTile> tiles = new HashMap<>();
-        Matcher t = Pattern.compile("using (\\w+) = moe_sched::Tile<(\\d+), (\\d+), (\\d+), (true|false)(?:, (\\d+))?[^>]*>;").matcher(src);
+        Matcher t = Pattern.compile("using (\\w+) = moe_sched::Tile<(\\d+), (\\d+), (\\d+), (true|false)(?:, (\\d+))?([^>]*)>;").matcher(src);
         while (t.find()) {
+            // template argument 14 (index 13): kStagedStore
+            String[] args = (t.group(2) + ", " + t.group(3) + ", " + t.group(4) + ", " + t.group(5)
+                    + (t.group(6) == null ? "" : ", " + t.group(6)) + t.group(7)).split(",\\s*");
             tiles.put(t.group(1), new KernelTile(Integer.parseInt(t.group(2)), Integer.parseInt(t.group(3)), Integer.parseInt(t.group(4)),
-                    Boolean.parseBoolean(t.group(5)), t.group(6) == null ? 1 : Integer.parseInt(t.group(6))));
+                    Boolean.parseBoolean(t.group(5)), t.group(6) == null ? 1 : Integer.parseInt(t.group(6)),
+                    args.length > 13 && Boolean.parseBoolean(args[13].trim())));
         }
         Map<String, KernelTile> kernels = new HashMap<>();
         Matcher k = Pattern.compile("(?m)^MOE_GEMM[12]_(?:BF16|FP8)\\((\\w+), (\\w+)(?:, (\\w+))?\\)").matcher(src);
@@ -126,7 +130,8 @@ class GroupedGemmConfigTest {
                     assertEquals(t.packedN(), packedN, c.toString());
                     assertEquals(t.stages(), c.stages(), c.toString());
                     int table = t.blockM() == 64 && t.cluster() == 1 ? 16384 : 0;
-                    assertEquals(1024 + t.stages() * (t.blockM() * 128 + t.packedN() * 128 + 512) + 2 * t.stages() * 8 + 1024 + table,
+                    int staged = t.stagedOut() ? 2 * 64 * 128 : 0;
+                    assertEquals(1024 + t.stages() * (t.blockM() * 128 + t.packedN() * 128 + 512) + 2 * t.stages() * 8 + 1024 + table + staged,
                             c.dynamicSmemBytes(), "Tile::SMEM_BYTES of " + c);
                     assertEquals(0, c.gridX() % t.cluster(), c.toString());
                     assertEquals(0, (g == Gemm.GEMM1_SWIGLU ? 2 * nk[0] : nk[0]) % t.packedN(), c + " needs whole tiles");
