@@ -80,4 +80,13 @@ public final class GpuEngineSettings {
                     + "own input row only and the padding rows' outputs are never combined (tested with NaN-poisoned rows). "
                     + "Results are the same either way.",
             true);
+
+    public static final Setting<Integer> DECODE_MAX_TOKENS = Settings.intSetting("sparkmoe.gpu.decodeMaxTokens",
+            "Calls of at most this many tokens (0 = none, at most 32) run the small-batch path (moe_decode.cu): three kernels "
+                    + "- route (fp64 router logits, top-k, per-expert plan, GEMM1 activations), GEMM1 + SwiGLU, GEMM2 + combine - "
+                    + "that stream each used expert's weights once through mma.sync with the tokens as the narrow side, instead "
+                    + "of the grouped path's 128-row tiles; FP8 promotes after every 32 of K. The choice depends on the whole "
+                    + "call's token count, so a large call's last launch stays on the grouped path (results of a call do not "
+                    + "depend on the launch limit). Not used with referenceGemm.",
+            16);
 }
