@@ -488,7 +488,7 @@ extern "C" __global__ void __launch_bounds__(ROUTE_WARPS * 32) moe_route_topk(
     int norm_topk, float scaling, int shared_gated) {
   const int T = *num_tokens;
   if (shared_num_blocks && blockIdx.x == 0 && threadIdx.x == 0) *shared_num_blocks = (T + MOE_BLOCK_M - 1) / MOE_BLOCK_M;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+  const int warp = threadIdx.x / 32;
   const int t = blockIdx.x * ROUTE_WARPS + warp;
   if (t >= T) return;
   // dynamic shared memory, sized by E (more blocks per SM than a MOE_MAX_EXPERTS-sized static array):

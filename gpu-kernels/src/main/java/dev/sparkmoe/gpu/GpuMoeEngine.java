@@ -363,6 +363,28 @@ public final class GpuMoeEngine implements MoeEngine {
         }
     }
 
+    /**
+     * Tests: fills every data buffer of the small-batch path (router partials and logits, activations, SwiGLU rows and
+     * scales, Y) with the 32-bit pattern {@code bits} (e.g. NaN) and waits, so a next call that read anything it did not
+     * write in that call would show it. Counters and plan are left alone (the kernels need them zero / write them first).
+     */
+    void fillDecodeBuffers(int bits) {
+        lock.lock();
+        try {
+            requireOpen();
+            if (decodeWs == null) throw new MoeEngineException("the small-batch path is off in this engine");
+            ctx.makeCurrent();
+            DecodeWorkspace d = decodeWs;
+            for (DeviceBuffer b : new DeviceBuffer[] {d.partial, d.logits, d.act, d.actScale, d.h32, d.h, d.hScale, d.sharedH32, d.sharedH,
+                    d.sharedHScale, d.y, d.sharedY}) {
+                if (b != null && b.byteSize() % 4 == 0) b.memset32(bits, stream);
+            }
+            stream.synchronize("filling the small-batch buffers");
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Queues the copy of the slot's input into x and sets the token count (in stream order before the layer). Lock held. */
     void enqueueInput(LayerWorkspace ws, StagingSlot slot, int tokens) {
         long bytes = 4L * tokens * config.hiddenSize();
