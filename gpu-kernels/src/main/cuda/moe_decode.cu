@@ -9,11 +9,13 @@
 //                        ascending order (deterministic), and the per-expert counts.
 //   moe_decode_gemm1_*   for every used expert (and the shared expert, as one more "expert" holding all T tokens): 16
 //                        packed W1 rows (8 gate + 8 up rows of the same output columns) per warp unit, streamed once
-//                        from HBM straight into mma.sync fragments, times the expert's tokens as the mma's N side (8
-//                        tokens per n8 tile), fp32 accumulation; SwiGLU in registers. FP8: the e4m3 products of each
-//                        32-wide K step are scaled (activation x weight block scale) into fp32 accumulators after every
-//                        mma (promotion every 32); the SwiGLU output is re-quantized per token per 128 columns by the
-//                        last of the 16 warp units of each 128-column block (counter), so the amax covers the block.
+//                        from HBM (cp.async into a lane-private ring of DEC_STAGES slabs per warp, running ahead across
+//                        the warp's units) into mma.sync fragments, times the expert's tokens as the mma's N side (8
+//                        tokens per n8 tile), fp32 accumulation; SwiGLU in registers. FP8: the four k32 mmas of a
+//                        128-wide K block accumulate in fp32 (sm_90 executes e4m3 mma.sync as f16 HMMAs on converted
+//                        operands: exact products, fp32 sums), then are scaled by activation x weight block scale into
+//                        the accumulators; the SwiGLU output is re-quantized per token per 128 columns by the last of
+//                        the 16 warp units of each 128-column block (counter), so the amax covers the block.
 //   moe_decode_gemm2_*   W2 rows the same way (16 output channels per unit) times the SwiGLU rows, times the routing
 //                        weight (shared expert: 1 or Qwen2-MoE's gate); the last unit of each 16-channel tile (counter
 //                        over the used experts + shared) then sums every token's k rows in selection order plus the
@@ -33,27 +35,19 @@
 #define DEC_THREADS (DEC_WARPS * 32)
 #define DEC_KC 512     // router logits: K chunk of one CTA
 #define DEC_EG 8       // router logits: router rows of one CTA (one per warp)
-#define DEC_DEPTH 4    // 128-byte K slabs a warp loads before it multiplies
+#define DEC_STAGES 5   // 2 KB weight slabs in flight per warp (lane-private shared-memory ring)
 
 namespace moe_dec {
 
 constexpr unsigned FULL = 0xffffffffu;
 
-// 16 bytes of weights, read once: no L1 allocation, L2 fetches in 256-byte granules (the next chunk of the row pair).
-__device__ __forceinline__ uint4 ld_weights(const uint8_t* p) {
-  uint4 v;
-  asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-  return v;
-}
-
-// d = A(16x32 e4m3) . B(32x8 e4m3), fresh fp32 accumulators.
+// d = A(16x32 e4m3) . B(32x8 e4m3) + d, fp32 accumulators (sm_90 runs it as f16 HMMAs on converted operands).
 __device__ __forceinline__ void mma_e4m3(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
                                          uint32_t b1) {
   asm("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%10, %10, %10, %10};"
-      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "f"(0.0f));
+      "{%0, %1, %2, %3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
 // d += A(16x16 bf16) . B(16x8 bf16), fp32 accumulators.
@@ -65,97 +59,15 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], uint32_t a0, uint32_t a1
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// The rows one warp unit multiplies: weight rows row0 .. row0 + 15 of an expert matrix [rows, K] (packed), against up
-// to 8 * NT activation rows. brow[nt]: the activation row this thread's column (nt * 8 + g) reads, -1 past the unit's
-// tokens; srow[nt][c]: the activation row of accumulator column nt * 8 + 2q + c (FP8 scales), -1 past them.
-template <bool FP8, int NT>
-struct UnitOperands {
-  const uint8_t* w;        // expert matrix base
-  uint32_t rows, row0, K;  // K in elements
-  const uint8_t* act;      // activation rows [*, K], row-major, esize bytes per element
-  const float* act_scale;  // FP8: [*, K / 128]
-  const float* w_scale_lo; // FP8: weight block scales [K / 128] of rows row0 .. row0 + 7
-  const float* w_scale_hi; // FP8: of rows row0 + 8 .. row0 + 15
-  int brow[NT];
-  int srow[NT][2];
-  int ntiles;
-};
-
-template <bool FP8, int NT>
-__device__ __forceinline__ void unit_mma(const UnitOperands<FP8, NT>& u, float (&acc)[NT][4]) {
-  constexpr uint32_t ESZ = FP8 ? 1 : 2;
-  const uint32_t lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
-  const uint32_t slabs = u.K * ESZ / 128, kb_count = u.K / 128;
-  const size_t slab_stride = (size_t)u.rows * 128;
-  const uint8_t* r_lo = u.w + (size_t)(u.row0 + g) * 128;
-  const uint8_t* r_hi = r_lo + 8 * 128;
-  const uint32_t off0 = ((q ^ g) & 7) * 16, off1 = (((q + 4) ^ g) & 7) * 16;  // row % 8 == g for both rows
-  const size_t act_stride = (size_t)u.K * ESZ;
-#pragma unroll
-  for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-    for (int i = 0; i < 4; i++) acc[nt][i] = 0.0f;
-  for (uint32_t s0 = 0; s0 < slabs; s0 += DEC_DEPTH) {
-    uint4 a[DEC_DEPTH][4];
-#pragma unroll
-    for (int d = 0; d < DEC_DEPTH; d++) {
-      if (s0 + d < slabs) {
-        const size_t base = (size_t)(s0 + d) * slab_stride;
-        a[d][0] = ld_weights(r_lo + base + off0);
-        a[d][1] = ld_weights(r_lo + base + off1);
-        a[d][2] = ld_weights(r_hi + base + off0);
-        a[d][3] = ld_weights(r_hi + base + off1);
-      }
-    }
-#pragma unroll
-    for (int d = 0; d < DEC_DEPTH; d++) {
-      const uint32_t s = s0 + d;
-      if (s < slabs) {
-        float wlo = 1.0f, whi = 1.0f;
-        const uint32_t kb = FP8 ? s : 0;
-        if (FP8) { wlo = u.w_scale_lo[kb]; whi = u.w_scale_hi[kb]; }
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++) {
-          if (nt < u.ntiles) {
-            uint4 b0 = make_uint4(0, 0, 0, 0), b1 = make_uint4(0, 0, 0, 0);
-            if (u.brow[nt] >= 0) {
-              const uint8_t* bp = u.act + (size_t)u.brow[nt] * act_stride + (size_t)s * 128;
-              b0 = *(const uint4*)(bp + q * 16);
-              b1 = *(const uint4*)(bp + (q + 4) * 16);
-            }
-            if (FP8) {
-              const float sa0 = u.srow[nt][0] >= 0 ? u.act_scale[(size_t)u.srow[nt][0] * kb_count + kb] : 0.0f;
-              const float sa1 = u.srow[nt][1] >= 0 ? u.act_scale[(size_t)u.srow[nt][1] * kb_count + kb] : 0.0f;
-              const float s00 = wlo * sa0, s01 = wlo * sa1, s10 = whi * sa0, s11 = whi * sa1;
-              float t[4];
-#define DEC_PROMOTE()                                  \
-  acc[nt][0] = fmaf(t[0], s00, acc[nt][0]);            \
-  acc[nt][1] = fmaf(t[1], s01, acc[nt][1]);            \
-  acc[nt][2] = fmaf(t[2], s10, acc[nt][2]);            \
-  acc[nt][3] = fmaf(t[3], s11, acc[nt][3]);
-              mma_e4m3(t, a[d][0].x, a[d][2].x, a[d][0].y, a[d][2].y, b0.x, b0.y);
-              DEC_PROMOTE()
-              mma_e4m3(t, a[d][0].z, a[d][2].z, a[d][0].w, a[d][2].w, b0.z, b0.w);
-              DEC_PROMOTE()
-              mma_e4m3(t, a[d][1].x, a[d][3].x, a[d][1].y, a[d][3].y, b1.x, b1.y);
-              DEC_PROMOTE()
-              mma_e4m3(t, a[d][1].z, a[d][3].z, a[d][1].w, a[d][3].w, b1.z, b1.w);
-              DEC_PROMOTE()
-#undef DEC_PROMOTE
-            } else {
-              mma_bf16(acc[nt], a[d][0].x, a[d][2].x, a[d][0].y, a[d][2].y, b0.x, b0.y);
-              mma_bf16(acc[nt], a[d][0].z, a[d][2].z, a[d][0].w, a[d][2].w, b0.z, b0.w);
-              mma_bf16(acc[nt], a[d][1].x, a[d][3].x, a[d][1].y, a[d][3].y, b1.x, b1.y);
-              mma_bf16(acc[nt], a[d][1].z, a[d][3].z, a[d][1].w, a[d][3].w, b1.z, b1.w);
-            }
-          }
-        }
-      }
-    }
-  }
+// 16 bytes global -> shared, asynchronous, L1 bypassed, L2 fetching 256-byte granules (the row pair's other chunks).
+__device__ __forceinline__ void cp_async16(uint32_t smem, const void* gmem) {
+  asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16;" ::"r"(smem), "l"(gmem) : "memory");
 }
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
 
-// The plan the route kernel leaves for the GEMMs.
+// The plan the route kernel leaves (global), copied into each GEMM CTA's shared memory at start.
 struct Plan {
   const int* num_used;     // U
   const int* used_expert;  // [U] expert ids, ascending
@@ -163,6 +75,23 @@ struct Plan {
   const int* used_cnt;     // [U] entries of the expert
   const int* entries;      // [T * k] routing entries t * k + j, grouped by expert, ascending within
 };
+struct SmemPlan {
+  int U;
+  const int *expert, *off, *cnt, *entries;
+};
+
+// Copies the plan into shared memory (U <= max_used, T * k entries); every thread of the CTA must call it.
+__device__ __forceinline__ SmemPlan load_plan(const Plan& p, int* smem, int max_used, int n_entries) {
+  const int U = min(*p.num_used, max_used);
+  int* ex = smem;
+  int* of = ex + max_used;
+  int* ct = of + max_used;
+  int* en = ct + max_used;
+  for (int i = threadIdx.x; i < U; i += DEC_THREADS) { ex[i] = p.used_expert[i]; of[i] = p.used_off[i]; ct[i] = p.used_cnt[i]; }
+  for (int i = threadIdx.x; i < n_entries; i += DEC_THREADS) en[i] = p.entries[i];
+  __syncthreads();
+  return SmemPlan{U, ex, of, ct, en};
+}
 
 // A warp unit's expert: routed slot < U, or the shared expert (slot U, entries = tokens 0..T-1).
 struct UnitExpert {
@@ -172,13 +101,134 @@ struct UnitExpert {
   __device__ __forceinline__ int entry(int i) const { return shared ? i : ent[i]; }
 };
 
-__device__ __forceinline__ UnitExpert unit_expert(const Plan& p, int slot, int U, int T) {
+__device__ __forceinline__ UnitExpert unit_expert(const SmemPlan& p, int slot, int T) {
   UnitExpert x;
-  x.shared = slot >= U;
+  x.shared = slot >= p.U;
   x.slot = slot;
   if (x.shared) { x.expert = 0; x.cnt = T; x.ent = nullptr; }
-  else { x.expert = p.used_expert[slot]; x.cnt = p.used_cnt[slot]; x.ent = p.entries + p.used_off[slot]; }
+  else { x.expert = p.expert[slot]; x.cnt = p.cnt[slot]; x.ent = p.entries + p.off[slot]; }
   return x;
+}
+
+// Where a unit's 16 weight rows are: expert matrix base, its row count (slab stride), first row, 128-byte K slabs.
+struct Geometry {
+  const uint8_t* w;
+  uint32_t rows, row0, slabs;
+};
+
+// The warp's weight stream: every slab of every unit the warp owns (units warp0, warp0 + W, ...), in order, through a
+// lane-private ring of DEC_STAGES slabs in shared memory (each lane reads back only the 64 bytes it copied, so no
+// barrier is needed: cp.async.wait_group per thread). The producer runs DEC_STAGES - 1 slabs ahead of the consumer,
+// across unit boundaries, so a unit's epilogue and the next unit's set-up overlap the stream.
+template <class GeomFn>
+struct WeightStream {
+  GeomFn geom;
+  uint32_t unit, slab, job, total, step;
+  Geometry g;
+  bool live;
+  uint32_t ring;  // shared address of this warp's ring
+
+  __device__ __forceinline__ void start(uint32_t first, uint32_t total_units, uint32_t stride, uint32_t ring_addr) {
+    unit = first; slab = 0; job = 0; total = total_units; step = stride; ring = ring_addr;
+    live = unit < total;
+    if (live) g = geom(unit);
+#pragma unroll 1
+    for (int i = 0; i < DEC_STAGES - 1; i++) { issue(); cp_async_commit(); }
+  }
+
+  // Copies the next slab (rows g and g + 8 of the lane's group, chunks q and q + 4) into its ring slot.
+  __device__ __forceinline__ void issue() {
+    if (!live) return;
+    const uint32_t lane = threadIdx.x & 31, gq = lane >> 2, q = lane & 3;
+    const uint32_t off0 = ((q ^ gq) & 7) * 16, off1 = (((q + 4) ^ gq) & 7) * 16;  // row % 8 == gq for both rows
+    const uint8_t* r_lo = g.w + (size_t)slab * g.rows * 128 + (size_t)(g.row0 + gq) * 128;
+    const uint8_t* r_hi = r_lo + 8 * 128;
+    const uint32_t base = ring + (job % DEC_STAGES) * 2048 + lane * 16;
+    cp_async16(base, r_lo + off0);
+    cp_async16(base + 512, r_lo + off1);
+    cp_async16(base + 1024, r_hi + off0);
+    cp_async16(base + 1536, r_hi + off1);
+    job++;
+    if (++slab == g.slabs) {
+      slab = 0;
+      unit += step;
+      live = unit < total;
+      if (live) g = geom(unit);
+    }
+  }
+};
+
+// The activation side of a unit: brow[nt] = the activation row this thread's column (nt * 8 + g) reads, -1 past the
+// unit's tokens; srow[nt][c] = the activation row of accumulator column nt * 8 + 2q + c (FP8 scales), -1 past them.
+template <bool FP8, int NT>
+struct UnitOperands {
+  const uint8_t* act;      // activation rows [*, K], row-major, esize bytes per element
+  const float* act_scale;  // FP8: [*, K / 128]
+  const float* w_scale_lo; // FP8: weight block scales [K / 128] of the unit's rows 0..7
+  const float* w_scale_hi; // FP8: of rows 8..15
+  uint32_t K;
+  int brow[NT];
+  int srow[NT][2];
+  int ntiles;
+};
+
+// One unit: consumes its `slabs` slabs from the stream (issuing one more per slab consumed) into acc.
+template <bool FP8, int NT, class S>
+__device__ __forceinline__ void unit_mma(S& stream, uint32_t slabs, const UnitOperands<FP8, NT>& u, float (&acc)[NT][4],
+                                         uint32_t& consumed) {
+  constexpr uint32_t ESZ = FP8 ? 1 : 2;
+  const uint32_t lane = threadIdx.x & 31, q = lane & 3;
+  const uint32_t kb_count = u.K / 128;
+  const size_t act_stride = (size_t)u.K * ESZ;
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+    for (int i = 0; i < 4; i++) acc[nt][i] = 0.0f;
+#pragma unroll 1
+  for (uint32_t s = 0; s < slabs; s++) {
+    cp_async_wait<DEC_STAGES - 2>();
+    const uint32_t base = stream.ring + (consumed % DEC_STAGES) * 2048 + lane * 16;
+    uint4 a[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];"
+                                             : "=r"(a[i].x), "=r"(a[i].y), "=r"(a[i].z), "=r"(a[i].w) : "r"(base + i * 512));
+    consumed++;
+    float wlo = 1.0f, whi = 1.0f;
+    if (FP8) { wlo = u.w_scale_lo[s]; whi = u.w_scale_hi[s]; }
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+      if (nt < u.ntiles) {
+        uint4 b0 = make_uint4(0, 0, 0, 0), b1 = make_uint4(0, 0, 0, 0);
+        if (u.brow[nt] >= 0) {
+          const uint8_t* bp = u.act + (size_t)u.brow[nt] * act_stride + (size_t)s * 128;
+          b0 = *(const uint4*)(bp + q * 16);
+          b1 = *(const uint4*)(bp + (q + 4) * 16);
+        }
+        if (FP8) {
+          // the slab is one 128-wide K block: its four k32 products accumulate in fp32 (f16 HMMAs on sm_90), then
+          // are scaled by activation x weight block scale into the accumulators
+          const float sa0 = u.srow[nt][0] >= 0 ? u.act_scale[(size_t)u.srow[nt][0] * kb_count + s] : 0.0f;
+          const float sa1 = u.srow[nt][1] >= 0 ? u.act_scale[(size_t)u.srow[nt][1] * kb_count + s] : 0.0f;
+          float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+          mma_e4m3(t, a[0].x, a[2].x, a[0].y, a[2].y, b0.x, b0.y);
+          mma_e4m3(t, a[0].z, a[2].z, a[0].w, a[2].w, b0.z, b0.w);
+          mma_e4m3(t, a[1].x, a[3].x, a[1].y, a[3].y, b1.x, b1.y);
+          mma_e4m3(t, a[1].z, a[3].z, a[1].w, a[3].w, b1.z, b1.w);
+          acc[nt][0] = fmaf(t[0], wlo * sa0, acc[nt][0]);
+          acc[nt][1] = fmaf(t[1], wlo * sa1, acc[nt][1]);
+          acc[nt][2] = fmaf(t[2], whi * sa0, acc[nt][2]);
+          acc[nt][3] = fmaf(t[3], whi * sa1, acc[nt][3]);
+        } else {
+          mma_bf16(acc[nt], a[0].x, a[2].x, a[0].y, a[2].y, b0.x, b0.y);
+          mma_bf16(acc[nt], a[0].z, a[2].z, a[0].w, a[2].w, b0.z, b0.w);
+          mma_bf16(acc[nt], a[1].x, a[3].x, a[1].y, a[3].y, b1.x, b1.y);
+          mma_bf16(acc[nt], a[1].z, a[3].z, a[1].w, a[3].w, b1.z, b1.w);
+        }
+      }
+    }
+    stream.issue();
+    cp_async_commit();
+  }
 }
 
 // Arrives at a counter after this warp's global writes; true in the warp that arrives last (target arrivals), which
@@ -218,6 +268,15 @@ __device__ __forceinline__ void route(
   const int k0 = kc * DEC_KC, klen = min(DEC_KC, H - k0);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 
+  // this warp's router row over the chunk: all 16 loads issued before anything waits on them (one DRAM latency)
+  const int e = grp * DEC_EG + warp;
+  float wv[DEC_KC / 32];
+#pragma unroll
+  for (int i = 0; i < DEC_KC / 32; i++) {
+    const int c = lane + 32 * i;
+    wv[i] = (e < n_out && c < klen) ? w[(size_t)e * H + k0 + c] : 0.0f;
+  }
+
   // x[0..T)[k0, k0 + klen) -> shared memory (fp32)
   const int v4 = klen / 4;
   for (int i = threadIdx.x; i < T * v4; i += DEC_THREADS) {
@@ -252,17 +311,19 @@ __device__ __forceinline__ void route(
   }
 
   // logits partial sums: router row e (one per warp) over this K chunk, all tokens, fp64 (products exact)
-  const int e = grp * DEC_EG + warp;
   if (e < n_out) {
     double acc[TCAP];
 #pragma unroll
     for (int t = 0; t < TCAP; t++) acc[t] = 0.0;
-    const float* wr = w + (size_t)e * H + k0;
-    for (int c = lane; c < klen; c += 32) {
-      const double wv = (double)wr[c];
 #pragma unroll
-      for (int t = 0; t < TCAP; t++)
-        if (t < T) acc[t] = fma(wv, (double)dec_smem[t * DEC_KC + c], acc[t]);
+    for (int i = 0; i < DEC_KC / 32; i++) {
+      const int c = lane + 32 * i;
+      if (c < klen) {
+        const double wd = (double)wv[i];
+#pragma unroll
+        for (int t = 0; t < TCAP; t++)
+          if (t < T) acc[t] = fma(wd, (double)dec_smem[t * DEC_KC + c], acc[t]);
+      }
     }
 #pragma unroll
     for (int t = 0; t < TCAP; t++) {
@@ -285,7 +346,15 @@ __device__ __forceinline__ void route(
     const int t = i / DEC_EG, r = grp * DEC_EG + i % DEC_EG;
     if (r < n_out) {
       double s = 0.0;
-      for (int z = 0; z < (int)gridDim.x; z++) s += __ldcg(&partial[((size_t)z * TCAP + t) * n_out + r]);
+      for (int z0 = 0; z0 < (int)gridDim.x; z0 += 8) {  // 8 loads in flight, added in chunk order
+        double v[8];
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+          v[i] = z0 + i < (int)gridDim.x ? __ldcg(&partial[((size_t)(z0 + i) * TCAP + t) * n_out + r]) : 0.0;
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+          if (z0 + i < (int)gridDim.x) s += v[i];
+      }
       logits[(size_t)t * n_out + r] = (float)s;
     }
   }
@@ -357,37 +426,55 @@ __device__ __forceinline__ void route(
 // ---------------------------------------------------------------------------------------------------------------------
 // GEMM1 + SwiGLU (+ FP8 re-quantization)
 // ---------------------------------------------------------------------------------------------------------------------
+template <bool FP8>
+struct Gemm1Geometry {
+  const SmemPlan* p;
+  const uint8_t *w1, *sw1;
+  uint32_t tiles_r, H, I, SI;
+  __device__ __forceinline__ Geometry operator()(uint32_t unit) const {
+    constexpr uint32_t ESZ = FP8 ? 1 : 2;
+    const bool shared = unit >= (uint32_t)p->U * tiles_r;
+    const uint32_t tile = shared ? unit - (uint32_t)p->U * tiles_r : unit % tiles_r;
+    const uint32_t rows = 2u * (shared ? SI : I);
+    const int expert = shared ? 0 : p->expert[unit / tiles_r];
+    return Geometry{(shared ? sw1 : w1) + (size_t)expert * rows * H * ESZ, rows, tile * 16, H * ESZ / 128};
+  }
+};
+
 template <bool FP8, int NT>
 __device__ __forceinline__ void gemm1(
     const uint8_t* __restrict__ act, const float* __restrict__ act_scale, const uint8_t* __restrict__ w1,
     const float* __restrict__ w1_scale, const uint8_t* __restrict__ sw1, const float* __restrict__ sw1_scale,
     float* __restrict__ h32, uint8_t* __restrict__ h, float* __restrict__ h_scale, float* __restrict__ sh32,
-    uint8_t* __restrict__ sh, float* __restrict__ sh_scale, int* __restrict__ block_counter, Plan p,
+    uint8_t* __restrict__ sh, float* __restrict__ sh_scale, int* __restrict__ block_counter, Plan gp, int max_used,
     const int* __restrict__ num_tokens, int H, int I, int SI, int k) {
-  constexpr int ESZ = FP8 ? 1 : 2;
-  const int T = min(*num_tokens, 8 * NT), U = *p.num_used;
-  const uint32_t lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+  extern __shared__ __align__(16) uint8_t dec_gemm_smem[];
+  const int T = min(*num_tokens, 8 * NT);
+  const SmemPlan p = load_plan(gp, (int*)(dec_gemm_smem + DEC_WARPS * DEC_STAGES * 2048), max_used, T * k);
+  const int U = p.U;
+  const uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const uint32_t tiles_r = 2u * I / 16, tiles_s = sw1 ? 2u * SI / 16 : 0;
   const uint32_t total = (uint32_t)U * tiles_r + tiles_s;
   const int blocks_max = max(I, SI) / 128;
-  for (uint32_t unit = blockIdx.x * DEC_WARPS + (threadIdx.x >> 5); unit < total; unit += gridDim.x * DEC_WARPS) {
+  WeightStream<Gemm1Geometry<FP8>> ws{Gemm1Geometry<FP8>{&p, w1, sw1, tiles_r, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
+  const uint32_t first = blockIdx.x * DEC_WARPS + warp, stride = gridDim.x * DEC_WARPS;
+  ws.start(first, total, stride, (uint32_t)__cvta_generic_to_shared(dec_gemm_smem + warp * DEC_STAGES * 2048));
+  uint32_t consumed = 0;
+  for (uint32_t unit = first; unit < total; unit += stride) {
     const bool shared = unit >= (uint32_t)U * tiles_r;
     const int slot = shared ? U : unit / tiles_r;
     const uint32_t tile = shared ? unit - (uint32_t)U * tiles_r : unit % tiles_r;
-    const UnitExpert ue = unit_expert(p, slot, U, T);
+    const UnitExpert ue = unit_expert(p, slot, T);
     const int N = shared ? SI : I;
     UnitOperands<FP8, NT> op;
-    op.rows = 2u * N;
-    op.row0 = tile * 16;
     op.K = H;
-    op.w = (shared ? sw1 : w1) + (size_t)ue.expert * op.rows * H * ESZ;
     op.act = act;
     op.act_scale = act_scale;
     const int j = tile * 8 + g;  // output column of this thread's rows (gate row j, up row j)
     if (FP8) {
-      const float* ws = (shared ? sw1_scale : w1_scale) + (size_t)ue.expert * (op.rows / 128) * (H / 128);
-      op.w_scale_lo = ws + (size_t)((tile * 8) / 128) * (H / 128);
-      op.w_scale_hi = ws + (size_t)((N + tile * 8) / 128) * (H / 128);
+      const float* wsc = (shared ? sw1_scale : w1_scale) + (size_t)ue.expert * (2 * N / 128) * (H / 128);
+      op.w_scale_lo = wsc + (size_t)((tile * 8) / 128) * (H / 128);
+      op.w_scale_hi = wsc + (size_t)((N + tile * 8) / 128) * (H / 128);
     }
     int drow[NT][2];
 #pragma unroll
@@ -398,13 +485,13 @@ __device__ __forceinline__ void gemm1(
       for (int c = 0; c < 2; c++) {
         const int di = nt * 8 + 2 * q + c;
         const int en = di < ue.cnt ? ue.entry(di) : -1;
-        drow[nt][c] = en;                                   // output row: the entry (shared: the token)
+        drow[nt][c] = en;                                       // output row: the entry (shared: the token)
         op.srow[nt][c] = en < 0 ? -1 : (shared ? en : en / k);  // activation row: the token
       }
     }
     op.ntiles = (ue.cnt + 7) / 8;
     float acc[NT][4];
-    unit_mma<FP8, NT>(op, acc);
+    unit_mma<FP8, NT>(ws, (uint32_t)H * (FP8 ? 1 : 2) / 128, op, acc, consumed);
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) {
 #pragma unroll
@@ -436,40 +523,59 @@ __device__ __forceinline__ void gemm1(
       }
     }
   }
+  cp_async_wait<0>();
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
 // GEMM2 x routing weight + combine
 // ---------------------------------------------------------------------------------------------------------------------
+template <bool FP8>
+struct Gemm2Geometry {
+  const SmemPlan* p;
+  const uint8_t *w2, *sw2;
+  uint32_t tiles, H, I, SI;
+  __device__ __forceinline__ Geometry operator()(uint32_t unit) const {
+    constexpr uint32_t ESZ = FP8 ? 1 : 2;
+    const int slot = unit / tiles;
+    const bool shared = slot >= p->U;
+    const uint32_t K = shared ? SI : I;
+    const int expert = shared ? 0 : p->expert[slot];
+    return Geometry{(shared ? sw2 : w2) + (size_t)expert * H * K * ESZ, H, (unit % tiles) * 16, K * ESZ / 128};
+  }
+};
+
 template <bool FP8, int NT>
 __device__ __forceinline__ void gemm2(
     const uint8_t* __restrict__ h, const float* __restrict__ h_scale, const uint8_t* __restrict__ w2,
     const float* __restrict__ w2_scale, const uint8_t* __restrict__ sh, const float* __restrict__ sh_scale,
     const uint8_t* __restrict__ sw2, const float* __restrict__ sw2_scale, float* __restrict__ y,
     float* __restrict__ y_shared, const float* __restrict__ topk_weight, const float* __restrict__ shared_row_weight,
-    float* __restrict__ out, int* __restrict__ tile_counter, Plan p, const int* __restrict__ num_tokens, int H, int I,
-    int SI, int k) {
-  constexpr int ESZ = FP8 ? 1 : 2;
-  const int T = min(*num_tokens, 8 * NT), U = *p.num_used;
+    float* __restrict__ out, int* __restrict__ tile_counter, Plan gp, int max_used, const int* __restrict__ num_tokens,
+    int H, int I, int SI, int k) {
+  extern __shared__ __align__(16) uint8_t dec_gemm_smem[];
+  const int T = min(*num_tokens, 8 * NT);
+  const SmemPlan p = load_plan(gp, (int*)(dec_gemm_smem + DEC_WARPS * DEC_STAGES * 2048), max_used, T * k);
+  const int U = p.U;
   const bool has_shared = sw2 != nullptr;
-  const uint32_t lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+  const uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const uint32_t tiles = H / 16, experts = U + (has_shared ? 1 : 0), total = experts * tiles;
-  for (uint32_t unit = blockIdx.x * DEC_WARPS + (threadIdx.x >> 5); unit < total; unit += gridDim.x * DEC_WARPS) {
+  WeightStream<Gemm2Geometry<FP8>> ws{Gemm2Geometry<FP8>{&p, w2, sw2, tiles, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
+  const uint32_t first = blockIdx.x * DEC_WARPS + warp, stride = gridDim.x * DEC_WARPS;
+  ws.start(first, total, stride, (uint32_t)__cvta_generic_to_shared(dec_gemm_smem + warp * DEC_STAGES * 2048));
+  uint32_t consumed = 0;
+  for (uint32_t unit = first; unit < total; unit += stride) {
     const int slot = unit / tiles;
     const uint32_t tile = unit % tiles;
-    const UnitExpert ue = unit_expert(p, slot, U, T);
+    const UnitExpert ue = unit_expert(p, slot, T);
     const int K = ue.shared ? SI : I;
     UnitOperands<FP8, NT> op;
-    op.rows = H;
-    op.row0 = tile * 16;
     op.K = K;
-    op.w = (ue.shared ? sw2 : w2) + (size_t)ue.expert * H * K * ESZ;
     op.act = ue.shared ? sh : h;
     op.act_scale = ue.shared ? sh_scale : h_scale;
     if (FP8) {
-      const float* ws = (ue.shared ? sw2_scale : w2_scale) + ((size_t)ue.expert * (H / 128) + (tile * 16) / 128) * (K / 128);
-      op.w_scale_lo = ws;
-      op.w_scale_hi = ws;
+      const float* wsc = (ue.shared ? sw2_scale : w2_scale) + ((size_t)ue.expert * (H / 128) + (tile * 16) / 128) * (K / 128);
+      op.w_scale_lo = wsc;
+      op.w_scale_hi = wsc;
     }
     int drow[NT][2];
 #pragma unroll
@@ -485,7 +591,7 @@ __device__ __forceinline__ void gemm2(
     }
     op.ntiles = (ue.cnt + 7) / 8;
     float acc[NT][4];
-    unit_mma<FP8, NT>(op, acc);
+    unit_mma<FP8, NT>(ws, (uint32_t)K * (FP8 ? 1 : 2) / 128, op, acc, consumed);
     const int n0 = tile * 16 + g;
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) {
@@ -511,6 +617,7 @@ __device__ __forceinline__ void gemm2(
       }
     }
   }
+  cp_async_wait<0>();
 }
 
 }  // namespace moe_dec
@@ -532,16 +639,15 @@ __device__ __forceinline__ void gemm2(
   }
 DEC_ROUTE(moe_decode_route_t16, 16)
 DEC_ROUTE(moe_decode_route_t32, 32)
-
 #define DEC_GEMM1(NAME, FP8, NT)                                                                                       \
   extern "C" __global__ void __launch_bounds__(DEC_THREADS, 2) NAME(                                                   \
       const uint8_t* act, const float* act_scale, const uint8_t* w1, const float* w1_scale, const uint8_t* sw1,        \
       const float* sw1_scale, float* h32, uint8_t* h, float* h_scale, float* sh32, uint8_t* sh, float* sh_scale,      \
       int* block_counter, const int* num_used, const int* used_expert, const int* used_off, const int* used_cnt,      \
-      const int* entries, const int* num_tokens, int H, int I, int SI, int k) {                                        \
+      const int* entries, int max_used, const int* num_tokens, int H, int I, int SI, int k) {                          \
     moe_dec::Plan p{num_used, used_expert, used_off, used_cnt, entries};                                               \
     moe_dec::gemm1<FP8, NT>(act, act_scale, w1, w1_scale, sw1, sw1_scale, h32, h, h_scale, sh32, sh, sh_scale,        \
-                            block_counter, p, num_tokens, H, I, SI, k);                                                \
+                            block_counter, p, max_used, num_tokens, H, I, SI, k);                                      \
   }
 DEC_GEMM1(moe_decode_gemm1_fp8_t16, true, 2)
 DEC_GEMM1(moe_decode_gemm1_fp8_t32, true, 4)
@@ -553,11 +659,11 @@ DEC_GEMM1(moe_decode_gemm1_bf16_t32, false, 4)
       const uint8_t* h, const float* h_scale, const uint8_t* w2, const float* w2_scale, const uint8_t* sh,            \
       const float* sh_scale, const uint8_t* sw2, const float* sw2_scale, float* y, float* y_shared,                   \
       const float* topk_weight, const float* shared_row_weight, float* out, int* tile_counter, const int* num_used,   \
-      const int* used_expert, const int* used_off, const int* used_cnt, const int* entries, const int* num_tokens,    \
-      int H, int I, int SI, int k) {                                                                                   \
+      const int* used_expert, const int* used_off, const int* used_cnt, const int* entries, int max_used,            \
+      const int* num_tokens, int H, int I, int SI, int k) {                                                            \
     moe_dec::Plan p{num_used, used_expert, used_off, used_cnt, entries};                                               \
     moe_dec::gemm2<FP8, NT>(h, h_scale, w2, w2_scale, sh, sh_scale, sw2, sw2_scale, y, y_shared, topk_weight,         \
-                            shared_row_weight, out, tile_counter, p, num_tokens, H, I, SI, k);                         \
+                            shared_row_weight, out, tile_counter, p, max_used, num_tokens, H, I, SI, k);               \
   }
 DEC_GEMM2(moe_decode_gemm2_fp8_t16, true, 2)
 DEC_GEMM2(moe_decode_gemm2_fp8_t32, true, 4)

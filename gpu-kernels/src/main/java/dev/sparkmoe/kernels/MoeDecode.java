@@ -25,6 +25,8 @@ public final class MoeDecode {
     static final int WARPS = 8, THREADS = WARPS * 32;
     /** Rows of one GEMM warp unit and channels of one GEMM2/combine tile. */
     static final int UNIT_ROWS = 16;
+    /** Weight slabs (2 KB per warp) in each warp's shared-memory ring (DEC_STAGES). */
+    static final int STAGES = 5;
 
     private final CudaFunction route16, route32, gemm1Fp8x16, gemm1Fp8x32, gemm1Bf16x16, gemm1Bf16x32, gemm2Fp8x16, gemm2Fp8x32,
             gemm2Bf16x16, gemm2Bf16x32;
@@ -79,8 +81,13 @@ public final class MoeDecode {
         return Math.max(tile * K_CHUNK * 4, WARPS * perWarpFloats * 4);
     }
 
-    /** Persistent grid of the GEMM kernels: two CTAs of 8 warps per SM (their register budget). */
+    /** Persistent grid of the GEMM kernels: two CTAs of 8 warps per SM (their register and shared-memory budget). */
     private Dim gemmGrid() { return Dim.of(2 * smCount); }
+
+    /** Dynamic shared memory of the GEMM kernels: the warps' weight rings, then the plan (3 x maxUsed + tile x k ints). */
+    static int gemmSmemBytes(int tile, MoeConfig c) {
+        return WARPS * STAGES * 2048 + 4 * (3 * maxUsedExperts(tile, c) + tile * c.topK());
+    }
 
     /** The buffers of the small-batch plan (written by {@link #route}, read by the GEMMs). */
     public record Plan(DeviceBuffer numUsed, DeviceBuffer usedExpert, DeviceBuffer usedOffset, DeviceBuffer usedCount,
@@ -116,10 +123,10 @@ public final class MoeDecode {
                       DeviceBuffer hScale, DeviceBuffer sharedH32, DeviceBuffer sharedH, DeviceBuffer sharedHScale,
                       DeviceBuffer blockCounters, Plan plan, DeviceBuffer numTokens) {
         CudaFunction f = fp8 ? (tile == 16 ? gemm1Fp8x16 : gemm1Fp8x32) : (tile == 16 ? gemm1Bf16x16 : gemm1Bf16x32);
-        f.launch(s, gemmGrid(), Dim.of(THREADS), 0, act, nullable(actScale), w1, nullable(w1Scale), nullable(sharedW1),
+        f.launch(s, gemmGrid(), Dim.of(THREADS), gemmSmemBytes(tile, c), act, nullable(actScale), w1, nullable(w1Scale), nullable(sharedW1),
                 nullable(sharedW1Scale), nullable(h32), h, nullable(hScale), nullable(sharedH32), nullable(sharedH),
                 nullable(sharedHScale), blockCounters, plan.numUsed(), plan.usedExpert(), plan.usedOffset(), plan.usedCount(),
-                plan.entries(), numTokens, c.hiddenSize(), c.expertIntermediateSize(),
+                plan.entries(), maxUsedExperts(tile, c), numTokens, c.hiddenSize(), c.expertIntermediateSize(),
                 c.hasSharedExpert() ? c.sharedIntermediateSize() : 0, c.topK());
     }
 
@@ -133,10 +140,10 @@ public final class MoeDecode {
                       DeviceBuffer sharedW2Scale, DeviceBuffer y, DeviceBuffer sharedY, DeviceBuffer topkWeight,
                       DeviceBuffer sharedRowWeight, DeviceBuffer out, DeviceBuffer tileCounters, Plan plan, DeviceBuffer numTokens) {
         CudaFunction f = fp8 ? (tile == 16 ? gemm2Fp8x16 : gemm2Fp8x32) : (tile == 16 ? gemm2Bf16x16 : gemm2Bf16x32);
-        f.launch(s, gemmGrid(), Dim.of(THREADS), 0, h, nullable(hScale), w2, nullable(w2Scale), nullable(sharedH),
+        f.launch(s, gemmGrid(), Dim.of(THREADS), gemmSmemBytes(tile, c), h, nullable(hScale), w2, nullable(w2Scale), nullable(sharedH),
                 nullable(sharedHScale), nullable(sharedW2), nullable(sharedW2Scale), y, nullable(sharedY), topkWeight,
                 nullable(sharedRowWeight), out, tileCounters, plan.numUsed(), plan.usedExpert(), plan.usedOffset(), plan.usedCount(),
-                plan.entries(), numTokens, c.hiddenSize(), c.expertIntermediateSize(),
+                plan.entries(), maxUsedExperts(tile, c), numTokens, c.hiddenSize(), c.expertIntermediateSize(),
                 c.hasSharedExpert() ? c.sharedIntermediateSize() : 0, c.topK());
     }
 }
