@@ -85,7 +85,8 @@ public final class GpuEngineSettings {
             "Calls of at most this many tokens (0 = none, at most 32) run the small-batch path (moe_decode.cu): three kernels "
                     + "- route (fp64 router logits, top-k, per-expert plan, GEMM1 activations), GEMM1 + SwiGLU, GEMM2 + combine - "
                     + "that stream each used expert's weights once through mma.sync with the tokens as the narrow side, instead "
-                    + "of the grouped path's 128-row tiles; FP8 promotes after every 32 of K. The choice depends on the whole "
+                    + "of the grouped path's 128-row tiles; FP8 sums each 128-wide K block's e4m3 products in fp32 (sm_90 runs "
+                    + "e4m3 mma.sync as f16 HMMAs: exact products) before applying the block scales. The choice depends on the whole "
                     + "call's token count, so a large call's last launch stays on the grouped path (results of a call do not "
                     + "depend on the launch limit). Not used with referenceGemm.",
             16);
