@@ -86,12 +86,15 @@ public final class GpuEngineSettings {
 
     public static final Setting<String> EXPERT_OUTPUT_PRECISION = Settings.stringSetting("sparkmoe.gpu.expertOutputPrecision",
             "Precision in which GEMM2 stores each (token, expert) output row (already multiplied by its routing weight) and "
-                    + "the shared expert's rows for combine: fp32, or bf16 (rounded to nearest even; half the bytes GEMM2 "
-                    + "writes and combine reads - 3.8 GB less traffic per 16384 DeepSeek-V3 tokens - at the cost of one bf16 "
-                    + "rounding per term: +1.6e-3..1.8e-3 relative on the layer output, measured against fp32 Y on the H200). "
-                    + "Combine sums in fp32 in the same fixed order either way (bitwise repeatable). bf16 needs the sm_90a GEMM kernels: refused with "
-                    + "sparkmoe.gpu.referenceGemm and on GPUs other than compute capability 9.0.",
-            "fp32");
+                    + "the shared expert's rows for combine: fp32, bf16 (rounded to nearest even; half the bytes GEMM2 "
+                    + "writes and combine reads - 3.8 GB less traffic per 16384 DeepSeek-V3 tokens, -3.5..-7 % per DeepSeek-V3 "
+                    + "layer - at the cost of one bf16 rounding per term: +1.6e-3..1.8e-3 relative on the layer output, measured "
+                    + "against fp32 Y on the H200; bf16 is what DeepGEMM's and torch's grouped GEMMs emit), or auto: bf16 on the "
+                    + "production sm_90a GEMMs, fp32 with sparkmoe.gpu.referenceGemm, with "
+                    + "sparkmoe.gpu.fp8PromotionInterval=32 (the accuracy settings) and on GPUs other than compute capability 9.0. "
+                    + "Combine sums in fp32 in the same fixed order either way (bitwise repeatable). An explicit bf16 is "
+                    + "refused with sparkmoe.gpu.referenceGemm and on GPUs other than compute capability 9.0.",
+            "auto");
 
     public static final Setting<String> SCATTER_KERNEL = Settings.stringSetting("sparkmoe.gpu.scatterKernel",
             "Kernel that writes each token's row into its k expert rows (BF16, or FP8 quantized per 128 channels): prefetch "
@@ -99,4 +102,13 @@ public final class GpuEngineSettings {
                     + "row, FP8 scales of all k rows in one store per block) or blockwise (session 3: one 128/256-channel "
                     + "piece per warp at a time). Results are bitwise the same.",
             "prefetch");
+    public static final Setting<Integer> DECODE_MAX_TOKENS = Settings.intSetting("sparkmoe.gpu.decodeMaxTokens",
+            "Calls of at most this many tokens (0 = none, at most 32) run the small-batch path (moe_decode.cu): three kernels "
+                    + "- route (fp64 router logits, top-k, per-expert plan, GEMM1 activations), GEMM1 + SwiGLU, GEMM2 + combine - "
+                    + "that stream each used expert's weights once through mma.sync with the tokens as the narrow side, instead "
+                    + "of the grouped path's 128-row tiles; FP8 sums each 128-wide K block's e4m3 products in fp32 (sm_90 runs "
+                    + "e4m3 mma.sync as f16 HMMAs: exact products) before applying the block scales. The choice depends on the whole "
+                    + "call's token count, so a large call's last launch stays on the grouped path (results of a call do not "
+                    + "depend on the launch limit). Not used with referenceGemm.",
+            16);
 }

@@ -16,6 +16,7 @@ import dev.sparkmoe.kernels.GroupedGemm;
 import dev.sparkmoe.kernels.GroupedGemm.RealRows;
 import dev.sparkmoe.kernels.GroupedGemmConfig;
 import dev.sparkmoe.kernels.MoeCombine;
+import dev.sparkmoe.kernels.MoeDecode;
 import dev.sparkmoe.kernels.MoeDispatch;
 import dev.sparkmoe.kernels.MoeRoute;
 import dev.sparkmoe.kernels.WeightPacking.Format;
@@ -89,6 +90,13 @@ public final class GpuMoeEngine implements MoeEngine {
     /** GEMM2 stores the expert outputs (Y, Y shared) in bf16 ({@link GpuEngineSettings#EXPERT_OUTPUT_PRECISION}). */
     private final boolean yBf16;
     private final MoeDispatch.ScatterKernel scatterKernel;
+    /**
+     * The small-batch path ({@link GpuEngineSettings#DECODE_MAX_TOKENS}): calls of at most {@code decodeMaxTokens}
+     * tokens run {@link MoeDecode}'s three kernels on {@code decodeWs}; both null (and the limit 0) when off.
+     */
+    private final int decodeMaxTokens;
+    private final MoeDecode decode;
+    private final DecodeWorkspace decodeWs;
     private int inRing, outRing;
     private LayerWorkspace workspace;
     private volatile boolean closed;
@@ -168,21 +176,26 @@ public final class GpuMoeEngine implements MoeEngine {
         }
         TokenBuckets.bucket(1, maxTokens); // validates the setting
         String yPrecision = GpuEngineSettings.EXPERT_OUTPUT_PRECISION.fromSystemProperties();
-        if (!yPrecision.equalsIgnoreCase("fp32") && !yPrecision.equalsIgnoreCase("bf16")) {
-            throw new MoeEngineException(GpuEngineSettings.EXPERT_OUTPUT_PRECISION.key() + " must be fp32 or bf16, got '" + yPrecision + "'");
+        if (!yPrecision.equalsIgnoreCase("auto") && !yPrecision.equalsIgnoreCase("fp32") && !yPrecision.equalsIgnoreCase("bf16")) {
+            throw new MoeEngineException(GpuEngineSettings.EXPERT_OUTPUT_PRECISION.key() + " must be auto, fp32 or bf16, got '" + yPrecision + "'");
         }
-        this.yBf16 = yPrecision.equalsIgnoreCase("bf16");
         boolean referenceGemm = GpuEngineSettings.REFERENCE_GEMM.fromSystemProperties();
+        int computeCapability = CudaContext.computeCapability(ordinal);
+        if (yPrecision.equalsIgnoreCase("auto")) {
+            // bf16 on the fast path; fp32 wherever accuracy was asked for (reference GEMMs, promotion every 32) or the
+            // sm_90a kernels are missing
+            this.yBf16 = !referenceGemm && computeCapability == 90
+                    && GpuEngineSettings.FP8_PROMOTION_INTERVAL.fromSystemProperties() == GpuEngineSettings.FP8_PROMOTION_INTERVAL.defaultValue();
+        } else {
+            this.yBf16 = yPrecision.equalsIgnoreCase("bf16");
+        }
         if (yBf16 && referenceGemm) {
             throw new MoeEngineException(GpuEngineSettings.EXPERT_OUTPUT_PRECISION.key() + "=bf16 needs the production GEMMs: the "
                     + "reference GEMMs (" + GpuEngineSettings.REFERENCE_GEMM.key() + "=true) store fp32 only");
         }
-        if (yBf16) {
-            int cc = CudaContext.computeCapability(ordinal);
-            if (cc != 90) {
-                throw new MoeEngineException(GpuEngineSettings.EXPERT_OUTPUT_PRECISION.key() + "=bf16 needs the sm_90a GEMM kernels; GPU "
-                        + ordinal + " has compute capability " + cc / 10 + "." + cc % 10 + " (use fp32)");
-            }
+        if (yBf16 && computeCapability != 90) {
+            throw new MoeEngineException(GpuEngineSettings.EXPERT_OUTPUT_PRECISION.key() + "=bf16 needs the sm_90a GEMM kernels; GPU "
+                    + ordinal + " has compute capability " + computeCapability / 10 + "." + computeCapability % 10 + " (use fp32)");
         }
         try {
             this.scatterKernel = MoeDispatch.ScatterKernel.parse(GpuEngineSettings.SCATTER_KERNEL.fromSystemProperties());
@@ -227,6 +240,15 @@ public final class GpuMoeEngine implements MoeEngine {
                 this.routerWeights = weights.router;
             }
             this.dispatch = new MoeDispatch(module, scatterKernel);
+            int small = GpuEngineSettings.DECODE_MAX_TOKENS.fromSystemProperties();
+            if (small < 0 || small > MoeDecode.MAX_TOKENS) {
+                throw new MoeEngineException(GpuEngineSettings.DECODE_MAX_TOKENS.key() + " must be 0.." + MoeDecode.MAX_TOKENS + ", got " + small);
+            }
+            // the reference GEMMs are for exact cross-checks of the grouped path: they keep it for every size
+            if (GpuEngineSettings.REFERENCE_GEMM.fromSystemProperties()) small = 0;
+            this.decodeMaxTokens = small;
+            this.decode = small > 0 ? new MoeDecode(module, cx.multiprocessorCount()) : null;
+            this.decodeWs = small > 0 ? add(made, new DecodeWorkspace(cx, stream, c, format, weights.routerRows, small)) : null;
             this.combine = new MoeCombine(module);
             this.gemm = new GroupedGemm(module, cx.multiprocessorCount(), referenceGemm, fp8PromotionInterval, yBf16);
             if (yBf16) requireBf16YKernels(c, module, gemm);
@@ -295,6 +317,7 @@ public final class GpuMoeEngine implements MoeEngine {
                 + (yBf16 ? ", expert outputs bf16" : "")
                 + (scatterKernel != MoeDispatch.ScatterKernel.PREFETCH ? ", scatter " + scatterKernel.name().toLowerCase(java.util.Locale.ROOT) : "")
                 + (sharedStream != null ? ", shared expert on a side stream" : "")
+                + (decodeMaxTokens > 0 ? ", small-batch path up to " + decodeMaxTokens + " tokens" : "")
                 + (useGraphs ? ", CUDA graphs" : "");
     }
 
@@ -308,6 +331,7 @@ public final class GpuMoeEngine implements MoeEngine {
         requireOpen();
         int h = config.hiddenSize();
         StagingSlot slot = staging.acquire(slotBytes(tokens, maxTokens));
+        boolean small = usesDecodePath(tokens);
         try {
             for (int i = 0, n = TokenBuckets.launches(tokens, maxTokens); i < n; i++) {
                 int t = TokenBuckets.launchTokens(tokens, maxTokens, i);
@@ -317,7 +341,7 @@ public final class GpuMoeEngine implements MoeEngine {
                     try {
                         requireOpen();
                         slot.copyIn(hidden, offset, t * h);
-                        enqueueCall(slot, t);
+                        enqueueCall(slot, t, small);
                         slot.awaitAndCopyOut(what(t), out, offset, t * h);
                     } finally {
                         lock.unlock();
@@ -327,7 +351,7 @@ public final class GpuMoeEngine implements MoeEngine {
                     lock.lock();
                     try {
                         requireOpen();
-                        enqueueCall(slot, t);
+                        enqueueCall(slot, t, small);
                     } finally {
                         lock.unlock();
                     }
@@ -350,11 +374,17 @@ public final class GpuMoeEngine implements MoeEngine {
         if (closed) throw new MoeEngineException("the GPU engine of layer " + layer + " is closed");
     }
 
+    /**
+     * Whether a call of {@code callTokens} tokens (all its launches) runs the small-batch path. Decided per call, not per
+     * launch, so a call's results do not depend on how it is split into launches (stacks ask the same).
+     */
+    boolean usesDecodePath(int callTokens) { return decode != null && callTokens <= decodeMaxTokens; }
+
     /** Queues upload, layer and download of one launch and records the slot's event. Lock held. */
-    private void enqueueCall(StagingSlot slot, int tokens) {
+    private void enqueueCall(StagingSlot slot, int tokens, boolean small) {
         LayerWorkspace ws = prepare(tokens);
         enqueueInput(ws, slot, tokens);
-        enqueueLayer(ws, tokens);
+        enqueueLayer(ws, tokens, small);
         enqueueOutput(ws, slot, tokens);
     }
 
@@ -380,6 +410,28 @@ public final class GpuMoeEngine implements MoeEngine {
             if (ws.yShared != null) ws.yShared.memset32(0, stream);
             stream.synchronize("filling the SwiGLU outputs");
             return ws;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Tests: fills every data buffer of the small-batch path (router partials and logits, activations, SwiGLU rows and
+     * scales, Y) with the 32-bit pattern {@code bits} (e.g. NaN) and waits, so a next call that read anything it did not
+     * write in that call would show it. Counters and plan are left alone (the kernels need them zero / write them first).
+     */
+    void fillDecodeBuffers(int bits) {
+        lock.lock();
+        try {
+            requireOpen();
+            if (decodeWs == null) throw new MoeEngineException("the small-batch path is off in this engine");
+            ctx.makeCurrent();
+            DecodeWorkspace d = decodeWs;
+            for (DeviceBuffer b : new DeviceBuffer[] {d.partial, d.logits, d.act, d.actScale, d.h32, d.h, d.hScale, d.sharedH32, d.sharedH,
+                    d.sharedHScale, d.y, d.sharedY}) {
+                if (b != null && b.byteSize() % 4 == 0) b.memset32(bits, stream);
+            }
+            stream.synchronize("filling the small-batch buffers");
         } finally {
             lock.unlock();
         }
@@ -432,9 +484,12 @@ public final class GpuMoeEngine implements MoeEngine {
         combine.add(stream, ws.out, ws.x, ws.out, (long) tokens * config.hiddenSize());
     }
 
-    /** Queues the layer for the token count already queued into the workspace. Lock held. */
-    void enqueueLayer(LayerWorkspace ws, int tokens) {
-        runLayer(ws, TokenBuckets.bucket(tokens, maxTokens));
+    /**
+     * Queues the layer for the token count already queued into the workspace; {@code small}: the small-batch path
+     * ({@link #usesDecodePath} of the whole call). Lock held.
+     */
+    void enqueueLayer(LayerWorkspace ws, int tokens, boolean small) {
+        runLayer(ws, TokenBuckets.bucket(tokens, maxTokens), small);
     }
 
     /** Queues the copy of out into the slot's output and records the slot's event after it. Lock held. */
@@ -466,15 +521,17 @@ public final class GpuMoeEngine implements MoeEngine {
     ForwardMode forwardMode() { return mode; }
 
     /** Queues the whole layer for the token count already in the workspace: the bucket's graph, or the kernels. */
-    private void runLayer(LayerWorkspace ws, int bucket) {
+    private void runLayer(LayerWorkspace ws, int bucket, boolean small) {
         if (!useGraphs) {
-            enqueueKernels(ws, bucket);
+            enqueueKernels(ws, bucket, small);
             return;
         }
-        CudaGraph g = graphs.get(bucket);
+        int key = small ? -bucket : bucket; // a bucket can have a graph of each path
+        CudaGraph g = graphs.get(key);
         if (g == null) {
-            g = CudaGraph.capture(stream, "MoE layer " + layer + " bucket " + bucket, () -> enqueueKernels(ws, bucket));
-            graphs.put(bucket, g);
+            g = CudaGraph.capture(stream, "MoE layer " + layer + " bucket " + bucket + (small ? " (small-batch path)" : ""),
+                    () -> enqueueKernels(ws, bucket, small));
+            graphs.put(key, g);
         }
         g.launch(stream);
     }
@@ -509,8 +566,8 @@ public final class GpuMoeEngine implements MoeEngine {
      * With a shared branch, the shared expert runs on its own stream (forked and joined by events, so a graph captures
      * both branches).
      */
-    private void enqueueKernels(LayerWorkspace ws, int cap) {
-        enqueueKernels(ws, cap, stage -> { }, sharedStream != null);
+    private void enqueueKernels(LayerWorkspace ws, int cap, boolean small) {
+        enqueueKernels(ws, cap, stage -> { }, sharedStream != null, small);
     }
 
     /** Called between the stages of a layer (profiling records an event there; the normal path does nothing). */
@@ -520,7 +577,11 @@ public final class GpuMoeEngine implements MoeEngine {
      * @param branch run the shared expert on {@link #sharedStream} concurrently with the rest; false: on {@link #stream}
      *               after the routed GEMMs (profiling, where stages are timed one after the other, and the setting off)
      */
-    private void enqueueKernels(LayerWorkspace ws, int cap, StageMark mark, boolean branch) {
+    private void enqueueKernels(LayerWorkspace ws, int cap, StageMark mark, boolean branch, boolean small) {
+        if (small) {
+            enqueueDecode(ws, mark);
+            return;
+        }
         MoeConfig c = config;
         int h = c.hiddenSize(), inter = c.expertIntermediateSize(), e = c.numExperts(), k = c.topK();
         int maxRowBlocks = MoeDispatch.maxRowBlocks(cap, k, e);
@@ -576,6 +637,27 @@ public final class GpuMoeEngine implements MoeEngine {
         if (shared && branch) stream.waitFor(sharedJoin);
         combine.combine(stream, ws.y, shared ? ws.yShared : null, ws.slotOfEntry, ws.out, ws.numTokens, cap, h, k);
         mark.after("combine");
+    }
+
+    /**
+     * The small-batch layer (moe_decode.cu) on the layer's stream: route + plan, GEMM1 + SwiGLU, GEMM2 + combine; the
+     * shared expert runs inside the two GEMM launches.
+     */
+    private void enqueueDecode(LayerWorkspace ws, StageMark mark) {
+        MoeConfig c = config;
+        DecodeWorkspace d = decodeWs;
+        boolean fp8 = format == Format.FP8;
+        decode.route(stream, d.tile, c, weights.routerRows, fp8, ws.x, weights.router, weights.bias, d.partial, d.logits, ws.topkExpert,
+                ws.topkWeight, c.sharedExpertGated() ? ws.sharedRowWeight : null, d.act, d.actScale, d.groupCounters, d.routeCounter,
+                ws.expertCount, d.plan, ws.numTokens);
+        mark.after("small batch: route (logits, top-k, plan, activations)");
+        decode.gemm1(stream, d.tile, c, fp8, d.act, d.actScale, weights.w1, weights.w1Scale, weights.sharedW1, weights.sharedW1Scale,
+                d.h32, d.h, d.hScale, d.sharedH32, d.sharedH, d.sharedHScale, d.gemm1Counters, d.plan, ws.numTokens);
+        mark.after("small batch: GEMM1 + SwiGLU");
+        decode.gemm2(stream, d.tile, c, fp8, d.h, d.hScale, weights.w2, weights.w2Scale, d.sharedH, d.sharedHScale, weights.sharedW2,
+                weights.sharedW2Scale, d.y, d.sharedY, ws.topkWeight, c.hasSharedExpert() ? ws.sharedRowWeight : null, ws.out,
+                d.gemm2Counters, d.plan, ws.numTokens);
+        mark.after("small batch: GEMM2 + combine");
     }
 
     /** The real-row counts the BF16 GEMM2s get: {@code real}, or every row of a used block. */
@@ -652,7 +734,7 @@ public final class GpuMoeEngine implements MoeEngine {
                 ws.x.copyFrom(inputs, (i % rotations) * rowBytes, rowBytes, stream);
                 start.record(stream);
                 long t0 = System.nanoTime();
-                runLayer(ws, bucket);
+                runLayer(ws, bucket, usesDecodePath(tokens));
                 long t1 = System.nanoTime();
                 end.record(stream);
                 if (i >= warmup) lastEnqueueNanos[i - warmup] = t1 - t0;
@@ -699,7 +781,7 @@ public final class GpuMoeEngine implements MoeEngine {
                 enqueueKernels(ws, bucket, stage -> {
                     event(events, n[0]++).record(stream);
                     names.add(stage);
-                }, false);
+                }, false, usesDecodePath(tokens));
                 event(events, n[0] - 1).synchronize();
                 if (i < 2) continue;
                 for (int j = 0; j < names.size(); j++) {
@@ -776,6 +858,7 @@ public final class GpuMoeEngine implements MoeEngine {
             for (CudaEvent ev : new CudaEvent[] {sharedFork, sharedJoin, gateReady}) if (ev != null) parts.add(ev);
             for (CudaEvent[] es : new CudaEvent[][] {inReady, inFree, outReady, outFree}) if (es != null) parts.addAll(List.of(es));
             if (workspace != null) parts.add(workspace);
+            if (decodeWs != null) parts.add(decodeWs);
             if (routerWeights != weights.router) parts.add(routerWeights);
             parts.add(weights);
             if (uploadStream != null) parts.add(uploadStream);

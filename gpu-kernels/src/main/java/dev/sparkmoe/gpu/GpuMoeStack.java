@@ -91,7 +91,7 @@ public final class GpuMoeStack implements MoeStack {
                 lockAll();
                 try {
                     for (GpuMoeEngine e : lockOrder) e.requireOpen();
-                    enqueue(slot, t);
+                    enqueue(slot, t, tokens);
                 } finally {
                     unlockAll();
                 }
@@ -102,18 +102,18 @@ public final class GpuMoeStack implements MoeStack {
         }
     }
 
-    /** Queues one launch through every layer. All locks held. */
-    private void enqueue(StagingSlot slot, int tokens) {
+    /** Queues one launch through every layer ({@code callTokens}: the whole call's, which picks each layer's path). All locks held. */
+    private void enqueue(StagingSlot slot, int tokens, int callTokens) {
         int n = layers.size();
         LayerWorkspace[] ws = new LayerWorkspace[n];
         // every workspace sized before anything is queued: growing one synchronizes its engine's streams
         for (int i = 0; i < n; i++) ws[i] = layers.get(i).prepare(tokens);
         GpuMoeEngine first = layers.get(0), last = layers.get(n - 1);
         first.enqueueInput(ws[0], slot, tokens);
-        first.enqueueLayer(ws[0], tokens);
+        first.enqueueLayer(ws[0], tokens, first.usesDecodePath(callTokens));
         for (int i = 1; i < n; i++) {
             layers.get(i).enqueueInputFrom(layers.get(i - 1), ws[i - 1], ws[i], tokens, residual);
-            layers.get(i).enqueueLayer(ws[i], tokens);
+            layers.get(i).enqueueLayer(ws[i], tokens, layers.get(i).usesDecodePath(callTokens));
         }
         if (residual) last.enqueueResidual(ws[n - 1], tokens);
         last.enqueueOutput(ws[n - 1], slot, tokens);

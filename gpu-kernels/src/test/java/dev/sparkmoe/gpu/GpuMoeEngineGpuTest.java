@@ -491,10 +491,13 @@ class GpuMoeEngineGpuTest {
                     MoeLayerWeights w = load(preset, preset.equals("mid-deepseek") ? DType.F8_E4M3 : DType.BF16);
                     int h = w.config().hiddenSize();
                     double tol = prec == Precision.FP8 ? TOL_FP8_TENSOR_CORES : TOL_NATIVE;
-                    try (MoeEngine y32 = GpuMoeEngine.open(w, prec, 0); MoeEngine y16 = openWith(yKey, "bf16", w, prec);
-                         MoeEngine blockwise = openWith(GpuEngineSettings.SCATTER_KERNEL.key(), "blockwise", w, prec);
+                    try (MoeEngine y32 = openWith(yKey, "fp32", w, prec); MoeEngine y16 = openWith(yKey, "bf16", w, prec);
+                         MoeEngine auto = GpuMoeEngine.open(w, prec, 0);
+                         MoeEngine blockwise = openWith(Map.of(GpuEngineSettings.SCATTER_KERNEL.key(), "blockwise", yKey, "fp32"), w, prec);
                          MoeEngine cpu = new CpuMoeEngine(w, prec, 0)) {
                         assertTrue(y16.deviceDescription().contains("expert outputs bf16"), y16.deviceDescription());
+                        assertTrue(auto.deviceDescription().contains("expert outputs bf16"), "auto on an H100/H200: " + auto.deviceDescription());
+                        assertTrue(!y32.deviceDescription().contains("expert outputs bf16"), y32.deviceDescription());
                         assertTrue(blockwise.deviceDescription().contains("scatter blockwise"), blockwise.deviceDescription());
                         for (int t : tokenCounts) {
                             long seed = TensorChecks.freshSeed();
@@ -516,6 +519,9 @@ class GpuMoeEngineGpuTest {
                             float[] again = TensorChecks.poisoned(t * h);
                             y16.forward(x, t, again);
                             assertArrayEquals(o16, again, what + " Y bf16: a second run differs (not bitwise repeatable)");
+                            float[] oa = TensorChecks.poisoned(t * h);
+                            auto.forward(x, t, oa);
+                            assertArrayEquals(o16, oa, what + ": the default (auto) differs from an explicit bf16 Y on this GPU");
                             float[] ob = TensorChecks.poisoned(t * h);
                             blockwise.forward(x, t, ob);
                             assertArrayEquals(o32, ob, what + ": the blockwise scatter kernel gives a different layer than the prefetching one");

@@ -1,0 +1,671 @@
+// Small-batch ("decode") path of the MoE layer: three kernels instead of the dozen of the grouped path, for launches of
+// at most 16 or 32 tokens, where the layer is a weight stream and the grouped GEMMs' 128-row tiles hold 1-2 real rows.
+//
+//   moe_decode_route_tN  router logits (fp64 SIMT: every product exact, partial sums of 512-K chunks added in a fixed
+//                        order, rounded once to fp32), the activations for GEMM1 (FP8: e4m3 per token per 128 channels
+//                        with fp32 scales, the recipe; BF16: rounded to nearest even), then - in the last CTA to finish,
+//                        found with a counter (no grid barrier) - top-k (moe_topk.cuh, the CPU's keys and tie rule) and
+//                        the plan: the used experts in index order, each with its routing entries (t*k + j) in
+//                        ascending order (deterministic), and the per-expert counts.
+//   moe_decode_gemm1_*   for every used expert (and the shared expert, as one more "expert" holding all T tokens): 16
+//                        packed W1 rows (8 gate + 8 up rows of the same output columns) per warp unit, streamed once
+//                        from HBM (cp.async into a lane-private ring of DEC_STAGES slabs per warp, running ahead across
+//                        the warp's units) into mma.sync fragments, times the expert's tokens as the mma's N side (8
+//                        tokens per n8 tile), fp32 accumulation; SwiGLU in registers. FP8: the four k32 mmas of a
+//                        128-wide K block accumulate in fp32 (sm_90 executes e4m3 mma.sync as f16 HMMAs on converted
+//                        operands: exact products, fp32 sums), then are scaled by activation x weight block scale into
+//                        the accumulators; the SwiGLU output is re-quantized per token per 128 columns by the last of
+//                        the 16 warp units of each 128-column block (counter), so the amax covers the block.
+//   moe_decode_gemm2_*   W2 rows the same way (16 output channels per unit) times the SwiGLU rows, times the routing
+//                        weight (shared expert: 1 or Qwen2-MoE's gate); the last unit of each 16-channel tile (counter
+//                        over the used experts + shared) then sums every token's k rows in selection order plus the
+//                        shared row, in fp32 - the combine of moe_combine.cu, bitwise, without atomics on values.
+//
+// Weights are read in the GEMMs' packed layouts (grouped_gemm.cuh): per expert, K cut into 128-byte slabs, every row of
+// a slab 128 bytes with its 16-byte chunk c at position c ^ (row % 8). A unit's 16 rows start at a multiple of 16, so
+// both rows a thread holds (r, r + 8) share the swizzle. The mma fragments take the K elements in an order of our
+// choosing as long as A and B agree: thread (g = lane / 4, q = lane % 4) loads 16-byte chunks q and q + 4 of each slab
+// of rows g and g + 8, and the same chunks of its token's activation row; bytes 0-7 of a chunk feed one mma (a0/a2 =
+// row g, a1/a3 = row g + 8, b0/b1 = the token), bytes 8-15 the next. Counters are reset by the unit that finishes
+// them, so every launch (and graph replay) starts from zero.
+#include "moe_common.cuh"
+#include "moe_topk.cuh"
+
+#define DEC_WARPS 8
+#define DEC_THREADS (DEC_WARPS * 32)
+#define DEC_KC 512     // router logits: K chunk of one CTA
+#define DEC_EG 8       // router logits: router rows of one CTA (one per warp)
+#define DEC_STAGES 5   // 2 KB weight slabs in flight per warp (lane-private shared-memory ring)
+
+namespace moe_dec {
+
+constexpr unsigned FULL = 0xffffffffu;
+
+// d = A(16x32 e4m3) . B(32x8 e4m3) + d, fp32 accumulators (sm_90 runs it as f16 HMMAs on converted operands).
+__device__ __forceinline__ void mma_e4m3(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                         uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// d += A(16x16 bf16) . B(16x8 bf16), fp32 accumulators.
+__device__ __forceinline__ void mma_bf16(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                         uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// 16 bytes global -> shared, asynchronous, L1 bypassed, L2 fetching 256-byte granules (the row pair's other chunks).
+__device__ __forceinline__ void cp_async16(uint32_t smem, const void* gmem) {
+  asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16;" ::"r"(smem), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+
+// The plan the route kernel leaves (global), copied into each GEMM CTA's shared memory at start.
+struct Plan {
+  const int* num_used;     // U
+  const int* used_expert;  // [U] expert ids, ascending
+  const int* used_off;     // [U] first index into entries
+  const int* used_cnt;     // [U] entries of the expert
+  const int* entries;      // [T * k] routing entries t * k + j, grouped by expert, ascending within
+};
+struct SmemPlan {
+  int U;
+  const int *expert, *off, *cnt, *entries;
+};
+
+// Copies the plan into shared memory (U <= max_used, T * k entries); every thread of the CTA must call it.
+__device__ __forceinline__ SmemPlan load_plan(const Plan& p, int* smem, int max_used, int n_entries) {
+  const int U = min(*p.num_used, max_used);
+  int* ex = smem;
+  int* of = ex + max_used;
+  int* ct = of + max_used;
+  int* en = ct + max_used;
+  for (int i = threadIdx.x; i < U; i += DEC_THREADS) { ex[i] = p.used_expert[i]; of[i] = p.used_off[i]; ct[i] = p.used_cnt[i]; }
+  for (int i = threadIdx.x; i < n_entries; i += DEC_THREADS) en[i] = p.entries[i];
+  __syncthreads();
+  return SmemPlan{U, ex, of, ct, en};
+}
+
+// A warp unit's expert: routed slot < U, or the shared expert (slot U, entries = tokens 0..T-1).
+struct UnitExpert {
+  bool shared;
+  int slot, expert, cnt;
+  const int* ent;
+  __device__ __forceinline__ int entry(int i) const { return shared ? i : ent[i]; }
+};
+
+__device__ __forceinline__ UnitExpert unit_expert(const SmemPlan& p, int slot, int T) {
+  UnitExpert x;
+  x.shared = slot >= p.U;
+  x.slot = slot;
+  if (x.shared) { x.expert = 0; x.cnt = T; x.ent = nullptr; }
+  else { x.expert = p.expert[slot]; x.cnt = p.cnt[slot]; x.ent = p.entries + p.off[slot]; }
+  return x;
+}
+
+// Where a unit's 16 weight rows are: expert matrix base, its row count (slab stride), first row, 128-byte K slabs.
+struct Geometry {
+  const uint8_t* w;
+  uint32_t rows, row0, slabs;
+};
+
+// The warp's weight stream: every slab of every unit the warp owns (units warp0, warp0 + W, ...), in order, through a
+// lane-private ring of DEC_STAGES slabs in shared memory (each lane reads back only the 64 bytes it copied, so no
+// barrier is needed: cp.async.wait_group per thread). The producer runs DEC_STAGES - 1 slabs ahead of the consumer,
+// across unit boundaries, so a unit's epilogue and the next unit's set-up overlap the stream.
+template <class GeomFn>
+struct WeightStream {
+  GeomFn geom;
+  uint32_t unit, slab, job, total, step;
+  Geometry g;
+  bool live;
+  uint32_t ring;  // shared address of this warp's ring
+
+  __device__ __forceinline__ void start(uint32_t first, uint32_t total_units, uint32_t stride, uint32_t ring_addr) {
+    unit = first; slab = 0; job = 0; total = total_units; step = stride; ring = ring_addr;
+    live = unit < total;
+    if (live) g = geom(unit);
+#pragma unroll 1
+    for (int i = 0; i < DEC_STAGES - 1; i++) { issue(); cp_async_commit(); }
+  }
+
+  // Copies the next slab (rows g and g + 8 of the lane's group, chunks q and q + 4) into its ring slot.
+  __device__ __forceinline__ void issue() {
+    if (!live) return;
+    const uint32_t lane = threadIdx.x & 31, gq = lane >> 2, q = lane & 3;
+    const uint32_t off0 = ((q ^ gq) & 7) * 16, off1 = (((q + 4) ^ gq) & 7) * 16;  // row % 8 == gq for both rows
+    const uint8_t* r_lo = g.w + (size_t)slab * g.rows * 128 + (size_t)(g.row0 + gq) * 128;
+    const uint8_t* r_hi = r_lo + 8 * 128;
+    const uint32_t base = ring + (job % DEC_STAGES) * 2048 + lane * 16;
+    cp_async16(base, r_lo + off0);
+    cp_async16(base + 512, r_lo + off1);
+    cp_async16(base + 1024, r_hi + off0);
+    cp_async16(base + 1536, r_hi + off1);
+    job++;
+    if (++slab == g.slabs) {
+      slab = 0;
+      unit += step;
+      live = unit < total;
+      if (live) g = geom(unit);
+    }
+  }
+};
+
+// The activation side of a unit: brow[nt] = the activation row this thread's column (nt * 8 + g) reads, -1 past the
+// unit's tokens; srow[nt][c] = the activation row of accumulator column nt * 8 + 2q + c (FP8 scales), -1 past them.
+template <bool FP8, int NT>
+struct UnitOperands {
+  const uint8_t* act;      // activation rows [*, K], row-major, esize bytes per element
+  const float* act_scale;  // FP8: [*, K / 128]
+  const float* w_scale_lo; // FP8: weight block scales [K / 128] of the unit's rows 0..7
+  const float* w_scale_hi; // FP8: of rows 8..15
+  uint32_t K;
+  int brow[NT];
+  int srow[NT][2];
+  int ntiles;
+};
+
+// One unit: consumes its `slabs` slabs from the stream (issuing one more per slab consumed) into acc.
+template <bool FP8, int NT, class S>
+__device__ __forceinline__ void unit_mma(S& stream, uint32_t slabs, const UnitOperands<FP8, NT>& u, float (&acc)[NT][4],
+                                         uint32_t& consumed) {
+  constexpr uint32_t ESZ = FP8 ? 1 : 2;
+  const uint32_t lane = threadIdx.x & 31, q = lane & 3;
+  const uint32_t kb_count = u.K / 128;
+  const size_t act_stride = (size_t)u.K * ESZ;
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+    for (int i = 0; i < 4; i++) acc[nt][i] = 0.0f;
+#pragma unroll 1
+  for (uint32_t s = 0; s < slabs; s++) {
+    cp_async_wait<DEC_STAGES - 2>();
+    const uint32_t base = stream.ring + (consumed % DEC_STAGES) * 2048 + lane * 16;
+    uint4 a[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];"
+                                             : "=r"(a[i].x), "=r"(a[i].y), "=r"(a[i].z), "=r"(a[i].w) : "r"(base + i * 512));
+    consumed++;
+    float wlo = 1.0f, whi = 1.0f;
+    if (FP8) { wlo = u.w_scale_lo[s]; whi = u.w_scale_hi[s]; }
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+      if (nt < u.ntiles) {
+        uint4 b0 = make_uint4(0, 0, 0, 0), b1 = make_uint4(0, 0, 0, 0);
+        if (u.brow[nt] >= 0) {
+          const uint8_t* bp = u.act + (size_t)u.brow[nt] * act_stride + (size_t)s * 128;
+          b0 = *(const uint4*)(bp + q * 16);
+          b1 = *(const uint4*)(bp + (q + 4) * 16);
+        }
+        if (FP8) {
+          // the slab is one 128-wide K block: its four k32 products accumulate in fp32 (f16 HMMAs on sm_90), then
+          // are scaled by activation x weight block scale into the accumulators
+          const float sa0 = u.srow[nt][0] >= 0 ? u.act_scale[(size_t)u.srow[nt][0] * kb_count + s] : 0.0f;
+          const float sa1 = u.srow[nt][1] >= 0 ? u.act_scale[(size_t)u.srow[nt][1] * kb_count + s] : 0.0f;
+          float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+          mma_e4m3(t, a[0].x, a[2].x, a[0].y, a[2].y, b0.x, b0.y);
+          mma_e4m3(t, a[0].z, a[2].z, a[0].w, a[2].w, b0.z, b0.w);
+          mma_e4m3(t, a[1].x, a[3].x, a[1].y, a[3].y, b1.x, b1.y);
+          mma_e4m3(t, a[1].z, a[3].z, a[1].w, a[3].w, b1.z, b1.w);
+          acc[nt][0] = fmaf(t[0], wlo * sa0, acc[nt][0]);
+          acc[nt][1] = fmaf(t[1], wlo * sa1, acc[nt][1]);
+          acc[nt][2] = fmaf(t[2], whi * sa0, acc[nt][2]);
+          acc[nt][3] = fmaf(t[3], whi * sa1, acc[nt][3]);
+        } else {
+          mma_bf16(acc[nt], a[0].x, a[2].x, a[0].y, a[2].y, b0.x, b0.y);
+          mma_bf16(acc[nt], a[0].z, a[2].z, a[0].w, a[2].w, b0.z, b0.w);
+          mma_bf16(acc[nt], a[1].x, a[3].x, a[1].y, a[3].y, b1.x, b1.y);
+          mma_bf16(acc[nt], a[1].z, a[3].z, a[1].w, a[3].w, b1.z, b1.w);
+        }
+      }
+    }
+    stream.issue();
+    cp_async_commit();
+  }
+}
+
+// Arrives at a counter after this warp's global writes; true in the warp that arrives last (target arrivals), which
+// then sees every arrived warp's writes (read them with __ldcg) and resets the counter for the next launch.
+__device__ __forceinline__ bool arrive_last(int* counter, int target) {
+  __threadfence();
+  __syncwarp();
+  int old = 0;
+  if ((threadIdx.x & 31) == 0) old = atomicAdd(counter, 1);
+  old = __shfl_sync(FULL, old, 0);
+  if (old != target - 1) return false;
+  __threadfence();
+  if ((threadIdx.x & 31) == 0) *counter = 0;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// route: logits, GEMM1 activations, top-k, plan
+// ---------------------------------------------------------------------------------------------------------------------
+template <int TCAP>
+__device__ __forceinline__ void route(
+    const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
+    double* __restrict__ partial, float* __restrict__ logits, int* __restrict__ topk_expert,
+    float* __restrict__ topk_weight, float* __restrict__ shared_row_weight, uint8_t* __restrict__ act,
+    float* __restrict__ act_scale, int* __restrict__ group_counter, int* __restrict__ route_counter,
+    int* __restrict__ expert_count, int* __restrict__ num_used, int* __restrict__ used_expert, int* __restrict__ used_off,
+    int* __restrict__ used_cnt, int* __restrict__ entries, const int* __restrict__ num_tokens, int H, int n_out, int E,
+    int k, int scoring, int n_group, int topk_group, int norm_topk, float scaling, int shared_gated, int fp8) {
+  extern __shared__ __align__(16) float dec_smem[];
+  __shared__ float gkeys[DEC_WARPS][32];
+  __shared__ unsigned char gok[DEC_WARPS][32];
+  __shared__ int chosen[DEC_WARPS][32];
+  __shared__ int plan_cnt[MOE_MAX_EXPERTS], plan_pos[MOE_MAX_EXPERTS];
+  __shared__ int last;
+  const int T = min(*num_tokens, TCAP);
+  const int kc = blockIdx.x, grp = blockIdx.y;
+  const int k0 = kc * DEC_KC, klen = min(DEC_KC, H - k0);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+
+  // this warp's router row over the chunk: all 16 loads issued before anything waits on them (one DRAM latency)
+  const int e = grp * DEC_EG + warp;
+  float wv[DEC_KC / 32];
+#pragma unroll
+  for (int i = 0; i < DEC_KC / 32; i++) {
+    const int c = lane + 32 * i;
+    wv[i] = (e < n_out && c < klen) ? w[(size_t)e * H + k0 + c] : 0.0f;
+  }
+
+  // x[0..T)[k0, k0 + klen) -> shared memory (fp32)
+  const int v4 = klen / 4;
+  for (int i = threadIdx.x; i < T * v4; i += DEC_THREADS) {
+    const int t = i / v4, c = i % v4;
+    ((float4*)(dec_smem + t * DEC_KC))[c] = ((const float4*)(x + (size_t)t * H + k0))[c];
+  }
+  __syncthreads();
+
+  // GEMM1's activations: the 128-channel blocks j of this chunk with j % gridDim.y == grp, every token
+  {
+    const int nb = klen / 128, gy = gridDim.y;
+    const int nj = grp < nb ? (nb - grp + gy - 1) / gy : 0;
+    for (int item = warp; item < nj * T; item += DEC_WARPS) {
+      const int j = grp + (item / T) * gy, t = item % T;
+      const float4 v = ((const float4*)(dec_smem + t * DEC_KC + j * 128))[lane];
+      const size_t col = (size_t)k0 + j * 128 + lane * 4;
+      if (fp8) {
+        const float amax = moe_warp_max(fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))));
+        const float mult = moe_fp8_multiplier(amax);
+        const unsigned qv = (unsigned)moe_to_e4m3(v.x * mult) | ((unsigned)moe_to_e4m3(v.y * mult) << 8)
+                          | ((unsigned)moe_to_e4m3(v.z * mult) << 16) | ((unsigned)moe_to_e4m3(v.w * mult) << 24);
+        *(unsigned*)(act + (size_t)t * H + col) = qv;
+        if (lane == 0) act_scale[(size_t)t * (H / 128) + (k0 / 128 + j)] = moe_fp8_scale(amax);
+      } else {
+        __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+        uint2 b;
+        b.x = *(const unsigned*)&lo;
+        b.y = *(const unsigned*)&hi;
+        *(uint2*)(act + ((size_t)t * H + col) * 2) = b;
+      }
+    }
+  }
+
+  // logits partial sums: router row e (one per warp) over this K chunk, all tokens, fp64 (products exact)
+  if (e < n_out) {
+    double acc[TCAP];
+#pragma unroll
+    for (int t = 0; t < TCAP; t++) acc[t] = 0.0;
+#pragma unroll
+    for (int i = 0; i < DEC_KC / 32; i++) {
+      const int c = lane + 32 * i;
+      if (c < klen) {
+        const double wd = (double)wv[i];
+#pragma unroll
+        for (int t = 0; t < TCAP; t++)
+          if (t < T) acc[t] = fma(wd, (double)dec_smem[t * DEC_KC + c], acc[t]);
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < TCAP; t++) {
+      if (t < T) {
+        double v = acc[t];
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL, v, o);  // the same sum in every lane
+        if (lane == 0) partial[((size_t)kc * TCAP + t) * n_out + e] = v;
+      }
+    }
+  }
+
+  // the last CTA of this row group adds the K chunks in order and rounds once
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(&group_counter[grp], 1) == (int)gridDim.x - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  for (int i = threadIdx.x; i < T * DEC_EG; i += DEC_THREADS) {
+    const int t = i / DEC_EG, r = grp * DEC_EG + i % DEC_EG;
+    if (r < n_out) {
+      double s = 0.0;
+      for (int z0 = 0; z0 < (int)gridDim.x; z0 += 8) {  // 8 loads in flight, added in chunk order
+        double v[8];
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+          v[i] = z0 + i < (int)gridDim.x ? __ldcg(&partial[((size_t)(z0 + i) * TCAP + t) * n_out + r]) : 0.0;
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+          if (z0 + i < (int)gridDim.x) s += v[i];
+      }
+      logits[(size_t)t * n_out + r] = (float)s;
+    }
+  }
+  if (threadIdx.x == 0) group_counter[grp] = 0;
+
+  // the last row group's CTA routes every token and writes the plan
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(route_counter, 1) == (int)gridDim.y - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  if (threadIdx.x == 0) *route_counter = 0;
+  {
+    // per warp: key, score [E], logits row [n_out] (floats), eligibility [E] (bytes)
+    const int per_warp = 2 * E + n_out + (E + 3) / 4;
+    float* key = dec_smem + warp * per_warp;
+    float* score = key + E;
+    float* row = score + E;
+    unsigned char* okw = (unsigned char*)(row + n_out);
+    for (int t = warp; t < T; t += DEC_WARPS) {
+      for (int i = lane; i < n_out; i += 32) row[i] = __ldcg(&logits[(size_t)t * n_out + i]);
+      __syncwarp();
+      moe_topk_token(row, bias, t, topk_expert, topk_weight, shared_row_weight, E, k, scoring, n_group, topk_group,
+                     norm_topk, scaling, shared_gated, key, score, okw, gkeys[warp], gok[warp], chosen[warp]);
+      __syncwarp();
+    }
+  }
+  __syncthreads();
+  if (warp != 0) return;
+  // plan (one warp): counts per expert, used experts in index order, entries grouped by expert in ascending order
+  const int n = T * k;
+  for (int i = lane; i < E; i += 32) plan_cnt[i] = 0;
+  __syncwarp();
+  for (int base = 0; base < n; base += 32) {
+    const int i = base + lane;
+    const int ex = i < n ? topk_expert[i] : -1;
+    const unsigned m = __match_any_sync(FULL, ex);
+    if (ex >= 0 && lane == __ffs(m) - 1) plan_cnt[ex] += __popc(m);
+    __syncwarp();
+  }
+  const int per = (E + 31) / 32, lo = min(E, lane * per), hi = min(E, lo + per);
+  int nu = 0, ne = 0;
+  for (int i = lo; i < hi; i++) { const int c = plan_cnt[i]; nu += c > 0; ne += c; }
+  int inu = nu, ine = ne;  // inclusive scans over lanes
+  for (int o = 1; o < 32; o <<= 1) {
+    const int a = __shfl_up_sync(FULL, inu, o), b = __shfl_up_sync(FULL, ine, o);
+    if (lane >= o) { inu += a; ine += b; }
+  }
+  int u = inu - nu, off = ine - ne;
+  for (int i = lo; i < hi; i++) {
+    const int c = plan_cnt[i];
+    expert_count[i] = c;
+    if (c > 0) { used_expert[u] = i; used_off[u] = off; used_cnt[u] = c; plan_pos[i] = off; u++; off += c; }
+  }
+  if (lane == 31) *num_used = inu;
+  __syncwarp();
+  for (int base = 0; base < n; base += 32) {
+    const int i = base + lane;
+    const int ex = i < n ? topk_expert[i] : -1;
+    const unsigned m = __match_any_sync(FULL, ex);
+    if (ex >= 0) entries[plan_pos[ex] + __popc(m & ((1u << lane) - 1))] = i;
+    __syncwarp();
+    if (ex >= 0 && lane == __ffs(m) - 1) plan_pos[ex] += __popc(m);
+    __syncwarp();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// GEMM1 + SwiGLU (+ FP8 re-quantization)
+// ---------------------------------------------------------------------------------------------------------------------
+template <bool FP8>
+struct Gemm1Geometry {
+  const SmemPlan* p;
+  const uint8_t *w1, *sw1;
+  uint32_t tiles_r, H, I, SI;
+  __device__ __forceinline__ Geometry operator()(uint32_t unit) const {
+    constexpr uint32_t ESZ = FP8 ? 1 : 2;
+    const bool shared = unit >= (uint32_t)p->U * tiles_r;
+    const uint32_t tile = shared ? unit - (uint32_t)p->U * tiles_r : unit % tiles_r;
+    const uint32_t rows = 2u * (shared ? SI : I);
+    const int expert = shared ? 0 : p->expert[unit / tiles_r];
+    return Geometry{(shared ? sw1 : w1) + (size_t)expert * rows * H * ESZ, rows, tile * 16, H * ESZ / 128};
+  }
+};
+
+template <bool FP8, int NT>
+__device__ __forceinline__ void gemm1(
+    const uint8_t* __restrict__ act, const float* __restrict__ act_scale, const uint8_t* __restrict__ w1,
+    const float* __restrict__ w1_scale, const uint8_t* __restrict__ sw1, const float* __restrict__ sw1_scale,
+    float* __restrict__ h32, uint8_t* __restrict__ h, float* __restrict__ h_scale, float* __restrict__ sh32,
+    uint8_t* __restrict__ sh, float* __restrict__ sh_scale, int* __restrict__ block_counter, Plan gp, int max_used,
+    const int* __restrict__ num_tokens, int H, int I, int SI, int k) {
+  extern __shared__ __align__(16) uint8_t dec_gemm_smem[];
+  const int T = min(*num_tokens, 8 * NT);
+  const SmemPlan p = load_plan(gp, (int*)(dec_gemm_smem + DEC_WARPS * DEC_STAGES * 2048), max_used, T * k);
+  const int U = p.U;
+  const uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+  const uint32_t tiles_r = 2u * I / 16, tiles_s = sw1 ? 2u * SI / 16 : 0;
+  const uint32_t total = (uint32_t)U * tiles_r + tiles_s;
+  const int blocks_max = max(I, SI) / 128;
+  WeightStream<Gemm1Geometry<FP8>> ws{Gemm1Geometry<FP8>{&p, w1, sw1, tiles_r, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
+  const uint32_t first = blockIdx.x * DEC_WARPS + warp, stride = gridDim.x * DEC_WARPS;
+  ws.start(first, total, stride, (uint32_t)__cvta_generic_to_shared(dec_gemm_smem + warp * DEC_STAGES * 2048));
+  uint32_t consumed = 0;
+  for (uint32_t unit = first; unit < total; unit += stride) {
+    const bool shared = unit >= (uint32_t)U * tiles_r;
+    const int slot = shared ? U : unit / tiles_r;
+    const uint32_t tile = shared ? unit - (uint32_t)U * tiles_r : unit % tiles_r;
+    const UnitExpert ue = unit_expert(p, slot, T);
+    const int N = shared ? SI : I;
+    UnitOperands<FP8, NT> op;
+    op.K = H;
+    op.act = act;
+    op.act_scale = act_scale;
+    const int j = tile * 8 + g;  // output column of this thread's rows (gate row j, up row j)
+    if (FP8) {
+      const float* wsc = (shared ? sw1_scale : w1_scale) + (size_t)ue.expert * (2 * N / 128) * (H / 128);
+      op.w_scale_lo = wsc + (size_t)((tile * 8) / 128) * (H / 128);
+      op.w_scale_hi = wsc + (size_t)((N + tile * 8) / 128) * (H / 128);
+    }
+    int drow[NT][2];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+      const int bi = nt * 8 + g;
+      op.brow[nt] = bi < ue.cnt ? (shared ? bi : ue.entry(bi) / k) : -1;
+#pragma unroll
+      for (int c = 0; c < 2; c++) {
+        const int di = nt * 8 + 2 * q + c;
+        const int en = di < ue.cnt ? ue.entry(di) : -1;
+        drow[nt][c] = en;                                       // output row: the entry (shared: the token)
+        op.srow[nt][c] = en < 0 ? -1 : (shared ? en : en / k);  // activation row: the token
+      }
+    }
+    op.ntiles = (ue.cnt + 7) / 8;
+    float acc[NT][4];
+    unit_mma<FP8, NT>(ws, (uint32_t)H * (FP8 ? 1 : 2) / 128, op, acc, consumed);
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+      for (int c = 0; c < 2; c++) {
+        if (nt < op.ntiles && drow[nt][c] >= 0) {
+          const float v = moe_swiglu(acc[nt][c], acc[nt][2 + c]);
+          if (FP8) (shared ? sh32 : h32)[(size_t)drow[nt][c] * N + j] = v;
+          else ((__nv_bfloat16*)(shared ? sh : h))[(size_t)drow[nt][c] * N + j] = __float2bfloat16_rn(v);
+        }
+      }
+    }
+    if (FP8) {
+      const int cb = (tile * 8) / 128;
+      if (arrive_last(&block_counter[slot * blocks_max + cb], 16)) {
+        // the 128-column block is complete: quantize it per row, the recipe (amax over the block, one division)
+        const float* src = shared ? sh32 : h32;
+        uint8_t* dst = shared ? sh : h;
+        float* dsc = shared ? sh_scale : h_scale;
+        for (int i = 0; i < ue.cnt; i++) {
+          const int r = ue.entry(i);
+          const float4 v = __ldcg((const float4*)(src + (size_t)r * N + cb * 128) + lane);
+          const float amax = moe_warp_max(fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))));
+          const float mult = moe_fp8_multiplier(amax);
+          const unsigned qv = (unsigned)moe_to_e4m3(v.x * mult) | ((unsigned)moe_to_e4m3(v.y * mult) << 8)
+                            | ((unsigned)moe_to_e4m3(v.z * mult) << 16) | ((unsigned)moe_to_e4m3(v.w * mult) << 24);
+          *(unsigned*)(dst + (size_t)r * N + cb * 128 + lane * 4) = qv;
+          if (lane == 0) dsc[(size_t)r * (N / 128) + cb] = moe_fp8_scale(amax);
+        }
+      }
+    }
+  }
+  cp_async_wait<0>();
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// GEMM2 x routing weight + combine
+// ---------------------------------------------------------------------------------------------------------------------
+template <bool FP8>
+struct Gemm2Geometry {
+  const SmemPlan* p;
+  const uint8_t *w2, *sw2;
+  uint32_t tiles, H, I, SI;
+  __device__ __forceinline__ Geometry operator()(uint32_t unit) const {
+    constexpr uint32_t ESZ = FP8 ? 1 : 2;
+    const int slot = unit / tiles;
+    const bool shared = slot >= p->U;
+    const uint32_t K = shared ? SI : I;
+    const int expert = shared ? 0 : p->expert[slot];
+    return Geometry{(shared ? sw2 : w2) + (size_t)expert * H * K * ESZ, H, (unit % tiles) * 16, K * ESZ / 128};
+  }
+};
+
+template <bool FP8, int NT>
+__device__ __forceinline__ void gemm2(
+    const uint8_t* __restrict__ h, const float* __restrict__ h_scale, const uint8_t* __restrict__ w2,
+    const float* __restrict__ w2_scale, const uint8_t* __restrict__ sh, const float* __restrict__ sh_scale,
+    const uint8_t* __restrict__ sw2, const float* __restrict__ sw2_scale, float* __restrict__ y,
+    float* __restrict__ y_shared, const float* __restrict__ topk_weight, const float* __restrict__ shared_row_weight,
+    float* __restrict__ out, int* __restrict__ tile_counter, Plan gp, int max_used, const int* __restrict__ num_tokens,
+    int H, int I, int SI, int k) {
+  extern __shared__ __align__(16) uint8_t dec_gemm_smem[];
+  const int T = min(*num_tokens, 8 * NT);
+  const SmemPlan p = load_plan(gp, (int*)(dec_gemm_smem + DEC_WARPS * DEC_STAGES * 2048), max_used, T * k);
+  const int U = p.U;
+  const bool has_shared = sw2 != nullptr;
+  const uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+  const uint32_t tiles = H / 16, experts = U + (has_shared ? 1 : 0), total = experts * tiles;
+  WeightStream<Gemm2Geometry<FP8>> ws{Gemm2Geometry<FP8>{&p, w2, sw2, tiles, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
+  const uint32_t first = blockIdx.x * DEC_WARPS + warp, stride = gridDim.x * DEC_WARPS;
+  ws.start(first, total, stride, (uint32_t)__cvta_generic_to_shared(dec_gemm_smem + warp * DEC_STAGES * 2048));
+  uint32_t consumed = 0;
+  for (uint32_t unit = first; unit < total; unit += stride) {
+    const int slot = unit / tiles;
+    const uint32_t tile = unit % tiles;
+    const UnitExpert ue = unit_expert(p, slot, T);
+    const int K = ue.shared ? SI : I;
+    UnitOperands<FP8, NT> op;
+    op.K = K;
+    op.act = ue.shared ? sh : h;
+    op.act_scale = ue.shared ? sh_scale : h_scale;
+    if (FP8) {
+      const float* wsc = (ue.shared ? sw2_scale : w2_scale) + ((size_t)ue.expert * (H / 128) + (tile * 16) / 128) * (K / 128);
+      op.w_scale_lo = wsc;
+      op.w_scale_hi = wsc;
+    }
+    int drow[NT][2];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+      const int bi = nt * 8 + g;
+      op.brow[nt] = bi < ue.cnt ? ue.entry(bi) : -1;
+#pragma unroll
+      for (int c = 0; c < 2; c++) {
+        const int di = nt * 8 + 2 * q + c;
+        drow[nt][c] = di < ue.cnt ? ue.entry(di) : -1;
+        op.srow[nt][c] = drow[nt][c];
+      }
+    }
+    op.ntiles = (ue.cnt + 7) / 8;
+    float acc[NT][4];
+    unit_mma<FP8, NT>(ws, (uint32_t)K * (FP8 ? 1 : 2) / 128, op, acc, consumed);
+    const int n0 = tile * 16 + g;
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+      for (int c = 0; c < 2; c++) {
+        const int r = drow[nt][c];
+        if (nt < op.ntiles && r >= 0) {
+          const float rw = ue.shared ? shared_row_weight[r] : topk_weight[r];
+          float* dst = (ue.shared ? y_shared : y) + (size_t)r * H;
+          dst[n0] = acc[nt][c] * rw;
+          dst[n0 + 8] = acc[nt][2 + c] * rw;
+        }
+      }
+    }
+    if (arrive_last(&tile_counter[tile], (int)experts)) {
+      // every expert's rows of these 16 channels are written: out = sum over j in order, + shared (moe_combine's order)
+      for (int i = lane; i < T * 16; i += 32) {
+        const int t = i >> 4, c = tile * 16 + (i & 15);
+        float s = 0.0f;
+        for (int jj = 0; jj < k; jj++) s += __ldcg(&y[((size_t)t * k + jj) * H + c]);
+        if (has_shared) s += __ldcg(&y_shared[(size_t)t * H + c]);
+        out[(size_t)t * H + c] = s;
+      }
+    }
+  }
+  cp_async_wait<0>();
+}
+
+}  // namespace moe_dec
+
+// ---------------------------------------------------------------------------------------------------------------------
+// entry points (grid and shared memory: dev.sparkmoe.kernels.MoeDecode)
+// ---------------------------------------------------------------------------------------------------------------------
+#define DEC_ROUTE(NAME, TCAP)                                                                                          \
+  extern "C" __global__ void __launch_bounds__(DEC_THREADS) NAME(                                                      \
+      const float* x, const float* w, const float* bias, double* partial, float* logits, int* topk_expert,             \
+      float* topk_weight, float* shared_row_weight, uint8_t* act, float* act_scale, int* group_counter,               \
+      int* route_counter, int* expert_count, int* num_used, int* used_expert, int* used_off, int* used_cnt,           \
+      int* entries, const int* num_tokens, int H, int n_out, int E, int k, int scoring, int n_group, int topk_group,   \
+      int norm_topk, float scaling, int shared_gated, int fp8) {                                                       \
+    moe_dec::route<TCAP>(x, w, bias, partial, logits, topk_expert, topk_weight, shared_row_weight, act, act_scale,    \
+                         group_counter, route_counter, expert_count, num_used, used_expert, used_off, used_cnt,       \
+                         entries, num_tokens, H, n_out, E, k, scoring, n_group, topk_group, norm_topk, scaling,       \
+                         shared_gated, fp8);                                                                           \
+  }
+DEC_ROUTE(moe_decode_route_t16, 16)
+DEC_ROUTE(moe_decode_route_t32, 32)
+#define DEC_GEMM1(NAME, FP8, NT)                                                                                       \
+  extern "C" __global__ void __launch_bounds__(DEC_THREADS, 2) NAME(                                                   \
+      const uint8_t* act, const float* act_scale, const uint8_t* w1, const float* w1_scale, const uint8_t* sw1,        \
+      const float* sw1_scale, float* h32, uint8_t* h, float* h_scale, float* sh32, uint8_t* sh, float* sh_scale,      \
+      int* block_counter, const int* num_used, const int* used_expert, const int* used_off, const int* used_cnt,      \
+      const int* entries, int max_used, const int* num_tokens, int H, int I, int SI, int k) {                          \
+    moe_dec::Plan p{num_used, used_expert, used_off, used_cnt, entries};                                               \
+    moe_dec::gemm1<FP8, NT>(act, act_scale, w1, w1_scale, sw1, sw1_scale, h32, h, h_scale, sh32, sh, sh_scale,        \
+                            block_counter, p, max_used, num_tokens, H, I, SI, k);                                      \
+  }
+DEC_GEMM1(moe_decode_gemm1_fp8_t16, true, 2)
+DEC_GEMM1(moe_decode_gemm1_fp8_t32, true, 4)
+DEC_GEMM1(moe_decode_gemm1_bf16_t16, false, 2)
+DEC_GEMM1(moe_decode_gemm1_bf16_t32, false, 4)
+
+#define DEC_GEMM2(NAME, FP8, NT)                                                                                       \
+  extern "C" __global__ void __launch_bounds__(DEC_THREADS, 2) NAME(                                                   \
+      const uint8_t* h, const float* h_scale, const uint8_t* w2, const float* w2_scale, const uint8_t* sh,            \
+      const float* sh_scale, const uint8_t* sw2, const float* sw2_scale, float* y, float* y_shared,                   \
+      const float* topk_weight, const float* shared_row_weight, float* out, int* tile_counter, const int* num_used,   \
+      const int* used_expert, const int* used_off, const int* used_cnt, const int* entries, int max_used,            \
+      const int* num_tokens, int H, int I, int SI, int k) {                                                            \
+    moe_dec::Plan p{num_used, used_expert, used_off, used_cnt, entries};                                               \
+    moe_dec::gemm2<FP8, NT>(h, h_scale, w2, w2_scale, sh, sh_scale, sw2, sw2_scale, y, y_shared, topk_weight,         \
+                            shared_row_weight, out, tile_counter, p, max_used, num_tokens, H, I, SI, k);               \
+  }
+DEC_GEMM2(moe_decode_gemm2_fp8_t16, true, 2)
+DEC_GEMM2(moe_decode_gemm2_fp8_t32, true, 4)
+DEC_GEMM2(moe_decode_gemm2_bf16_t16, false, 2)
+DEC_GEMM2(moe_decode_gemm2_bf16_t32, false, 4)
