@@ -71,15 +71,17 @@ TILES = {
     "grouped_gemm1_swiglu_fp8_m128usp": (128, 256, 4, 1),
     "grouped_gemm1_swiglu_fp8_m128usu2": (128, 256, 4, 1),
     "grouped_gemm1_swiglu_fp8_m128usu4": (128, 256, 4, 1),  # unrolled by 4
+    "grouped_gemm1_swiglu_fp8_m128usu2h": (128, 256, 4, 1),  # _m128usu2 with spill units (<= 64 rows) split along N
     "grouped_gemm2_fp8_m128uu2": (128, 256, 4, 1),  # _m128u (GEMM2) unrolled by 2
 }
 # kernels with the staged output buffers (Tile::OUT_STAGE_BYTES)
 STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grouped_gemm1_swiglu_fp8_m128usp",
-                                        "grouped_gemm1_swiglu_fp8_m128usu2", "grouped_gemm1_swiglu_fp8_m128usu4")}
+                                        "grouped_gemm1_swiglu_fp8_m128usu2", "grouped_gemm1_swiglu_fp8_m128usu4",
+                                        "grouped_gemm1_swiglu_fp8_m128usu2h")}
 # the FP8 variants the session-3 benches compare with the production kernel (suffixes)
-V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2")
+V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2", "m128usu2h")
 GEMM2_ONLY = ("pfs", "m128n128", "m128uu2")
-GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4")
+GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (set from the occupancy query or --cluster-grid)
 DEV = torch.device("cuda")
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream

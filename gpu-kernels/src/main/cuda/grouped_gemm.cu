@@ -7,7 +7,7 @@
 // Arguments (all pointers device pointers; K and N are the GEMM's reduction length and output columns, % 128 == 0):
 //   grouped_gemm1_swiglu_bf16(A bf16, W1 bf16 packed [E][2N,K], Hout bf16, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
 //   grouped_gemm2_bf16[_n128](A bf16, W2 bf16 [E][N,K], Y f32, row_weight f32[m_padded], block_expert, num_row_blocks, max_row_blocks, K, N, RR)
-//   grouped_gemm1_swiglu_fp8[_m128|_m128u|_m128us|_m128usp|_m128usu2|_m128usu4|_u|_m128p|_m128s|_pf|_nooverlap|_cluster|_p32|_early|_lookahead](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm1_swiglu_fp8[_m128|_m128u|_m128us|_m128usp|_m128usu2|_m128usu2h|_m128usu4|_u|_m128p|_m128s|_pf|_nooverlap|_cluster|_p32|_early|_lookahead](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
 //   grouped_gemm2_fp8[_m128|_m128u|_m128uu2|_u|_m128p|_m128s|_pf|_pfs|_m128n128|_n128|_p32|_early|_lookahead](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
 // RR = (const int* expert_count, const int* expert_start), the padding skip, both may be null: expert e's real rows are
 // expert_start[e] .. expert_start[e] + expert_count[e] - 1 (expert_start null: every expert starts at row 0, e.g. the
@@ -149,6 +149,9 @@ using TileSwiGLUFp8M128UniformStagedUnroll2 = moe_sched::Tile<128, 256, 4, false
 using TileSwiGLUFp8M128UniformStagedUnroll4 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 4>;
 using TileDownFp8M128UniformUnroll2 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, false, 2>;
 using TileDownFp8Uniform = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, false, false, true>;
+// _m128usu2h (session 4, lead): _m128usu2 whose units of at most 64 real rows (experts' spill blocks) are split along
+// N between the two warpgroups instead of idling the second one (Tile::kSplitSpill)
+using TileSwiGLUFp8M128UniformStagedUnroll2Split = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, true>;
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
@@ -232,6 +235,7 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128us, TileSwiGLUFp8M128UniformStaged, M
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usp, TileSwiGLUFp8M128UniformStagedPrefetch, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2, TileSwiGLUFp8M128UniformStagedUnroll2, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu4, TileSwiGLUFp8M128UniformStagedUnroll4, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2h, TileSwiGLUFp8M128UniformStagedUnroll2Split, MOE_NO_CLUSTER)
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_FP8_BODY(TILE)                                                                                       \

@@ -265,6 +265,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     const uint32_t m_off = T::kSplitN ? 0 : wg * 64;
     const uint32_t n_off = T::kSplitN ? wg * T::WG_N : 0;
     const uint32_t r_local = m_off + warp_in_wg * 16 + lane / 4;  // this thread's rows: r_local and r_local + 8
+    uint32_t r_unit = r_local;  // the rows of the current unit (kSplitSpill: a split unit's rows are 0..63 for both)
     const uint64_t a_desc0 = sm90::sw128_desc(a_smem + m_off * moe_sched::kSlabBytes);
     const uint64_t b_desc0 = sm90::sw128_desc(b_smem + n_off * moe_sched::kSlabBytes);
     // Descriptors of the A / B operand at byte offset `off` of the stage ring (kUniform: 32-bit low word only)
@@ -324,7 +325,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         const float b0 = __ldg(sb0 + kb), b1 = __ldg(sb1 + kb);
         sm90::mbar_wait(full_bar(stage), phase);
         const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
-        return StageScales{b0, b1, sa[r_local], sa[r_local + 8]};
+        return StageScales{b0, b1, sa[r_unit], sa[r_unit + 8]};
     };
     struct Scales { float s0g, s1g, s0u, s1u; };
     // FP8 overlapped loop: issues K block kb of unit x into accumulator set a (stage ring order).
@@ -349,11 +350,11 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     // The epilogue of one unit (from fin for FP8, acc for BF16); touches no other accumulator.
     // store == false (an idle warpgroup): no stores. The BF16 accumulators are only read here (SwiGLU written in place
     // into them, skipped on the idle path, made ptxas serialize the next unit's wgmmas: C7515).
-    auto epilogue = [&](const Unit& cu, uint32_t local_unit, bool store) {
+    auto epilogue = [&](const Unit& cu, uint32_t local_unit, bool store, bool split) {
         const uint32_t row0 = cu.row0;
         const uint32_t n_packed0 = cu.n_packed0;
         auto& v = pick<kFP8>(fin, acc);
-        const uint32_t row_a = row0 + r_local, row_b = row_a + 8;
+        const uint32_t row_a = row0 + r_unit, row_b = row_a + 8;
         if constexpr (kSwiGLU) {
             // Output column of packed group pair (j, j+1): (n_packed0 / 2) + (j / 2) * 8 + (lane % 4) * 2.
             const uint32_t col0 = n_packed0 / 2 + (lane % 4) * 2;
@@ -392,7 +393,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 m0 = fmaxf(m0, __shfl_xor_sync(0xffffffffu, m0, 2));
                 m1 = fmaxf(m1, __shfl_xor_sync(0xffffffffu, m1, 1));
                 m1 = fmaxf(m1, __shfl_xor_sync(0xffffffffu, m1, 2));
-                if constexpr (T::kSplitN) {
+                if (T::kSplitN || split) {
                     // The other warpgroup holds the other 64 columns of the same rows: exchange row maxima.
                     float* buf = exchange + (local_unit & 1) * 128;
                     const uint32_t ri = warp_in_wg * 16 + lane / 4;
@@ -410,22 +411,26 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     // This warpgroup's 64 rows x 128 columns are one contiguous 8 KB run of output slab n_tile (rows
                     // m_off..m_off+63 of the row block, grouped_gemm.cuh): built in shared memory in the same swizzled
                     // image (row r's 16-byte chunk c at c ^ (r % 8); r % 8 == lane / 4 here), then one bulk store.
-                    const uint32_t buf = out_smem + wg * (T::OUT_STAGE_BYTES / 2);
-                    const bool issuer = threadIdx.x % 128 == 0;
+                    // A split unit (kSplitSpill): both warpgroups hold rows 0..63, warpgroup w output columns 64w..64w+63;
+                    // they fill warpgroup 0's buffer together and its first thread stores it.
+                    const uint32_t owner = split ? 0u : wg;
+                    const uint32_t buf = out_smem + owner * (T::OUT_STAGE_BYTES / 2);
+                    const bool issuer = threadIdx.x % 128 == 0 && wg == owner;
                     if (issuer) sm90::bulk_wait_read0();  // the previous unit's store has read the buffer
-                    sm90::named_barrier_sync(3 + wg, 128);
+                    if (split) sm90::named_barrier_sync(1, moe_sched::kConsumerThreads); else sm90::named_barrier_sync(3 + wg, 128);
                     uint8_t* sb = smem + (buf - base) + (warp_in_wg * 16 + lane / 4) * 128;
                     const uint32_t x = lane / 4;
 #pragma unroll
                     for (uint32_t j = 0; j < NFIN / 4; j += 2) {
+                        if (split && j / (NFIN / 8) != wg) continue;  // the other warpgroup's columns (zeros here)
                         const uint32_t off = (((j >> 2) ^ x) << 4) + ((j >> 1) & 1) * 8 + (lane & 3) * 2;  // column (j/2)*8 + (lane%4)*2
                         *reinterpret_cast<uint16_t*>(sb + off) = moe_to_e4m3x2(v[j * 4 + 0] * q0, v[j * 4 + 1] * q0);
                         *reinterpret_cast<uint16_t*>(sb + 8 * 128 + off) = moe_to_e4m3x2(v[j * 4 + 2] * q1, v[j * 4 + 3] * q1);
                     }
                     sm90::fence_proxy_async_smem();
-                    sm90::named_barrier_sync(3 + wg, 128);
+                    if (split) sm90::named_barrier_sync(1, moe_sched::kConsumerThreads); else sm90::named_barrier_sync(3 + wg, 128);
                     if (issuer) {
-                        sm90::bulk_copy_s2g(H + moe_act_offset(row0 + m_off, n_packed0 / 2, p.N, 1), buf, T::OUT_STAGE_BYTES / 2);
+                        sm90::bulk_copy_s2g(H + moe_act_offset(row0 + (split ? 0u : m_off), n_packed0 / 2, p.N, 1), buf, T::OUT_STAGE_BYTES / 2);
                         sm90::bulk_commit();
                     }
                 } else {
@@ -436,7 +441,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     *reinterpret_cast<uint16_t*>(H + moe_act_offset(row_b, col, p.N, 1)) = moe_to_e4m3x2(v[j * 4 + 2] * q1, v[j * 4 + 3] * q1);
                 }
                 }
-                if ((!T::kSplitN || wg == 0) && lane % 4 == 0) {
+                if (((!T::kSplitN && !split) || wg == 0) && lane % 4 == 0) {
                     const uint32_t out_block = cu.n_tile;  // 128 output columns per CTA
                     p.out_scale[moe_act_scale_offset(row_a, out_block, p.N)] = moe_fp8_scale(m0);
                     p.out_scale[moe_act_scale_offset(row_b, out_block, p.N)] = moe_fp8_scale(m1);
@@ -497,7 +502,12 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         Live next_live;
         // BLOCK_M 128 (the two warpgroups on the two 64-row halves): the second one idles when its rows are all
         // padding; it still takes and releases every stage with the first.
-        const bool idle = !T::kSplitN && skip_padding && wg == 1 && cu.fill <= 64;
+        // kSplitSpill (FP8 GEMM1): such a unit is split along N between the warpgroups instead (both on rows 0..63).
+        const bool split = T::kSplitSpill && kSwiGLU && skip_padding && cu.fill <= 64;
+        const bool idle = !T::kSplitN && !split && skip_padding && wg == 1 && cu.fill <= 64;
+        r_unit = split ? r_local - m_off : r_local;
+        // a split unit's warpgroup 1 reads A rows 0..63: its descriptors step back by its 64 rows (whole SW128 atoms)
+        const uint32_t a_back = split ? m_off * moe_sched::kSlabBytes / 16 : 0u;
 
         if (idle) {
             next_live = find_live(cur_live.u + unit_stride);
@@ -528,12 +538,13 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     const float b0 = t.b0, b1 = t.b1, sa0 = t.sa0, sa1 = t.sa1;
 #pragma unroll
                     for (uint32_t h = 0; h < 2; ++h) {
+                        if (T::kSplitSpill && split && h != wg) continue;  // a split unit: this warpgroup's half only
 #pragma unroll
                         for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
                         sm90::wgmma_fence();
 #pragma unroll
                         for (uint32_t k = 0; k < K_STEPS; ++k) {
-                            Mma<kFP8, T::MMA_N>::run(acc, a_desc(stage * T::A_STAGE_BYTES + k * 32),
+                            Mma<kFP8, T::MMA_N>::run(acc, a_desc(stage * T::A_STAGE_BYTES + k * 32) - (T::kSplitSpill ? a_back : 0u),
                                                      b_desc(stage * T::B_STAGE_BYTES + h * T::MMA_N * moe_sched::kSlabBytes + k * 32),
                                                      k != 0);
                         }
@@ -541,7 +552,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
 #pragma unroll
                         for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
                         sm90::wgmma_wait<0>();
-                        if (h == 1) release(stage);
+                        if (h == 1 || (T::kSplitSpill && split)) release(stage);
                         // GEMM1: gate groups (even j) take b0, up groups (odd j) b1; GEMM2: half h takes b_h
                         const float bg = kSwiGLU ? b0 : (h == 0 ? b0 : b1), bu = kSwiGLU ? b1 : bg;
                         const float s0g = sa0 * bg, s1g = sa1 * bg, s0u = sa0 * bu, s1u = sa1 * bu;
@@ -616,10 +627,10 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     if (next_live.u < total_units) {
                         oldest = stage;
                         first_scales = issue(acc, 0, unit_of(next_live));
-                        epilogue(cu, local_unit, true);
+                        epilogue(cu, local_unit, true, false);
                     } else {
                         sm90::wgmma_wait<0>();
-                        epilogue(cu, local_unit, true);
+                        epilogue(cu, local_unit, true, false);
                         break;
                     }
                 } else {
@@ -690,7 +701,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         }
 
         if constexpr (!T::kEarlyNextUnit) {
-            epilogue(cu, local_unit, !idle);
+            epilogue(cu, local_unit, !idle, split);
             if constexpr (!T::kLookahead) {
                 if (!idle) next_live = find_live(cur_live.u + unit_stride);
             }

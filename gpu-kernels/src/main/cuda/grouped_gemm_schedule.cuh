@@ -35,8 +35,14 @@ constexpr uint32_t kSlabBytes = 128;
 template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_, uint32_t kClusterM_ = 1,
           uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
           bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false,
-          bool kUniform_ = false, bool kStagedStore_ = false, uint32_t kKbUnroll_ = 1>
+          bool kUniform_ = false, bool kStagedStore_ = false, uint32_t kKbUnroll_ = 1, bool kSplitSpill_ = false>
 struct Tile {
+    // kSplitSpill (session 4, lead): FP8 GEMM1 halves tile, a unit whose 128-row block has at most 64 real rows (an
+    // expert's last, spill block) is split along N instead of idling the second warpgroup: both warpgroups multiply
+    // rows 0..63, warpgroup w the packed half w (output columns 64w..64w+63), exchange row maxima through shared
+    // memory for the per-128 re-quantization and build one staged 64 x 128 store together. Such units then take
+    // about half a full unit's tensor time instead of a full one with one warpgroup's wgmma latency exposed.
+    static constexpr bool kSplitSpill = kSplitSpill_;
     // kKbUnroll (v5 experiment): unroll factor of the halves tile's K-block loop (lets ptxas interleave the next
     // block's scale loads and barrier wait with the current promotion, as DeepGEMM's unrolled loop does).
     static constexpr uint32_t kKbUnroll = kKbUnroll_;
@@ -92,6 +98,7 @@ struct Tile {
     static constexpr uint32_t SMEM_BYTES = 1024 + STAGES * (A_STAGE_BYTES + B_STAGE_BYTES + SCALE_STAGE_BYTES) + BARRIER_BYTES
                                            + EXCHANGE_BYTES + LIVE_TABLE_BYTES + OUT_STAGE_BYTES;
     static_assert(!kStagedStore_ || (kHalves_ && BLOCK_M_ == 128), "staged e4m3 store: the halves tile");
+    static_assert(!kSplitSpill_ || kStagedStore_, "split spill units: the staged halves tile");
     static_assert(BLOCK_M == 64 || BLOCK_M == 128, "BLOCK_M");
     static_assert(kSplitN ? BLOCK_M == 64 : BLOCK_M == 128, "one 64-row wgmma per warpgroup");
     static_assert(SMEM_BYTES <= 227 * 1024, "shared memory");
