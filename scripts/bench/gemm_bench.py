@@ -36,6 +36,8 @@ TILES = {
     "grouped_gemm1_swiglu_bf16": (128, 256, 4, 1),
     "grouped_gemm2_bf16": (128, 256, 4, 1),
     "grouped_gemm2_bf16_n128": (128, 128, 6, 1),
+    "grouped_gemm1_swiglu_bf16_u": (128, 256, 4, 1),  # v5's warp-uniform descriptors on the BF16 tiles (session 4)
+    "grouped_gemm2_bf16_u": (128, 256, 4, 1),
     "grouped_gemm1_swiglu_fp8": (64, 256, 5, 1),
     "grouped_gemm1_swiglu_fp8_nooverlap": (64, 256, 5, 1),
     "grouped_gemm1_swiglu_fp8_cluster": (64, 256, 5, 2),
@@ -81,6 +83,7 @@ STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grou
 # the FP8 variants the session-3 benches compare with the production kernel (suffixes)
 V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2", "m128usu2h")
 GEMM2_ONLY = ("pfs", "m128n128", "m128uu2")
+BF16_VARIANTS = ("u",)  # V4 tags that also exist for the BF16 kernels
 GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (set from the occupancy query or --cluster-grid)
 DEV = torch.device("cuda")
@@ -668,10 +671,10 @@ def cmd_bench(ks, args):
             if kind == "gemm1":
                 d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False)
                 names = ["grouped_gemm1_swiglu_fp8"] + ["grouped_gemm1_swiglu_fp8_" + v for v in V4 if v not in GEMM2_ONLY] + ["grouped_gemm1_swiglu_fp8_lookahead", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
-                         "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32"] if fp8 else ["grouped_gemm1_swiglu_bf16"]
+                         "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32"] if fp8 else ["grouped_gemm1_swiglu_bf16", "grouped_gemm1_swiglu_bf16_u"]
             else:
                 d = make_gemm2(prob, K, N, fp8, seed, need_ref=False)
-                names = ["grouped_gemm2_fp8"] + ["grouped_gemm2_fp8_" + v for v in V4 if v not in GEMM1_ONLY] + ["grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else ["grouped_gemm2_bf16" if N % 256 == 0 else "grouped_gemm2_bf16_n128"]
+                names = ["grouped_gemm2_fp8"] + ["grouped_gemm2_fp8_" + v for v in V4 if v not in GEMM1_ONLY] + ["grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else (["grouped_gemm2_bf16", "grouped_gemm2_bf16_u"] if N % 256 == 0 else ["grouped_gemm2_bf16_n128"])
             fns = {}
             for name in names:
                 if args.skip and name in args.skip.split(","):
@@ -737,7 +740,7 @@ def cmd_layer(ks, args):
             fns = {}
             for tag, mod, skip in (("skip", ks, True), ("noskip", ks, False)) + tuple((v, ks, True) for v in V4) + (
                                    ("lookahead", ks, True), ("baseline", base, False)):
-                if mod is None or (tag != "skip" and tag != "noskip" and tag != "baseline" and not fp8):
+                if mod is None or (tag not in ("skip", "noskip", "baseline") + BF16_VARIANTS and not fp8):
                     continue
                 if (tag in GEMM2_ONLY and kind == "gemm1") or (tag in GEMM1_ONLY and kind == "gemm2"):
                     continue

@@ -97,6 +97,9 @@ extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm2_fp8_ref(
 using TileSwiGLUBf16 = moe_sched::Tile<128, 256, 4, false>;   // 128 rows x 128 output columns (256 packed rows)
 using TileDownBf16 = moe_sched::Tile<128, 256, 4, false>;
 using TileDownBf16N128 = moe_sched::Tile<128, 128, 6, false>;  // when N % 256 != 0
+// _u (session 4, lead; not yet run on a GPU): the BF16 tiles with the v5 warp-uniform descriptor arithmetic
+using TileSwiGLUBf16Uniform = moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, false, false, false, false, true>;
+using TileDownBf16Uniform = moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, false, false, false, false, true>;
 // FP8: 64 rows x 256 packed weight rows per CTA, the two consumer warpgroups on the two 128-row halves of the weight
 // tile, each with two accumulator sets (promotion of K block kb overlaps the wgmmas of kb+1). GEMM1: 128 output
 // columns per CTA = one re-quantization block. GEMM2 falls back to 128 x 128 when N % 256 != 0.
@@ -173,6 +176,7 @@ using TileSwiGLUFp8M128UniformStagedUnroll2Split = moe_sched::Tile<128, 256, 4, 
         MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
     }
 MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16, TileSwiGLUBf16)
+MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_u, TileSwiGLUBf16Uniform)
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_BF16_BODY(TILE)                                                                                      \
@@ -195,6 +199,7 @@ MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16, TileSwiGLUBf16)
     }
 MOE_GEMM2_BF16(grouped_gemm2_bf16, TileDownBf16)
 MOE_GEMM2_BF16(grouped_gemm2_bf16_n128, TileDownBf16N128)
+MOE_GEMM2_BF16(grouped_gemm2_bf16_u, TileDownBf16Uniform)
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM1_FP8_BODY(TILE)                                                                                       \
@@ -298,6 +303,7 @@ MOE_GEMM2_FP8(grouped_gemm2_fp8_pfs, TileDownFp8PrefetchStagger, MOE_NO_CLUSTER)
     }
 MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_ybf16, TileDownBf16)
 MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_n128_ybf16, TileDownBf16N128)
+MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_u_ybf16, TileDownBf16Uniform)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_ybf16, TileDownFp8)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_n128_ybf16, TileDownFp8N128)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_p32_ybf16, TileDownFp8Promote32)
