@@ -7,9 +7,6 @@ import dev.sparkmoe.kernels.MoeDecode;
 import dev.sparkmoe.kernels.WeightPacking.Format;
 import dev.sparkmoe.model.MoeConfig;
 
-import java.util.ArrayList;
-import java.util.List;
-
 /**
  * The device buffers of the small-batch path ({@link MoeDecode}) for launches of up to {@code tile} tokens: router
  * partial sums and logits, GEMM1's activations, the plan, the SwiGLU rows (per routing entry), the expert rows Y and
@@ -22,62 +19,45 @@ final class DecodeWorkspace implements AutoCloseable {
     final DeviceBuffer partial, logits, act, actScale, groupCounters, routeCounter, h32, h, hScale, sharedH32, sharedH, sharedHScale,
             gemm1Counters, y, sharedY, gemm2Counters;
     final MoeDecode.Plan plan;
-    private final List<DeviceBuffer> owned = new ArrayList<>();
+    private final OwnedBuffers owned;
 
     DecodeWorkspace(CudaContext ctx, CudaStream stream, MoeConfig c, Format f, int routerRows, int maxTokens) {
         tile = MoeDecode.tokenTile(maxTokens);
+        owned = new OwnedBuffers(ctx);
         int h = c.hiddenSize(), inter = c.expertIntermediateSize(), k = c.topK(), esz = f.bytes();
         boolean fp8 = f == Format.FP8, shared = c.hasSharedExpert();
         int si = shared ? c.sharedIntermediateSize() : 0;
         long entries = (long) tile * k;
         int used = MoeDecode.maxUsedExperts(tile, c);
         try {
-            partial = buf(ctx, "decode router partial sums", MoeDecode.partialDoubles(tile, h, routerRows), 8);
-            logits = buf(ctx, "decode router logits", (long) tile * routerRows, 4);
-            act = buf(ctx, "decode GEMM1 activations", (long) tile * h, esz);
-            actScale = fp8 ? buf(ctx, "decode GEMM1 activation scales", (long) tile * (h / 128), 4) : null;
-            groupCounters = buf(ctx, "decode router row-group counters", MoeDecode.logitGroups(routerRows), 4);
-            routeCounter = buf(ctx, "decode route counter", 1, 4);
-            plan = new MoeDecode.Plan(buf(ctx, "decode used experts", 1, 4), buf(ctx, "decode used expert ids", used, 4),
-                    buf(ctx, "decode used expert offsets", used, 4), buf(ctx, "decode used expert counts", used, 4),
-                    buf(ctx, "decode entries by expert", entries, 4));
-            h32 = fp8 ? buf(ctx, "decode SwiGLU rows (fp32)", entries * inter, 4) : null;
-            this.h = buf(ctx, "decode SwiGLU rows", entries * inter, esz);
-            hScale = fp8 ? buf(ctx, "decode SwiGLU scales", entries * (inter / 128), 4) : null;
-            sharedH32 = fp8 && shared ? buf(ctx, "decode shared SwiGLU rows (fp32)", (long) tile * si, 4) : null;
-            sharedH = shared ? buf(ctx, "decode shared SwiGLU rows", (long) tile * si, esz) : null;
-            sharedHScale = fp8 && shared ? buf(ctx, "decode shared SwiGLU scales", (long) tile * (si / 128), 4) : null;
-            gemm1Counters = buf(ctx, "decode GEMM1 block counters", MoeDecode.gemm1Counters(tile, c), 4);
-            y = buf(ctx, "decode Y (weighted expert rows)", entries * h, 4);
-            sharedY = shared ? buf(ctx, "decode Y (shared)", (long) tile * h, 4) : null;
-            gemm2Counters = buf(ctx, "decode combine counters", MoeDecode.gemm2Counters(c), 4);
+            partial = buf("decode router partial sums", MoeDecode.partialDoubles(tile, h, routerRows), 8);
+            logits = buf("decode router logits", (long) tile * routerRows, 4);
+            act = buf("decode GEMM1 activations", (long) tile * h, esz);
+            actScale = fp8 ? buf("decode GEMM1 activation scales", (long) tile * (h / 128), 4) : null;
+            groupCounters = buf("decode router row-group counters", MoeDecode.logitGroups(routerRows), 4);
+            routeCounter = buf("decode route counter", 1, 4);
+            plan = new MoeDecode.Plan(buf("decode used experts", 1, 4), buf("decode used expert ids", used, 4),
+                    buf("decode used expert offsets", used, 4), buf("decode used expert counts", used, 4),
+                    buf("decode entries by expert", entries, 4));
+            h32 = fp8 ? buf("decode SwiGLU rows (fp32)", entries * inter, 4) : null;
+            this.h = buf("decode SwiGLU rows", entries * inter, esz);
+            hScale = fp8 ? buf("decode SwiGLU scales", entries * (inter / 128), 4) : null;
+            sharedH32 = fp8 && shared ? buf("decode shared SwiGLU rows (fp32)", (long) tile * si, 4) : null;
+            sharedH = shared ? buf("decode shared SwiGLU rows", (long) tile * si, esz) : null;
+            sharedHScale = fp8 && shared ? buf("decode shared SwiGLU scales", (long) tile * (si / 128), 4) : null;
+            gemm1Counters = buf("decode GEMM1 block counters", MoeDecode.gemm1Counters(tile, c), 4);
+            y = buf("decode Y (weighted expert rows)", entries * h, 4);
+            sharedY = shared ? buf("decode Y (shared)", (long) tile * h, 4) : null;
+            gemm2Counters = buf("decode combine counters", MoeDecode.gemm2Counters(c), 4);
             for (DeviceBuffer b : new DeviceBuffer[] {groupCounters, routeCounter, gemm1Counters, gemm2Counters}) b.memset32(0, stream);
         } catch (RuntimeException ex) {
-            close(ex);
+            owned.closeAfter(ex);
             throw ex;
         }
     }
 
-    private DeviceBuffer buf(CudaContext ctx, String name, long count, int esz) {
-        DeviceBuffer b = new DeviceBuffer(ctx, name, Math.max(1, count), esz);
-        owned.add(b);
-        return b;
-    }
-
-    private void close(RuntimeException primary) {
-        for (int i = owned.size() - 1; i >= 0; i--) {
-            try { owned.get(i).close(); } catch (RuntimeException e) { primary.addSuppressed(e); }
-        }
-        owned.clear();
-    }
+    private DeviceBuffer buf(String name, long count, int esz) { return owned.buffer(name, Math.max(1, count), esz); }
 
     @Override
-    public void close() {
-        RuntimeException first = null;
-        for (int i = owned.size() - 1; i >= 0; i--) {
-            try { owned.get(i).close(); } catch (RuntimeException e) { if (first == null) first = e; else first.addSuppressed(e); }
-        }
-        owned.clear();
-        if (first != null) throw first;
-    }
+    public void close() { owned.close(); }
 }

@@ -102,6 +102,7 @@ public final class GpuEngineSettings {
                     + "row, FP8 scales of all k rows in one store per block) or blockwise (session 3: one 128/256-channel "
                     + "piece per warp at a time). Results are bitwise the same.",
             "prefetch");
+
     public static final Setting<Integer> DECODE_MAX_TOKENS = Settings.intSetting("sparkmoe.gpu.decodeMaxTokens",
             "Calls of at most this many tokens (0 = none, at most 32) run the small-batch path (moe_decode.cu): three kernels "
                     + "- route (fp64 router logits, top-k, per-expert plan, GEMM1 activations), GEMM1 + SwiGLU, GEMM2 + combine - "

@@ -59,7 +59,7 @@ public final class GpuMoeEngine implements MoeEngine {
     private final CudaModule module;
     private final CudaStream stream;
     private final MoeRoute route;
-    /** What the router kernel reads: the weights' fp32 router, or (TC2, TC3) an fp64 copy owned by this engine. */
+    /** What the router kernel reads: the weights' fp32 router, or ({@link MoeRoute.Kernel#wantsF64Weights}) an fp64 copy owned by this engine. */
     private final DeviceBuffer routerWeights;
     private final MoeDispatch dispatch;
     private final MoeCombine combine;
@@ -180,12 +180,15 @@ public final class GpuMoeEngine implements MoeEngine {
             throw new MoeEngineException(GpuEngineSettings.EXPERT_OUTPUT_PRECISION.key() + " must be auto, fp32 or bf16, got '" + yPrecision + "'");
         }
         boolean referenceGemm = GpuEngineSettings.REFERENCE_GEMM.fromSystemProperties();
+        this.fp8PromotionInterval = GpuEngineSettings.FP8_PROMOTION_INTERVAL.fromSystemProperties();
+        if (fp8PromotionInterval != 128 && fp8PromotionInterval != 32) {
+            throw new MoeEngineException(GpuEngineSettings.FP8_PROMOTION_INTERVAL.key() + " must be 128 or 32, got " + fp8PromotionInterval);
+        }
         int computeCapability = CudaContext.computeCapability(ordinal);
         if (yPrecision.equalsIgnoreCase("auto")) {
             // bf16 on the fast path; fp32 wherever accuracy was asked for (reference GEMMs, promotion every 32) or the
             // sm_90a kernels are missing
-            this.yBf16 = !referenceGemm && computeCapability == 90
-                    && GpuEngineSettings.FP8_PROMOTION_INTERVAL.fromSystemProperties() == GpuEngineSettings.FP8_PROMOTION_INTERVAL.defaultValue();
+            this.yBf16 = !referenceGemm && computeCapability == 90 && fp8PromotionInterval == 128;
         } else {
             this.yBf16 = yPrecision.equalsIgnoreCase("bf16");
         }
@@ -201,10 +204,6 @@ public final class GpuMoeEngine implements MoeEngine {
             this.scatterKernel = MoeDispatch.ScatterKernel.parse(GpuEngineSettings.SCATTER_KERNEL.fromSystemProperties());
         } catch (IllegalArgumentException e) {
             throw new MoeEngineException(GpuEngineSettings.SCATTER_KERNEL.key() + ": " + e.getMessage());
-        }
-        this.fp8PromotionInterval = GpuEngineSettings.FP8_PROMOTION_INTERVAL.fromSystemProperties();
-        if (fp8PromotionInterval != 128 && fp8PromotionInterval != 32) {
-            throw new MoeEngineException(GpuEngineSettings.FP8_PROMOTION_INTERVAL.key() + " must be 128 or 32, got " + fp8PromotionInterval);
         }
         if (p == Precision.FP8 && fp8PromotionInterval == 32 && c.hiddenSize() % 256 != 0) {
             throw new MoeEngineException(GpuEngineSettings.FP8_PROMOTION_INTERVAL.key() + "=32 needs a hidden size that is a "
@@ -245,7 +244,7 @@ public final class GpuMoeEngine implements MoeEngine {
                 throw new MoeEngineException(GpuEngineSettings.DECODE_MAX_TOKENS.key() + " must be 0.." + MoeDecode.MAX_TOKENS + ", got " + small);
             }
             // the reference GEMMs are for exact cross-checks of the grouped path: they keep it for every size
-            if (GpuEngineSettings.REFERENCE_GEMM.fromSystemProperties()) small = 0;
+            if (referenceGemm) small = 0;
             this.decodeMaxTokens = small;
             this.decode = small > 0 ? new MoeDecode(module, cx.multiprocessorCount()) : null;
             this.decodeWs = small > 0 ? add(made, new DecodeWorkspace(cx, stream, c, format, weights.routerRows, small)) : null;

@@ -6,8 +6,6 @@ import dev.sparkmoe.kernels.MoeDispatch;
 import dev.sparkmoe.kernels.WeightPacking.Format;
 import dev.sparkmoe.model.MoeConfig;
 
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * The device buffers of one layer launch of up to {@code capacity} tokens (pinned host staging is per caller:
@@ -34,47 +32,48 @@ final class LayerWorkspace implements AutoCloseable {
     final DeviceBuffer sharedRowWeight, sharedNumBlocks, sharedBlockExpert, aShared, aSharedScale, hShared, hSharedScale, yShared;
     /** Device staging of the copy streams (double-buffered), or null without copy staging. */
     final DeviceBuffer[] stagingIn, stagingOut;
-    private final List<AutoCloseable> owned = new ArrayList<>();
+    private final OwnedBuffers owned;
 
     /** @param yBytes element size of Y and Y shared: 4 (fp32) or 2 (bf16, {@link GpuEngineSettings#EXPERT_OUTPUT_PRECISION}) */
     LayerWorkspace(CudaContext ctx, MoeConfig c, Format f, int routerRows, int capacity, int smCount, boolean copyStaging, int yBytes) {
         if (yBytes != 4 && yBytes != 2) throw new IllegalArgumentException("Y element size must be 4 (fp32) or 2 (bf16), got " + yBytes);
+        owned = new OwnedBuffers(ctx);
         sizes = Sizes.of(c, capacity);
         int h = c.hiddenSize(), inter = c.expertIntermediateSize(), e = c.numExperts(), k = c.topK(), esz = f.bytes();
         long rows = sizes.routedRows();
         boolean fp8 = f == Format.FP8;
         try {
-            x = f32(ctx, "x", (long) capacity * h);
-            numTokens = i32(ctx, "num_tokens", 1);
-            logits = f32(ctx, "router logits", (long) capacity * routerRows);
-            routerPartial = buf(ctx, "router split-K partial sums", dev.sparkmoe.kernels.MoeRoute.partialDoubles(smCount), 8);
-            topkExpert = i32(ctx, "topk expert", (long) capacity * k);
-            topkWeight = f32(ctx, "topk weight", (long) capacity * k);
-            chunkCounts = i32(ctx, "chunk counts", (long) sizes.chunks() * e);
-            chunkBase = i32(ctx, "chunk base", (long) sizes.chunks() * e);
-            expertCount = i32(ctx, "expert count", e);
-            expertStart = i32(ctx, "expert start", e);
-            blockExpert = i32(ctx, "block expert", sizes.maxRowBlocks());
-            numRowBlocks = i32(ctx, "num row blocks", 1);
-            slotOfEntry = i32(ctx, "slot of entry", (long) capacity * k);
-            rowWeight = f32(ctx, "row weight", rows);
-            a = buf(ctx, "A (dispatched)", rows * h, esz);
-            aScale = fp8 ? f32(ctx, "A scales", rows * (h / 128)) : null;
-            hmid = buf(ctx, "SwiGLU out", rows * inter, esz);
-            hmidScale = fp8 ? f32(ctx, "SwiGLU out scales", rows * (inter / 128)) : null;
-            y = buf(ctx, "Y (weighted expert rows)", rows * h, yBytes);
-            out = f32(ctx, "out", (long) capacity * h);
+            x = f32("x", (long) capacity * h);
+            numTokens = i32("num_tokens", 1);
+            logits = f32("router logits", (long) capacity * routerRows);
+            routerPartial = buf("router split-K partial sums", dev.sparkmoe.kernels.MoeRoute.partialDoubles(smCount), 8);
+            topkExpert = i32("topk expert", (long) capacity * k);
+            topkWeight = f32("topk weight", (long) capacity * k);
+            chunkCounts = i32("chunk counts", (long) sizes.chunks() * e);
+            chunkBase = i32("chunk base", (long) sizes.chunks() * e);
+            expertCount = i32("expert count", e);
+            expertStart = i32("expert start", e);
+            blockExpert = i32("block expert", sizes.maxRowBlocks());
+            numRowBlocks = i32("num row blocks", 1);
+            slotOfEntry = i32("slot of entry", (long) capacity * k);
+            rowWeight = f32("row weight", rows);
+            a = buf("A (dispatched)", rows * h, esz);
+            aScale = fp8 ? f32("A scales", rows * (h / 128)) : null;
+            hmid = buf("SwiGLU out", rows * inter, esz);
+            hmidScale = fp8 ? f32("SwiGLU out scales", rows * (inter / 128)) : null;
+            y = buf("Y (weighted expert rows)", rows * h, yBytes);
+            out = f32("out", (long) capacity * h);
             if (c.hasSharedExpert()) {
                 long sr = sizes.sharedRows();
                 int si = c.sharedIntermediateSize();
-                sharedRowWeight = f32(ctx, "shared row weight", sr);
-                sharedNumBlocks = i32(ctx, "shared num blocks", 1);
-                sharedBlockExpert = i32(ctx, "shared block expert", sizes.sharedRowBlocks());
-                aShared = buf(ctx, "A (shared)", sr * h, esz);
-                aSharedScale = fp8 ? f32(ctx, "A (shared) scales", sr * (h / 128)) : null;
-                hShared = buf(ctx, "shared SwiGLU out", sr * si, esz);
-                hSharedScale = fp8 ? f32(ctx, "shared SwiGLU out scales", sr * (si / 128)) : null;
-                yShared = buf(ctx, "Y (shared)", sr * h, yBytes);
+                sharedRowWeight = f32("shared row weight", sr);
+                sharedNumBlocks = i32("shared num blocks", 1);
+                sharedBlockExpert = i32("shared block expert", sizes.sharedRowBlocks());
+                aShared = buf("A (shared)", sr * h, esz);
+                aSharedScale = fp8 ? f32("A (shared) scales", sr * (h / 128)) : null;
+                hShared = buf("shared SwiGLU out", sr * si, esz);
+                hSharedScale = fp8 ? f32("shared SwiGLU out scales", sr * (si / 128)) : null;
+                yShared = buf("Y (shared)", sr * h, yBytes);
                 sharedBlockExpert.upload(new int[sizes.sharedRowBlocks()]); // every block is "expert" 0 of a group of one
                 // gated (Qwen2-MoE): the route kernel writes the first T rows' gates, rows past them keep weight 0;
                 // ungated: the weight is 1 for good (rows past T are zero rows, their outputs never read), so the
@@ -86,56 +85,28 @@ final class LayerWorkspace implements AutoCloseable {
                 sharedRowWeight = sharedNumBlocks = sharedBlockExpert = aShared = aSharedScale = hShared = hSharedScale = yShared = null;
             }
             if (copyStaging) {
-                stagingIn = new DeviceBuffer[] {f32(ctx, "x staging 0", (long) capacity * h), f32(ctx, "x staging 1", (long) capacity * h)};
-                stagingOut = new DeviceBuffer[] {f32(ctx, "out staging 0", (long) capacity * h), f32(ctx, "out staging 1", (long) capacity * h)};
+                stagingIn = new DeviceBuffer[] {f32("x staging 0", (long) capacity * h), f32("x staging 1", (long) capacity * h)};
+                stagingOut = new DeviceBuffer[] {f32("out staging 0", (long) capacity * h), f32("out staging 1", (long) capacity * h)};
             } else {
                 stagingIn = stagingOut = null;
             }
         } catch (RuntimeException ex) {
-            closeQuietly(ex);
+            owned.closeAfter(ex);
             throw ex;
         }
     }
 
     int capacity() { return sizes.capacity(); }
 
-    private DeviceBuffer f32(CudaContext ctx, String n, long count) { return buf(ctx, n, count, 4); }
+    private DeviceBuffer f32(String n, long count) { return buf(n, count, 4); }
 
-    private DeviceBuffer i32(CudaContext ctx, String n, long count) { return buf(ctx, n, count, 4); }
+    private DeviceBuffer i32(String n, long count) { return buf(n, count, 4); }
 
-    private DeviceBuffer buf(CudaContext ctx, String n, long count, int esz) {
-        DeviceBuffer b = new DeviceBuffer(ctx, n, count, esz);
-        owned.add(b);
-        return b;
-    }
+    private DeviceBuffer buf(String n, long count, int esz) { return owned.buffer(n, count, esz); }
 
     /** Device bytes held. */
-    long deviceBytes() {
-        long n = 0;
-        for (AutoCloseable o : owned) if (o instanceof DeviceBuffer d) n += d.byteSize();
-        return n;
-    }
-
-    private void closeQuietly(RuntimeException primary) {
-        for (int i = owned.size() - 1; i >= 0; i--) {
-            try { owned.get(i).close(); } catch (Exception e) { primary.addSuppressed(e); }
-        }
-        owned.clear();
-    }
+    long deviceBytes() { return owned.deviceBytes(); }
 
     @Override
-    public void close() {
-        RuntimeException first = null;
-        for (int i = owned.size() - 1; i >= 0; i--) {
-            try {
-                owned.get(i).close();
-            } catch (RuntimeException e) {
-                if (first == null) first = e; else first.addSuppressed(e);
-            } catch (Exception e) {
-                if (first == null) first = new RuntimeException(e);
-            }
-        }
-        owned.clear();
-        if (first != null) throw first;
-    }
+    public void close() { owned.close(); }
 }

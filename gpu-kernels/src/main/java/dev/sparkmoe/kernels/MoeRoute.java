@@ -35,29 +35,31 @@ public final class MoeRoute {
     /** The router logits kernels (all accumulate in fp64 and round once to fp32). */
     public enum Kernel {
         /** fp64 FMA, 64x64 tiles. */
-        SIMT("moe_router_logits", 0),
+        SIMT("moe_router_logits", 0, false),
         /** fp64 tensor cores (DMMA), fp32 tiles widened at every fragment load. */
-        TC("moe_router_logits_tc", TC_SMEM_BYTES),
+        TC("moe_router_logits_tc", TC_SMEM_BYTES, false),
         /** As TC, bitwise the same sums, with the router weights in fp64 (see {@link #widenWeights}) and x widened once per tile. */
-        TC2("moe_router_logits_tc2", TC2_SMEM_BYTES),
+        TC2("moe_router_logits_tc2", TC2_SMEM_BYTES, true),
         /** TC2 with the x-widening shared-memory stores free of bank conflicts (session 4). */
-        TC2W("moe_router_logits_tc2w", TC2_SMEM_BYTES),
+        TC2W("moe_router_logits_tc2w", TC2_SMEM_BYTES, true),
         /** TC2W with 2 cp.async stages and at most 168 registers: 3 CTAs (12 warps) per SM instead of 2 (session 4). */
-        TC2O("moe_router_logits_tc2o", TC2O_SMEM_BYTES),
+        TC2O("moe_router_logits_tc2o", TC2O_SMEM_BYTES, true),
         /**
          * The sums of TC2 on 128x128 tiles of 8 warps (one CTA per SM, fragments loaded as pairs, one barrier per K
          * step), split K only to fill the GPU once; the same fp64 router weights as TC2.
          */
-        TC3("moe_router_logits_tc3", TC3_SMEM_BYTES),
+        TC3("moe_router_logits_tc3", TC3_SMEM_BYTES, true),
         /** TC3 with the m16n8k16 DMMA (the shape CUTLASS's SM90 DGEMM uses): half the instructions per FMA. */
-        TC3K16("moe_router_logits_tc3k16", TC3_SMEM_BYTES);
+        TC3K16("moe_router_logits_tc3k16", TC3_SMEM_BYTES, true);
 
         final String function;
         final int smemBytes;
+        private final boolean f64Weights;
 
-        Kernel(String function, int smemBytes) {
+        Kernel(String function, int smemBytes, boolean f64Weights) {
             this.function = function;
             this.smemBytes = smemBytes;
+            this.f64Weights = f64Weights;
         }
 
         /** The kernel of a {@code sparkmoe.gpu.routerKernel} value: simt, tc, tc2, tc2w, tc2o, tc3 or tc3k16. */
@@ -67,7 +69,7 @@ public final class MoeRoute {
         }
 
         /** Whether {@link #logits} takes the router weights in fp64. */
-        public boolean wantsF64Weights() { return this == TC2 || this == TC2W || this == TC2O || wide(); }
+        public boolean wantsF64Weights() { return f64Weights; }
 
         /** 128x128 tiles of 256 threads, one CTA per SM (TC3, TC3K16); else 64x64 tiles of 128 threads. */
         boolean wide() { return this == TC3 || this == TC3K16; }
@@ -94,7 +96,7 @@ public final class MoeRoute {
 
     public Kernel kernel() { return kernel; }
 
-    /** {@code dst[0, n) = (double) src[0, n)}, exactly: the router weights of TC2, TC3 and TC3K16, once at load. */
+    /** {@code dst[0, n) = (double) src[0, n)}, exactly: the router weights of the kernels that {@link Kernel#wantsF64Weights}, once at load. */
     public void widenWeights(CudaStream s, DeviceBuffer src, DeviceBuffer dst) {
         if (src.elementBytes() != 4 || dst.elementBytes() != 8 || dst.count() < src.count()) {
             throw new IllegalArgumentException("moe_f32_to_f64: '" + src.name() + "' (" + src.count() + " x " + src.elementBytes()
@@ -137,7 +139,7 @@ public final class MoeRoute {
     /**
      * logits [tokens, nOut] = x [tokens, H] . w [nOut, H]^T, for the device token count (grid sized for tokenCapacity);
      * {@code partial} holds {@link #partialDoubles} doubles (split-K partial sums). {@code w} is fp32, or fp64 for
-     * {@link Kernel#TC2}, {@link Kernel#TC3} and {@link Kernel#TC3K16}.
+     * the kernels that {@link Kernel#wantsF64Weights}.
      */
     public void logits(CudaStream s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer out, DeviceBuffer partial, DeviceBuffer numTokens,
                        int tokenCapacity, int hidden, int nOut) {

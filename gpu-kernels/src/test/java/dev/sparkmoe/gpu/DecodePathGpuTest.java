@@ -42,7 +42,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @Tag("gpu")
 class DecodePathGpuTest {
-    static final double TOL_NATIVE = 1e-2, TOL_FP8 = 3e-2;
+    /**
+     * BF16: the issue's 1e-2 against the CPU's native precision. FP8: the issue's 2e-3 against the CPU's fp8 emulation -
+     * this path's e4m3 products are exact (sm_90 runs e4m3 mma.sync as f16 HMMAs) and summed in fp32, so it meets the
+     * bound the grouped path's reduced-precision wgmma accumulation cannot (measured 1e-7 .. 4e-4 on the H200, session 4).
+     */
+    static final double TOL_NATIVE = 1e-2, TOL_FP8 = 2e-3;
     static final String KEY = GpuEngineSettings.DECODE_MAX_TOKENS.key();
     @TempDir static Path dir;
     static long leakedBefore;
