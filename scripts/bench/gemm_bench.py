@@ -75,16 +75,25 @@ TILES = {
     "grouped_gemm1_swiglu_fp8_m128usu4": (128, 256, 4, 1),  # unrolled by 4
     "grouped_gemm1_swiglu_fp8_m128usu2h": (128, 256, 4, 1),  # _m128usu2 with spill units (<= 64 rows) split along N
     "grouped_gemm2_fp8_m128uu2": (128, 256, 4, 1),  # _m128u (GEMM2) unrolled by 2
+    # session 6: the production tiles claiming their units at run time (Tile::kDynamic; one more argument: a zeroed
+    # uint32 work-counter pair)
+    "grouped_gemm1_swiglu_bf16_d": (128, 256, 4, 1),
+    "grouped_gemm2_bf16_d": (128, 256, 4, 1),
+    "grouped_gemm1_swiglu_fp8_m128usu2d": (128, 256, 4, 1),
+    "grouped_gemm2_fp8_ud": (64, 256, 5, 1),
 }
+DYNAMIC = {"grouped_gemm1_swiglu_bf16_d", "grouped_gemm2_bf16_d", "grouped_gemm1_swiglu_fp8_m128usu2d", "grouped_gemm2_fp8_ud"}
 # kernels with the staged output buffers (Tile::OUT_STAGE_BYTES)
 STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grouped_gemm1_swiglu_fp8_m128usp",
                                         "grouped_gemm1_swiglu_fp8_m128usu2", "grouped_gemm1_swiglu_fp8_m128usu4",
-                                        "grouped_gemm1_swiglu_fp8_m128usu2h")}
+                                        "grouped_gemm1_swiglu_fp8_m128usu2h", "grouped_gemm1_swiglu_fp8_m128usu2d")}
 # the FP8 variants the session-3 benches compare with the production kernel (suffixes)
-V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2", "m128usu2h")
-GEMM2_ONLY = ("pfs", "m128n128", "m128uu2")
-BF16_VARIANTS = ("u",)  # V4 tags that also exist for the BF16 kernels
-GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h")
+V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2", "m128usu2h",
+      "m128usu2d", "ud", "d")
+GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud")
+BF16_VARIANTS = ("u", "d")  # V4 tags that also exist for the BF16 kernels
+BF16_ONLY = ("d",)
+GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2d")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (set from the occupancy query or --cluster-grid)
 DEV = torch.device("cuda")
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream
@@ -93,7 +102,8 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalS
 def smem_bytes(name):
     bm, bn, st, cluster = TILES[name]
     table = 16384 if bm == 64 and cluster == 1 else 0  # live-unit table (padding skip), Tile::LIVE_TABLE_BYTES
-    return 1024 + st * (bm * 128 + bn * 128 + 512) + 2 * st * 8 + 1024 + table + STAGED_OUT.get(name, 0)
+    return (1024 + st * (bm * 128 + bn * 128 + 512) + 2 * st * 8 + 1024 + table + STAGED_OUT.get(name, 0)
+            + (64 if name in DYNAMIC else 0))  # Tile::UNIT_ID_BYTES
 
 
 # ---------------------------------------------------------------- layouts (mirror grouped_gemm.cuh)
@@ -260,6 +270,8 @@ class Kernels:
         """Returns a no-argument function that enqueues the kernel (arguments converted once) on torch's stream."""
         if not self.legacy:
             args = tuple(args) + prob.real_rows_args()
+        if name in DYNAMIC:  # the work-counter pair: zero at the first launch, left zero by every launch
+            args = tuple(args) + (torch.zeros(2, dtype=torch.int32, device=DEV),)
         cargs = tuple(cp.asarray(a) if isinstance(a, torch.Tensor) else (np.uint64(0) if a is None else np.int32(a))
                       for a in args)
         stream = cp.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream)
@@ -742,7 +754,7 @@ def cmd_layer(ks, args):
                                    ("lookahead", ks, True), ("baseline", base, False)):
                 if mod is None or (tag not in ("skip", "noskip", "baseline") + BF16_VARIANTS and not fp8):
                     continue
-                if (tag in GEMM2_ONLY and kind == "gemm1") or (tag in GEMM1_ONLY and kind == "gemm2"):
+                if (tag in GEMM2_ONLY and kind == "gemm1") or (tag in GEMM1_ONLY and kind == "gemm2") or (tag in BF16_ONLY and fp8):
                     continue
                 if args.skip and tag in args.skip.split(","):
                     continue

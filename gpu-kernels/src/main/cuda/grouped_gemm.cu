@@ -156,59 +156,76 @@ using TileDownFp8Uniform = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, 
 // N between the two warpgroups instead of idling the second one (Tile::kSplitSpill)
 using TileSwiGLUFp8M128UniformStagedUnroll2Split = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, true>;
 
+// _d / _ud (session 6, lead): the production tiles with units claimed at run time (Tile::kDynamic); their entry
+// points take one more argument, the launch's work-counter pair (two zeroed uint32, Params::work_counter).
+using TileSwiGLUBf16Dynamic = moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, false, false, false, false, false, false, 1, false, true>;
+using TileDownBf16Dynamic = moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, false, false, false, false, false, false, 1, false, true>;
+using TileSwiGLUFp8M128UniformStagedUnroll2Dynamic =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, true>;
+using TileDownFp8UniformDynamic = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, false, false, true, false, 1, false, true>;
+#define MOE_COUNTER_PARAM_0
+#define MOE_COUNTER_PARAM_1 , uint32_t* work_counter
+#define MOE_COUNTER_ARG_0 nullptr
+#define MOE_COUNTER_ARG_1 work_counter
+
 #if MOE_HAVE_WGMMA
-#define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
+#define MOE_GEMM1_BF16_BODY(TILE, COUNTER)                                                                                      \
     moe_gemm::Params p{(const uint8_t*)A, nullptr, (const uint8_t*)W1, nullptr, Hout, nullptr, nullptr,               \
                        block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,                \
                        expert_count, expert_start};                                                                    \
+    p.work_counter = COUNTER;                                                                                          \
     moe_gemm::grouped_gemm<false, TILE, true>(p);
 #else
-#define MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
+#define MOE_GEMM1_BF16_BODY(TILE, COUNTER)                                                                                      \
     ref_tiles_strided(num_row_blocks, max_row_blocks, N, [&](uint32_t rb, uint32_t t) {                               \
         moe_ref::gemm1_swiglu_bf16((const uint8_t*)A, (const uint8_t*)W1, Hout, block_expert, K, N, rb, t);           \
     });
 #endif
-#define MOE_GEMM1_BF16(NAME, TILE)                                                                                     \
+#define MOE_GEMM1_BF16(NAME, TILE, DYN)                                                                                \
     extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
             const __nv_bfloat16* A, const __nv_bfloat16* W1, __nv_bfloat16* Hout, const int* block_expert,             \
             const int* num_row_blocks, int max_row_blocks, int K, int N, \
-            const int* expert_count, const int* expert_start) {                                                        \
-        MOE_GEMM1_BF16_BODY(TILE)                                                                                      \
+            const int* expert_count, const int* expert_start MOE_COUNTER_PARAM_##DYN) {                                \
+        MOE_GEMM1_BF16_BODY(TILE, MOE_COUNTER_ARG_##DYN)                                                               \
     }
-MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16, TileSwiGLUBf16)
-MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_u, TileSwiGLUBf16Uniform)
+MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16, TileSwiGLUBf16, 0)
+MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_u, TileSwiGLUBf16Uniform, 0)
+MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_d, TileSwiGLUBf16Dynamic, 1)
 
 #if MOE_HAVE_WGMMA
-#define MOE_GEMM2_BF16_BODY(TILE)                                                                                      \
+#define MOE_GEMM2_BF16_BODY(TILE, COUNTER)                                                                                      \
     moe_gemm::Params p{(const uint8_t*)A, nullptr, (const uint8_t*)W2, nullptr, Y, nullptr, row_weight,               \
                        block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,                \
                        expert_count, expert_start};                                                                    \
+    p.work_counter = COUNTER;                                                                                          \
     moe_gemm::grouped_gemm<false, TILE, false>(p);
 #else
-#define MOE_GEMM2_BF16_BODY(TILE)                                                                                      \
+#define MOE_GEMM2_BF16_BODY(TILE, COUNTER)                                                                                      \
     ref_tiles_strided(num_row_blocks, max_row_blocks, N, [&](uint32_t rb, uint32_t t) {                               \
         moe_ref::gemm2_bf16((const uint8_t*)A, (const uint8_t*)W2, Y, row_weight, block_expert, K, N, rb, t);         \
     });
 #endif
-#define MOE_GEMM2_BF16(NAME, TILE)                                                                                     \
+#define MOE_GEMM2_BF16(NAME, TILE, DYN)                                                                                \
     extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
             const __nv_bfloat16* A, const __nv_bfloat16* W2, float* Y, const float* row_weight, const int* block_expert,\
             const int* num_row_blocks, int max_row_blocks, int K, int N, \
-            const int* expert_count, const int* expert_start) {                                                        \
-        MOE_GEMM2_BF16_BODY(TILE)                                                                                      \
+            const int* expert_count, const int* expert_start MOE_COUNTER_PARAM_##DYN) {                                \
+        MOE_GEMM2_BF16_BODY(TILE, MOE_COUNTER_ARG_##DYN)                                                               \
     }
-MOE_GEMM2_BF16(grouped_gemm2_bf16, TileDownBf16)
-MOE_GEMM2_BF16(grouped_gemm2_bf16_n128, TileDownBf16N128)
-MOE_GEMM2_BF16(grouped_gemm2_bf16_u, TileDownBf16Uniform)
+MOE_GEMM2_BF16(grouped_gemm2_bf16, TileDownBf16, 0)
+MOE_GEMM2_BF16(grouped_gemm2_bf16_n128, TileDownBf16N128, 0)
+MOE_GEMM2_BF16(grouped_gemm2_bf16_u, TileDownBf16Uniform, 0)
+MOE_GEMM2_BF16(grouped_gemm2_bf16_d, TileDownBf16Dynamic, 1)
 
 #if MOE_HAVE_WGMMA
-#define MOE_GEMM1_FP8_BODY(TILE)                                                                                       \
+#define MOE_GEMM1_FP8_BODY(TILE, COUNTER)                                                                                       \
     moe_gemm::Params p{A, A_scale, W1, W1_scale, Hout, Hout_scale, nullptr,                                           \
                        block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,                \
                        expert_count, expert_start};                                                                    \
+    p.work_counter = COUNTER;                                                                                          \
     moe_gemm::grouped_gemm<true, TILE, true>(p);
 #else
-#define MOE_GEMM1_FP8_BODY(TILE)                                                                                       \
+#define MOE_GEMM1_FP8_BODY(TILE, COUNTER)                                                                                       \
     ref_tiles_strided(num_row_blocks, max_row_blocks, N, [&](uint32_t rb, uint32_t t) {                               \
         moe_ref::gemm1_swiglu_fp8(A, A_scale, W1, W1_scale, Hout, Hout_scale, block_expert, K, N, rb, t);             \
     });
@@ -217,13 +234,14 @@ MOE_GEMM2_BF16(grouped_gemm2_bf16_u, TileDownBf16Uniform)
 // the grid must be even).
 #define MOE_CLUSTER2 __cluster_dims__(2, 1, 1)
 #define MOE_NO_CLUSTER
-#define MOE_GEMM1_FP8(NAME, TILE, CLUSTER)                                                                             \
+#define MOE_GEMM1_FP8_ENTRY(NAME, TILE, CLUSTER, DYN)                                                                   \
     extern "C" __global__ void MOE_FAST_BOUNDS CLUSTER NAME(                                                           \
             const uint8_t* A, const float* A_scale, const uint8_t* W1, const float* W1_scale, uint8_t* Hout,           \
             float* Hout_scale, const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N, \
-            const int* expert_count, const int* expert_start) {                                                        \
-        MOE_GEMM1_FP8_BODY(TILE)                                                                                       \
+            const int* expert_count, const int* expert_start MOE_COUNTER_PARAM_##DYN) {                                \
+        MOE_GEMM1_FP8_BODY(TILE, MOE_COUNTER_ARG_##DYN)                                                                \
     }
+#define MOE_GEMM1_FP8(NAME, TILE, CLUSTER) MOE_GEMM1_FP8_ENTRY(NAME, TILE, CLUSTER, 0)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8, TileSwiGLUFp8, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_nooverlap, TileSwiGLUFp8NoOverlap, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_cluster, TileSwiGLUFp8Cluster, MOE_CLUSTER2)
@@ -241,26 +259,29 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usp, TileSwiGLUFp8M128UniformStagedPr
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2, TileSwiGLUFp8M128UniformStagedUnroll2, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu4, TileSwiGLUFp8M128UniformStagedUnroll4, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2h, TileSwiGLUFp8M128UniformStagedUnroll2Split, MOE_NO_CLUSTER)
+MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2d, TileSwiGLUFp8M128UniformStagedUnroll2Dynamic, MOE_NO_CLUSTER, 1)
 
 #if MOE_HAVE_WGMMA
-#define MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
+#define MOE_GEMM2_FP8_BODY(TILE, COUNTER)                                                                                       \
     moe_gemm::Params p{A, A_scale, W2, W2_scale, Y, nullptr, row_weight,                                               \
                        block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,                \
                        expert_count, expert_start};                                                                    \
+    p.work_counter = COUNTER;                                                                                          \
     moe_gemm::grouped_gemm<true, TILE, false>(p);
 #else
-#define MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
+#define MOE_GEMM2_FP8_BODY(TILE, COUNTER)                                                                                       \
     ref_tiles_strided(num_row_blocks, max_row_blocks, N, [&](uint32_t rb, uint32_t t) {                               \
         moe_ref::gemm2_fp8(A, A_scale, W2, W2_scale, Y, row_weight, block_expert, K, N, rb, t);                       \
     });
 #endif
-#define MOE_GEMM2_FP8(NAME, TILE, CLUSTER)                                                                             \
+#define MOE_GEMM2_FP8_ENTRY(NAME, TILE, CLUSTER, DYN)                                                                   \
     extern "C" __global__ void MOE_FAST_BOUNDS CLUSTER NAME(                                                           \
             const uint8_t* A, const float* A_scale, const uint8_t* W2, const float* W2_scale, float* Y,                \
             const float* row_weight, const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N, \
-            const int* expert_count, const int* expert_start) {                                                        \
-        MOE_GEMM2_FP8_BODY(TILE)                                                                                       \
+            const int* expert_count, const int* expert_start MOE_COUNTER_PARAM_##DYN) {                                \
+        MOE_GEMM2_FP8_BODY(TILE, MOE_COUNTER_ARG_##DYN)                                                                \
     }
+#define MOE_GEMM2_FP8(NAME, TILE, CLUSTER) MOE_GEMM2_FP8_ENTRY(NAME, TILE, CLUSTER, 0)
 MOE_GEMM2_FP8(grouped_gemm2_fp8, TileDownFp8, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_n128, TileDownFp8N128, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_p32, TileDownFp8Promote32, MOE_NO_CLUSTER)
@@ -279,28 +300,31 @@ MOE_GEMM2_FP8(grouped_gemm2_fp8_pfs, TileDownFp8PrefetchStagger, MOE_NO_CLUSTER)
 // name + "_ybf16", same arguments but Y. sm_90a only: the portable compute_90 build has no bf16-Y reference body and
 // traps (the engine refuses the setting on other GPUs and with the reference GEMMs).
 #if MOE_HAVE_WGMMA
-#define MOE_GEMM2_YBF16_BODY(FP8, TILE, A_SCALE, W_SCALE)                                                              \
+#define MOE_GEMM2_YBF16_BODY(FP8, TILE, A_SCALE, W_SCALE, COUNTER)                                                              \
     moe_gemm::Params p{(const uint8_t*)A, A_SCALE, (const uint8_t*)W2, W_SCALE, Y, nullptr, row_weight,               \
                        block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,                \
                        expert_count, expert_start, true};                                                              \
+    p.work_counter = COUNTER;                                                                                          \
     moe_gemm::grouped_gemm<FP8, TILE, false>(p);
 #else
-#define MOE_GEMM2_YBF16_BODY(FP8, TILE, A_SCALE, W_SCALE) __trap();
+#define MOE_GEMM2_YBF16_BODY(FP8, TILE, A_SCALE, W_SCALE, COUNTER) __trap();
 #endif
-#define MOE_GEMM2_BF16_YBF16(NAME, TILE)                                                                               \
+#define MOE_GEMM2_BF16_YBF16_ENTRY(NAME, TILE, DYN)                                                                    \
     extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
             const __nv_bfloat16* A, const __nv_bfloat16* W2, __nv_bfloat16* Y, const float* row_weight,                \
             const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N,                      \
-            const int* expert_count, const int* expert_start) {                                                        \
-        MOE_GEMM2_YBF16_BODY(false, TILE, nullptr, nullptr)                                                            \
+            const int* expert_count, const int* expert_start MOE_COUNTER_PARAM_##DYN) {                                \
+        MOE_GEMM2_YBF16_BODY(false, TILE, nullptr, nullptr, MOE_COUNTER_ARG_##DYN)                                     \
     }
-#define MOE_GEMM2_FP8_YBF16(NAME, TILE)                                                                                \
+#define MOE_GEMM2_BF16_YBF16(NAME, TILE) MOE_GEMM2_BF16_YBF16_ENTRY(NAME, TILE, 0)
+#define MOE_GEMM2_FP8_YBF16_ENTRY(NAME, TILE, DYN)                                                                     \
     extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
             const uint8_t* A, const float* A_scale, const uint8_t* W2, const float* W2_scale, __nv_bfloat16* Y,        \
             const float* row_weight, const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N, \
-            const int* expert_count, const int* expert_start) {                                                        \
-        MOE_GEMM2_YBF16_BODY(true, TILE, A_scale, W2_scale)                                                            \
+            const int* expert_count, const int* expert_start MOE_COUNTER_PARAM_##DYN) {                                \
+        MOE_GEMM2_YBF16_BODY(true, TILE, A_scale, W2_scale, MOE_COUNTER_ARG_##DYN)                                     \
     }
+#define MOE_GEMM2_FP8_YBF16(NAME, TILE) MOE_GEMM2_FP8_YBF16_ENTRY(NAME, TILE, 0)
 MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_ybf16, TileDownBf16)
 MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_n128_ybf16, TileDownBf16N128)
 MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_u_ybf16, TileDownBf16Uniform)
@@ -311,3 +335,6 @@ MOE_GEMM2_FP8(grouped_gemm2_fp8_m128u, TileDownFp8M128Uniform, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_u, TileDownFp8Uniform, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_m128uu2, TileDownFp8M128UniformUnroll2, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_u_ybf16, TileDownFp8Uniform)
+MOE_GEMM2_BF16_YBF16_ENTRY(grouped_gemm2_bf16_d_ybf16, TileDownBf16Dynamic, 1)
+MOE_GEMM2_FP8_ENTRY(grouped_gemm2_fp8_ud, TileDownFp8UniformDynamic, MOE_NO_CLUSTER, 1)
+MOE_GEMM2_FP8_YBF16_ENTRY(grouped_gemm2_fp8_ud_ybf16, TileDownFp8UniformDynamic, 1)

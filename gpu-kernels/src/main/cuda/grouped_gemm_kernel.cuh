@@ -50,6 +50,9 @@ struct Params {
     const int* expert_start;
     // GEMM2: Y stored as bf16 (nearest even) instead of fp32, same row-major layout (the *_ybf16 entry points).
     bool y_bf16 = false;
+    // Tile::kDynamic: [0] the next unit to claim (minus gridDim.x), [1] CTAs done. Zero at launch; the last CTA to
+    // finish zeroes both again, so consecutive launches on one stream can share a pair (one pair per stream).
+    uint32_t* work_counter = nullptr;
 };
 
 template <bool kFP8, uint32_t WG_N>
@@ -97,6 +100,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     float* exchange = reinterpret_cast<float*>(smem + (bar_smem - base) + T::BARRIER_BYTES);
     // kStagedStore: the two warpgroups' output staging buffers (16-byte aligned: every region before is)
     const uint32_t out_smem = bar_smem + T::BARRIER_BYTES + T::EXCHANGE_BYTES + T::LIVE_TABLE_BYTES;
+    // kDynamic: the unit id of each stage that starts a unit (or total_units: no more), written by the producer before
+    // it arms the stage's full barrier, read by the consumers after waiting on it
+    volatile uint32_t* unit_ids = reinterpret_cast<volatile uint32_t*>(smem + (out_smem - base) + T::OUT_STAGE_BYTES);
     auto full_bar = [&](uint32_t s) { return bar_smem + s * 8; };
     auto empty_bar = [&](uint32_t s) { return bar_smem + (T::STAGES + s) * 8; };
 
@@ -227,6 +233,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             for (Live n = find_live(first_unit); n.u < total_units;) {
                 Live after{};
                 if constexpr (T::kPrefetch) after = find_live(n.u + unit_stride);  // its loads overlap the copies below
+                if constexpr (T::kDynamic) {
+                    if (p.work_counter == nullptr) __trap();  // GroupedGemm always passes a counter pair to these
+                }
                 const moe_sched::WorkUnit w{n.m_unit, n.n_tile};
                 const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M, rb = row0 / MOE_GEMM_BLOCK_M;
                 const uint32_t e = n.e;
@@ -235,6 +244,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 const float* s_src = kFP8 ? p.A_scale + (uint64_t)rb * k_blocks * 128 + row0 % MOE_GEMM_BLOCK_M : nullptr;
                 for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                     sm90::mbar_wait(empty_bar(stage), phase ^ 1);
+                    if constexpr (T::kDynamic) {
+                        if (kb == 0) unit_ids[stage] = n.u;  // published by the barrier's arrive (release) below
+                    }
                     const uint32_t bytes = T::A_STAGE_BYTES + T::B_STAGE_BYTES + (kFP8 ? T::BLOCK_M * 4 : 0);
                     sm90::mbar_arrive_expect_tx(full_bar(stage), bytes);
                     sm90::bulk_copy_g2s(a_smem + stage * T::A_STAGE_BYTES, a_src + (uint64_t)kb * MOE_GEMM_BLOCK_M * moe_sched::kSlabBytes,
@@ -254,8 +266,21 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     stage = stage + 1 == T::STAGES ? 0 : stage + 1;
                     phase ^= stage == 0;
                 }
-                if constexpr (!T::kPrefetch) after = find_live(n.u + unit_stride);
+                if constexpr (T::kDynamic) after = find_live(unit_stride + atomicAdd(p.work_counter, 1u));
+                else if constexpr (!T::kPrefetch) after = find_live(n.u + unit_stride);
                 n = after;
+            }
+            if constexpr (T::kDynamic) {
+                // no more units: an empty stage whose id says so ends the consumers' loop
+                sm90::mbar_wait(empty_bar(stage), phase ^ 1);
+                unit_ids[stage] = total_units;
+                sm90::mbar_arrive(full_bar(stage));
+                // every claim of this CTA is made: the last CTA here resets the pair for the next launch
+                __threadfence();
+                if (atomicAdd(p.work_counter + 1, 1u) == gridDim.x - 1) {
+                    atomicExch(p.work_counter, 0u);
+                    atomicExch(p.work_counter + 1, 0u);
+                }
             }
         }
     } else {
@@ -510,7 +535,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         const uint32_t a_back = split ? m_off * moe_sched::kSlabBytes / 16 : 0u;
 
         if (idle) {
-            next_live = find_live(cur_live.u + unit_stride);
+            if constexpr (!T::kDynamic) next_live = find_live(cur_live.u + unit_stride);
             for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                 sm90::mbar_wait(full_bar(stage), phase);
                 release(stage);
@@ -702,7 +727,11 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
 
         if constexpr (!T::kEarlyNextUnit) {
             epilogue(cu, local_unit, !idle, split);
-            if constexpr (!T::kLookahead) {
+            if constexpr (T::kDynamic) {
+                // the next stage starts the next unit (or says there is none): its id is there once the stage is full
+                sm90::mbar_wait(full_bar(stage), phase);
+                next_live = find_live(unit_ids[stage]);
+            } else if constexpr (!T::kLookahead) {
                 if (!idle) next_live = find_live(cur_live.u + unit_stride);
             }
             if (next_live.u >= total_units) break;

@@ -35,8 +35,18 @@ constexpr uint32_t kSlabBytes = 128;
 template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_, uint32_t kClusterM_ = 1,
           uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
           bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false,
-          bool kUniform_ = false, bool kStagedStore_ = false, uint32_t kKbUnroll_ = 1, bool kSplitSpill_ = false>
+          bool kUniform_ = false, bool kStagedStore_ = false, uint32_t kKbUnroll_ = 1, bool kSplitSpill_ = false,
+          bool kDynamic_ = false>
 struct Tile {
+    // kDynamic (session 6, lead): units are claimed at run time from a global counter (Params::work_counter) instead of
+    // the static stride blockIdx.x + i * gridDim.x, and the producer hands each claimed unit to the consumers through
+    // shared memory (one unit id per stage, written before the stage's full barrier is armed). With the static stride
+    // a CTA's units are fixed in advance, so CTAs whose units differ in length (spill blocks, padding halves) drift
+    // apart and the units sharing a weight tile (same expert and N tile, adjacent in the order) stop running together:
+    // ncu in the DeepSeek-V3 layer measured GEMM1 reading 1.5x (4096 tokens) to 3.6x (16384) its weights from DRAM.
+    // Claimed in order, the units in flight always form one window of the order, so those partners run together.
+    static constexpr bool kDynamic = kDynamic_;
+    static constexpr uint32_t UNIT_ID_BYTES = kDynamic_ ? 64 : 0;
     // kSplitSpill (session 4, lead): FP8 GEMM1 halves tile, a unit whose 128-row block has at most 64 real rows (an
     // expert's last, spill block) is split along N instead of idling the second warpgroup: both warpgroups multiply
     // rows 0..63, warpgroup w the packed half w (output columns 64w..64w+63), exchange row maxima through shared
@@ -96,7 +106,9 @@ struct Tile {
     static constexpr uint32_t kLiveTableGroups = kLiveTable ? (LIVE_TABLE_BYTES - 4) / 6 : 0;  // 2730 groups = 2.8M rows
     // + 1024: the kernel aligns the dynamic shared memory base to 1024 bytes (SW128 atoms) itself.
     static constexpr uint32_t SMEM_BYTES = 1024 + STAGES * (A_STAGE_BYTES + B_STAGE_BYTES + SCALE_STAGE_BYTES) + BARRIER_BYTES
-                                           + EXCHANGE_BYTES + LIVE_TABLE_BYTES + OUT_STAGE_BYTES;
+                                           + EXCHANGE_BYTES + LIVE_TABLE_BYTES + OUT_STAGE_BYTES + UNIT_ID_BYTES;
+    static_assert(!kDynamic_ || (kClusterM_ == 1 && !kStagger_ && !kPrefetch_ && !kLookahead_ && !kEarlyNextUnit_ && STAGES_ <= 16),
+                  "dynamic units: no clusters, stagger, producer prefetch or consumer lookahead (the next unit comes from the producer)");
     static_assert(!kStagedStore_ || (kHalves_ && BLOCK_M_ == 128), "staged e4m3 store: the halves tile");
     static_assert(!kSplitSpill_ || kStagedStore_, "split spill units: the staged halves tile");
     static_assert(BLOCK_M == 64 || BLOCK_M == 128, "BLOCK_M");

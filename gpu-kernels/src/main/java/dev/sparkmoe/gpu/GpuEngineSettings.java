@@ -103,6 +103,13 @@ public final class GpuEngineSettings {
                     + "piece per warp at a time). Results are bitwise the same.",
             "prefetch");
 
+    public static final Setting<Boolean> GEMM_DYNAMIC_UNITS = Settings.booleanSetting("sparkmoe.gpu.gemmDynamicUnits",
+            "Grouped GEMMs (sm_90a production tiles) claim their work units at run time from a counter instead of the static "
+                    + "stride blockIdx + i * gridDim, so the units that share an expert's weight tile keep running together and "
+                    + "read it from DRAM once (with the static stride, units of unequal length - spill blocks, padding halves - "
+                    + "let the CTAs drift apart). Results are bitwise the same (each unit's output depends only on its inputs).",
+            false);
+
     public static final Setting<Integer> DECODE_MAX_TOKENS = Settings.intSetting("sparkmoe.gpu.decodeMaxTokens",
             "Calls of at most this many tokens (0 = none, at most 32) run the small-batch path (moe_decode.cu): three kernels "
                     + "- route (fp64 router logits, top-k, per-expert plan, GEMM1 activations), GEMM1 + SwiGLU, GEMM2 + combine - "

@@ -13,6 +13,7 @@ import dev.sparkmoe.engine.MoeEngine;
 import dev.sparkmoe.engine.MoeEngineException;
 import dev.sparkmoe.engine.Precision;
 import dev.sparkmoe.kernels.GroupedGemm;
+import dev.sparkmoe.kernels.WorkCounters;
 import dev.sparkmoe.kernels.GroupedGemm.RealRows;
 import dev.sparkmoe.kernels.GroupedGemmConfig;
 import dev.sparkmoe.kernels.MoeCombine;
@@ -64,6 +65,8 @@ public final class GpuMoeEngine implements MoeEngine {
     private final MoeDispatch dispatch;
     private final MoeCombine combine;
     private final GroupedGemm gemm;
+    /** The dynamic-unit GEMMs' counter pairs, one per stream ({@link GpuEngineSettings#GEMM_DYNAMIC_UNITS}); else null. */
+    private final WorkCounters workCounters;
     private final DeviceWeights weights;
     private final boolean useGraphs;
     private final int maxTokens;
@@ -249,7 +252,10 @@ public final class GpuMoeEngine implements MoeEngine {
             this.decode = small > 0 ? new MoeDecode(module, cx.multiprocessorCount()) : null;
             this.decodeWs = small > 0 ? add(made, new DecodeWorkspace(cx, stream, c, format, weights.routerRows, small)) : null;
             this.combine = new MoeCombine(module);
-            this.gemm = new GroupedGemm(module, cx.multiprocessorCount(), referenceGemm, fp8PromotionInterval, yBf16);
+            // the dynamic-unit forms exist for the sm_90a production tiles only
+            boolean dynamicUnits = GpuEngineSettings.GEMM_DYNAMIC_UNITS.fromSystemProperties() && !referenceGemm && computeCapability == 90;
+            this.workCounters = dynamicUnits ? add(made, new WorkCounters(cx, "layer " + layer, stream, sharedStream)) : null;
+            this.gemm = new GroupedGemm(module, cx.multiprocessorCount(), referenceGemm, fp8PromotionInterval, yBf16, workCounters);
             if (yBf16) requireBf16YKernels(c, module, gemm);
             boolean overlap = mode == ForwardMode.OVERLAPPED;
             this.uploadStream = overlap ? add(made, new CudaStream(cx)) : null;
@@ -858,6 +864,7 @@ public final class GpuMoeEngine implements MoeEngine {
             for (CudaEvent[] es : new CudaEvent[][] {inReady, inFree, outReady, outFree}) if (es != null) parts.addAll(List.of(es));
             if (workspace != null) parts.add(workspace);
             if (decodeWs != null) parts.add(decodeWs);
+            if (workCounters != null) parts.add(workCounters);
             if (routerWeights != weights.router) parts.add(routerWeights);
             parts.add(weights);
             if (uploadStream != null) parts.add(uploadStream);

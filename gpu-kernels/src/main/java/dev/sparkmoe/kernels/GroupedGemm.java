@@ -18,6 +18,7 @@ public final class GroupedGemm {
     private final boolean reference;
     private final int fp8PromotionInterval;
     private final boolean yBf16;
+    private final WorkCounters workCounters;
 
     /** @param reference launch the SIMT *_ref kernels instead of the production ones (cross-checks) */
     public GroupedGemm(CudaModule module, int smCount, boolean reference) {
@@ -34,6 +35,16 @@ public final class GroupedGemm {
      *              reference kernel has one, so not with {@code reference})
      */
     public GroupedGemm(CudaModule module, int smCount, boolean reference, int fp8PromotionInterval, boolean yBf16) {
+        this(module, smCount, reference, fp8PromotionInterval, yBf16, null);
+    }
+
+    /**
+     * @param workCounters non-null: launch the production tiles' dynamic-unit forms (units claimed at run time), with
+     *                     the counter pair of the launch's stream (owned by the caller); not with {@code reference}
+     */
+    public GroupedGemm(CudaModule module, int smCount, boolean reference, int fp8PromotionInterval, boolean yBf16,
+                       WorkCounters workCounters) {
+        if (reference && workCounters != null) throw new IllegalArgumentException("the reference GEMMs have no dynamic-unit form");
         if (fp8PromotionInterval != 128 && fp8PromotionInterval != 32) {
             throw new IllegalArgumentException("FP8 promotion interval must be 128 or 32, got " + fp8PromotionInterval);
         }
@@ -43,6 +54,7 @@ public final class GroupedGemm {
         this.reference = reference;
         this.fp8PromotionInterval = fp8PromotionInterval;
         this.yBf16 = yBf16;
+        this.workCounters = workCounters;
     }
 
     /**
@@ -77,7 +89,7 @@ public final class GroupedGemm {
     /** The launch configuration this launcher uses for a problem. */
     public GroupedGemmConfig config(Gemm gemm, Operand op, int maxRowBlocks, int n, int k) {
         return reference ? GroupedGemmConfig.reference(gemm, op, maxRowBlocks, n, k)
-                : GroupedGemmConfig.choose(gemm, op, maxRowBlocks, n, k, smCount, fp8PromotionInterval);
+                : GroupedGemmConfig.choose(gemm, op, maxRowBlocks, n, k, smCount, fp8PromotionInterval, workCounters != null);
     }
 
     /** Hout[r, :N] = silu(A[r] . gate_e) * (A[r] . up_e), e = block_expert[r / 128]; K = H, N = I. */
@@ -120,16 +132,17 @@ public final class GroupedGemm {
         return yBf16 ? c.kernel() + "_ybf16" : c.kernel();
     }
 
-    /** Launches with {@code args} followed by the two RealRows pointers (every entry point's last arguments). */
+    /** Launches with {@code args} followed by the two RealRows pointers (every entry point's last arguments) and, for a dynamic-unit kernel, the stream's work-counter pair. */
     private void launch(CudaStream s, GroupedGemmConfig c, RealRows real, Object... args) {
         launch(s, c.kernel(), c, real, args);
     }
 
     private void launch(CudaStream s, String kernel, GroupedGemmConfig c, RealRows real, Object... args) {
         if (real == null) throw new IllegalArgumentException("real rows must be given (RealRows.ALL to compute every row)");
-        Object[] all = Arrays.copyOf(args, args.length + 2);
+        Object[] all = Arrays.copyOf(args, args.length + (c.dynamicUnits() ? 3 : 2));
         all[args.length] = real.countArg();
         all[args.length + 1] = real.startArg();
+        if (c.dynamicUnits()) all[args.length + 2] = workCounters.of(s);
         module.function(kernel).launch(s, Dim.of(c.gridX(), c.gridY()), Dim.of(c.threads()), c.dynamicSmemBytes(), all);
     }
 }

@@ -19,9 +19,17 @@ import java.util.Locale;
  * @param gridX        CTAs along x (a multiple of the cluster size of kernels built with __cluster_dims__; the
  *                     production kernels use none)
  * @param gridY        CTAs along y
+ * @param dynamicUnits the kernel claims its work units at run time (Tile::kDynamic): its entry point takes one more
+ *                     argument, a zeroed work-counter pair ({@link WorkCounters})
  */
 public record GroupedGemmConfig(String kernel, int blockM, int blockN, int blockK, int stages, int threads,
-                                int dynamicSmemBytes, int gridX, int gridY) {
+                                int dynamicSmemBytes, int gridX, int gridY, boolean dynamicUnits) {
+
+    /** A kernel with the static unit order. */
+    public GroupedGemmConfig(String kernel, int blockM, int blockN, int blockK, int stages, int threads, int dynamicSmemBytes,
+                             int gridX, int gridY) {
+        this(kernel, blockM, blockN, blockK, stages, threads, dynamicSmemBytes, gridX, gridY, false);
+    }
 
     /** Rows per block of the M-grouped contiguous layout (each expert's rows start at a multiple of it). */
     public static final int ROW_BLOCK = 128;
@@ -67,6 +75,27 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
      */
     public static GroupedGemmConfig choose(Gemm gemm, Operand operand, int maxRowBlocks, int n, int k, int smCount,
                                            int fp8PromotionInterval) {
+        return choose(gemm, operand, maxRowBlocks, n, k, smCount, fp8PromotionInterval, false);
+    }
+
+    /**
+     * As above; {@code dynamicUnits}: the production tile's form that claims its units at run time where one exists
+     * (FP8 GEMM1 {@code _m128usu2d}, FP8 GEMM2 {@code _ud}, BF16 {@code _d}; not the {@code _n128} and promote-32
+     * kernels), so the units sharing a weight tile keep running together (grouped_gemm_schedule.cuh, Tile::kDynamic).
+     */
+    public static GroupedGemmConfig choose(Gemm gemm, Operand operand, int maxRowBlocks, int n, int k, int smCount,
+                                           int fp8PromotionInterval, boolean dynamicUnits) {
+        GroupedGemmConfig c = chooseStatic(gemm, operand, maxRowBlocks, n, k, smCount, fp8PromotionInterval);
+        if (!dynamicUnits || c.kernel.endsWith("_n128") || c.kernel.endsWith("_p32")) return c;
+        return new GroupedGemmConfig(c.kernel + (c.kernel.endsWith("_u") || c.kernel.endsWith("_m128usu2") ? "d" : "_d"), c.blockM,
+                c.blockN, c.blockK, c.stages, c.threads, c.dynamicSmemBytes + UNIT_ID_BYTES, c.gridX, c.gridY, true);
+    }
+
+    /** Shared memory of the unit ids a dynamic-unit kernel's producer hands to its consumers (Tile::UNIT_ID_BYTES). */
+    static final int UNIT_ID_BYTES = 64;
+
+    private static GroupedGemmConfig chooseStatic(Gemm gemm, Operand operand, int maxRowBlocks, int n, int k, int smCount,
+                                                  int fp8PromotionInterval) {
         check(gemm, operand, maxRowBlocks, n, k, smCount);
         if (fp8PromotionInterval != 128 && fp8PromotionInterval != 32) {
             throw new IllegalArgumentException("FP8 promotion interval must be 128 or 32, got " + fp8PromotionInterval);
@@ -172,7 +201,7 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
     /** One line, for logs and benchmark output. */
     @Override
     public String toString() {
-        return String.format(Locale.ROOT, "%s tile %dx%dx%d stages %d threads %d smem %d grid %dx%d",
-                kernel, blockM, blockN, blockK, stages, threads, dynamicSmemBytes, gridX, gridY);
+        return String.format(Locale.ROOT, "%s tile %dx%dx%d stages %d threads %d smem %d grid %dx%d%s",
+                kernel, blockM, blockN, blockK, stages, threads, dynamicSmemBytes, gridX, gridY, dynamicUnits ? " dynamic units" : "");
     }
 }

@@ -344,8 +344,8 @@ class GpuMoeEngineGpuTest {
     /**
      * The shared expert on its own stream (the default: forked and joined inside the graph, or launched directly on two
      * streams without graphs) and the BF16 GEMMs with the padding-half skip in GEMM1 only (the default), in both GEMMs
-     * or in neither give the layer of the serial
-     * single-stream path bitwise, for an ungated (DeepSeek) and a gated (Qwen2-MoE: its GEMM2 waits for the route
+     * or in neither, and the GEMMs claiming their units at run time (graphs and direct launches: the work counters
+     * must be left zero by every launch) give the layer of the serial single-stream path bitwise, for an ungated (DeepSeek) and a gated (Qwen2-MoE: its GEMM2 waits for the route
      * kernel's gates) shared expert.
      */
     @Test
@@ -357,7 +357,10 @@ class GpuMoeEngineGpuTest {
                 new Variant("shared branch, graphs", Map.of()),
                 new Variant("shared branch, direct launches", Map.of(GpuMoeEngine.GRAPHS_PROPERTY, "false")),
                 new Variant("bf16 padding skip in both GEMMs", Map.of(skipKey, "true")),
-                new Variant("bf16 no padding skip", Map.of(skip1Key, "false")));
+                new Variant("bf16 no padding skip", Map.of(skip1Key, "false")),
+                new Variant("GEMM units claimed at run time", Map.of(GpuEngineSettings.GEMM_DYNAMIC_UNITS.key(), "true")),
+                new Variant("GEMM units claimed at run time, direct launches",
+                        Map.of(GpuEngineSettings.GEMM_DYNAMIC_UNITS.key(), "true", GpuMoeEngine.GRAPHS_PROPERTY, "false")));
         for (String preset : List.of("tiny-deepseek", "tiny-qwen2", "mid-deepseek")) {
             MoeLayerWeights w = load(preset, DType.BF16);
             for (Precision p : Precision.values()) {

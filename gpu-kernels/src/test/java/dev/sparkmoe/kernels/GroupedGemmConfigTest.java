@@ -51,6 +51,29 @@ class GroupedGemmConfigTest {
     }
 
     @Test
+    void dynamicUnitsPickTheProductionTilesClaimingForms() throws java.io.IOException {
+        String cu = java.nio.file.Files.readString(java.nio.file.Path.of("src/main/cuda/grouped_gemm.cu"));
+        for (Gemm g : Gemm.values()) {
+            for (Operand o : Operand.values()) {
+                GroupedGemmConfig fixed = GroupedGemmConfig.choose(g, o, 64, 2048, 7168, 132, 128, false);
+                GroupedGemmConfig dyn = GroupedGemmConfig.choose(g, o, 64, 2048, 7168, 132, 128, true);
+                assertTrue(dyn.dynamicUnits() && !fixed.dynamicUnits(), dyn.toString());
+                assertTrue(dyn.kernel().startsWith(fixed.kernel()) && dyn.kernel().endsWith("d"), dyn.toString());
+                assertEquals(fixed.dynamicSmemBytes() + GroupedGemmConfig.UNIT_ID_BYTES, dyn.dynamicSmemBytes(), "unit ids after the tile's own");
+                assertEquals(fixed.gridX(), dyn.gridX());
+                assertEquals(fixed.blockM(), dyn.blockM());
+                assertTrue(cu.contains("(" + dyn.kernel() + ","), dyn.kernel() + " is not an entry point of grouped_gemm.cu");
+                assertTrue(dyn.toString().endsWith("dynamic units"), dyn.toString());
+            }
+        }
+        // no claiming form: the N % 256 != 0 fallbacks and promotion every 32 stay static
+        assertEquals(GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 64, 384, 2048, 132, 128, false),
+                GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 64, 384, 2048, 132, 128, true));
+        assertEquals(GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, 64, 2048, 7168, 132, 32, false),
+                GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, 64, 2048, 7168, 132, 32, true));
+    }
+
+    @Test
     void choiceIsDeterministicAndNamesAnEntryPoint() {
         for (Gemm g : Gemm.values()) {
             for (Operand o : Operand.values()) {

@@ -1,0 +1,57 @@
+package dev.sparkmoe.kernels;
+
+import dev.sparkmoe.cuda.CudaContext;
+import dev.sparkmoe.cuda.CudaStream;
+import dev.sparkmoe.cuda.DeviceBuffer;
+
+import java.util.IdentityHashMap;
+import java.util.Map;
+
+/**
+ * The work-counter pairs of the grouped GEMMs that claim their units at run time (grouped_gemm_schedule.cuh,
+ * Tile::kDynamic): two zeroed uint32 per stream - the next unit to claim and the CTAs done. Launches on one stream
+ * run one after another and each leaves its pair zeroed (its last CTA resets it), so one pair per stream serves every
+ * launch on it, CUDA graph replays included; launches on different streams may overlap and get different pairs.
+ * Owns the pairs' device buffers; closing twice throws.
+ */
+public final class WorkCounters implements AutoCloseable {
+    private final Map<CudaStream, DeviceBuffer> pairs = new IdentityHashMap<>();
+    private boolean closed;
+
+    /** One zeroed pair for each of {@code streams} (null entries are skipped: e.g. an absent side stream). */
+    public WorkCounters(CudaContext ctx, String owner, CudaStream... streams) {
+        try {
+            for (CudaStream s : streams) {
+                if (s == null || pairs.containsKey(s)) continue;
+                DeviceBuffer b = DeviceBuffer.ints(ctx, owner + " GEMM work counters " + pairs.size(), 2);
+                pairs.put(s, b);
+                b.upload(new int[] {0, 0});
+            }
+        } catch (RuntimeException e) {
+            for (DeviceBuffer b : pairs.values()) {
+                try { b.close(); } catch (RuntimeException c) { e.addSuppressed(c); }
+            }
+            throw e;
+        }
+    }
+
+    /** The pair of launches on {@code s}. */
+    DeviceBuffer of(CudaStream s) {
+        if (closed) throw new IllegalStateException("GEMM work counters already closed");
+        DeviceBuffer b = pairs.get(s);
+        if (b == null) throw new IllegalArgumentException("no GEMM work counter pair for stream " + s + ": only the streams given at construction may launch dynamic-unit GEMMs");
+        return b;
+    }
+
+    @Override
+    public void close() {
+        if (closed) throw new IllegalStateException("GEMM work counters closed twice");
+        closed = true;
+        RuntimeException first = null;
+        for (DeviceBuffer b : pairs.values()) {
+            try { b.close(); } catch (RuntimeException e) { if (first == null) first = e; else first.addSuppressed(e); }
+        }
+        pairs.clear();
+        if (first != null) throw first;
+    }
+}
