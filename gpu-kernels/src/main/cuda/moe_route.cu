@@ -77,6 +77,46 @@ __device__ __forceinline__ void rtc_cp_async16(float* smem, const float* gmem, b
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(s), "l"(gmem), "r"(n) : "memory");
 }
 
+// The prologue of the cp.async pipeline of tc and tc2 over nk K tiles in STAGES shared-memory stages: issues tiles
+// 0..STAGES-2 (load_tile(kt, stage) issues the copies of tile kt), one commit group per tile - empty past nk, so that
+// step kt's wait for all but the newest STAGES-2 groups always means tile kt landed.
+template <int STAGES, typename LoadTile>
+__device__ __forceinline__ void rt_pipeline_start(int nk, const LoadTile& load_tile) {
+#pragma unroll
+  for (int st = 0; st < STAGES - 1; st++) {
+    if (st < nk) load_tile(st, st);
+    asm volatile("cp.async.commit_group;" ::: "memory");
+  }
+}
+
+// Writes a warp's C fragments for tokens t0 + wm + .. and experts e0 + wn + ..: MI row tiles of HALVES x 8 rows by 4
+// column tiles of 8, as the DMMAs lay them out (m8n8k4, HALVES 1: c0, c1 at (row g, cols 2q, 2q+1); m16n8k8, HALVES 2:
+// also c2, c3 at (row g+8, same cols)), rounded once to fp32 logits, or (split K) as fp64 partial sums of split blockIdx.z.
+template <int MI, int HALVES = 2>
+__device__ __forceinline__ void rt_store_c(const double (&acc)[MI][4][2 * HALVES], float* __restrict__ logits,
+                                           double* __restrict__ partial, int T, int n_out, int t0, int wm, int e0, int wn,
+                                           int g, int q) {
+#pragma unroll
+  for (int i = 0; i < MI; i++) {
+#pragma unroll
+    for (int h = 0; h < HALVES; h++) {
+      int t = t0 + wm + i * 8 * HALVES + g + 8 * h;
+      if (t >= T) continue;
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+#pragma unroll
+        for (int c = 0; c < 2; c++) {
+          int e = e0 + wn + j * 8 + q * 2 + c;
+          if (e >= n_out) continue;
+          double v = acc[i][j][2 * h + c];
+          if (gridDim.z == 1) logits[(size_t)t * n_out + e] = (float)v;
+          else partial[((size_t)blockIdx.z * T + t) * n_out + e] = v;
+        }
+      }
+    }
+  }
+}
+
 extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc(
     const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
     const int* __restrict__ num_tokens, int H, int n_out, int k_per_split) {
@@ -109,11 +149,7 @@ extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc(
 #pragma unroll
     for (int j = 0; j < 4; j++) acc[i][j][0] = acc[i][j][1] = 0.0;
 
-#pragma unroll
-  for (int st = 0; st < RTC_STAGES - 1; st++) {
-    if (st < nk) load_tile(st, st);
-    asm volatile("cp.async.commit_group;" ::: "memory");
-  }
+  rt_pipeline_start<RTC_STAGES>(nk, load_tile);
   for (int kt = 0; kt < nk; kt++) {
     asm volatile("cp.async.wait_group %0;" :: "n"(RTC_STAGES - 2) : "memory");
     __syncthreads();  // tile kt landed for every thread; everyone is done with tile kt-1's stage
@@ -137,21 +173,7 @@ extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc(
     }
   }
   asm volatile("cp.async.wait_group 0;" ::: "memory");
-#pragma unroll
-  for (int i = 0; i < 4; i++) {
-    int t = t0 + wm + i * 8 + g;
-    if (t >= T) continue;
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-#pragma unroll
-      for (int c = 0; c < 2; c++) {
-        int e = e0 + wn + j * 8 + q * 2 + c;
-        if (e >= n_out) continue;
-        if (gridDim.z == 1) logits[(size_t)t * n_out + e] = (float)acc[i][j][c];
-        else partial[((size_t)blockIdx.z * T + t) * n_out + e] = acc[i][j][c];
-      }
-    }
-  }
+  rt_store_c<4, 1>(acc, logits, partial, T, n_out, t0, wm, e0, wn, g, q);
 }
 
 // Version 2 of the DMMA logits (routerKernel "tc2"): the same tiles, warps and split K as moe_router_logits_tc, but
@@ -172,33 +194,6 @@ __device__ __forceinline__ void rt_dmma_k8(double (&acc)[MI][4][4], const double
       asm volatile("mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
                    : "+d"(acc[i][j][0]), "+d"(acc[i][j][1]), "+d"(acc[i][j][2]), "+d"(acc[i][j][3])
                    : "d"(a[i][0]), "d"(a[i][1]), "d"(a[i][2]), "d"(a[i][3]), "d"(b[j][0]), "d"(b[j][1]));
-}
-
-// Writes a warp's m16n8 C fragments (c0, c1 at (row g, cols 2q, 2q+1), c2, c3 at (row g+8, same cols)) for tokens
-// t0 + wm + .. and experts e0 + wn + ..: rounded once to fp32 logits, or (split K) as fp64 partial sums of split blockIdx.z.
-template <int MI>
-__device__ __forceinline__ void rt_store_c(const double (&acc)[MI][4][4], float* __restrict__ logits,
-                                           double* __restrict__ partial, int T, int n_out, int t0, int wm, int e0, int wn,
-                                           int g, int q) {
-#pragma unroll
-  for (int i = 0; i < MI; i++) {
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      int t = t0 + wm + i * 16 + g + 8 * h;
-      if (t >= T) continue;
-#pragma unroll
-      for (int j = 0; j < 4; j++) {
-#pragma unroll
-        for (int c = 0; c < 2; c++) {
-          int e = e0 + wn + j * 8 + q * 2 + c;
-          if (e >= n_out) continue;
-          double v = acc[i][j][2 * h + c];
-          if (gridDim.z == 1) logits[(size_t)t * n_out + e] = (float)v;
-          else partial[((size_t)blockIdx.z * T + t) * n_out + e] = v;
-        }
-      }
-    }
-  }
 }
 
 #define RT2_ROW 36  // doubles (and floats) per staged row: 36 == 4 (mod 16) keeps the 64-bit fragment loads conflict-free
@@ -249,11 +244,7 @@ __device__ __forceinline__ void rt2_logits(
 #pragma unroll
     for (int j = 0; j < 4; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0;
 
-#pragma unroll
-  for (int st = 0; st < STAGES - 1; st++) {
-    if (st < nk) load_tile(st, st);
-    asm volatile("cp.async.commit_group;" ::: "memory");
-  }
+  rt_pipeline_start<STAGES>(nk, load_tile);
   for (int kt = 0; kt < nk; kt++) {
     asm volatile("cp.async.wait_group %0;" :: "n"(STAGES - 2) : "memory");
     __syncthreads();  // tile kt landed for every thread; everyone is done with step kt-1 (its stage and xd)

@@ -103,12 +103,15 @@ public final class GpuEngineSettings {
                     + "piece per warp at a time). Results are bitwise the same.",
             "prefetch");
 
-    public static final Setting<Boolean> GEMM_DYNAMIC_UNITS = Settings.booleanSetting("sparkmoe.gpu.gemmDynamicUnits",
-            "Grouped GEMMs (sm_90a production tiles) claim their work units at run time from a counter instead of the static "
-                    + "stride blockIdx + i * gridDim, so the units that share an expert's weight tile keep running together and "
-                    + "read it from DRAM once (with the static stride, units of unequal length - spill blocks, padding halves - "
-                    + "let the CTAs drift apart). Results are bitwise the same (each unit's output depends only on its inputs).",
-            false);
+    public static final Setting<String> GEMM_DYNAMIC_UNITS = Settings.stringSetting("sparkmoe.gpu.gemmDynamicUnits",
+            "Which grouped GEMMs (sm_90a production tiles) claim their work units at run time from a counter instead of the "
+                    + "static stride blockIdx + i * gridDim: gemm1, all or off. Claimed in order, the units sharing an expert's "
+                    + "weight tile keep running together and read it from DRAM once; with the static stride, units of unequal "
+                    + "length (spill blocks, padding halves) let the CTAs drift apart (DeepSeek-V3 layer, session 6: GEMM1 read "
+                    + "its weights 1.5-3.6x, with gemm1 1.3-1.8x; GEMM1 -4..-25 %, GEMM2 measured no faster, so gemm1). Results "
+                    + "are bitwise the same (each unit's output depends only on its inputs). Not used with referenceGemm or "
+                    + "on GPUs other than compute capability 9.0.",
+            "gemm1");
 
     public static final Setting<Integer> DECODE_MAX_TOKENS = Settings.intSetting("sparkmoe.gpu.decodeMaxTokens",
             "Calls of at most this many tokens (0 = none, at most 32) run the small-batch path (moe_decode.cu): three kernels "

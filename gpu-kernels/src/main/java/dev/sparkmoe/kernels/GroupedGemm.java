@@ -19,6 +19,25 @@ public final class GroupedGemm {
     private final int fp8PromotionInterval;
     private final boolean yBf16;
     private final WorkCounters workCounters;
+    private final DynamicUnits dynamicUnits;
+
+    /** Which grouped GEMMs claim their work units at run time (grouped_gemm_schedule.cuh, Tile::kDynamic). */
+    public enum DynamicUnits {
+        /** None: every GEMM takes the static unit stride. */
+        OFF,
+        /** GEMM1 (gate/up + SwiGLU) only: its K = H weight tiles are the ones re-read from DRAM when CTAs drift apart. */
+        GEMM1,
+        /** GEMM1 and GEMM2. */
+        ALL;
+
+        /** The value of a {@code sparkmoe.gpu.gemmDynamicUnits} setting: off, gemm1 or all. */
+        public static DynamicUnits parse(String s) {
+            for (DynamicUnits d : values()) if (d.name().equalsIgnoreCase(s)) return d;
+            throw new IllegalArgumentException("dynamic units must be off, gemm1 or all, got '" + s + "'");
+        }
+
+        boolean covers(Gemm g) { return this == ALL || (this == GEMM1 && g == Gemm.GEMM1_SWIGLU); }
+    }
 
     /** @param reference launch the SIMT *_ref kernels instead of the production ones (cross-checks) */
     public GroupedGemm(CudaModule module, int smCount, boolean reference) {
@@ -35,16 +54,22 @@ public final class GroupedGemm {
      *              reference kernel has one, so not with {@code reference})
      */
     public GroupedGemm(CudaModule module, int smCount, boolean reference, int fp8PromotionInterval, boolean yBf16) {
-        this(module, smCount, reference, fp8PromotionInterval, yBf16, null);
+        this(module, smCount, reference, fp8PromotionInterval, yBf16, null, DynamicUnits.OFF);
     }
 
     /**
-     * @param workCounters non-null: launch the production tiles' dynamic-unit forms (units claimed at run time), with
-     *                     the counter pair of the launch's stream (owned by the caller); not with {@code reference}
+     * @param workCounters the counter pairs of the streams launches go to (owned by the caller), needed unless
+     *                     {@code dynamicUnits} is OFF
+     * @param dynamicUnits which GEMMs launch the production tiles' dynamic-unit forms (units claimed at run time); OFF
+     *                     with {@code reference}
      */
     public GroupedGemm(CudaModule module, int smCount, boolean reference, int fp8PromotionInterval, boolean yBf16,
-                       WorkCounters workCounters) {
-        if (reference && workCounters != null) throw new IllegalArgumentException("the reference GEMMs have no dynamic-unit form");
+                       WorkCounters workCounters, DynamicUnits dynamicUnits) {
+        if (dynamicUnits == null) throw new IllegalArgumentException("dynamic units must be given (OFF for none)");
+        if (reference && dynamicUnits != DynamicUnits.OFF) throw new IllegalArgumentException("the reference GEMMs have no dynamic-unit form");
+        if (dynamicUnits != DynamicUnits.OFF && workCounters == null) {
+            throw new IllegalArgumentException("dynamic units " + dynamicUnits + " need the streams' work counters");
+        }
         if (fp8PromotionInterval != 128 && fp8PromotionInterval != 32) {
             throw new IllegalArgumentException("FP8 promotion interval must be 128 or 32, got " + fp8PromotionInterval);
         }
@@ -55,6 +80,7 @@ public final class GroupedGemm {
         this.fp8PromotionInterval = fp8PromotionInterval;
         this.yBf16 = yBf16;
         this.workCounters = workCounters;
+        this.dynamicUnits = dynamicUnits;
     }
 
     /**
@@ -89,7 +115,7 @@ public final class GroupedGemm {
     /** The launch configuration this launcher uses for a problem. */
     public GroupedGemmConfig config(Gemm gemm, Operand op, int maxRowBlocks, int n, int k) {
         return reference ? GroupedGemmConfig.reference(gemm, op, maxRowBlocks, n, k)
-                : GroupedGemmConfig.choose(gemm, op, maxRowBlocks, n, k, smCount, fp8PromotionInterval, workCounters != null);
+                : GroupedGemmConfig.choose(gemm, op, maxRowBlocks, n, k, smCount, fp8PromotionInterval, dynamicUnits.covers(gemm));
     }
 
     /** Hout[r, :N] = silu(A[r] . gate_e) * (A[r] . up_e), e = block_expert[r / 128]; K = H, N = I. */

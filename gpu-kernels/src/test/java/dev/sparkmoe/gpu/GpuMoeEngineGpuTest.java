@@ -358,9 +358,10 @@ class GpuMoeEngineGpuTest {
                 new Variant("shared branch, direct launches", Map.of(GpuMoeEngine.GRAPHS_PROPERTY, "false")),
                 new Variant("bf16 padding skip in both GEMMs", Map.of(skipKey, "true")),
                 new Variant("bf16 no padding skip", Map.of(skip1Key, "false")),
-                new Variant("GEMM units claimed at run time", Map.of(GpuEngineSettings.GEMM_DYNAMIC_UNITS.key(), "true")),
-                new Variant("GEMM units claimed at run time, direct launches",
-                        Map.of(GpuEngineSettings.GEMM_DYNAMIC_UNITS.key(), "true", GpuMoeEngine.GRAPHS_PROPERTY, "false")));
+                new Variant("GEMM units in the static order", Map.of(GpuEngineSettings.GEMM_DYNAMIC_UNITS.key(), "off")),
+                new Variant("all GEMMs' units claimed at run time", Map.of(GpuEngineSettings.GEMM_DYNAMIC_UNITS.key(), "all")),
+                new Variant("all GEMMs' units claimed at run time, direct launches",
+                        Map.of(GpuEngineSettings.GEMM_DYNAMIC_UNITS.key(), "all", GpuMoeEngine.GRAPHS_PROPERTY, "false")));
         for (String preset : List.of("tiny-deepseek", "tiny-qwen2", "mid-deepseek")) {
             MoeLayerWeights w = load(preset, DType.BF16);
             for (Precision p : Precision.values()) {
