@@ -103,7 +103,7 @@ def smem_bytes(name):
     bm, bn, st, cluster = TILES[name]
     table = 16384 if bm == 64 and cluster == 1 else 0  # live-unit table (padding skip), Tile::LIVE_TABLE_BYTES
     return (1024 + st * (bm * 128 + bn * 128 + 512) + 2 * st * 8 + 1024 + table + STAGED_OUT.get(name, 0)
-            + (64 if name in DYNAMIC else 0))  # Tile::UNIT_ID_BYTES
+            + (512 if name in DYNAMIC else 0))  # Tile::UNIT_ID_BYTES
 
 
 # ---------------------------------------------------------------- layouts (mirror grouped_gemm.cuh)

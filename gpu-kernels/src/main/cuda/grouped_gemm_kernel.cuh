@@ -100,9 +100,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     float* exchange = reinterpret_cast<float*>(smem + (bar_smem - base) + T::BARRIER_BYTES);
     // kStagedStore: the two warpgroups' output staging buffers (16-byte aligned: every region before is)
     const uint32_t out_smem = bar_smem + T::BARRIER_BYTES + T::EXCHANGE_BYTES + T::LIVE_TABLE_BYTES;
-    // kDynamic: the unit id of each stage that starts a unit (or total_units: no more), written by the producer before
-    // it arms the stage's full barrier, read by the consumers after waiting on it
-    volatile uint32_t* unit_ids = reinterpret_cast<volatile uint32_t*>(smem + (out_smem - base) + T::OUT_STAGE_BYTES);
+    // kDynamic: per stage that starts a unit, the unit decoded (index - total_units: no more -, tile, expert, real
+    // rows), written by the producer before it arms the stage's full barrier, read by the consumers after waiting on it
+    volatile uint32_t* unit_slots = reinterpret_cast<volatile uint32_t*>(smem + (out_smem - base) + T::OUT_STAGE_BYTES);
     auto full_bar = [&](uint32_t s) { return bar_smem + s * 8; };
     auto empty_bar = [&](uint32_t s) { return bar_smem + (T::STAGES + s) * 8; };
 
@@ -203,6 +203,18 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             uint32_t mask = live_mask[g];
             for (uint32_t i = 0; i < idx; ++i) mask &= mask - 1;  // drop the idx lowest live units
             m_unit = g * kGroupUnits + (__ffs(mask) - 1);
+        } else if (T::kDynamic && T::BLOCK_M == MOE_GEMM_BLOCK_M && skip_padding) {
+            // groups by expert (Tile::kDynamic): expert e's units are [s * n_tiles, (s + R) * n_tiles) for its row blocks
+            // s .. s + R - 1, walked in groups of <= kGroupUnits row blocks, M first
+            const uint32_t ge = (uint32_t)p.block_expert[u / n_tiles];
+            const uint32_t s = p.expert_start != nullptr ? (uint32_t)p.expert_start[ge] / MOE_GEMM_BLOCK_M : 0u;
+            const uint32_t rbs = p.expert_start != nullptr ? ((uint32_t)p.expert_count[ge] + MOE_GEMM_BLOCK_M - 1) / MOE_GEMM_BLOCK_M : m_units;
+            const uint32_t r = u - s * n_tiles;
+            if (rbs == 0 || s * n_tiles > u || r >= rbs * n_tiles) __trap();  // the layout's invariants (dispatch)
+            const uint32_t chunk = r / (kGroupUnits * n_tiles), r2 = r - chunk * kGroupUnits * n_tiles;
+            const uint32_t in_group = min(kGroupUnits, rbs - chunk * kGroupUnits);
+            m_unit = s + chunk * kGroupUnits + r2 % in_group;
+            n_tile = r2 / in_group;
         } else {
             const moe_sched::WorkUnit w = moe_sched::unit_at(u, m_units, n_tiles, kGroupUnits);
             m_unit = w.m_unit;
@@ -245,7 +257,14 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                     sm90::mbar_wait(empty_bar(stage), phase ^ 1);
                     if constexpr (T::kDynamic) {
-                        if (kb == 0) unit_ids[stage] = n.u;  // published by the barrier's arrive (release) below
+                        if (kb == 0) {  // published by the barrier's arrive (release) below
+                            volatile uint32_t* slot = unit_slots + stage * T::UNIT_SLOT_WORDS;
+                            slot[0] = n.u;
+                            slot[1] = n.m_unit;
+                            slot[2] = n.n_tile;
+                            slot[3] = n.e;
+                            slot[4] = (uint32_t)n.fill;
+                        }
                     }
                     const uint32_t bytes = T::A_STAGE_BYTES + T::B_STAGE_BYTES + (kFP8 ? T::BLOCK_M * 4 : 0);
                     sm90::mbar_arrive_expect_tx(full_bar(stage), bytes);
@@ -273,7 +292,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             if constexpr (T::kDynamic) {
                 // no more units: an empty stage whose id says so ends the consumers' loop
                 sm90::mbar_wait(empty_bar(stage), phase ^ 1);
-                unit_ids[stage] = total_units;
+                unit_slots[stage * T::UNIT_SLOT_WORDS] = total_units;
                 sm90::mbar_arrive(full_bar(stage));
                 // every claim of this CTA is made: the last CTA here resets the pair for the next launch
                 __threadfence();
@@ -730,7 +749,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             if constexpr (T::kDynamic) {
                 // the next stage starts the next unit (or says there is none): its id is there once the stage is full
                 sm90::mbar_wait(full_bar(stage), phase);
-                next_live = find_live(unit_ids[stage]);
+                const volatile uint32_t* slot = unit_slots + stage * T::UNIT_SLOT_WORDS;
+                next_live = slot[0] >= total_units ? Live{total_units, 0, 0, 0, 0}
+                                                   : Live{slot[0], slot[1], slot[2], slot[3], (int)slot[4]};
             } else if constexpr (!T::kLookahead) {
                 if (!idle) next_live = find_live(cur_live.u + unit_stride);
             }

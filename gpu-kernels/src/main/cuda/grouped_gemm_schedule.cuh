@@ -45,8 +45,13 @@ struct Tile {
     // apart and the units sharing a weight tile (same expert and N tile, adjacent in the order) stop running together:
     // ncu in the DeepSeek-V3 layer measured GEMM1 reading 1.5x (4096 tokens) to 3.6x (16384) its weights from DRAM.
     // Claimed in order, the units in flight always form one window of the order, so those partners run together.
+    // The producer also decodes each unit (tile, expert, real rows: global loads) and hands the consumers the result,
+    // 8 words per stage. With the experts' rows known (padding skip), the 128-row tiles group their units by expert:
+    // groups of <= kGroupRowBlocks row blocks never span two experts (moe_sched::unit_at's fixed groups split about
+    // half the experts at 16384 DeepSeek-V3 tokens, and a split expert's weight slices are read once per part).
     static constexpr bool kDynamic = kDynamic_;
-    static constexpr uint32_t UNIT_ID_BYTES = kDynamic_ ? 64 : 0;
+    static constexpr uint32_t UNIT_SLOT_WORDS = 8;
+    static constexpr uint32_t UNIT_ID_BYTES = kDynamic_ ? 16 * UNIT_SLOT_WORDS * 4 : 0;
     // kSplitSpill (session 4, lead): FP8 GEMM1 halves tile, a unit whose 128-row block has at most 64 real rows (an
     // expert's last, spill block) is split along N instead of idling the second warpgroup: both warpgroups multiply
     // rows 0..63, warpgroup w the packed half w (output columns 64w..64w+63), exchange row maxima through shared

@@ -91,8 +91,8 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
                 c.blockN, c.blockK, c.stages, c.threads, c.dynamicSmemBytes + UNIT_ID_BYTES, c.gridX, c.gridY, true);
     }
 
-    /** Shared memory of the unit ids a dynamic-unit kernel's producer hands to its consumers (Tile::UNIT_ID_BYTES). */
-    static final int UNIT_ID_BYTES = 64;
+    /** Shared memory of the decoded units a dynamic-unit kernel's producer hands to its consumers (Tile::UNIT_ID_BYTES: 16 stages x 8 words). */
+    static final int UNIT_ID_BYTES = 16 * 8 * 4;
 
     private static GroupedGemmConfig chooseStatic(Gemm gemm, Operand operand, int maxRowBlocks, int n, int k, int smCount,
                                                   int fp8PromotionInterval) {
