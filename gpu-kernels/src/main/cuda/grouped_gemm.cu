@@ -311,3 +311,29 @@ MOE_GEMM2_FP8(grouped_gemm2_fp8_m128u, TileDownFp8M128Uniform, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_u, TileDownFp8Uniform, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_m128uu2, TileDownFp8M128UniformUnroll2, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_u_ybf16, TileDownFp8Uniform)
+
+// ---------------- GEMM1 gathering its A rows (sparkmoe.gpu.gatherRows, v6) ----------------
+// _m128usu2g: the production GEMM1 tile _m128usu2 whose producer gathers each 128-row block's A rows itself from the
+// activations quantized once per token (A_tokens [tokens padded to 128, K] and A_tokens_scale in the activation
+// layouts of grouped_gemm.cuh, row t = token t) through token_of_slot[row] (the token of routed row `row`; only real
+// rows are read), so the dispatch does not write every token k times. RR must be the experts' real rows (not null):
+// padding rows are zero-filled in shared memory. sm_90a only (the portable compute_90 build traps; the engine
+// refuses the setting with the reference GEMMs and on other GPUs).
+using TileSwiGLUFp8M128UniformStagedUnroll2Gather =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, true>;
+#if MOE_HAVE_WGMMA
+#define MOE_GEMM1_FP8_GATHER_BODY(TILE)                                                                                \
+    moe_gemm::Params p{A_tokens, A_tokens_scale, W1, W1_scale, Hout, Hout_scale, nullptr,                             \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,                \
+                       expert_count, expert_start};                                                                    \
+    p.token_of_slot = token_of_slot;                                                                                   \
+    moe_gemm::grouped_gemm<true, TILE, true>(p);
+#else
+#define MOE_GEMM1_FP8_GATHER_BODY(TILE) __trap();
+#endif
+extern "C" __global__ void MOE_FAST_BOUNDS grouped_gemm1_swiglu_fp8_m128usu2g(
+        const uint8_t* A_tokens, const float* A_tokens_scale, const int* token_of_slot, const uint8_t* W1,
+        const float* W1_scale, uint8_t* Hout, float* Hout_scale, const int* block_expert, const int* num_row_blocks,
+        int max_row_blocks, int K, int N, const int* expert_count, const int* expert_start) {
+    MOE_GEMM1_FP8_GATHER_BODY(TileSwiGLUFp8M128UniformStagedUnroll2Gather)
+}

@@ -50,6 +50,10 @@ struct Params {
     const int* expert_start;
     // GEMM2: Y stored as bf16 (nearest even) instead of fp32, same row-major layout (the *_ybf16 entry points).
     bool y_bf16 = false;
+    // Tile::kGatherA (GEMM1 FP8): A / A_scale hold the activations quantized once per token (row t = token t, layout
+    // above) and token_of_slot[row] is the token of routed row `row` (read for real rows only: padding rows, past
+    // the expert's count, are zero-filled). Needs expert_count and expert_start.
+    const int* token_of_slot = nullptr;
 };
 
 template <bool kFP8, uint32_t WG_N>
@@ -210,7 +214,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
 
     if (threadIdx.x == 0) {
         for (uint32_t s = 0; s < T::STAGES; ++s) {
-            sm90::mbar_init(full_bar(s), 1);
+            // gather: + one cp.async arrival per producer thread (Tile::kGatherA)
+            sm90::mbar_init(full_bar(s), T::kGatherA ? 1 + 128 : 1);
             sm90::mbar_init(empty_bar(s), T::kClusterM * moe_sched::kConsumerThreads / 32);
         }
         sm90::fence_barrier_init();
@@ -222,7 +227,52 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     if (wg == 2) {
         // ---------------- producer ----------------
         sm90::setmaxnreg_dec<moe_sched::kProducerRegisters>();
-        if (threadIdx.x == 256) {
+        if constexpr (T::kGatherA) {
+            static_assert(kFP8 && kSwiGLU && T::BLOCK_M == 128, "gather: the FP8 GEMM1 128-row tile");
+            if (!skip_padding || p.token_of_slot == nullptr) __trap();  // GroupedGemm always passes both
+            // All 128 producer threads. Thread q copies the 16-byte chunk q % 8 of rows q / 8 + 16 i (i < 8): the 8
+            // threads of a row read its 128 bytes of a K slab (one line), and the row's scale (row q) with 4 bytes.
+            // Source chunk of token t: position (c ^ t % 8) of its slab row; destination: (c ^ r % 8) of row r.
+            const uint32_t q = threadIdx.x - 256, c = q % 8, r_sub = q / 8;
+            const uint32_t dst0 = a_smem + r_sub * 128 + ((c ^ (r_sub & 7u)) << 4);  // + stage + 2048 i (r % 8 = r_sub % 8)
+            const uint32_t sdst0 = s_smem + q * 4;
+            uint32_t stage = 0, phase = 0;
+            for (Live n = find_live(first_unit); n.u < total_units;) {
+                const uint32_t row0 = n.m_unit * MOE_GEMM_BLOCK_M;
+                const uint8_t* b_src = p.W + (uint64_t)n.e * w_rows * K + (uint64_t)n.n_tile * T::BLOCK_N * moe_sched::kSlabBytes;
+                // Byte offset of this thread's chunk of row r_sub + 16 i in slab 0 (32 bits: the host keeps the token
+                // buffer below 4 GiB), or ~0u for a padding row; its scale's float offset for K block 0.
+                uint32_t src_off[8];
+#pragma unroll
+                for (uint32_t i = 0; i < 8; ++i) {
+                    const int r = (int)(r_sub + 16 * i);
+                    const uint32_t t = r < n.fill ? (uint32_t)p.token_of_slot[row0 + r] : ~0u;
+                    src_off[i] = t == ~0u ? ~0u : (t >> 7) * (128u * K) + (t & 127u) * 128u + (((c ^ t) & 7u) << 4);
+                }
+                const uint32_t ts = (int)q < n.fill ? (uint32_t)p.token_of_slot[row0 + q] : ~0u;
+                const uint32_t s_off = ts == ~0u ? ~0u : (ts >> 7) * K + (ts & 127u);  // (t/128) * (K/128) * 128 + t % 128
+                for (uint32_t kb = 0; kb < k_blocks; ++kb) {
+                    sm90::mbar_wait(empty_bar(stage), phase ^ 1);
+                    if (q == 0) {
+                        sm90::mbar_arrive_expect_tx(full_bar(stage), T::B_STAGE_BYTES);
+                        sm90::bulk_copy_g2s(b_smem + stage * T::B_STAGE_BYTES, b_src + (uint64_t)kb * w_rows * moe_sched::kSlabBytes,
+                                            T::B_STAGE_BYTES, full_bar(stage));
+                    }
+                    const uint32_t dst = dst0 + stage * T::A_STAGE_BYTES;
+#pragma unroll
+                    for (uint32_t i = 0; i < 8; ++i) {
+                        const bool real = src_off[i] != ~0u;
+                        sm90::cp_async16(dst + i * 2048, p.A + (real ? src_off[i] + kb * 16384u : 0u), real ? 16u : 0u);
+                    }
+                    const bool sreal = s_off != ~0u;
+                    sm90::cp_async4(sdst0 + stage * T::SCALE_STAGE_BYTES, p.A_scale + (sreal ? s_off + kb * 128u : 0u), sreal ? 4u : 0u);
+                    sm90::cp_async_mbar_arrive_noinc(full_bar(stage));
+                    stage = stage + 1 == T::STAGES ? 0 : stage + 1;
+                    phase ^= stage == 0;
+                }
+                n = find_live(n.u + unit_stride);
+            }
+        } else if (threadIdx.x == 256) {
             uint32_t stage = 0, phase = 0;
             for (Live n = find_live(first_unit); n.u < total_units;) {
                 Live after{};
@@ -324,6 +374,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         }
         const float b0 = __ldg(sb0 + kb), b1 = __ldg(sb1 + kb);
         sm90::mbar_wait(full_bar(stage), phase);
+        // gather: A came through cp.async (generic proxy); order it before this thread's wgmma (async proxy) reads
+        if constexpr (T::kGatherA) sm90::fence_proxy_async_smem();
         const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
         return StageScales{b0, b1, sa[r_unit], sa[r_unit + 8]};
     };

@@ -35,8 +35,16 @@ constexpr uint32_t kSlabBytes = 128;
 template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_, uint32_t kClusterM_ = 1,
           uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
           bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false,
-          bool kUniform_ = false, bool kStagedStore_ = false, uint32_t kKbUnroll_ = 1, bool kSplitSpill_ = false>
+          bool kUniform_ = false, bool kStagedStore_ = false, uint32_t kKbUnroll_ = 1, bool kSplitSpill_ = false,
+          bool kGatherA_ = false>
 struct Tile {
+    // kGatherA (v6, session 6, FP8 GEMM1 128-row tiles): A is not the dispatched (expert-contiguous) copy but the
+    // activations quantized once per TOKEN (rows = tokens, same tile-packed layout) plus a slot -> token map; the whole
+    // producer warpgroup gathers each stage's 128 rows with 16-byte cp.async copies straight into the swizzled smem
+    // image (and the row scales with 4-byte ones), completing on the stage's full barrier by
+    // cp.async.mbarrier.arrive.noinc (the B tile keeps its bulk copy). Removes the k-fold scatter of the dispatch.
+    static constexpr bool kGatherA = kGatherA_;
+    static_assert(!kGatherA_ || (BLOCK_M_ == 128 && kClusterM_ == 1 && !kSplitN_), "gather: 128-row tiles without clusters");
     // kSplitSpill (session 4, lead): FP8 GEMM1 halves tile, a unit whose 128-row block has at most 64 real rows (an
     // expert's last, spill block) is split along N instead of idling the second warpgroup: both warpgroups multiply
     // rows 0..63, warpgroup w the packed half w (output columns 64w..64w+63), exchange row maxima through shared

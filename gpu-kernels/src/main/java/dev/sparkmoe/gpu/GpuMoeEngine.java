@@ -90,6 +90,8 @@ public final class GpuMoeEngine implements MoeEngine {
     /** GEMM2 stores the expert outputs (Y, Y shared) in bf16 ({@link GpuEngineSettings#EXPERT_OUTPUT_PRECISION}). */
     private final boolean yBf16;
     private final MoeDispatch.ScatterKernel scatterKernel;
+    /** FP8: the routed GEMM1 gathers its rows from the once-quantized tokens ({@link GpuEngineSettings#GATHER_ROWS}). */
+    private final boolean gatherRows;
     /**
      * The small-batch path ({@link GpuEngineSettings#DECODE_MAX_TOKENS}): calls of at most {@code decodeMaxTokens}
      * tokens run {@link MoeDecode}'s three kernels on {@code decodeWs}; both null (and the limit 0) when off.
@@ -205,6 +207,12 @@ public final class GpuMoeEngine implements MoeEngine {
         } catch (IllegalArgumentException e) {
             throw new MoeEngineException(GpuEngineSettings.SCATTER_KERNEL.key() + ": " + e.getMessage());
         }
+        this.gatherRows = formatOf(p) == Format.FP8 && GpuEngineSettings.GATHER_ROWS.fromSystemProperties();
+        if (gatherRows && (referenceGemm || fp8PromotionInterval != 128 || computeCapability != 90)) {
+            throw new MoeEngineException(GpuEngineSettings.GATHER_ROWS.key() + "=true needs the production sm_90a FP8 GEMMs with "
+                    + "promotion every 128 (referenceGemm " + referenceGemm + ", fp8PromotionInterval " + fp8PromotionInterval
+                    + ", compute capability " + computeCapability / 10 + "." + computeCapability % 10 + ")");
+        }
         if (p == Precision.FP8 && fp8PromotionInterval == 32 && c.hiddenSize() % 256 != 0) {
             throw new MoeEngineException(GpuEngineSettings.FP8_PROMOTION_INTERVAL.key() + "=32 needs a hidden size that is a "
                     + "multiple of 256; this layer's is " + c.hiddenSize());
@@ -314,6 +322,7 @@ public final class GpuMoeEngine implements MoeEngine {
                 + (format == Format.BF16 && bf16Gemm1SkipPadding && !bf16SkipPadding ? " (GEMM1 padding halves skipped)" : "")
                 + ", router logits " + route.kernel().name().toLowerCase(java.util.Locale.ROOT)
                 + (yBf16 ? ", expert outputs bf16" : "")
+                + (gatherRows ? ", GEMM1 gathers its rows" : "")
                 + (scatterKernel != MoeDispatch.ScatterKernel.PREFETCH ? ", scatter " + scatterKernel.name().toLowerCase(java.util.Locale.ROOT) : "")
                 + (sharedStream != null ? ", shared expert on a side stream" : "")
                 + (decodeMaxTokens > 0 ? ", small-batch path up to " + decodeMaxTokens + " tokens" : "")
@@ -543,7 +552,7 @@ public final class GpuMoeEngine implements MoeEngine {
             if (workspace != null) workspace.close();
             workspace = null;
             workspace = new LayerWorkspace(ctx, config, format, weights.routerRows, bucket, ctx.multiprocessorCount(),
-                    mode == ForwardMode.OVERLAPPED, yBf16 ? 2 : 4);
+                    mode == ForwardMode.OVERLAPPED, yBf16 ? 2 : 4, gatherRows);
         }
         return workspace;
     }
@@ -586,6 +595,10 @@ public final class GpuMoeEngine implements MoeEngine {
         int maxRowBlocks = MoeDispatch.maxRowBlocks(cap, k, e);
         boolean shared = c.hasSharedExpert();
         boolean fp8 = format == Format.FP8;
+        if (gatherRows) { // the tokens quantized once (the shared expert's input, if any) before the fork: both branches read them
+            dispatch.rowsFp8(stream, ws.x, ws.slotOfEntry, ws.a, ws.aScale, ws.aTokens, ws.aTokensScale, ws.numTokens, cap, h, 0);
+            mark.after("quantize tokens once (fp8)");
+        }
         if (shared && branch) {
             // the shared expert needs only x: its input conversion and GEMM1 start at once, its GEMM2 too unless gated
             sharedFork.record(stream);
@@ -606,10 +619,20 @@ public final class GpuMoeEngine implements MoeEngine {
             sharedJoin.record(sharedStream);
         }
         dispatch.layout(stream, ws.topkExpert, ws.topkWeight, ws.chunkCounts, ws.chunkBase, ws.expertCount, ws.expertStart,
-                ws.blockExpert, ws.numRowBlocks, ws.slotOfEntry, ws.rowWeight, ws.numTokens, cap, k, e, maxRowBlocks);
+                ws.blockExpert, ws.numRowBlocks, ws.slotOfEntry, ws.rowWeight, ws.tokenOfSlot, ws.numTokens, cap, k, e, maxRowBlocks);
         mark.after("dispatch layout");
-        dispatch.padExperts(stream, ws.expertCount, ws.expertStart, ws.a, ws.aScale, ws.rowWeight, ws.numTokens, h, e, format.bytes());
         RealRows real = RealRows.ofExperts(ws.expertCount, ws.expertStart);
+        if (gatherRows) {
+            dispatch.padExpertWeights(stream, ws.expertCount, ws.expertStart, ws.rowWeight, e);
+            mark.after("pad (row weights)");
+            gemm.gemm1Fp8Gathered(stream, ws.aTokens, ws.aTokensScale, ws.tokenOfSlot, weights.w1, weights.w1Scale, ws.hmid,
+                    ws.hmidScale, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, h, inter, real);
+            mark.after("GEMM1 routed (gathered)");
+            gemm.gemm2Fp8(stream, ws.hmid, ws.hmidScale, weights.w2, weights.w2Scale, ws.y, ws.rowWeight, ws.blockExpert,
+                    ws.numRowBlocks, maxRowBlocks, inter, h, real);
+            mark.after("GEMM2 routed");
+        } else {
+        dispatch.padExperts(stream, ws.expertCount, ws.expertStart, ws.a, ws.aScale, ws.rowWeight, ws.numTokens, h, e, format.bytes());
         if (fp8) {
             dispatch.rowsFp8(stream, ws.x, ws.slotOfEntry, ws.a, ws.aScale, null, null, ws.numTokens, cap, h, k);
             mark.after("pad + scatter (fp8 quantize)");
@@ -628,6 +651,7 @@ public final class GpuMoeEngine implements MoeEngine {
                     bf16(real));
             mark.after("GEMM2 routed");
         }
+        } // gatherRows
         if (shared && !branch) {
             enqueueSharedGemm1(ws, cap, stream);
             enqueueSharedGemm2(ws, cap, stream);
@@ -676,7 +700,7 @@ public final class GpuMoeEngine implements MoeEngine {
         RealRows real = RealRows.singleGroup(ws.numTokens);
         dispatch.padShared(s, ws.aShared, ws.aSharedScale, ws.sharedNumBlocks, ws.numTokens, h, format.bytes());
         if (format == Format.FP8) {
-            dispatch.rowsFp8(s, ws.x, ws.slotOfEntry, ws.a, ws.aScale, ws.aShared, ws.aSharedScale, ws.numTokens, cap, h, 0);
+            if (!gatherRows) dispatch.rowsFp8(s, ws.x, ws.slotOfEntry, ws.a, ws.aScale, ws.aShared, ws.aSharedScale, ws.numTokens, cap, h, 0);
             gemm.gemm1Fp8(s, ws.aShared, ws.aSharedScale, weights.sharedW1, weights.sharedW1Scale, ws.hShared, ws.hSharedScale,
                     ws.sharedBlockExpert, ws.sharedNumBlocks, blocks, h, si, real);
         } else {

@@ -50,6 +50,22 @@ class GroupedGemmConfigTest {
                 () -> GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, 64, 2048, 7168, 132, 64));
     }
 
+    /** The gathering GEMM1 is the production FP8 GEMM1 tile + "g": same launch shape, an entry point of grouped_gemm.cu. */
+    @Test
+    void gatheredGemm1IsTheProductionTileWithTheGatheringProducer() throws IOException {
+        String cu = Files.readString(Path.of("src/main/cuda/grouped_gemm.cu"));
+        for (int blocks : new int[] {1, 64, 4096}) {
+            GroupedGemmConfig prod = GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, blocks, 2048, 7168, 132);
+            GroupedGemmConfig g = GroupedGemmConfig.gatheredFp8Gemm1(blocks, 2048, 7168, 132);
+            assertEquals("grouped_gemm1_swiglu_fp8_m128usu2g", g.kernel());
+            assertEquals(new GroupedGemmConfig(prod.kernel() + "g", prod.blockM(), prod.blockN(), prod.blockK(), prod.stages(),
+                    prod.threads(), prod.dynamicSmemBytes(), prod.gridX(), prod.gridY()), g);
+            assertTrue(cu.contains(" " + g.kernel() + "("), g.kernel() + " is not an entry point of grouped_gemm.cu");
+        }
+        assertThrows(IllegalArgumentException.class, () -> GroupedGemmConfig.gatheredFp8Gemm1(64, 2000, 7168, 132));
+        assertThrows(IllegalArgumentException.class, () -> GroupedGemmConfig.gatheredFp8Gemm1(0, 2048, 7168, 132));
+    }
+
     @Test
     void choiceIsDeterministicAndNamesAnEntryPoint() {
         for (Gemm g : Gemm.values()) {
