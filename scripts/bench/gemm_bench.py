@@ -75,21 +75,24 @@ TILES = {
     "grouped_gemm1_swiglu_fp8_m128usu4": (128, 256, 4, 1),  # unrolled by 4
     "grouped_gemm1_swiglu_fp8_m128usu2h": (128, 256, 4, 1),  # _m128usu2 with spill units (<= 64 rows) split along N
     "grouped_gemm2_fp8_m128uu2": (128, 256, 4, 1),  # _m128u (GEMM2) unrolled by 2
-    # v6 (session 6): _m128usu2 whose producer gathers its A rows from the tokens quantized once (token map)
+    # v6 (session 6): _m128usu2 whose producer gathers its A rows from the tokens quantized once (token map); _m128usu2g1
+    # = v6 as first built (all producer threads poll the empty barrier, consumers fence), _m128usu2g = v6.1
     "grouped_gemm1_swiglu_fp8_m128usu2g": (128, 256, 4, 1),
+    "grouped_gemm1_swiglu_fp8_m128usu2g1": (128, 256, 4, 1),
 }
 # kernels that gather their A rows: arguments (A_tokens, A_tokens_scale, token_of_slot, W, ...), padding skip required
-GATHER = ("grouped_gemm1_swiglu_fp8_m128usu2g",)
+GATHER = ("grouped_gemm1_swiglu_fp8_m128usu2g", "grouped_gemm1_swiglu_fp8_m128usu2g1")
 # kernels with the staged output buffers (Tile::OUT_STAGE_BYTES)
 STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grouped_gemm1_swiglu_fp8_m128usp",
                                         "grouped_gemm1_swiglu_fp8_m128usu2", "grouped_gemm1_swiglu_fp8_m128usu4",
-                                        "grouped_gemm1_swiglu_fp8_m128usu2h", "grouped_gemm1_swiglu_fp8_m128usu2g")}
+                                        "grouped_gemm1_swiglu_fp8_m128usu2h", "grouped_gemm1_swiglu_fp8_m128usu2g",
+                                        "grouped_gemm1_swiglu_fp8_m128usu2g1")}
 # the FP8 variants the session-3 benches compare with the production kernel (suffixes)
 V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2", "m128usu2h",
-      "m128usu2g")
+      "m128usu2g", "m128usu2g1")
 GEMM2_ONLY = ("pfs", "m128n128", "m128uu2")
 BF16_VARIANTS = ("u",)  # V4 tags that also exist for the BF16 kernels
-GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2g")
+GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2g", "m128usu2g1")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (set from the occupancy query or --cluster-grid)
 DEV = torch.device("cuda")
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream
@@ -782,7 +785,7 @@ def cmd_layer(ks, args):
         for fp8 in ((True, False) if tokens <= 4096 and not args.fp8_only else (True,)):
             seed = int.from_bytes(os.urandom(4), "little")
             d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False) if kind == "gemm1" else make_gemm2(prob, K, N, fp8, seed, need_ref=False)
-            if fp8 and kind == "gemm1" and "m128usu2g" not in args.skip.split(","):
+            if fp8 and kind == "gemm1" and not {"m128usu2g", "m128usu2g1"} <= set(args.skip.split(",")):
                 gatherize(d, prob, tokens, seed, need_ref=False)  # all kernels then read the same token rows
             name = ("grouped_gemm1_swiglu_" if kind == "gemm1" else "grouped_gemm2_") + ("fp8" if fp8 else "bf16")
             launcher = gemm1_launcher if kind == "gemm1" else gemm2_launcher

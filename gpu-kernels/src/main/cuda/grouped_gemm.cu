@@ -319,8 +319,12 @@ MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_u_ybf16, TileDownFp8Uniform)
 // rows are read), so the dispatch does not write every token k times. RR must be the experts' real rows (not null):
 // padding rows are zero-filled in shared memory. sm_90a only (the portable compute_90 build traps; the engine
 // refuses the setting with the reference GEMMs and on other GPUs).
+// _m128usu2g = gather mode 2 (v6.1: one producer warp polls the empty barrier, no consumer proxy fence);
+// _m128usu2g1 = mode 1 (v6: all producer threads poll, consumers fence), kept for the benchmark's comparison.
 using TileSwiGLUFp8M128UniformStagedUnroll2Gather =
-        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, true>;
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, 2>;
+using TileSwiGLUFp8M128UniformStagedUnroll2GatherV1 =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, 1>;
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM1_FP8_GATHER_BODY(TILE)                                                                                \
     moe_gemm::Params p{A_tokens, A_tokens_scale, W1, W1_scale, Hout, Hout_scale, nullptr,                             \
@@ -331,9 +335,12 @@ using TileSwiGLUFp8M128UniformStagedUnroll2Gather =
 #else
 #define MOE_GEMM1_FP8_GATHER_BODY(TILE) __trap();
 #endif
-extern "C" __global__ void MOE_FAST_BOUNDS grouped_gemm1_swiglu_fp8_m128usu2g(
-        const uint8_t* A_tokens, const float* A_tokens_scale, const int* token_of_slot, const uint8_t* W1,
-        const float* W1_scale, uint8_t* Hout, float* Hout_scale, const int* block_expert, const int* num_row_blocks,
-        int max_row_blocks, int K, int N, const int* expert_count, const int* expert_start) {
-    MOE_GEMM1_FP8_GATHER_BODY(TileSwiGLUFp8M128UniformStagedUnroll2Gather)
-}
+#define MOE_GEMM1_FP8_GATHER(NAME, TILE)                                                                               \
+    extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
+            const uint8_t* A_tokens, const float* A_tokens_scale, const int* token_of_slot, const uint8_t* W1,         \
+            const float* W1_scale, uint8_t* Hout, float* Hout_scale, const int* block_expert, const int* num_row_blocks, \
+            int max_row_blocks, int K, int N, const int* expert_count, const int* expert_start) {                      \
+        MOE_GEMM1_FP8_GATHER_BODY(TILE)                                                                                \
+    }
+MOE_GEMM1_FP8_GATHER(grouped_gemm1_swiglu_fp8_m128usu2g, TileSwiGLUFp8M128UniformStagedUnroll2Gather)
+MOE_GEMM1_FP8_GATHER(grouped_gemm1_swiglu_fp8_m128usu2g1, TileSwiGLUFp8M128UniformStagedUnroll2GatherV1)

@@ -252,7 +252,12 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 const uint32_t ts = (int)q < n.fill ? (uint32_t)p.token_of_slot[row0 + q] : ~0u;
                 const uint32_t s_off = ts == ~0u ? ~0u : (ts >> 7) * K + (ts & 127u);  // (t/128) * (K/128) * 128 + t % 128
                 for (uint32_t kb = 0; kb < k_blocks; ++kb) {
-                    sm90::mbar_wait(empty_bar(stage), phase ^ 1);
+                    if constexpr (T::kGather == 1) {
+                        sm90::mbar_wait(empty_bar(stage), phase ^ 1);
+                    } else {
+                        if (q < 32) sm90::mbar_wait(empty_bar(stage), phase ^ 1);
+                        sm90::named_barrier_sync(5, 128);  // the other producer warps sleep here meanwhile
+                    }
                     if (q == 0) {
                         sm90::mbar_arrive_expect_tx(full_bar(stage), T::B_STAGE_BYTES);
                         sm90::bulk_copy_g2s(b_smem + stage * T::B_STAGE_BYTES, b_src + (uint64_t)kb * w_rows * moe_sched::kSlabBytes,
@@ -375,7 +380,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         const float b0 = __ldg(sb0 + kb), b1 = __ldg(sb1 + kb);
         sm90::mbar_wait(full_bar(stage), phase);
         // gather: A came through cp.async (generic proxy); order it before this thread's wgmma (async proxy) reads
-        if constexpr (T::kGatherA) sm90::fence_proxy_async_smem();
+        if constexpr (T::kGather == 1) sm90::fence_proxy_async_smem();
         const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
         return StageScales{b0, b1, sa[r_unit], sa[r_unit + 8]};
     };
