@@ -79,9 +79,10 @@ TILES = {
     # = v6 as first built (all producer threads poll the empty barrier, consumers fence), _m128usu2g = v6.1
     "grouped_gemm1_swiglu_fp8_m128usu2g": (128, 256, 4, 1),
     "grouped_gemm1_swiglu_fp8_m128usu2g1": (128, 256, 4, 1),
+    "grouped_gemm1_swiglu_bf16_g": (128, 256, 4, 1),  # the BF16 GEMM1 tile gathering its rows (session 6, not yet run)
 }
 # kernels that gather their A rows: arguments (A_tokens, A_tokens_scale, token_of_slot, W, ...), padding skip required
-GATHER = ("grouped_gemm1_swiglu_fp8_m128usu2g", "grouped_gemm1_swiglu_fp8_m128usu2g1")
+GATHER = ("grouped_gemm1_swiglu_fp8_m128usu2g", "grouped_gemm1_swiglu_fp8_m128usu2g1", "grouped_gemm1_swiglu_bf16_g")
 # kernels with the staged output buffers (Tile::OUT_STAGE_BYTES)
 STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grouped_gemm1_swiglu_fp8_m128usp",
                                         "grouped_gemm1_swiglu_fp8_m128usu2", "grouped_gemm1_swiglu_fp8_m128usu4",
@@ -89,10 +90,11 @@ STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grou
                                         "grouped_gemm1_swiglu_fp8_m128usu2g1")}
 # the FP8 variants the session-3 benches compare with the production kernel (suffixes)
 V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2", "m128usu2h",
-      "m128usu2g", "m128usu2g1")
+      "m128usu2g", "m128usu2g1", "g")
 GEMM2_ONLY = ("pfs", "m128n128", "m128uu2")
-BF16_VARIANTS = ("u",)  # V4 tags that also exist for the BF16 kernels
-GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2g", "m128usu2g1")
+BF16_VARIANTS = ("u", "g")  # V4 tags that also exist for the BF16 kernels
+BF16_ONLY = ("g",)
+GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2g", "m128usu2g1", "g")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (set from the occupancy query or --cluster-grid)
 DEV = torch.device("cuda")
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream
@@ -345,35 +347,42 @@ def make_gemm2(prob, K, N, fp8, seed, need_ref=True):
 
 
 def gatherize(d, prob, tokens, seed, need_ref=True):
-    """For the gathering GEMM1 (GATHER): `tokens` tokens quantized ONCE (rows = tokens, padded to 128; the pad rows
-    poisoned with e4m3 NaN bytes and NaN scales, so a read of them fails the check) and a slot -> token map (each
-    expert's real rows: distinct tokens in increasing order, as the dispatch assigns them; padding rows -1). The
-    dispatched A of the other kernels (d["A"], d["A_scale"]) and the reference rows are rebuilt as exactly those token
-    rows (padding rows zero, as the dispatch's pad kernel writes them), so every kernel computes the same product."""
+    """For the gathering GEMM1s (GATHER): `tokens` tokens quantized (FP8) or converted (BF16) ONCE (rows = tokens,
+    padded to 128; the pad rows poisoned with NaN bytes (e4m3 0x7F / bf16 0xFFFF) and, FP8, NaN scales, so a read of
+    them fails the check) and a slot -> token map (each expert's real rows: distinct tokens in increasing order, as the
+    dispatch assigns them; padding rows -1). The dispatched A of the other kernels (d["A"], d["A_scale"]) and the
+    reference rows are rebuilt as exactly those token rows (padding rows zero, as the dispatch's pad kernel writes
+    them), so every kernel computes the same product."""
     K = d["K"]
+    fp8 = "A_scale" in d
     g = torch.Generator(device=DEV).manual_seed(seed + 7)
     rng = np.random.default_rng(seed + 7)
     t_pad = (tokens + 127) // 128 * 128
-    xq, xs = quant_rows(torch.randn(t_pad, K, device=DEV, generator=g))
+    x = torch.randn(t_pad, K, device=DEV, generator=g)
+    if fp8:
+        xq, xs = quant_rows(x)
+    else:
+        xq, xs = x.bfloat16(), None
     tok = np.full(prob.M, -1, dtype=np.int32)
     for st, r in zip(prob.starts, prob.rows):
         if r:
             tok[st:st + r] = np.sort(rng.choice(tokens, size=r, replace=False))
     d["token_of_slot"] = torch.from_numpy(tok).to(DEV)
     qb = as_bytes(xq).clone()
-    qb[tokens:] = 0x7F  # e4m3 NaN: never read
-    sc = xs.clone()
-    sc[tokens:] = float("nan")
+    qb[tokens:] = 0x7F if fp8 else 0xFF  # NaN: never read
     d["A_tokens"] = pack_activations(qb)
-    d["A_tokens_scale"] = act_scale_layout(sc)
     idx = torch.from_numpy(np.maximum(tok, 0)).long().to(DEV)
     real = prob.real[:, None]
     aq = torch.where(real, as_bytes(xq)[idx], torch.zeros((), dtype=torch.uint8, device=DEV))
-    asc = torch.where(real, xs[idx], torch.zeros((), device=DEV))
     d["A"] = pack_activations(aq)
-    d["A_scale"] = act_scale_layout(asc)
+    if fp8:
+        sc = xs.clone()
+        sc[tokens:] = float("nan")
+        d["A_tokens_scale"] = act_scale_layout(sc)
+        asc = torch.where(real, xs[idx], torch.zeros((), device=DEV))
+        d["A_scale"] = act_scale_layout(asc)
     if need_ref:
-        d["a64"] = dequant_rows(aq.view(torch.float8_e4m3fn), asc).double()
+        d["a64"] = dequant_rows(aq.view(torch.float8_e4m3fn), asc).double() if fp8 else aq.view(torch.bfloat16).double()
     return d
 
 
@@ -389,6 +398,9 @@ def gemm1_launcher(ks, name, prob, d, fp8):
                     prob.num_row_blocks, prob.max_blocks, K, I)
         else:
             args = (d["A"], d["A_scale"], d["W"], d["W_scale"], hout, hs, prob.block_expert, prob.num_row_blocks, prob.max_blocks, K, I)
+    elif name in GATHER:
+        hs = None
+        args = (d["A_tokens"], d["token_of_slot"], d["W"], hout, prob.block_expert, prob.num_row_blocks, prob.max_blocks, K, I)
     else:
         hs = None
         args = (d["A"], d["W"], hout, prob.block_expert, prob.num_row_blocks, prob.max_blocks, K, I)
@@ -720,7 +732,7 @@ def cmd_bench(ks, args):
             tag = "fp8" if fp8 else "bf16"
             if kind == "gemm1":
                 d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False)
-                names = ["grouped_gemm1_swiglu_fp8"] + ["grouped_gemm1_swiglu_fp8_" + v for v in V4 if v not in GEMM2_ONLY] + ["grouped_gemm1_swiglu_fp8_lookahead", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
+                names = ["grouped_gemm1_swiglu_fp8"] + ["grouped_gemm1_swiglu_fp8_" + v for v in V4 if v not in GEMM2_ONLY + BF16_ONLY and "grouped_gemm1_swiglu_fp8_" + v not in GATHER] + ["grouped_gemm1_swiglu_fp8_lookahead", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
                          "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32"] if fp8 else ["grouped_gemm1_swiglu_bf16", "grouped_gemm1_swiglu_bf16_u"]
             else:
                 d = make_gemm2(prob, K, N, fp8, seed, need_ref=False)
@@ -785,7 +797,7 @@ def cmd_layer(ks, args):
         for fp8 in ((True, False) if tokens <= 4096 and not args.fp8_only else (True,)):
             seed = int.from_bytes(os.urandom(4), "little")
             d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False) if kind == "gemm1" else make_gemm2(prob, K, N, fp8, seed, need_ref=False)
-            if fp8 and kind == "gemm1" and not {"m128usu2g", "m128usu2g1"} <= set(args.skip.split(",")):
+            if kind == "gemm1" and not ({"m128usu2g", "m128usu2g1"} if fp8 else {"g"}) <= set(args.skip.split(",")):
                 gatherize(d, prob, tokens, seed, need_ref=False)  # all kernels then read the same token rows
             name = ("grouped_gemm1_swiglu_" if kind == "gemm1" else "grouped_gemm2_") + ("fp8" if fp8 else "bf16")
             launcher = gemm1_launcher if kind == "gemm1" else gemm2_launcher
@@ -794,7 +806,7 @@ def cmd_layer(ks, args):
                                    ("lookahead", ks, True), ("baseline", base, False)):
                 if mod is None or (tag not in ("skip", "noskip", "baseline") + BF16_VARIANTS and not fp8):
                     continue
-                if (tag in GEMM2_ONLY and kind == "gemm1") or (tag in GEMM1_ONLY and kind == "gemm2"):
+                if (tag in GEMM2_ONLY and kind == "gemm1") or (tag in GEMM1_ONLY and kind == "gemm2") or (tag in BF16_ONLY and fp8):
                     continue
                 if args.skip and tag in args.skip.split(","):
                     continue

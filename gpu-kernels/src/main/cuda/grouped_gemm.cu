@@ -344,3 +344,22 @@ using TileSwiGLUFp8M128UniformStagedUnroll2GatherV1 =
     }
 MOE_GEMM1_FP8_GATHER(grouped_gemm1_swiglu_fp8_m128usu2g, TileSwiGLUFp8M128UniformStagedUnroll2Gather)
 MOE_GEMM1_FP8_GATHER(grouped_gemm1_swiglu_fp8_m128usu2g1, TileSwiGLUFp8M128UniformStagedUnroll2GatherV1)
+
+// grouped_gemm1_swiglu_bf16_g (session 6, NOT YET RUN ON A GPU; no engine wiring): the production BF16 GEMM1 tile with
+// the gathering producer (mode 2) over the tokens converted to bf16 once (A_tokens, activation layout, row t = token t).
+// Arguments: (A_tokens, token_of_slot, W1, Hout, block_expert, num_row_blocks, max_row_blocks, K, N, RR), RR not null.
+using TileSwiGLUBf16Gather = moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, false, false, false, false, false, false, 1, false, 2>;
+extern "C" __global__ void MOE_FAST_BOUNDS grouped_gemm1_swiglu_bf16_g(
+        const __nv_bfloat16* A_tokens, const int* token_of_slot, const __nv_bfloat16* W1, __nv_bfloat16* Hout,
+        const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N, const int* expert_count,
+        const int* expert_start) {
+#if MOE_HAVE_WGMMA
+    moe_gemm::Params p{(const uint8_t*)A_tokens, nullptr, (const uint8_t*)W1, nullptr, Hout, nullptr, nullptr,
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,
+                       expert_count, expert_start};
+    p.token_of_slot = token_of_slot;
+    moe_gemm::grouped_gemm<false, TileSwiGLUBf16Gather, true>(p);
+#else
+    __trap();
+#endif
+}

@@ -228,7 +228,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         // ---------------- producer ----------------
         sm90::setmaxnreg_dec<moe_sched::kProducerRegisters>();
         if constexpr (T::kGatherA) {
-            static_assert(kFP8 && kSwiGLU && T::BLOCK_M == 128, "gather: the FP8 GEMM1 128-row tile");
+            static_assert(kSwiGLU && T::BLOCK_M == 128, "gather: a GEMM1 128-row tile");
+            static_assert(kFP8 || T::kGather == 2, "BF16 gather: mode 2 only (its consumer loop has no proxy fence)");
             if (!skip_padding || p.token_of_slot == nullptr) __trap();  // GroupedGemm always passes both
             // All 128 producer threads. Thread q copies the 16-byte chunk q % 8 of rows q / 8 + 16 i (i < 8): the 8
             // threads of a row read its 128 bytes of a K slab (one line), and the row's scale (row q) with 4 bytes.
@@ -239,7 +240,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             uint32_t stage = 0, phase = 0;
             for (Live n = find_live(first_unit); n.u < total_units;) {
                 const uint32_t row0 = n.m_unit * MOE_GEMM_BLOCK_M;
-                const uint8_t* b_src = p.W + (uint64_t)n.e * w_rows * K + (uint64_t)n.n_tile * T::BLOCK_N * moe_sched::kSlabBytes;
+                const uint8_t* b_src = p.W + (uint64_t)n.e * w_rows * K * ES + (uint64_t)n.n_tile * T::BLOCK_N * moe_sched::kSlabBytes;
                 // Byte offset of this thread's chunk of row r_sub + 16 i in slab 0 (32 bits: the host keeps the token
                 // buffer below 4 GiB), or ~0u for a padding row; its scale's float offset for K block 0.
                 uint32_t src_off[8];
@@ -247,9 +248,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 for (uint32_t i = 0; i < 8; ++i) {
                     const int r = (int)(r_sub + 16 * i);
                     const uint32_t t = r < n.fill ? (uint32_t)p.token_of_slot[row0 + r] : ~0u;
-                    src_off[i] = t == ~0u ? ~0u : (t >> 7) * (128u * K) + (t & 127u) * 128u + (((c ^ t) & 7u) << 4);
+                    src_off[i] = t == ~0u ? ~0u : (t >> 7) * (128u * K * ES) + (t & 127u) * 128u + (((c ^ t) & 7u) << 4);
                 }
-                const uint32_t ts = (int)q < n.fill ? (uint32_t)p.token_of_slot[row0 + q] : ~0u;
+                const uint32_t ts = kFP8 && (int)q < n.fill ? (uint32_t)p.token_of_slot[row0 + q] : ~0u;
                 const uint32_t s_off = ts == ~0u ? ~0u : (ts >> 7) * K + (ts & 127u);  // (t/128) * (K/128) * 128 + t % 128
                 for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                     if constexpr (T::kGather == 1) {
@@ -269,8 +270,10 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                         const bool real = src_off[i] != ~0u;
                         sm90::cp_async16(dst + i * 2048, p.A + (real ? src_off[i] + kb * 16384u : 0u), real ? 16u : 0u);
                     }
-                    const bool sreal = s_off != ~0u;
-                    sm90::cp_async4(sdst0 + stage * T::SCALE_STAGE_BYTES, p.A_scale + (sreal ? s_off + kb * 128u : 0u), sreal ? 4u : 0u);
+                    if constexpr (kFP8) {
+                        const bool sreal = s_off != ~0u;
+                        sm90::cp_async4(sdst0 + stage * T::SCALE_STAGE_BYTES, p.A_scale + (sreal ? s_off + kb * 128u : 0u), sreal ? 4u : 0u);
+                    }
                     sm90::cp_async_mbar_arrive_noinc(full_bar(stage));
                     stage = stage + 1 == T::STAGES ? 0 : stage + 1;
                     phase ^= stage == 0;
