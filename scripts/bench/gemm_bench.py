@@ -81,19 +81,32 @@ TILES = {
     "grouped_gemm2_bf16_d": (128, 256, 4, 1),
     "grouped_gemm1_swiglu_fp8_m128usu2d": (128, 256, 4, 1),
     "grouped_gemm2_fp8_ud": (64, 256, 5, 1),
+    # v6 (session 6): _m128usu2 whose producer gathers its A rows from the tokens quantized once (token map); _m128usu2g1
+    # = v6 as first built (all producer threads poll the empty barrier, consumers fence), _m128usu2g = v6.1,
+    # _m128usu2gd = v6.1 with dynamic units
+    "grouped_gemm1_swiglu_fp8_m128usu2g": (128, 256, 4, 1),
+    "grouped_gemm1_swiglu_fp8_m128usu2g1": (128, 256, 4, 1),
+    "grouped_gemm1_swiglu_fp8_m128usu2gd": (128, 256, 4, 1),
+    "grouped_gemm1_swiglu_bf16_g": (128, 256, 4, 1),  # the BF16 GEMM1 tile gathering its rows (session 6, not yet run)
 }
-DYNAMIC = {"grouped_gemm1_swiglu_bf16_d", "grouped_gemm2_bf16_d", "grouped_gemm1_swiglu_fp8_m128usu2d", "grouped_gemm2_fp8_ud"}
+DYNAMIC = {"grouped_gemm1_swiglu_bf16_d", "grouped_gemm2_bf16_d", "grouped_gemm1_swiglu_fp8_m128usu2d", "grouped_gemm2_fp8_ud",
+           "grouped_gemm1_swiglu_fp8_m128usu2gd"}
+# kernels that gather their A rows: arguments (A_tokens, A_tokens_scale, token_of_slot, W, ...), padding skip required
+GATHER = ("grouped_gemm1_swiglu_fp8_m128usu2g", "grouped_gemm1_swiglu_fp8_m128usu2g1", "grouped_gemm1_swiglu_bf16_g",
+          "grouped_gemm1_swiglu_fp8_m128usu2gd")
 # kernels with the staged output buffers (Tile::OUT_STAGE_BYTES)
 STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grouped_gemm1_swiglu_fp8_m128usp",
                                         "grouped_gemm1_swiglu_fp8_m128usu2", "grouped_gemm1_swiglu_fp8_m128usu4",
-                                        "grouped_gemm1_swiglu_fp8_m128usu2h", "grouped_gemm1_swiglu_fp8_m128usu2d")}
+                                        "grouped_gemm1_swiglu_fp8_m128usu2h", "grouped_gemm1_swiglu_fp8_m128usu2d",
+                                        "grouped_gemm1_swiglu_fp8_m128usu2g", "grouped_gemm1_swiglu_fp8_m128usu2g1",
+                                        "grouped_gemm1_swiglu_fp8_m128usu2gd")}
 # the FP8 variants the session-3 benches compare with the production kernel (suffixes)
 V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2", "m128usu2h",
-      "m128usu2d", "ud", "d")
+      "m128usu2d", "ud", "d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g")
 GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud")
-BF16_VARIANTS = ("u", "d")  # V4 tags that also exist for the BF16 kernels
-BF16_ONLY = ("d",)
-GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2d")
+BF16_VARIANTS = ("u", "d", "g")  # V4 tags that also exist for the BF16 kernels
+BF16_ONLY = ("d", "g")
+GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (set from the occupancy query or --cluster-grid)
 DEV = torch.device("cuda")
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream
@@ -348,6 +361,46 @@ def make_gemm2(prob, K, N, fp8, seed, need_ref=True):
     return d
 
 
+def gatherize(d, prob, tokens, seed, need_ref=True):
+    """For the gathering GEMM1s (GATHER): `tokens` tokens quantized (FP8) or converted (BF16) ONCE (rows = tokens,
+    padded to 128; the pad rows poisoned with NaN bytes (e4m3 0x7F / bf16 0xFFFF) and, FP8, NaN scales, so a read of
+    them fails the check) and a slot -> token map (each expert's real rows: distinct tokens in increasing order, as the
+    dispatch assigns them; padding rows -1). The dispatched A of the other kernels (d["A"], d["A_scale"]) and the
+    reference rows are rebuilt as exactly those token rows (padding rows zero, as the dispatch's pad kernel writes
+    them), so every kernel computes the same product."""
+    K = d["K"]
+    fp8 = "A_scale" in d
+    g = torch.Generator(device=DEV).manual_seed(seed + 7)
+    rng = np.random.default_rng(seed + 7)
+    t_pad = (tokens + 127) // 128 * 128
+    x = torch.randn(t_pad, K, device=DEV, generator=g)
+    if fp8:
+        xq, xs = quant_rows(x)
+    else:
+        xq, xs = x.bfloat16(), None
+    tok = np.full(prob.M, -1, dtype=np.int32)
+    for st, r in zip(prob.starts, prob.rows):
+        if r:
+            tok[st:st + r] = np.sort(rng.choice(tokens, size=r, replace=False))
+    d["token_of_slot"] = torch.from_numpy(tok).to(DEV)
+    qb = as_bytes(xq).clone()
+    qb[tokens:] = 0x7F if fp8 else 0xFF  # NaN: never read
+    d["A_tokens"] = pack_activations(qb)
+    idx = torch.from_numpy(np.maximum(tok, 0)).long().to(DEV)
+    real = prob.real[:, None]
+    aq = torch.where(real, as_bytes(xq)[idx], torch.zeros((), dtype=torch.uint8, device=DEV))
+    d["A"] = pack_activations(aq)
+    if fp8:
+        sc = xs.clone()
+        sc[tokens:] = float("nan")
+        d["A_tokens_scale"] = act_scale_layout(sc)
+        asc = torch.where(real, xs[idx], torch.zeros((), device=DEV))
+        d["A_scale"] = act_scale_layout(asc)
+    if need_ref:
+        d["a64"] = dequant_rows(aq.view(torch.float8_e4m3fn), asc).double() if fp8 else aq.view(torch.bfloat16).double()
+    return d
+
+
 def gemm1_launcher(ks, name, prob, d, fp8):
     """Poisoned outputs and a prepared launch of GEMM1; returns (launch, hout, hout_scale)."""
     I, K = d["I"], d["K"]
@@ -355,7 +408,14 @@ def gemm1_launcher(ks, name, prob, d, fp8):
     hout = torch.full((prob.M * I * es,), 0xFF, dtype=torch.uint8, device=DEV)  # NaN in bf16 and in e4m3
     if fp8:
         hs = torch.full((prob.M * (I // 128),), float("nan"), device=DEV)
-        args = (d["A"], d["A_scale"], d["W"], d["W_scale"], hout, hs, prob.block_expert, prob.num_row_blocks, prob.max_blocks, K, I)
+        if name in GATHER:
+            args = (d["A_tokens"], d["A_tokens_scale"], d["token_of_slot"], d["W"], d["W_scale"], hout, hs, prob.block_expert,
+                    prob.num_row_blocks, prob.max_blocks, K, I)
+        else:
+            args = (d["A"], d["A_scale"], d["W"], d["W_scale"], hout, hs, prob.block_expert, prob.num_row_blocks, prob.max_blocks, K, I)
+    elif name in GATHER:
+        hs = None
+        args = (d["A_tokens"], d["token_of_slot"], d["W"], hout, prob.block_expert, prob.num_row_blocks, prob.max_blocks, K, I)
     else:
         hs = None
         args = (d["A"], d["W"], hout, prob.block_expert, prob.num_row_blocks, prob.max_blocks, K, I)
@@ -383,6 +443,11 @@ def gemm2_launcher(ks, name, prob, d, fp8):
 
 def check_gemm1(ks, name, prob, K, I, fp8, seed):
     d = make_gemm1(prob, K, I, fp8, seed)
+    if name in GATHER:
+        gatherize(d, prob, max(max(prob.rows), 1) + 61, seed)  # tokens: the largest expert's rows + some never picked
+        res_extra = {"gather_tokens": max(max(prob.rows), 1) + 61}
+    else:
+        res_extra = {}
     go, hout, hs = gemm1_launcher(ks, name, prob, d, fp8)
     go()
     first = hout.clone()
@@ -392,7 +457,7 @@ def check_gemm1(ks, name, prob, K, I, fp8, seed):
     ref_h = swiglu64(ref_gu, I)
     out, q, s = gemm1_output(prob, d, hout, hs, fp8)
     real = prob.real
-    res = {"kernel": name, "rows": prob.rows, "K": K, "N": I, "bitwise_repeat": bool(torch.equal(first, hout))}
+    res = {"kernel": name, "rows": prob.rows, "K": K, "N": I, "bitwise_repeat": bool(torch.equal(first, hout)), **res_extra}
     if fp8:
         # the same recipe applied to the float64 reference (rounded to fp32 first, like the kernel's SwiGLU)
         rq, rs = quant_rows(ref_h.float())
@@ -470,7 +535,7 @@ def cmd_check(ks, args):
                  "grouped_gemm1_swiglu_fp8_m128p", "grouped_gemm2_fp8_m128p", "grouped_gemm1_swiglu_fp8_m128s",
                  "grouped_gemm2_fp8_m128s", "grouped_gemm2_fp8_pfs", "grouped_gemm1_swiglu_fp8_m128u",
                  "grouped_gemm2_fp8_m128u", "grouped_gemm1_swiglu_fp8_u", "grouped_gemm2_fp8_u", "grouped_gemm1_swiglu_fp8_m128us"):
-        if name.endswith("_ref"):
+        if name.endswith("_ref") or name in GATHER:  # the gathering kernels need the padding skip's counts
             continue
         fp8 = "fp8" in name
         prob = Problem(ragged, spare_blocks=2)
@@ -682,7 +747,7 @@ def cmd_bench(ks, args):
             tag = "fp8" if fp8 else "bf16"
             if kind == "gemm1":
                 d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False)
-                names = ["grouped_gemm1_swiglu_fp8"] + ["grouped_gemm1_swiglu_fp8_" + v for v in V4 if v not in GEMM2_ONLY] + ["grouped_gemm1_swiglu_fp8_lookahead", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
+                names = ["grouped_gemm1_swiglu_fp8"] + ["grouped_gemm1_swiglu_fp8_" + v for v in V4 if v not in GEMM2_ONLY + BF16_ONLY and "grouped_gemm1_swiglu_fp8_" + v not in GATHER] + ["grouped_gemm1_swiglu_fp8_lookahead", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
                          "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32"] if fp8 else ["grouped_gemm1_swiglu_bf16", "grouped_gemm1_swiglu_bf16_u"]
             else:
                 d = make_gemm2(prob, K, N, fp8, seed, need_ref=False)
@@ -747,6 +812,8 @@ def cmd_layer(ks, args):
         for fp8 in ((True, False) if tokens <= 4096 and not args.fp8_only else (True,)):
             seed = int.from_bytes(os.urandom(4), "little")
             d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False) if kind == "gemm1" else make_gemm2(prob, K, N, fp8, seed, need_ref=False)
+            if kind == "gemm1" and not ({"m128usu2g", "m128usu2g1"} if fp8 else {"g"}) <= set(args.skip.split(",")):
+                gatherize(d, prob, tokens, seed, need_ref=False)  # all kernels then read the same token rows
             name = ("grouped_gemm1_swiglu_" if kind == "gemm1" else "grouped_gemm2_") + ("fp8" if fp8 else "bf16")
             launcher = gemm1_launcher if kind == "gemm1" else gemm2_launcher
             fns = {}

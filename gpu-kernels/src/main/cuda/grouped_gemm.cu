@@ -338,3 +338,66 @@ MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_u_ybf16, TileDownFp8Uniform)
 MOE_GEMM2_BF16_YBF16_ENTRY(grouped_gemm2_bf16_d_ybf16, TileDownBf16Dynamic, 1)
 MOE_GEMM2_FP8_ENTRY(grouped_gemm2_fp8_ud, TileDownFp8UniformDynamic, MOE_NO_CLUSTER, 1)
 MOE_GEMM2_FP8_YBF16_ENTRY(grouped_gemm2_fp8_ud_ybf16, TileDownFp8UniformDynamic, 1)
+
+// ---------------- GEMM1 gathering its A rows (sparkmoe.gpu.gatherRows, v6) ----------------
+// _m128usu2g: the production GEMM1 tile _m128usu2 whose producer gathers each 128-row block's A rows itself from the
+// activations quantized once per token (A_tokens [tokens padded to 128, K] and A_tokens_scale in the activation
+// layouts of grouped_gemm.cuh, row t = token t) through token_of_slot[row] (the token of routed row `row`; only real
+// rows are read), so the dispatch does not write every token k times. RR must be the experts' real rows (not null):
+// padding rows are zero-filled in shared memory. sm_90a only (the portable compute_90 build traps; the engine
+// refuses the setting with the reference GEMMs and on other GPUs).
+// _m128usu2g = gather mode 2 (v6.1: one producer warp polls the empty barrier, no consumer proxy fence);
+// _m128usu2g1 = mode 1 (v6: all producer threads poll, consumers fence), kept for the benchmark's comparison.
+using TileSwiGLUFp8M128UniformStagedUnroll2Gather =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, false, 2>;
+using TileSwiGLUFp8M128UniformStagedUnroll2GatherV1 =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, false, 1>;
+#if MOE_HAVE_WGMMA
+#define MOE_GEMM1_FP8_GATHER_BODY(TILE, COUNTER)                                                                                \
+    moe_gemm::Params p{A_tokens, A_tokens_scale, W1, W1_scale, Hout, Hout_scale, nullptr,                             \
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,                \
+                       expert_count, expert_start};                                                                    \
+    p.token_of_slot = token_of_slot;                                                                                   \
+    p.work_counter = COUNTER;                                                                                          \
+    moe_gemm::grouped_gemm<true, TILE, true>(p);
+#else
+#define MOE_GEMM1_FP8_GATHER_BODY(TILE, COUNTER) __trap();
+#endif
+#define MOE_GEMM1_FP8_GATHER(NAME, TILE)                                                                               \
+    extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
+            const uint8_t* A_tokens, const float* A_tokens_scale, const int* token_of_slot, const uint8_t* W1,         \
+            const float* W1_scale, uint8_t* Hout, float* Hout_scale, const int* block_expert, const int* num_row_blocks, \
+            int max_row_blocks, int K, int N, const int* expert_count, const int* expert_start) {                      \
+        MOE_GEMM1_FP8_GATHER_BODY(TILE, nullptr)                                                                       \
+    }
+MOE_GEMM1_FP8_GATHER(grouped_gemm1_swiglu_fp8_m128usu2g, TileSwiGLUFp8M128UniformStagedUnroll2Gather)
+MOE_GEMM1_FP8_GATHER(grouped_gemm1_swiglu_fp8_m128usu2g1, TileSwiGLUFp8M128UniformStagedUnroll2GatherV1)
+// _m128usu2gd (session 6, lead): _m128usu2g with its units claimed at run time (Tile::kDynamic): one more argument, the
+// work-counter pair
+using TileSwiGLUFp8M128UniformStagedUnroll2GatherDynamic =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, true, 2>;
+extern "C" __global__ void MOE_FAST_BOUNDS grouped_gemm1_swiglu_fp8_m128usu2gd(
+        const uint8_t* A_tokens, const float* A_tokens_scale, const int* token_of_slot, const uint8_t* W1, const float* W1_scale,
+        uint8_t* Hout, float* Hout_scale, const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N,
+        const int* expert_count, const int* expert_start, uint32_t* work_counter) {
+    MOE_GEMM1_FP8_GATHER_BODY(TileSwiGLUFp8M128UniformStagedUnroll2GatherDynamic, work_counter)
+}
+
+// grouped_gemm1_swiglu_bf16_g (session 6, NOT YET RUN ON A GPU; no engine wiring): the production BF16 GEMM1 tile with
+// the gathering producer (mode 2) over the tokens converted to bf16 once (A_tokens, activation layout, row t = token t).
+// Arguments: (A_tokens, token_of_slot, W1, Hout, block_expert, num_row_blocks, max_row_blocks, K, N, RR), RR not null.
+using TileSwiGLUBf16Gather = moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, false, false, false, false, false, false, 1, false, false, 2>;
+extern "C" __global__ void MOE_FAST_BOUNDS grouped_gemm1_swiglu_bf16_g(
+        const __nv_bfloat16* A_tokens, const int* token_of_slot, const __nv_bfloat16* W1, __nv_bfloat16* Hout,
+        const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N, const int* expert_count,
+        const int* expert_start) {
+#if MOE_HAVE_WGMMA
+    moe_gemm::Params p{(const uint8_t*)A_tokens, nullptr, (const uint8_t*)W1, nullptr, Hout, nullptr, nullptr,
+                       block_expert, num_row_blocks, (uint32_t)max_row_blocks, (uint32_t)K, (uint32_t)N,
+                       expert_count, expert_start};
+    p.token_of_slot = token_of_slot;
+    moe_gemm::grouped_gemm<false, TileSwiGLUBf16Gather, true>(p);
+#else
+    __trap();
+#endif
+}

@@ -53,6 +53,10 @@ struct Params {
     // Tile::kDynamic: [0] the next unit to claim (minus gridDim.x), [1] CTAs done. Zero at launch; the last CTA to
     // finish zeroes both again, so consecutive launches on one stream can share a pair (one pair per stream).
     uint32_t* work_counter = nullptr;
+    // Tile::kGatherA (GEMM1 FP8): A / A_scale hold the activations quantized once per token (row t = token t, layout
+    // above) and token_of_slot[row] is the token of routed row `row` (read for real rows only: padding rows, past
+    // the expert's count, are zero-filled). Needs expert_count and expert_start.
+    const int* token_of_slot = nullptr;
 };
 
 template <bool kFP8, uint32_t WG_N>
@@ -228,7 +232,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
 
     if (threadIdx.x == 0) {
         for (uint32_t s = 0; s < T::STAGES; ++s) {
-            sm90::mbar_init(full_bar(s), 1);
+            // gather: + one cp.async arrival per producer thread (Tile::kGatherA)
+            sm90::mbar_init(full_bar(s), T::kGatherA ? 1 + 128 : 1);
             sm90::mbar_init(empty_bar(s), T::kClusterM * moe_sched::kConsumerThreads / 32);
         }
         sm90::fence_barrier_init();
@@ -236,11 +241,106 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     // The peer CTA multicasts into our stages and arrives on our barriers: they must be initialized cluster-wide.
     if constexpr (T::kClusterM > 1) sm90::cluster_sync(); else __syncthreads();
 
+    // kDynamic, the claiming thread once no unit is left: every claim of this CTA is made, so the last CTA here resets
+    // the counter pair for the next launch on the stream
+    auto finish_claims = [&]() {
+        __threadfence();
+        if (atomicAdd(p.work_counter + 1, 1u) == gridDim.x - 1) {
+            atomicExch(p.work_counter, 0u);
+            atomicExch(p.work_counter + 1, 0u);
+        }
+    };
+    // kDynamic: the producer writes the unit a stage starts into its slot before arming the stage's full barrier (the
+    // arrive releases it; the consumers' wait acquires it)
+    auto publish_unit = [&](uint32_t st, const Live& n) {
+        volatile uint32_t* slot = unit_slots + st * T::UNIT_SLOT_WORDS;
+        slot[0] = n.u;
+        slot[1] = n.m_unit;
+        slot[2] = n.n_tile;
+        slot[3] = n.e;
+        slot[4] = (uint32_t)n.fill;
+    };
     const uint32_t wg = T::kUniform ? __shfl_sync(0xffffffffu, threadIdx.x / 128, 0) : threadIdx.x / 128;
     if (wg == 2) {
         // ---------------- producer ----------------
         sm90::setmaxnreg_dec<moe_sched::kProducerRegisters>();
-        if (threadIdx.x == 256) {
+        if constexpr (T::kGatherA) {
+            static_assert(kSwiGLU && T::BLOCK_M == 128, "gather: a GEMM1 128-row tile");
+            static_assert(kFP8 || T::kGather == 2, "BF16 gather: mode 2 only (its consumer loop has no proxy fence)");
+            if (!skip_padding || p.token_of_slot == nullptr) __trap();  // GroupedGemm always passes both
+            static_assert(!T::kDynamic || (T::kGather == 2 && T::STAGES < 16), "dynamic gather: mode 2, a spare unit slot");
+            if (T::kDynamic && p.work_counter == nullptr) __trap();
+            // kDynamic: thread 0 claims each next unit and hands it to the other producer threads in this word
+            volatile uint32_t* claim = unit_slots + T::STAGES * T::UNIT_SLOT_WORDS;
+            // All 128 producer threads. Thread q copies the 16-byte chunk q % 8 of rows q / 8 + 16 i (i < 8): the 8
+            // threads of a row read its 128 bytes of a K slab (one line), and the row's scale (row q) with 4 bytes.
+            // Source chunk of token t: position (c ^ t % 8) of its slab row; destination: (c ^ r % 8) of row r.
+            const uint32_t q = threadIdx.x - 256, c = q % 8, r_sub = q / 8;
+            const uint32_t dst0 = a_smem + r_sub * 128 + ((c ^ (r_sub & 7u)) << 4);  // + stage + 2048 i (r % 8 = r_sub % 8)
+            const uint32_t sdst0 = s_smem + q * 4;
+            uint32_t stage = 0, phase = 0;
+            for (Live n = find_live(first_unit); n.u < total_units;) {
+                const uint32_t row0 = n.m_unit * MOE_GEMM_BLOCK_M;
+                const uint8_t* b_src = p.W + (uint64_t)n.e * w_rows * K * ES + (uint64_t)n.n_tile * T::BLOCK_N * moe_sched::kSlabBytes;
+                // Byte offset of this thread's chunk of row r_sub + 16 i in slab 0 (32 bits: the host keeps the token
+                // buffer below 4 GiB), or ~0u for a padding row; its scale's float offset for K block 0.
+                uint32_t src_off[8];
+#pragma unroll
+                for (uint32_t i = 0; i < 8; ++i) {
+                    const int r = (int)(r_sub + 16 * i);
+                    const uint32_t t = r < n.fill ? (uint32_t)p.token_of_slot[row0 + r] : ~0u;
+                    src_off[i] = t == ~0u ? ~0u : (t >> 7) * (128u * K * ES) + (t & 127u) * 128u + (((c ^ t) & 7u) << 4);
+                }
+                const uint32_t ts = kFP8 && (int)q < n.fill ? (uint32_t)p.token_of_slot[row0 + q] : ~0u;
+                const uint32_t s_off = ts == ~0u ? ~0u : (ts >> 7) * K + (ts & 127u);  // (t/128) * (K/128) * 128 + t % 128
+                for (uint32_t kb = 0; kb < k_blocks; ++kb) {
+                    if constexpr (T::kGather == 1) {
+                        sm90::mbar_wait(empty_bar(stage), phase ^ 1);
+                    } else {
+                        if (q < 32) sm90::mbar_wait(empty_bar(stage), phase ^ 1);
+                        sm90::named_barrier_sync(5, 128);  // the other producer warps sleep here meanwhile
+                    }
+                    if (q == 0) {
+                        if (T::kDynamic && kb == 0) publish_unit(stage, n);  // made visible by the arrive below
+                        sm90::mbar_arrive_expect_tx(full_bar(stage), T::B_STAGE_BYTES);
+                        sm90::bulk_copy_g2s(b_smem + stage * T::B_STAGE_BYTES, b_src + (uint64_t)kb * w_rows * moe_sched::kSlabBytes,
+                                            T::B_STAGE_BYTES, full_bar(stage));
+                    }
+                    const uint32_t dst = dst0 + stage * T::A_STAGE_BYTES;
+#pragma unroll
+                    for (uint32_t i = 0; i < 8; ++i) {
+                        const bool real = src_off[i] != ~0u;
+                        sm90::cp_async16(dst + i * 2048, p.A + (real ? src_off[i] + kb * 16384u : 0u), real ? 16u : 0u);
+                    }
+                    if constexpr (kFP8) {
+                        const bool sreal = s_off != ~0u;
+                        sm90::cp_async4(sdst0 + stage * T::SCALE_STAGE_BYTES, p.A_scale + (sreal ? s_off + kb * 128u : 0u), sreal ? 4u : 0u);
+                    }
+                    sm90::cp_async_mbar_arrive_noinc(full_bar(stage));
+                    stage = stage + 1 == T::STAGES ? 0 : stage + 1;
+                    phase ^= stage == 0;
+                }
+                if constexpr (T::kDynamic) {
+                    if (q == 0) *claim = unit_stride + atomicAdd(p.work_counter, 1u);
+                    sm90::named_barrier_sync(6, 128);
+                    n = find_live(*claim);  // read before the next stage's barrier 5, so before thread 0 rewrites it
+                } else {
+                    n = find_live(n.u + unit_stride);
+                }
+            }
+            if constexpr (T::kDynamic) {
+                // no more units: an empty stage whose id says so ends the consumers' loop; its full barrier counts
+                // 1 + 128 arrivals (thread 0's, then one per producer thread), no bytes
+                if (q < 32) sm90::mbar_wait(empty_bar(stage), phase ^ 1);
+                sm90::named_barrier_sync(5, 128);
+                if (q == 0) {
+                    unit_slots[stage * T::UNIT_SLOT_WORDS] = total_units;
+                    sm90::mbar_arrive(full_bar(stage));
+                }
+                sm90::mbar_arrive(full_bar(stage));
+                if (q == 0) finish_claims();
+            }
+        } else if (threadIdx.x == 256) {
             uint32_t stage = 0, phase = 0;
             for (Live n = find_live(first_unit); n.u < total_units;) {
                 Live after{};
@@ -256,16 +356,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 const float* s_src = kFP8 ? p.A_scale + (uint64_t)rb * k_blocks * 128 + row0 % MOE_GEMM_BLOCK_M : nullptr;
                 for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                     sm90::mbar_wait(empty_bar(stage), phase ^ 1);
-                    if constexpr (T::kDynamic) {
-                        if (kb == 0) {  // published by the barrier's arrive (release) below
-                            volatile uint32_t* slot = unit_slots + stage * T::UNIT_SLOT_WORDS;
-                            slot[0] = n.u;
-                            slot[1] = n.m_unit;
-                            slot[2] = n.n_tile;
-                            slot[3] = n.e;
-                            slot[4] = (uint32_t)n.fill;
-                        }
-                    }
+                    if (T::kDynamic && kb == 0) publish_unit(stage, n);  // made visible by the arrive below
                     const uint32_t bytes = T::A_STAGE_BYTES + T::B_STAGE_BYTES + (kFP8 ? T::BLOCK_M * 4 : 0);
                     sm90::mbar_arrive_expect_tx(full_bar(stage), bytes);
                     sm90::bulk_copy_g2s(a_smem + stage * T::A_STAGE_BYTES, a_src + (uint64_t)kb * MOE_GEMM_BLOCK_M * moe_sched::kSlabBytes,
@@ -294,12 +385,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 sm90::mbar_wait(empty_bar(stage), phase ^ 1);
                 unit_slots[stage * T::UNIT_SLOT_WORDS] = total_units;
                 sm90::mbar_arrive(full_bar(stage));
-                // every claim of this CTA is made: the last CTA here resets the pair for the next launch
-                __threadfence();
-                if (atomicAdd(p.work_counter + 1, 1u) == gridDim.x - 1) {
-                    atomicExch(p.work_counter, 0u);
-                    atomicExch(p.work_counter + 1, 0u);
-                }
+                finish_claims();
             }
         }
     } else {
@@ -368,6 +454,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         }
         const float b0 = __ldg(sb0 + kb), b1 = __ldg(sb1 + kb);
         sm90::mbar_wait(full_bar(stage), phase);
+        // gather: A came through cp.async (generic proxy); order it before this thread's wgmma (async proxy) reads
+        if constexpr (T::kGather == 1) sm90::fence_proxy_async_smem();
         const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
         return StageScales{b0, b1, sa[r_unit], sa[r_unit + 8]};
     };

@@ -36,7 +36,7 @@ template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_,
           uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
           bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false,
           bool kUniform_ = false, bool kStagedStore_ = false, uint32_t kKbUnroll_ = 1, bool kSplitSpill_ = false,
-          bool kDynamic_ = false>
+          bool kDynamic_ = false, uint32_t kGather_ = 0>
 struct Tile {
     // kDynamic (session 6, lead): units are claimed at run time from a global counter (Params::work_counter) instead of
     // the static stride blockIdx.x + i * gridDim.x, and the producer hands each claimed unit to the consumers through
@@ -52,6 +52,19 @@ struct Tile {
     static constexpr bool kDynamic = kDynamic_;
     static constexpr uint32_t UNIT_SLOT_WORDS = 8;
     static constexpr uint32_t UNIT_ID_BYTES = kDynamic_ ? 16 * UNIT_SLOT_WORDS * 4 : 0;
+    // kGather (v6, session 6, FP8 GEMM1 128-row tiles; 0 = off): A is not the dispatched (expert-contiguous) copy but
+    // the activations quantized once per TOKEN (rows = tokens, same tile-packed layout) plus a slot -> token map; the
+    // whole producer warpgroup gathers each stage's 128 rows with 16-byte cp.async copies straight into the swizzled
+    // smem image (and the row scales with 4-byte ones), completing on the stage's full barrier by
+    // cp.async.mbarrier.arrive.noinc (the B tile keeps its bulk copy). Removes the k-fold scatter of the dispatch.
+    // 1 (v6): all 128 producer threads poll the stage's empty barrier; the consumers fence (fence.proxy.async) after
+    // each full-barrier wait. 2 (v6.1): one producer warp polls, the other three wait at a named barrier (no issue
+    // slots taken from the consumers' warps on the same SM sub-partitions), and no consumer fence (as CUTLASS's SM90
+    // cp.async + GMMA mainloop: the mbarrier completion of cp.async makes the data visible to wgmma).
+    static constexpr uint32_t kGather = kGather_;
+    static constexpr bool kGatherA = kGather_ != 0;
+    static_assert(kGather_ <= 2, "gather mode 0, 1 or 2");
+    static_assert(!kGatherA || (BLOCK_M_ == 128 && kClusterM_ == 1 && !kSplitN_), "gather: 128-row tiles without clusters");
     // kSplitSpill (session 4, lead): FP8 GEMM1 halves tile, a unit whose 128-row block has at most 64 real rows (an
     // expert's last, spill block) is split along N instead of idling the second warpgroup: both warpgroups multiply
     // rows 0..63, warpgroup w the packed half w (output columns 64w..64w+63), exchange row maxima through shared

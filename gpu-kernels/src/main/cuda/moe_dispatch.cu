@@ -91,11 +91,13 @@ extern "C" __global__ void __launch_bounds__(1024) moe_dispatch_scan(
   }
 }
 
-// Pass 3: slot_of_entry[t*k+j] = the row of entry (t, j); row_weight[row] = its routing weight.
-extern "C" __global__ void __launch_bounds__(DISPATCH_WARPS * 32) moe_dispatch_assign(
+// Pass 3: slot_of_entry[t*k+j] = the row of entry (t, j); row_weight[row] = its routing weight; kTokenOfSlot
+// (moe_dispatch_assign_tokens, sparkmoe.gpu.gatherRows): token_of_slot[row] = t, the map GEMM1 gathers its rows by.
+template <bool kTokenOfSlot>
+__device__ __forceinline__ void dispatch_assign(
     const int* __restrict__ topk_expert, const float* __restrict__ topk_weight, const int* __restrict__ chunk_base,
     const int* __restrict__ expert_start, int* __restrict__ slot_of_entry, float* __restrict__ row_weight,
-    const int* __restrict__ num_tokens, int k, int E) {
+    const int* __restrict__ num_tokens, int k, int E, int* __restrict__ token_of_slot) {
   extern __shared__ int next_all[];  // [DISPATCH_WARPS][E]
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   int* next = next_all + warp * E;
@@ -118,10 +120,26 @@ extern "C" __global__ void __launch_bounds__(DISPATCH_WARPS * 32) moe_dispatch_a
       int row = base + rank;
       slot_of_entry[i] = row;
       row_weight[row] = topk_weight[i];
+      if constexpr (kTokenOfSlot) token_of_slot[row] = i / k;
       if (rank == 0) next[e] = base + __popc(peers);
     }
     __syncwarp();
   }
+}
+
+extern "C" __global__ void __launch_bounds__(DISPATCH_WARPS * 32) moe_dispatch_assign(
+    const int* __restrict__ topk_expert, const float* __restrict__ topk_weight, const int* __restrict__ chunk_base,
+    const int* __restrict__ expert_start, int* __restrict__ slot_of_entry, float* __restrict__ row_weight,
+    const int* __restrict__ num_tokens, int k, int E) {
+  dispatch_assign<false>(topk_expert, topk_weight, chunk_base, expert_start, slot_of_entry, row_weight, num_tokens, k, E, nullptr);
+}
+
+extern "C" __global__ void __launch_bounds__(DISPATCH_WARPS * 32) moe_dispatch_assign_tokens(
+    const int* __restrict__ topk_expert, const float* __restrict__ topk_weight, const int* __restrict__ chunk_base,
+    const int* __restrict__ expert_start, int* __restrict__ slot_of_entry, float* __restrict__ row_weight,
+    const int* __restrict__ num_tokens, int k, int E, int* __restrict__ token_of_slot) {
+  dispatch_assign<true>(topk_expert, topk_weight, chunk_base, expert_start, slot_of_entry, row_weight, num_tokens, k, E,
+                        token_of_slot);
 }
 
 // Zeroes the padding rows (and their row weights / scales) of every expert's last block, and (block E) the shared
@@ -160,6 +178,17 @@ extern "C" __global__ void moe_dispatch_pad(
     if (sc != nullptr)
       for (int kb = threadIdx.x; kb < H / MOE_QUANT_BLOCK; kb += blockDim.x) sc[moe_act_scale_offset(r, kb, H)] = 0.0f;
   }
+}
+
+// sparkmoe.gpu.gatherRows: GEMM1 gathers its rows from the once-quantized tokens and zero-fills padding rows itself,
+// so of moe_dispatch_pad only the padding rows' routing weights remain to zero. Grid (E), any block size.
+extern "C" __global__ void moe_dispatch_pad_weights(
+    const int* __restrict__ expert_count, const int* __restrict__ expert_start, float* __restrict__ row_weight) {
+  const int cnt = expert_count[blockIdx.x];
+  if (cnt == 0) return;
+  const int first = expert_start[blockIdx.x] + cnt;
+  const int last = expert_start[blockIdx.x] + (cnt + MOE_BLOCK_M - 1) / MOE_BLOCK_M * MOE_BLOCK_M;
+  for (int r = first + threadIdx.x; r < last; r += blockDim.x) row_weight[r] = 0.0f;
 }
 
 // The scatter kernels run one CTA per token (SCATTER_THREADS threads looping over the row): its k destination rows

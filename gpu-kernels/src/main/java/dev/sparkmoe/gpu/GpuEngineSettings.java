@@ -122,4 +122,15 @@ public final class GpuEngineSettings {
                     + "call's token count, so a large call's last launch stays on the grouped path (results of a call do not "
                     + "depend on the launch limit). Not used with referenceGemm.",
             16);
+
+    public static final Setting<Boolean> GATHER_ROWS = Settings.booleanSetting("sparkmoe.gpu.gatherRows",
+            "FP8 grouped path: quantize each token's row once (rows in token order; for models with a shared expert that is "
+                    + "the shared expert's input) and let the routed GEMM1's producer gather each expert's rows from it with "
+                    + "16-byte cp.async copies through a slot -> token map, instead of the dispatch writing every token's e4m3 "
+                    + "row k times into the expert-contiguous layout (docs/kernel-notes.md v6). Production sm_90a GEMMs with "
+                    + "promotion every 128 only (refused with referenceGemm, fp8PromotionInterval=32 and on GPUs other than "
+                    + "compute capability 9.0); ignored for BF16. Results are bitwise the same. Measured on the H200 (session 6, "
+                    + "DeepSeek-V3 FP8, both timing orders): 4096 tokens 2-7 % faster (5.12-5.33 vs 5.43-5.50 ms), 16384 tokens "
+                    + "neutral (+-1.6 %, the gathered GEMM1 ~6 % slower there eats the saved scatter), hence not yet the default.",
+            false);
 }

@@ -179,6 +179,7 @@ public final class GpuMoeEngine implements MoeEngine {
                 + (format == Format.BF16 && s.bf16Gemm1SkipPadding() && !s.bf16SkipPadding() ? " (GEMM1 padding halves skipped)" : "")
                 + ", router logits " + kernels.routerKernel().name().toLowerCase(java.util.Locale.ROOT)
                 + (s.yBf16() ? ", expert outputs bf16" : "")
+                + (s.gatherRows() ? ", GEMM1 gathers its rows" : "")
                 + (s.scatterKernel() != MoeDispatch.ScatterKernel.PREFETCH ? ", scatter " + s.scatterKernel().name().toLowerCase(java.util.Locale.ROOT) : "")
                 + (kernels.sharedStream() != null ? ", shared expert on a side stream" : "")
                 + (kernels.decodeMaxTokens() > 0 ? ", small-batch path up to " + kernels.decodeMaxTokens() + " tokens" : "")
@@ -374,7 +375,7 @@ public final class GpuMoeEngine implements MoeEngine {
             if (workspace != null) workspace.close();
             workspace = null;
             workspace = new LayerWorkspace(ctx, config, format, weights.routerRows, bucket, ctx.multiprocessorCount(),
-                    mode == ForwardMode.OVERLAPPED, settings.yBf16() ? 2 : 4);
+                    mode == ForwardMode.OVERLAPPED, settings.yBf16() ? 2 : 4, settings.gatherRows());
         }
         return workspace;
     }

@@ -49,6 +49,8 @@ final class LayerKernels implements AutoCloseable {
     private final GroupedGemm gemm;
     /** The dynamic-unit GEMMs' counter pairs, one per stream ({@link GpuEngineSettings#GEMM_DYNAMIC_UNITS}); else null. */
     private final WorkCounters workCounters;
+    /** FP8: the routed GEMM1 gathers its rows from the once-quantized tokens ({@link GpuEngineSettings#GATHER_ROWS}). */
+    private final boolean gatherRows;
     /**
      * The shared expert's branch ({@link GpuEngineSettings#SHARED_EXPERT_STREAM}; null without a shared expert or with
      * the setting off): its stream, forked from {@link #stream} by {@code sharedFork} and joined before combine by
@@ -104,6 +106,7 @@ final class LayerKernels implements AutoCloseable {
             this.decode = small > 0 ? new MoeDecode(module, cx.multiprocessorCount()) : null;
             this.decodeWs = small > 0 ? Closeables.add(made, new DecodeWorkspace(cx, stream, c, format, weights.routerRows, small)) : null;
             this.combine = new MoeCombine(module);
+            this.gatherRows = s.gatherRows();
             boolean claiming = s.gemmDynamicUnits() != GroupedGemm.DynamicUnits.OFF;
             this.workCounters = claiming ? Closeables.add(made, new WorkCounters(cx, "layer " + layer, stream, sharedStream)) : null;
             this.gemm = new GroupedGemm(module, cx.multiprocessorCount(), s.referenceGemm(), s.fp8PromotionInterval(), s.yBf16(), workCounters,
@@ -178,6 +181,10 @@ final class LayerKernels implements AutoCloseable {
         int maxRowBlocks = MoeDispatch.maxRowBlocks(cap, k, e);
         boolean shared = c.hasSharedExpert();
         boolean fp8 = format == Format.FP8;
+        if (gatherRows) { // the tokens quantized once (the shared expert's input, if any) before the fork: both branches read them
+            dispatch.rowsFp8(stream, ws.x, ws.slotOfEntry, ws.a, ws.aScale, ws.aTokens, ws.aTokensScale, ws.numTokens, cap, h, 0);
+            mark.after("quantize tokens once (fp8)");
+        }
         if (shared && branch) {
             // the shared expert needs only x: its input conversion and GEMM1 start at once, its GEMM2 too unless gated
             sharedFork.record(stream);
@@ -198,16 +205,28 @@ final class LayerKernels implements AutoCloseable {
             sharedJoin.record(sharedStream);
         }
         dispatch.layout(stream, ws.topkExpert, ws.topkWeight, ws.chunkCounts, ws.chunkBase, ws.expertCount, ws.expertStart,
-                ws.blockExpert, ws.numRowBlocks, ws.slotOfEntry, ws.rowWeight, ws.numTokens, cap, k, e, maxRowBlocks);
+                ws.blockExpert, ws.numRowBlocks, ws.slotOfEntry, ws.rowWeight, gatherRows ? ws.tokenOfSlot : null, ws.numTokens, cap, k,
+                e, maxRowBlocks);
         mark.after("dispatch layout");
-        dispatch.padExperts(stream, ws.expertCount, ws.expertStart, ws.a, ws.aScale, ws.rowWeight, ws.numTokens, h, e, format.bytes());
         RealRows real = RealRows.ofExperts(ws.expertCount, ws.expertStart);
+        if (gatherRows) {
+            // GEMM1 zero-fills the padding rows itself: only their routing weights need zeroing
+            dispatch.padExpertWeights(stream, ws.expertCount, ws.expertStart, ws.rowWeight, e);
+            mark.after("pad (row weights)");
+            gemm.gemm1Fp8Gathered(stream, ws.aTokens, ws.aTokensScale, ws.tokenOfSlot, weights.w1, weights.w1Scale, ws.hmid,
+                    ws.hmidScale, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, h, inter, real);
+            mark.after("GEMM1 routed (gathered)");
+        } else {
+            dispatch.padExperts(stream, ws.expertCount, ws.expertStart, ws.a, ws.aScale, ws.rowWeight, ws.numTokens, h, e, format.bytes());
+        }
         if (fp8) {
-            dispatch.rowsFp8(stream, ws.x, ws.slotOfEntry, ws.a, ws.aScale, null, null, ws.numTokens, cap, h, k);
-            mark.after("pad + scatter (fp8 quantize)");
-            gemm.gemm1Fp8(stream, ws.a, ws.aScale, weights.w1, weights.w1Scale, ws.hmid, ws.hmidScale, ws.blockExpert,
-                    ws.numRowBlocks, maxRowBlocks, h, inter, real);
-            mark.after("GEMM1 routed");
+            if (!gatherRows) {
+                dispatch.rowsFp8(stream, ws.x, ws.slotOfEntry, ws.a, ws.aScale, null, null, ws.numTokens, cap, h, k);
+                mark.after("pad + scatter (fp8 quantize)");
+                gemm.gemm1Fp8(stream, ws.a, ws.aScale, weights.w1, weights.w1Scale, ws.hmid, ws.hmidScale, ws.blockExpert,
+                        ws.numRowBlocks, maxRowBlocks, h, inter, real);
+                mark.after("GEMM1 routed");
+            }
             gemm.gemm2Fp8(stream, ws.hmid, ws.hmidScale, weights.w2, weights.w2Scale, ws.y, ws.rowWeight, ws.blockExpert,
                     ws.numRowBlocks, maxRowBlocks, inter, h, real);
             mark.after("GEMM2 routed");
@@ -268,7 +287,8 @@ final class LayerKernels implements AutoCloseable {
         RealRows real = RealRows.singleGroup(ws.numTokens);
         dispatch.padShared(s, ws.aShared, ws.aSharedScale, ws.sharedNumBlocks, ws.numTokens, h, format.bytes());
         if (format == Format.FP8) {
-            dispatch.rowsFp8(s, ws.x, ws.slotOfEntry, ws.a, ws.aScale, ws.aShared, ws.aSharedScale, ws.numTokens, cap, h, 0);
+            // (gathering: the layer quantized the tokens into this buffer before the fork)
+            if (!gatherRows) dispatch.rowsFp8(s, ws.x, ws.slotOfEntry, ws.a, ws.aScale, ws.aShared, ws.aSharedScale, ws.numTokens, cap, h, 0);
             gemm.gemm1Fp8(s, ws.aShared, ws.aSharedScale, weights.sharedW1, weights.sharedW1Scale, ws.hShared, ws.hSharedScale,
                     ws.sharedBlockExpert, ws.sharedNumBlocks, blocks, h, si, real);
         } else {

@@ -30,12 +30,24 @@ final class LayerWorkspace implements AutoCloseable {
     final DeviceBuffer x, numTokens, logits, routerPartial, topkExpert, topkWeight, chunkCounts, chunkBase, expertCount, expertStart,
             blockExpert, numRowBlocks, slotOfEntry, rowWeight, a, aScale, hmid, hmidScale, y, out;
     final DeviceBuffer sharedRowWeight, sharedNumBlocks, sharedBlockExpert, aShared, aSharedScale, hShared, hSharedScale, yShared;
+    /**
+     * {@link GpuEngineSettings#GATHER_ROWS} (FP8 only, else null): the token of each routed row (int32[routedRows]) and
+     * the activations quantized once per token that the gathering GEMM1 reads through it (rows = tokens, padded to 128,
+     * in the activation layouts): the shared expert's input when the model has one, else buffers of their own.
+     */
+    final DeviceBuffer tokenOfSlot, aTokens, aTokensScale;
     /** Device staging of the copy streams (double-buffered), or null without copy staging. */
     final DeviceBuffer[] stagingIn, stagingOut;
     private final OwnedBuffers owned;
 
     /** @param yBytes element size of Y and Y shared: 4 (fp32) or 2 (bf16, {@link GpuEngineSettings#EXPERT_OUTPUT_PRECISION}) */
     LayerWorkspace(CudaContext ctx, MoeConfig c, Format f, int routerRows, int capacity, int smCount, boolean copyStaging, int yBytes) {
+        this(ctx, c, f, routerRows, capacity, smCount, copyStaging, yBytes, false);
+    }
+
+    /** @param gatherRows FP8: hold the token map and the once-quantized tokens of {@link GpuEngineSettings#GATHER_ROWS} */
+    LayerWorkspace(CudaContext ctx, MoeConfig c, Format f, int routerRows, int capacity, int smCount, boolean copyStaging, int yBytes,
+                   boolean gatherRows) {
         if (yBytes != 4 && yBytes != 2) throw new IllegalArgumentException("Y element size must be 4 (fp32) or 2 (bf16), got " + yBytes);
         owned = new OwnedBuffers(ctx);
         sizes = Sizes.of(c, capacity);
@@ -83,6 +95,19 @@ final class LayerWorkspace implements AutoCloseable {
                 sharedRowWeight.upload(w);
             } else {
                 sharedRowWeight = sharedNumBlocks = sharedBlockExpert = aShared = aSharedScale = hShared = hSharedScale = yShared = null;
+            }
+            if (gatherRows && fp8) {
+                tokenOfSlot = i32("token of slot", rows);
+                if (c.hasSharedExpert()) {
+                    aTokens = aShared;
+                    aTokensScale = aSharedScale;
+                } else {
+                    long tr = (long) ((capacity + MoeDispatch.BLOCK_M - 1) / MoeDispatch.BLOCK_M) * MoeDispatch.BLOCK_M;
+                    aTokens = buf("A (tokens, quantized once)", tr * h, 1);
+                    aTokensScale = f32("A (tokens) scales", tr * (h / 128));
+                }
+            } else {
+                tokenOfSlot = aTokens = aTokensScale = null;
             }
             if (copyStaging) {
                 stagingIn = new DeviceBuffer[] {f32("x staging 0", (long) capacity * h), f32("x staging 1", (long) capacity * h)};

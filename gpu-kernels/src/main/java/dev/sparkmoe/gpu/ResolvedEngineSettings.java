@@ -22,13 +22,14 @@ import java.util.function.IntSupplier;
  * @param sharedBranch     the layer has a shared expert and {@link GpuEngineSettings#SHARED_EXPERT_STREAM} is on
  * @param yBf16            GEMM2 stores the expert outputs in bf16 ({@link GpuEngineSettings#EXPERT_OUTPUT_PRECISION})
  * @param decodeMaxTokens  calls of at most this many tokens run the small-batch path; 0: off
+ * @param gatherRows       FP8: the routed GEMM1 gathers its rows from the once-quantized tokens ({@link GpuEngineSettings#GATHER_ROWS})
  * @param gemmDynamicUnits which grouped GEMMs claim their units at run time ({@link GpuEngineSettings#GEMM_DYNAMIC_UNITS};
  *                         only the sm_90a production tiles have that form: OFF with the reference GEMMs or another GPU)
  */
 record ResolvedEngineSettings(boolean graphs, int maxTokens, MoeRoute.Kernel routerKernel, boolean referenceGemm,
                               int fp8PromotionInterval, boolean yBf16, MoeDispatch.ScatterKernel scatterKernel, ForwardMode forwardMode,
                               int stagingSlots, long stagingBytes, boolean sharedBranch, boolean bf16SkipPadding,
-                              boolean bf16Gemm1SkipPadding, int decodeMaxTokens,
+                              boolean bf16Gemm1SkipPadding, int decodeMaxTokens, boolean gatherRows,
                               GroupedGemm.DynamicUnits gemmDynamicUnits) {
 
     /** Reads the settings (JVM system properties) for layer {@code c} in {@code p} on GPU {@code ordinal}; a bad value is refused naming its key. */
@@ -84,6 +85,12 @@ record ResolvedEngineSettings(boolean graphs, int maxTokens, MoeRoute.Kernel rou
         } catch (IllegalArgumentException e) {
             throw new MoeEngineException(GpuEngineSettings.SCATTER_KERNEL.key() + ": " + e.getMessage());
         }
+        boolean gatherRows = p == Precision.FP8 && GpuEngineSettings.GATHER_ROWS.from(source);
+        if (gatherRows && (referenceGemm || fp8PromotionInterval != 128 || cc != 90)) {
+            throw new MoeEngineException(GpuEngineSettings.GATHER_ROWS.key() + "=true needs the production sm_90a FP8 GEMMs with "
+                    + "promotion every 128 (referenceGemm " + referenceGemm + ", fp8PromotionInterval " + fp8PromotionInterval
+                    + ", compute capability " + cc / 10 + "." + cc % 10 + ")");
+        }
         if (p == Precision.FP8 && fp8PromotionInterval == 32 && c.hiddenSize() % 256 != 0) {
             throw new MoeEngineException(GpuEngineSettings.FP8_PROMOTION_INTERVAL.key() + "=32 needs a hidden size that is a "
                     + "multiple of 256; this layer's is " + c.hiddenSize());
@@ -110,6 +117,6 @@ record ResolvedEngineSettings(boolean graphs, int maxTokens, MoeRoute.Kernel rou
         }
         if (referenceGemm || cc != 90) dynamicUnits = GroupedGemm.DynamicUnits.OFF;
         return new ResolvedEngineSettings(useGraphs, maxTokens, router, referenceGemm, fp8PromotionInterval, yBf16, scatterKernel, mode,
-                slots, slotBytes, branch, bf16SkipPadding, bf16Gemm1SkipPadding, small, dynamicUnits);
+                slots, slotBytes, branch, bf16SkipPadding, bf16Gemm1SkipPadding, small, gatherRows, dynamicUnits);
     }
 }

@@ -140,6 +140,31 @@ public final class GroupedGemm {
         launch(s, c, real, a, aScale, w1, w1Scale, hout, houtScale, blockExpert, numRowBlocks, maxRowBlocks, k, n);
     }
 
+    /**
+     * FP8 GEMM1 gathering its A rows ({@link GroupedGemmConfig#gatheredFp8Gemm1}): routed row r reads row
+     * {@code tokenOfSlot[r]} of {@code aTokens} / {@code aTokensScale} (the activations quantized once per token, rows =
+     * tokens, in the activation layouts); the experts' padding rows (from {@code real}, which must be the experts'
+     * counts and starts) are zero-filled. Production kernels with promotion every 128 only.
+     */
+    public void gemm1Fp8Gathered(CudaStream s, DeviceBuffer aTokens, DeviceBuffer aTokensScale, DeviceBuffer tokenOfSlot,
+                                 DeviceBuffer w1, DeviceBuffer w1Scale, DeviceBuffer hout, DeviceBuffer houtScale,
+                                 DeviceBuffer blockExpert, DeviceBuffer numRowBlocks, int maxRowBlocks, int k, int n, RealRows real) {
+        if (reference || fp8PromotionInterval != 128) {
+            throw new IllegalArgumentException("the gathering GEMM1 exists for the production FP8 kernels with promotion every 128 only"
+                    + " (reference " + reference + ", promotion interval " + fp8PromotionInterval + ")");
+        }
+        if (real == null || real.expertCount() == null || real.expertStart() == null) {
+            throw new IllegalArgumentException("the gathering GEMM1 needs the experts' real rows (RealRows.ofExperts): it zero-fills padding rows");
+        }
+        if (aTokens.byteSize() > 0xFFFF_FFFFL) {
+            throw new IllegalArgumentException("gathered A '" + aTokens.name() + "' has " + aTokens.byteSize()
+                    + " bytes; the kernel addresses it with 32-bit offsets (at most 4 GiB: fewer tokens per launch)");
+        }
+        GroupedGemmConfig c = GroupedGemmConfig.gatheredFp8Gemm1(maxRowBlocks, n, k, smCount, dynamicUnits.covers(Gemm.GEMM1_SWIGLU));
+        launch(s, c, real, aTokens, aTokensScale, tokenOfSlot, w1, w1Scale, hout, houtScale, blockExpert, numRowBlocks,
+                maxRowBlocks, k, n);
+    }
+
     /** FP8 GEMM2 with the routing-weight epilogue, fp32 (or bf16: {@code yBf16}) output. */
     public void gemm2Fp8(CudaStream s, DeviceBuffer a, DeviceBuffer aScale, DeviceBuffer w2, DeviceBuffer w2Scale,
                          DeviceBuffer y, DeviceBuffer rowWeight, DeviceBuffer blockExpert, DeviceBuffer numRowBlocks,

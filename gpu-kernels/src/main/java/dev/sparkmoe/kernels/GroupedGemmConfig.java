@@ -133,6 +133,25 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
         return persistent(name + "_m128usu2", 128, 256, 128, 4, 1, maxRowBlocks, 2 * n, smCount, STAGED_OUT_BYTES);
     }
 
+    /** Suffix of the GEMM1 entry point that gathers its A rows ({@link #gatheredFp8Gemm1}). */
+    static final String GATHER_SUFFIX = "g";
+
+    /**
+     * The FP8 GEMM1 that gathers its A rows itself from the activations quantized once per token through a
+     * slot -> token map ({@code sparkmoe.gpu.gatherRows}, docs/kernel-notes.md v6): the production tile
+     * ({@code _m128usu2}) with the gathering producer, same launch shape and shared memory. Promotion every 128 only.
+     */
+    public static GroupedGemmConfig gatheredFp8Gemm1(int maxRowBlocks, int n, int k, int smCount) {
+        return gatheredFp8Gemm1(maxRowBlocks, n, k, smCount, false);
+    }
+
+    /** As above; {@code dynamicUnits}: its form that claims its units at run time ({@code _m128usu2gd}, Tile::kDynamic). */
+    public static GroupedGemmConfig gatheredFp8Gemm1(int maxRowBlocks, int n, int k, int smCount, boolean dynamicUnits) {
+        GroupedGemmConfig c = choose(Gemm.GEMM1_SWIGLU, Operand.FP8, maxRowBlocks, n, k, smCount);
+        return new GroupedGemmConfig(c.kernel() + GATHER_SUFFIX + (dynamicUnits ? "d" : ""), c.blockM(), c.blockN(), c.blockK(),
+                c.stages(), c.threads(), c.dynamicSmemBytes() + (dynamicUnits ? UNIT_ID_BYTES : 0), c.gridX(), c.gridY(), dynamicUnits);
+    }
+
     /** Shared memory of the staged e4m3 output of the {@code _m128us*} GEMM1 tiles (Tile::OUT_STAGE_BYTES: 2 x 64 x 128). */
     static final int STAGED_OUT_BYTES = 2 * 64 * 128;
 

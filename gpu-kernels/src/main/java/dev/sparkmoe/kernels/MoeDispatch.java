@@ -25,7 +25,9 @@ public final class MoeDispatch {
     private final CudaFunction count;
     private final CudaFunction scan;
     private final CudaFunction assign;
+    private final CudaFunction assignTokens;
     private final CudaFunction pad;
+    private final CudaFunction padWeights;
     private final CudaFunction rowsBf16;
     private final CudaFunction rowsFp8;
 
@@ -56,7 +58,9 @@ public final class MoeDispatch {
         count = module.function("moe_dispatch_count");
         scan = module.function("moe_dispatch_scan");
         assign = module.function("moe_dispatch_assign");
+        assignTokens = module.function("moe_dispatch_assign_tokens");
         pad = module.function("moe_dispatch_pad");
+        padWeights = module.function("moe_dispatch_pad_weights");
         rowsBf16 = module.function("moe_dispatch_rows_bf16" + scatter.suffix);
         rowsFp8 = module.function("moe_dispatch_rows_fp8" + scatter.suffix);
     }
@@ -77,13 +81,36 @@ public final class MoeDispatch {
                        DeviceBuffer chunkBase, DeviceBuffer expertCount, DeviceBuffer expertStart, DeviceBuffer blockExpert,
                        DeviceBuffer numRowBlocks, DeviceBuffer slotOfEntry, DeviceBuffer rowWeight, DeviceBuffer numTokens,
                        int tokenCapacity, int topK, int experts, int maxRowBlocks) {
+        layout(s, topkExpert, topkWeight, chunkCounts, chunkBase, expertCount, expertStart, blockExpert, numRowBlocks, slotOfEntry,
+                rowWeight, null, numTokens, tokenCapacity, topK, experts, maxRowBlocks);
+    }
+
+    /**
+     * As above, and (when {@code tokenOfSlot} != null) {@code tokenOfSlot[row]} = the token of each routed row
+     * (int32[maxRowBlocks * 128]; only real rows are written): the map by which the gathering GEMM1 reads the
+     * once-quantized tokens.
+     */
+    public void layout(CudaStream s, DeviceBuffer topkExpert, DeviceBuffer topkWeight, DeviceBuffer chunkCounts,
+                        DeviceBuffer chunkBase, DeviceBuffer expertCount, DeviceBuffer expertStart, DeviceBuffer blockExpert,
+                        DeviceBuffer numRowBlocks, DeviceBuffer slotOfEntry, DeviceBuffer rowWeight, DeviceBuffer tokenOfSlot,
+                        DeviceBuffer numTokens, int tokenCapacity, int topK, int experts, int maxRowBlocks) {
         int grid = ceilDiv(chunks(tokenCapacity, topK), WARPS);
         int smem = WARPS * experts * 4;
         count.launch(s, Dim.of(grid), Dim.of(WARPS * 32), smem, topkExpert, chunkCounts, numTokens, topK, experts);
         scan.launch(s, Dim.of(1), Dim.of(ceilDiv(experts, 32) * 32), 0, chunkCounts, chunkBase, expertCount, expertStart,
                 blockExpert, numRowBlocks, numTokens, topK, experts, maxRowBlocks);
-        assign.launch(s, Dim.of(grid), Dim.of(WARPS * 32), smem, topkExpert, topkWeight, chunkBase, expertStart,
-                slotOfEntry, rowWeight, numTokens, topK, experts);
+        if (tokenOfSlot == null) {
+            assign.launch(s, Dim.of(grid), Dim.of(WARPS * 32), smem, topkExpert, topkWeight, chunkBase, expertStart,
+                    slotOfEntry, rowWeight, numTokens, topK, experts);
+        } else {
+            assignTokens.launch(s, Dim.of(grid), Dim.of(WARPS * 32), smem, topkExpert, topkWeight, chunkBase, expertStart,
+                    slotOfEntry, rowWeight, numTokens, topK, experts, tokenOfSlot);
+        }
+    }
+
+    /** With a gathering GEMM1 (which zero-fills padding rows itself): zeroes only the padding rows' routing weights. */
+    public void padExpertWeights(CudaStream s, DeviceBuffer expertCount, DeviceBuffer expertStart, DeviceBuffer rowWeight, int experts) {
+        padWeights.launch(s, Dim.of(experts), Dim.of(128), 0, expertCount, expertStart, rowWeight);
     }
 
     /**

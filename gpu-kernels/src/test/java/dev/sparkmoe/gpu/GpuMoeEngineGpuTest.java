@@ -225,20 +225,12 @@ class GpuMoeEngineGpuTest {
     }
 
     static void sameExperts(String preset, Precision prec) {
-        MoeLayerWeights base = load(preset, DType.BF16);
-        MoeConfig c = base.config();
-        int h = c.hiddenSize(), e = c.numExperts(), k = c.topK();
-        float[] r = base.router().toFloats();
-        for (int x = 0; x < k; x++) r[x * h] = 40f;
-        for (int x = k; x < e; x++) r[x * h] = 0f;
-        ByteBuffer bb = ByteBuffer.allocate(4 * r.length).order(ByteOrder.LITTLE_ENDIAN);
-        bb.asFloatBuffer().put(r);
-        WeightMatrix router = WeightMatrix.of(new Tensor(base.router().name(), DType.F32, new long[] {e, h}, bb), null, 0, 0);
-        MoeLayerWeights w = new MoeLayerWeights(c, base.layer(), router, base.selectionBias(), base.experts(), base.shared(), base.sharedGate());
+        MoeLayerWeights w = sameExpertsWeights(preset);
+        MoeConfig c = w.config();
+        int h = c.hiddenSize();
         int t = 1000;
         long seed = TensorChecks.freshSeed();
-        float[] x = TensorChecks.randomNormal(seed, t * h, 1.0);
-        for (int i = 0; i < t; i++) x[i * h] = 4f + Math.abs(x[i * h]);
+        float[] x = sameExpertsInput(seed, t, h);
         boolean fp8 = prec == Precision.FP8;
         try (MoeEngine gpu = GpuMoeEngine.open(w, prec, 0); MoeEngine exact = fp8 ? openReferenceGemms(w, prec) : null;
              MoeEngine cpu = new CpuMoeEngine(w, prec, 0)) {
@@ -256,6 +248,89 @@ class GpuMoeEngineGpuTest {
             System.out.printf("[gpu vs cpu] %-32s T=%-6d rel.err %.3e (tol %.0e) seed %d%n", preset + " same-experts " + prec, t, err, tol, seed);
             assertTrue(err <= tol, preset + " " + prec + " same experts: relative error " + err + " (seed " + seed + ")");
         }
+    }
+
+    /** Inputs for {@link #sameExpertsWeights}: a large value on channel 0 of every token. */
+    static float[] sameExpertsInput(long seed, int t, int h) {
+        float[] x = TensorChecks.randomNormal(seed, t * h, 1.0);
+        for (int i = 0; i < t; i++) x[i * h] = 4f + Math.abs(x[i * h]);
+        return x;
+    }
+
+    /** The preset's BF16 layer whose router sends every token of {@link #sameExpertsInput} to experts 0..k-1. */
+    static MoeLayerWeights sameExpertsWeights(String preset) {
+        MoeLayerWeights base = load(preset, DType.BF16);
+        MoeConfig c = base.config();
+        int h = c.hiddenSize(), e = c.numExperts(), k = c.topK();
+        float[] r = base.router().toFloats();
+        for (int x = 0; x < k; x++) r[x * h] = 40f;
+        for (int x = k; x < e; x++) r[x * h] = 0f;
+        ByteBuffer bb = ByteBuffer.allocate(4 * r.length).order(ByteOrder.LITTLE_ENDIAN);
+        bb.asFloatBuffer().put(r);
+        WeightMatrix router = WeightMatrix.of(new Tensor(base.router().name(), DType.F32, new long[] {e, h}, bb), null, 0, 0);
+        return new MoeLayerWeights(c, base.layer(), router, base.selectionBias(), base.experts(), base.shared(), base.sharedGate());
+    }
+
+    /**
+     * {@code sparkmoe.gpu.gatherRows=true} (FP8: GEMM1 gathers its rows from the tokens quantized once, no k-fold scatter)
+     * against the CPU engine's FP8 emulation, and bitwise against the default layer (the same bytes reach the tensor
+     * cores): a model without a shared expert (own token buffer), with a gated and an ungated shared expert (its input is
+     * the gather source), the mid-size DeepSeek shape with checkpoint FP8 weights, the shared branch off (the quantize-once
+     * launch then still precedes the shared expert), direct launches, and all tokens on the same experts (the others
+     * empty). Outputs poisoned, fresh inputs, a second run bitwise equal.
+     */
+    @TestFactory
+    Stream<DynamicTest> gatheredGemm1RowsMatchTheCpuAndTheScatteredLayerBitwise() {
+        String gather = GpuEngineSettings.GATHER_ROWS.key();
+        List<DynamicTest> tests = new ArrayList<>();
+        record G(String name, int[] tokens, boolean sameExperts) {}
+        List<G> cases = List.of(
+                new G("tiny-mixtral BF16", new int[] {100, 1000, 32768}, false),
+                new G("tiny-qwen2 BF16", new int[] {300, 4096}, false),
+                new G("tiny-deepseek F8_E4M3", new int[] {17, 1000, 4096}, false),
+                new G("mid-deepseek F8_E4M3", new int[] {1000, 4096}, false),
+                new G("tiny-deepseek same experts", new int[] {1000}, true),
+                new G("tiny-mixtral same experts", new int[] {1000}, true));
+        for (G g : cases) {
+            tests.add(DynamicTest.dynamicTest(g.name(), () -> {
+                String preset = g.name().split(" ")[0];
+                MoeLayerWeights w = g.sameExperts() ? sameExpertsWeights(preset)
+                        : load(preset, g.name().endsWith("F8_E4M3") ? DType.F8_E4M3 : DType.BF16);
+                int h = w.config().hiddenSize();
+                List<Map<String, String>> variants = new ArrayList<>(List.of(Map.of(gather, "true"),
+                        Map.of(gather, "true", GpuMoeEngine.GRAPHS_PROPERTY, "false")));
+                if (w.config().hasSharedExpert()) variants.add(Map.of(gather, "true", GpuEngineSettings.SHARED_EXPERT_STREAM.key(), "false"));
+                List<MoeEngine> gathered = new ArrayList<>();
+                try (MoeEngine scattered = GpuMoeEngine.open(w, Precision.FP8, 0); MoeEngine cpu = new CpuMoeEngine(w, Precision.FP8, 0)) {
+                    assertTrue(!scattered.deviceDescription().contains("gathers"), scattered.deviceDescription());
+                    for (Map<String, String> v : variants) gathered.add(openWith(v, w, Precision.FP8));
+                    for (int t : g.tokens()) {
+                        long seed = TensorChecks.freshSeed();
+                        float[] x = g.sameExperts() ? sameExpertsInput(seed, t, h) : TensorChecks.randomNormal(seed, t * h, 1.0);
+                        float[] ref = cpu.forward(x, t);
+                        float[] base = TensorChecks.poisoned(t * h);
+                        scattered.forward(x, t, base);
+                        for (int i = 0; i < variants.size(); i++) {
+                            MoeEngine gpu = gathered.get(i);
+                            assertTrue(gpu.deviceDescription().contains("GEMM1 gathers its rows"), gpu.deviceDescription());
+                            String what = g.name() + " " + variants.get(i) + " T=" + t + " (seed " + seed + ")";
+                            float[] out = TensorChecks.poisoned(t * h);
+                            double err = errorAgainst(ref, gpu, x, t, out, what);
+                            System.out.printf("[gather rows] %-28s %-62s T=%-6d rel.err vs cpu fp8 %.3e (tol %.0e) seed %d%n",
+                                    g.name(), variants.get(i), t, err, TOL_FP8_TENSOR_CORES, seed);
+                            assertTrue(err <= TOL_FP8_TENSOR_CORES, what + ": relative error " + err);
+                            assertArrayEquals(base, out, what + ": differs from the scattering layer");
+                            float[] again = TensorChecks.poisoned(t * h);
+                            gpu.forward(x, t, again);
+                            assertArrayEquals(out, again, what + ": a second run differs");
+                        }
+                    }
+                } finally {
+                    for (MoeEngine e : gathered) e.close();
+                }
+            }));
+        }
+        return tests.stream();
     }
 
     @Test

@@ -100,6 +100,12 @@ class ResolvedEngineSettingsTest {
         refused(DEEPSEEK, Precision.FP8, 90, GpuEngineSettings.STAGING_BYTES.key(), "0", "must be positive");
         refused(DEEPSEEK, Precision.FP8, 90, GpuEngineSettings.DECODE_MAX_TOKENS.key(), "33", "must be 0..32");
         refused(DEEPSEEK, Precision.FP8, 90, GpuEngineSettings.GEMM_DYNAMIC_UNITS.key(), "true", "must be off, gemm1 or all");
+        refused(DEEPSEEK, Precision.FP8, 100, GpuEngineSettings.GATHER_ROWS.key(), "true", "compute capability 10.0");
+        MoeEngineException g = assertThrows(MoeEngineException.class, () -> resolve(DEEPSEEK, Precision.FP8, 90,
+                Map.of(GpuEngineSettings.GATHER_ROWS.key(), "true", GpuEngineSettings.FP8_PROMOTION_INTERVAL.key(), "32")));
+        assertTrue(g.getMessage().contains(GpuEngineSettings.GATHER_ROWS.key()), g.getMessage());
+        assertTrue(resolve(DEEPSEEK, Precision.FP8, 90, Map.of(GpuEngineSettings.GATHER_ROWS.key(), "true")).gatherRows());
+        assertFalse(resolve(MIXTRAL, Precision.NATIVE, 90, Map.of(GpuEngineSettings.GATHER_ROWS.key(), "true")).gatherRows(), "FP8 only");
         MoeEngineException e = assertThrows(MoeEngineException.class, () -> resolve(DEEPSEEK, Precision.FP8, 90,
                 Map.of(GpuEngineSettings.EXPERT_OUTPUT_PRECISION.key(), "bf16", GpuMoeEngine.REFERENCE_GEMM_PROPERTY, "true")));
         assertTrue(e.getMessage().contains("reference GEMMs"), e.getMessage());

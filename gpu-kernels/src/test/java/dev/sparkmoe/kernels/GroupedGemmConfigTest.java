@@ -50,6 +50,22 @@ class GroupedGemmConfigTest {
                 () -> GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, 64, 2048, 7168, 132, 64));
     }
 
+    /** The gathering GEMM1 is the production FP8 GEMM1 tile + "g": same launch shape, an entry point of grouped_gemm.cu. */
+    @Test
+    void gatheredGemm1IsTheProductionTileWithTheGatheringProducer() throws IOException {
+        String cu = Files.readString(Path.of("src/main/cuda/grouped_gemm.cu"));
+        for (int blocks : new int[] {1, 64, 4096}) {
+            GroupedGemmConfig prod = GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, blocks, 2048, 7168, 132);
+            GroupedGemmConfig g = GroupedGemmConfig.gatheredFp8Gemm1(blocks, 2048, 7168, 132);
+            assertEquals("grouped_gemm1_swiglu_fp8_m128usu2g", g.kernel());
+            assertEquals(new GroupedGemmConfig(prod.kernel() + "g", prod.blockM(), prod.blockN(), prod.blockK(), prod.stages(),
+                    prod.threads(), prod.dynamicSmemBytes(), prod.gridX(), prod.gridY()), g);
+            assertTrue(cu.contains("MOE_GEMM1_FP8_GATHER(" + g.kernel() + ","), g.kernel() + " is not an entry point of grouped_gemm.cu");
+        }
+        assertThrows(IllegalArgumentException.class, () -> GroupedGemmConfig.gatheredFp8Gemm1(64, 2000, 7168, 132));
+        assertThrows(IllegalArgumentException.class, () -> GroupedGemmConfig.gatheredFp8Gemm1(0, 2048, 7168, 132));
+    }
+
     @Test
     void dynamicUnitsPickTheProductionTilesClaimingForms() throws java.io.IOException {
         String cu = java.nio.file.Files.readString(java.nio.file.Path.of("src/main/cuda/grouped_gemm.cu"));
@@ -66,6 +82,12 @@ class GroupedGemmConfigTest {
                 assertTrue(dyn.toString().endsWith("dynamic units"), dyn.toString());
             }
         }
+        GroupedGemmConfig g = GroupedGemmConfig.gatheredFp8Gemm1(64, 2048, 7168, 132, false);
+        GroupedGemmConfig gd = GroupedGemmConfig.gatheredFp8Gemm1(64, 2048, 7168, 132, true);
+        assertEquals(g.kernel() + "d", gd.kernel());
+        assertTrue(gd.dynamicUnits() && !g.dynamicUnits());
+        assertEquals(g.dynamicSmemBytes() + GroupedGemmConfig.UNIT_ID_BYTES, gd.dynamicSmemBytes());
+        assertTrue(cu.contains(" " + gd.kernel() + "("), gd.kernel() + " is not an entry point of grouped_gemm.cu");
         // no claiming form: the N % 256 != 0 fallbacks and promotion every 32 stay static
         assertEquals(GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 64, 384, 2048, 132, 128, false),
                 GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 64, 384, 2048, 132, 128, true));
