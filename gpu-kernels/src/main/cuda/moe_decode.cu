@@ -231,27 +231,18 @@ __device__ __forceinline__ void unit_mma(S& stream, uint32_t slabs, const UnitOp
   }
 }
 
-// Arrives at a counter for `units` units after this warp's global writes; true in the warp whose arrival completes the
-// target, which then sees every arrived warp's writes (read them with __ldcg) and resets the counter for the next
-// launch. A warp arrives once per run of consecutive units that share the counter (a fence and an atomic per run).
-__device__ __forceinline__ bool arrive_last(int* counter, int units, int target) {
+// Arrives at a counter after this warp's global writes; true in the warp that arrives last (target arrivals), which
+// then sees every arrived warp's writes (read them with __ldcg) and resets the counter for the next launch.
+__device__ __forceinline__ bool arrive_last(int* counter, int target) {
   __threadfence();
   __syncwarp();
   int old = 0;
-  if ((threadIdx.x & 31) == 0) old = atomicAdd(counter, units);
+  if ((threadIdx.x & 31) == 0) old = atomicAdd(counter, 1);
   old = __shfl_sync(FULL, old, 0);
-  if (old + units != target) return false;
+  if (old != target - 1) return false;
   __threadfence();
   if ((threadIdx.x & 31) == 0) *counter = 0;
   return true;
-}
-
-// The warp's units: a contiguous range [first, end) of the total, split evenly over the grid's warps (consecutive units
-// share their counter, so a warp arrives once per run instead of once per unit).
-__device__ __forceinline__ void warp_units(uint32_t total, uint32_t& first, uint32_t& end) {
-  const uint64_t warps = (uint64_t)gridDim.x * DEC_WARPS, w = (uint64_t)blockIdx.x * DEC_WARPS + (threadIdx.x >> 5);
-  first = (uint32_t)(total * w / warps);
-  end = (uint32_t)(total * (w + 1) / warps);
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -466,12 +457,10 @@ __device__ __forceinline__ void gemm1(
   const uint32_t total = (uint32_t)U * tiles_r + tiles_s;
   const int blocks_max = max(I, SI) / 128;
   WeightStream<Gemm1Geometry<FP8>> ws{Gemm1Geometry<FP8>{&p, w1, sw1, tiles_r, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
-  uint32_t first, end;
-  warp_units(total, first, end);
-  ws.start(first, end, 1, (uint32_t)__cvta_generic_to_shared(dec_gemm_smem + warp * DEC_STAGES * 2048));
+  const uint32_t first = blockIdx.x * DEC_WARPS + warp, stride = gridDim.x * DEC_WARPS;
+  ws.start(first, total, stride, (uint32_t)__cvta_generic_to_shared(dec_gemm_smem + warp * DEC_STAGES * 2048));
   uint32_t consumed = 0;
-  int pending = 0;  // FP8: units of the current (slot, 128-column block) written since this warp's last arrival
-  for (uint32_t unit = first; unit < end; unit++) {
+  for (uint32_t unit = first; unit < total; unit += stride) {
     const bool shared = unit >= (uint32_t)U * tiles_r;
     const int slot = shared ? U : unit / tiles_r;
     const uint32_t tile = shared ? unit - (uint32_t)U * tiles_r : unit % tiles_r;
@@ -516,38 +505,20 @@ __device__ __forceinline__ void gemm1(
     }
     if (FP8) {
       const int cb = (tile * 8) / 128;
-      pending++;
-      // arrive when the next unit of this warp is in another block (or there is none)
-      const uint32_t nx = unit + 1;
-      const bool nx_shared = nx >= (uint32_t)U * tiles_r;
-      const int nx_slot = nx_shared ? U : nx / tiles_r;
-      const int nx_cb = (int)((nx_shared ? nx - (uint32_t)U * tiles_r : nx % tiles_r) / 16);
-      const bool run_ends = nx >= end || nx_slot != slot || nx_cb != cb;
-      const int units = pending;
-      if (run_ends) pending = 0;
-      if (run_ends && arrive_last(&block_counter[slot * blocks_max + cb], units, 16)) {
+      if (arrive_last(&block_counter[slot * blocks_max + cb], 16)) {
         // the 128-column block is complete: quantize it per row, the recipe (amax over the block, one division)
         const float* src = shared ? sh32 : h32;
         uint8_t* dst = shared ? sh : h;
         float* dsc = shared ? sh_scale : h_scale;
-        for (int i0 = 0; i0 < ue.cnt; i0 += 2) {  // 2 rows' loads in flight before the first reduction
-          int r[2];
-          float4 v[2];
-#pragma unroll
-          for (int z = 0; z < 2; z++) {
-            r[z] = i0 + z < ue.cnt ? ue.entry(i0 + z) : -1;
-            if (r[z] >= 0) v[z] = __ldcg((const float4*)(src + (size_t)r[z] * N + cb * 128) + lane);
-          }
-#pragma unroll
-          for (int z = 0; z < 2; z++) {
-            if (r[z] < 0) continue;  // warp-uniform
-            const float amax = moe_warp_max(fmaxf(fmaxf(fabsf(v[z].x), fabsf(v[z].y)), fmaxf(fabsf(v[z].z), fabsf(v[z].w))));
-            const float mult = moe_fp8_multiplier(amax);
-            const unsigned qv = (unsigned)moe_to_e4m3(v[z].x * mult) | ((unsigned)moe_to_e4m3(v[z].y * mult) << 8)
-                              | ((unsigned)moe_to_e4m3(v[z].z * mult) << 16) | ((unsigned)moe_to_e4m3(v[z].w * mult) << 24);
-            *(unsigned*)(dst + (size_t)r[z] * N + cb * 128 + lane * 4) = qv;
-            if (lane == 0) dsc[(size_t)r[z] * (N / 128) + cb] = moe_fp8_scale(amax);
-          }
+        for (int i = 0; i < ue.cnt; i++) {
+          const int r = ue.entry(i);
+          const float4 v = __ldcg((const float4*)(src + (size_t)r * N + cb * 128) + lane);
+          const float amax = moe_warp_max(fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))));
+          const float mult = moe_fp8_multiplier(amax);
+          const unsigned qv = (unsigned)moe_to_e4m3(v.x * mult) | ((unsigned)moe_to_e4m3(v.y * mult) << 8)
+                            | ((unsigned)moe_to_e4m3(v.z * mult) << 16) | ((unsigned)moe_to_e4m3(v.w * mult) << 24);
+          *(unsigned*)(dst + (size_t)r * N + cb * 128 + lane * 4) = qv;
+          if (lane == 0) dsc[(size_t)r * (N / 128) + cb] = moe_fp8_scale(amax);
         }
       }
     }
@@ -558,20 +529,18 @@ __device__ __forceinline__ void gemm1(
 // ---------------------------------------------------------------------------------------------------------------------
 // GEMM2 x routing weight + combine
 // ---------------------------------------------------------------------------------------------------------------------
-// GEMM2 units are tile-major (unit = tile * experts + slot): a warp's consecutive units share their 16 output channels,
-// so it arrives at the tile's combine counter once per run, and tiles complete (and combine) throughout the kernel.
 template <bool FP8>
 struct Gemm2Geometry {
   const SmemPlan* p;
   const uint8_t *w2, *sw2;
-  uint32_t experts, H, I, SI;
+  uint32_t tiles, H, I, SI;
   __device__ __forceinline__ Geometry operator()(uint32_t unit) const {
     constexpr uint32_t ESZ = FP8 ? 1 : 2;
-    const int slot = unit % experts;
+    const int slot = unit / tiles;
     const bool shared = slot >= p->U;
     const uint32_t K = shared ? SI : I;
     const int expert = shared ? 0 : p->expert[slot];
-    return Geometry{(shared ? sw2 : w2) + (size_t)expert * H * K * ESZ, H, (unit / experts) * 16, K * ESZ / 128};
+    return Geometry{(shared ? sw2 : w2) + (size_t)expert * H * K * ESZ, H, (unit % tiles) * 16, K * ESZ / 128};
   }
 };
 
@@ -590,15 +559,13 @@ __device__ __forceinline__ void gemm2(
   const bool has_shared = sw2 != nullptr;
   const uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const uint32_t tiles = H / 16, experts = U + (has_shared ? 1 : 0), total = experts * tiles;
-  WeightStream<Gemm2Geometry<FP8>> ws{Gemm2Geometry<FP8>{&p, w2, sw2, experts, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
-  uint32_t first, end;
-  warp_units(total, first, end);
-  ws.start(first, end, 1, (uint32_t)__cvta_generic_to_shared(dec_gemm_smem + warp * DEC_STAGES * 2048));
+  WeightStream<Gemm2Geometry<FP8>> ws{Gemm2Geometry<FP8>{&p, w2, sw2, tiles, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
+  const uint32_t first = blockIdx.x * DEC_WARPS + warp, stride = gridDim.x * DEC_WARPS;
+  ws.start(first, total, stride, (uint32_t)__cvta_generic_to_shared(dec_gemm_smem + warp * DEC_STAGES * 2048));
   uint32_t consumed = 0;
-  int pending = 0;  // units of the current tile written since this warp's last arrival
-  for (uint32_t unit = first; unit < end; unit++) {
-    const int slot = unit % experts;
-    const uint32_t tile = unit / experts;
+  for (uint32_t unit = first; unit < total; unit += stride) {
+    const int slot = unit / tiles;
+    const uint32_t tile = unit % tiles;
     const UnitExpert ue = unit_expert(p, slot, T);
     const int K = ue.shared ? SI : I;
     UnitOperands<FP8, NT> op;
@@ -639,31 +606,14 @@ __device__ __forceinline__ void gemm2(
         }
       }
     }
-    pending++;
-    const bool run_ends = unit + 1 >= end || (unit + 1) / experts != tile;
-    const int units = pending;
-    if (run_ends) pending = 0;
-    if (run_ends && arrive_last(&tile_counter[tile], units, (int)experts)) {
-      // every expert's rows of these 16 channels are written: out = sum over j in order, + shared (moe_combine's order);
-      // 4 channels per lane, the k rows' loads issued 4 at a time before the in-order sums
-      for (int i = lane; i < T * 4; i += 32) {
-        const int t = i >> 2;
-        const size_t c = (size_t)tile * 16 + (i & 3) * 4;
-        float4 s = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        for (int j0 = 0; j0 < k; j0 += 4) {
-          float4 v[4];
-#pragma unroll
-          for (int jj = 0; jj < 4; jj++)
-            if (j0 + jj < k) v[jj] = __ldcg((const float4*)(y + ((size_t)t * k + j0 + jj) * H + c));
-#pragma unroll
-          for (int jj = 0; jj < 4; jj++)
-            if (j0 + jj < k) { s.x += v[jj].x; s.y += v[jj].y; s.z += v[jj].z; s.w += v[jj].w; }
-        }
-        if (has_shared) {
-          const float4 v = __ldcg((const float4*)(y_shared + (size_t)t * H + c));
-          s.x += v.x; s.y += v.y; s.z += v.z; s.w += v.w;
-        }
-        *(float4*)(out + (size_t)t * H + c) = s;
+    if (arrive_last(&tile_counter[tile], (int)experts)) {
+      // every expert's rows of these 16 channels are written: out = sum over j in order, + shared (moe_combine's order)
+      for (int i = lane; i < T * 16; i += 32) {
+        const int t = i >> 4, c = tile * 16 + (i & 15);
+        float s = 0.0f;
+        for (int jj = 0; jj < k; jj++) s += __ldcg(&y[((size_t)t * k + jj) * H + c]);
+        if (has_shared) s += __ldcg(&y_shared[(size_t)t * H + c]);
+        out[(size_t)t * H + c] = s;
       }
     }
   }
