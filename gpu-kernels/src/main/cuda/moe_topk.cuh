@@ -89,15 +89,15 @@ __device__ __forceinline__ void moe_topk_token(
     double all = 0.0;
     for (int i = lane; i < E; i += 32) all += exp((double)row[i] - (double)mx);
     for (int o = 16; o > 0; o >>= 1) all += __shfl_xor_sync(0xffffffffu, all, o);
-    if (lane == 0) {
-      double sel = 0.0;
-      for (int j = 0; j < k; j++) sel += exp((double)row[chosen[j]] - (double)mx);
-      double denom = norm_topk ? sel : all;
-      for (int j = 0; j < k; j++) {
-        int e = chosen[j];
-        topk_expert[(size_t)t * k + j] = e;
-        topk_weight[(size_t)t * k + j] = (float)(exp((double)row[e] - (double)mx) / denom);
-      }
+    // lane j < k computes chosen j's exp (k <= 32); the sum stays in selection order (every lane adds the same values)
+    const int e = lane < k ? chosen[lane] : 0;
+    const double ej = lane < k ? exp((double)row[e] - (double)mx) : 0.0;
+    double sel = 0.0;
+    for (int j = 0; j < k; j++) sel += __shfl_sync(0xffffffffu, ej, j);
+    const double denom = norm_topk ? sel : all;
+    if (lane < k) {
+      topk_expert[(size_t)t * k + lane] = e;
+      topk_weight[(size_t)t * k + lane] = (float)(ej / denom);
     }
   } else if (lane == 0) {
     double sum = 0.0;
