@@ -812,7 +812,8 @@ def cmd_layer(ks, args):
         for fp8 in ((True, False) if tokens <= 4096 and not args.fp8_only else (True,)):
             seed = int.from_bytes(os.urandom(4), "little")
             d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False) if kind == "gemm1" else make_gemm2(prob, K, N, fp8, seed, need_ref=False)
-            if kind == "gemm1" and not ({"m128usu2g", "m128usu2g1"} if fp8 else {"g"}) <= set(args.skip.split(",")):
+            gather_tags = {n.rsplit("_", 1)[-1] for n in GATHER if ("fp8" in n) == fp8}
+            if kind == "gemm1" and not gather_tags <= set(args.skip.split(",")):
                 gatherize(d, prob, tokens, seed, need_ref=False)  # all kernels then read the same token rows
             name = ("grouped_gemm1_swiglu_" if kind == "gemm1" else "grouped_gemm2_") + ("fp8" if fp8 else "bf16")
             launcher = gemm1_launcher if kind == "gemm1" else gemm2_launcher

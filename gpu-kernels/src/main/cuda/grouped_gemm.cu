@@ -9,6 +9,13 @@
 //   grouped_gemm2_bf16[_n128](A bf16, W2 bf16 [E][N,K], Y f32, row_weight f32[m_padded], block_expert, num_row_blocks, max_row_blocks, K, N, RR)
 //   grouped_gemm1_swiglu_fp8[_m128|_m128u|_m128us|_m128usp|_m128usu2|_m128usu2h|_m128usu4|_u|_m128p|_m128s|_pf|_nooverlap|_cluster|_p32|_early|_lookahead](A e4m3, A_scale, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
 //   grouped_gemm2_fp8[_m128|_m128u|_m128uu2|_u|_m128p|_m128s|_pf|_pfs|_m128n128|_n128|_p32|_early|_lookahead](A e4m3, A_scale, W2 e4m3, W2_scale, Y f32, row_weight, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm1_swiglu_fp8_m128usu2g[1|d](A_tokens e4m3, A_tokens_scale, token_of_slot, W1 e4m3, W1_scale, Hout e4m3, Hout_scale, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   grouped_gemm1_swiglu_bf16_g(A_tokens bf16, token_of_slot, W1 bf16, Hout bf16, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
+//   *_ybf16: the GEMM2 forms storing Y in bf16 (Y bf16 instead of f32, same arguments).
+//   Dynamic-unit forms (Tile::kDynamic: grouped_gemm1_swiglu_bf16_d, grouped_gemm2_bf16_d[_ybf16],
+//   grouped_gemm1_swiglu_fp8_m128usu2d, grouped_gemm1_swiglu_fp8_m128usu2gd, grouped_gemm2_fp8_ud[_ybf16]): the same
+//   arguments as their static forms followed by uint32_t* work_counter, a pair zeroed before the stream's first launch
+//   (every launch leaves it zeroed).
 // RR = (const int* expert_count, const int* expert_start), the padding skip, both may be null: expert e's real rows are
 // expert_start[e] .. expert_start[e] + expert_count[e] - 1 (expert_start null: every expert starts at row 0, e.g. the
 // shared expert with expert_count = the token count). With expert_count given, the FP8 64-row tiles run only the
@@ -363,25 +370,20 @@ using TileSwiGLUFp8M128UniformStagedUnroll2GatherV1 =
 #else
 #define MOE_GEMM1_FP8_GATHER_BODY(TILE, COUNTER) __trap();
 #endif
-#define MOE_GEMM1_FP8_GATHER(NAME, TILE)                                                                               \
+#define MOE_GEMM1_FP8_GATHER(NAME, TILE, DYN)                                                                          \
     extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
             const uint8_t* A_tokens, const float* A_tokens_scale, const int* token_of_slot, const uint8_t* W1,         \
             const float* W1_scale, uint8_t* Hout, float* Hout_scale, const int* block_expert, const int* num_row_blocks, \
-            int max_row_blocks, int K, int N, const int* expert_count, const int* expert_start) {                      \
-        MOE_GEMM1_FP8_GATHER_BODY(TILE, nullptr)                                                                       \
+            int max_row_blocks, int K, int N, const int* expert_count, const int* expert_start MOE_COUNTER_PARAM_##DYN) { \
+        MOE_GEMM1_FP8_GATHER_BODY(TILE, MOE_COUNTER_ARG_##DYN)                                                         \
     }
-MOE_GEMM1_FP8_GATHER(grouped_gemm1_swiglu_fp8_m128usu2g, TileSwiGLUFp8M128UniformStagedUnroll2Gather)
-MOE_GEMM1_FP8_GATHER(grouped_gemm1_swiglu_fp8_m128usu2g1, TileSwiGLUFp8M128UniformStagedUnroll2GatherV1)
+MOE_GEMM1_FP8_GATHER(grouped_gemm1_swiglu_fp8_m128usu2g, TileSwiGLUFp8M128UniformStagedUnroll2Gather, 0)
+MOE_GEMM1_FP8_GATHER(grouped_gemm1_swiglu_fp8_m128usu2g1, TileSwiGLUFp8M128UniformStagedUnroll2GatherV1, 0)
 // _m128usu2gd (session 6, lead): _m128usu2g with its units claimed at run time (Tile::kDynamic): one more argument, the
 // work-counter pair
 using TileSwiGLUFp8M128UniformStagedUnroll2GatherDynamic =
         moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, true, 2>;
-extern "C" __global__ void MOE_FAST_BOUNDS grouped_gemm1_swiglu_fp8_m128usu2gd(
-        const uint8_t* A_tokens, const float* A_tokens_scale, const int* token_of_slot, const uint8_t* W1, const float* W1_scale,
-        uint8_t* Hout, float* Hout_scale, const int* block_expert, const int* num_row_blocks, int max_row_blocks, int K, int N,
-        const int* expert_count, const int* expert_start, uint32_t* work_counter) {
-    MOE_GEMM1_FP8_GATHER_BODY(TileSwiGLUFp8M128UniformStagedUnroll2GatherDynamic, work_counter)
-}
+MOE_GEMM1_FP8_GATHER(grouped_gemm1_swiglu_fp8_m128usu2gd, TileSwiGLUFp8M128UniformStagedUnroll2GatherDynamic, 1)
 
 // grouped_gemm1_swiglu_bf16_g (session 6, NOT YET RUN ON A GPU; no engine wiring): the production BF16 GEMM1 tile with
 // the gathering producer (mode 2) over the tokens converted to bf16 once (A_tokens, activation layout, row t = token t).

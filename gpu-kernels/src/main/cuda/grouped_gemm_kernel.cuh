@@ -210,11 +210,16 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         } else if (T::kDynamic && T::BLOCK_M == MOE_GEMM_BLOCK_M && skip_padding) {
             // groups by expert (Tile::kDynamic): expert e's units are [s * n_tiles, (s + R) * n_tiles) for its row blocks
             // s .. s + R - 1, walked in groups of <= kGroupUnits row blocks, M first
-            const uint32_t ge = (uint32_t)p.block_expert[u / n_tiles];
-            const uint32_t s = p.expert_start != nullptr ? (uint32_t)p.expert_start[ge] / MOE_GEMM_BLOCK_M : 0u;
-            const uint32_t rbs = p.expert_start != nullptr ? ((uint32_t)p.expert_count[ge] + MOE_GEMM_BLOCK_M - 1) / MOE_GEMM_BLOCK_M : m_units;
+            // (no expert_start: one group of rows, e.g. the shared expert)
+            uint32_t s = 0, rbs = m_units;
+            if (p.expert_start != nullptr) {
+                const uint32_t ge = (uint32_t)p.block_expert[u / n_tiles];
+                s = (uint32_t)p.expert_start[ge] / MOE_GEMM_BLOCK_M;
+                rbs = ((uint32_t)p.expert_count[ge] + MOE_GEMM_BLOCK_M - 1) / MOE_GEMM_BLOCK_M;
+            }
             const uint32_t r = u - s * n_tiles;
-            if (rbs == 0 || s * n_tiles > u || r >= rbs * n_tiles) __trap();  // the layout's invariants (dispatch)
+            // the layout's invariants (dispatch): the expert's row blocks hold u and lie within the used row blocks
+            if (rbs == 0 || s * n_tiles > u || r >= rbs * n_tiles || s + rbs > m_units) __trap();
             const uint32_t chunk = r / (kGroupUnits * n_tiles), r2 = r - chunk * kGroupUnits * n_tiles;
             const uint32_t in_group = min(kGroupUnits, rbs - chunk * kGroupUnits);
             m_unit = s + chunk * kGroupUnits + r2 % in_group;
@@ -342,12 +347,10 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             }
         } else if (threadIdx.x == 256) {
             uint32_t stage = 0, phase = 0;
+            if (T::kDynamic && p.work_counter == nullptr) __trap();  // GroupedGemm always passes a counter pair to these
             for (Live n = find_live(first_unit); n.u < total_units;) {
                 Live after{};
                 if constexpr (T::kPrefetch) after = find_live(n.u + unit_stride);  // its loads overlap the copies below
-                if constexpr (T::kDynamic) {
-                    if (p.work_counter == nullptr) __trap();  // GroupedGemm always passes a counter pair to these
-                }
                 const moe_sched::WorkUnit w{n.m_unit, n.n_tile};
                 const uint32_t row0 = cta_m_unit(w.m_unit) * T::BLOCK_M, rb = row0 / MOE_GEMM_BLOCK_M;
                 const uint32_t e = n.e;

@@ -130,7 +130,10 @@ public final class GpuEngineSettings {
                     + "row k times into the expert-contiguous layout (docs/kernel-notes.md v6). Production sm_90a GEMMs with "
                     + "promotion every 128 only (refused with referenceGemm, fp8PromotionInterval=32 and on GPUs other than "
                     + "compute capability 9.0); ignored for BF16. Results are bitwise the same. Measured on the H200 (session 6, "
-                    + "DeepSeek-V3 FP8, both timing orders): 4096 tokens 2-7 % faster (5.12-5.33 vs 5.43-5.50 ms), 16384 tokens "
-                    + "neutral (+-1.6 %, the gathered GEMM1 ~6 % slower there eats the saved scatter), hence not yet the default.",
+                    + "DeepSeek-V3 FP8): against the static GEMM1 order 2-7 % faster at 4096 tokens and neutral at 16384; "
+                    + "against the default dynamic-unit GEMM1 (gemmDynamicUnits) the gathering GEMM1 is slower (2.87 vs 2.58 ms "
+                    + "at 4096 tokens, 8.33 vs 7.76 at 16384) by more than the scatter it saves, so off by default. Its producer "
+                    + "omits the async-proxy fence between the cp.async writes and wgmma's reads (as CUTLASS's SM90 cp.async + "
+                    + "GMMA mainloop; docs/kernel-notes.md v6.1): a documented risk, not observed in the tests.",
             false);
 }

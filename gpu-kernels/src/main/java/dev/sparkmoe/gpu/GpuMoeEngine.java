@@ -467,11 +467,11 @@ public final class GpuMoeEngine implements MoeEngine {
             try {
                 ctx.makeCurrent();
                 synchronizeStreams("closing the engine"); // work queued by stacks on this stream, too
-                graphs.close();
             } catch (RuntimeException e) {
                 if (failure == null) failure = e; else failure.addSuppressed(e);
             }
-            List<AutoCloseable> parts = new ArrayList<>(List.of(layerDone, inputConsumed));
+            // the graphs first, and even when the synchronization failed (each part is closed on its own)
+            List<AutoCloseable> parts = new ArrayList<>(List.of(graphs, layerDone, inputConsumed));
             if (copies != null) parts.add(copies);
             if (workspace != null) parts.add(workspace);
             parts.addAll(List.of(kernels, weights, stream, module, ctx));

@@ -313,8 +313,8 @@ final class LayerKernels implements AutoCloseable {
     }
 
     /**
-     * Closes what this owns, in the order the engine closed these parts before they moved here: the shared branch's
-     * events, the small-batch workspace, the fp64 router copy, the shared branch's stream. The first failure is thrown,
+     * Closes what this owns: the shared branch's events, the small-batch workspace, the GEMM work counters, the fp64
+     * router copy, the shared branch's stream (after everything that may have used it). The first failure is thrown,
      * the others suppressed in it. A second close throws.
      */
     @Override

@@ -86,10 +86,18 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
     public static GroupedGemmConfig choose(Gemm gemm, Operand operand, int maxRowBlocks, int n, int k, int smCount,
                                            int fp8PromotionInterval, boolean dynamicUnits) {
         GroupedGemmConfig c = chooseStatic(gemm, operand, maxRowBlocks, n, k, smCount, fp8PromotionInterval);
-        if (!dynamicUnits || c.kernel.endsWith("_n128") || c.kernel.endsWith("_p32")) return c;
-        return new GroupedGemmConfig(c.kernel + (c.kernel.endsWith("_u") || c.kernel.endsWith("_m128usu2") ? "d" : "_d"), c.blockM,
-                c.blockN, c.blockK, c.stages, c.threads, c.dynamicSmemBytes + UNIT_ID_BYTES, c.gridX, c.gridY, true);
+        String dynamic = DYNAMIC_FORMS.get(c.kernel);
+        if (!dynamicUnits || dynamic == null) return c;
+        return new GroupedGemmConfig(dynamic, c.blockM, c.blockN, c.blockK, c.stages, c.threads, c.dynamicSmemBytes + UNIT_ID_BYTES,
+                c.gridX, c.gridY, true);
     }
+
+    /** The production entry points that have a dynamic-unit form (grouped_gemm.cu), and that form's name. */
+    private static final java.util.Map<String, String> DYNAMIC_FORMS = java.util.Map.of(
+            "grouped_gemm1_swiglu_bf16", "grouped_gemm1_swiglu_bf16_d",
+            "grouped_gemm2_bf16", "grouped_gemm2_bf16_d",
+            "grouped_gemm1_swiglu_fp8_m128usu2", "grouped_gemm1_swiglu_fp8_m128usu2d",
+            "grouped_gemm2_fp8_u", "grouped_gemm2_fp8_ud");
 
     /** Shared memory of the decoded units a dynamic-unit kernel's producer hands to its consumers (Tile::UNIT_ID_BYTES: 16 stages x 8 words). */
     static final int UNIT_ID_BYTES = 16 * 8 * 4;
@@ -141,11 +149,7 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
      * slot -> token map ({@code sparkmoe.gpu.gatherRows}, docs/kernel-notes.md v6): the production tile
      * ({@code _m128usu2}) with the gathering producer, same launch shape and shared memory. Promotion every 128 only.
      */
-    public static GroupedGemmConfig gatheredFp8Gemm1(int maxRowBlocks, int n, int k, int smCount) {
-        return gatheredFp8Gemm1(maxRowBlocks, n, k, smCount, false);
-    }
-
-    /** As above; {@code dynamicUnits}: its form that claims its units at run time ({@code _m128usu2gd}, Tile::kDynamic). */
+    /** {@code dynamicUnits}: its form that claims its units at run time ({@code _m128usu2gd}, Tile::kDynamic). */
     public static GroupedGemmConfig gatheredFp8Gemm1(int maxRowBlocks, int n, int k, int smCount, boolean dynamicUnits) {
         GroupedGemmConfig c = choose(Gemm.GEMM1_SWIGLU, Operand.FP8, maxRowBlocks, n, k, smCount);
         return new GroupedGemmConfig(c.kernel() + GATHER_SUFFIX + (dynamicUnits ? "d" : ""), c.blockM(), c.blockN(), c.blockK(),

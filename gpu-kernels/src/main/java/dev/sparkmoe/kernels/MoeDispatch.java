@@ -76,19 +76,10 @@ public final class MoeDispatch {
         return Math.toIntExact(Math.max(bound, 1));
     }
 
-    /** Counts, scan and row assignment: everything but the data. */
-    public void layout(CudaStream s, DeviceBuffer topkExpert, DeviceBuffer topkWeight, DeviceBuffer chunkCounts,
-                       DeviceBuffer chunkBase, DeviceBuffer expertCount, DeviceBuffer expertStart, DeviceBuffer blockExpert,
-                       DeviceBuffer numRowBlocks, DeviceBuffer slotOfEntry, DeviceBuffer rowWeight, DeviceBuffer numTokens,
-                       int tokenCapacity, int topK, int experts, int maxRowBlocks) {
-        layout(s, topkExpert, topkWeight, chunkCounts, chunkBase, expertCount, expertStart, blockExpert, numRowBlocks, slotOfEntry,
-                rowWeight, null, numTokens, tokenCapacity, topK, experts, maxRowBlocks);
-    }
-
     /**
-     * As above, and (when {@code tokenOfSlot} != null) {@code tokenOfSlot[row]} = the token of each routed row
-     * (int32[maxRowBlocks * 128]; only real rows are written): the map by which the gathering GEMM1 reads the
-     * once-quantized tokens.
+     * Counts, scan and row assignment: everything but the data; and (when {@code tokenOfSlot} != null)
+     * {@code tokenOfSlot[row]} = the token of each routed row (int32[maxRowBlocks * 128]; only real rows are written):
+     * the map by which the gathering GEMM1 reads the once-quantized tokens.
      */
     public void layout(CudaStream s, DeviceBuffer topkExpert, DeviceBuffer topkWeight, DeviceBuffer chunkCounts,
                         DeviceBuffer chunkBase, DeviceBuffer expertCount, DeviceBuffer expertStart, DeviceBuffer blockExpert,

@@ -18,14 +18,18 @@ public final class WorkCounters implements AutoCloseable {
     private final Map<CudaStream, DeviceBuffer> pairs = new IdentityHashMap<>();
     private boolean closed;
 
-    /** One zeroed pair for each of {@code streams} (null entries are skipped: e.g. an absent side stream). */
+    /**
+     * One pair for each of {@code streams} (null entries are skipped: e.g. an absent side stream), zeroed by a memset
+     * on its own stream, so the zero lands before any launch on that stream (the layer's streams do not synchronize
+     * with the legacy stream a synchronous copy would use).
+     */
     public WorkCounters(CudaContext ctx, String owner, CudaStream... streams) {
         try {
             for (CudaStream s : streams) {
                 if (s == null || pairs.containsKey(s)) continue;
                 DeviceBuffer b = DeviceBuffer.ints(ctx, owner + " GEMM work counters " + pairs.size(), 2);
                 pairs.put(s, b);
-                b.upload(new int[] {0, 0});
+                b.memset32(0, s);
             }
         } catch (RuntimeException e) {
             for (DeviceBuffer b : pairs.values()) {

@@ -298,7 +298,9 @@ class GpuMoeEngineGpuTest {
                         : load(preset, g.name().endsWith("F8_E4M3") ? DType.F8_E4M3 : DType.BF16);
                 int h = w.config().hiddenSize();
                 List<Map<String, String>> variants = new ArrayList<>(List.of(Map.of(gather, "true"),
-                        Map.of(gather, "true", GpuMoeEngine.GRAPHS_PROPERTY, "false")));
+                        Map.of(gather, "true", GpuMoeEngine.GRAPHS_PROPERTY, "false"),
+                        // the gathering GEMM1 in the static unit order (_m128usu2g; the default claims units: _m128usu2gd)
+                        Map.of(gather, "true", GpuEngineSettings.GEMM_DYNAMIC_UNITS.key(), "off")));
                 if (w.config().hasSharedExpert()) variants.add(Map.of(gather, "true", GpuEngineSettings.SHARED_EXPERT_STREAM.key(), "false"));
                 List<MoeEngine> gathered = new ArrayList<>();
                 try (MoeEngine scattered = GpuMoeEngine.open(w, Precision.FP8, 0); MoeEngine cpu = new CpuMoeEngine(w, Precision.FP8, 0)) {
