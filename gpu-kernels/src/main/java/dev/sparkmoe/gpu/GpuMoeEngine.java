@@ -11,6 +11,7 @@ import dev.sparkmoe.cuda.DeviceBuffer;
 import dev.sparkmoe.engine.MoeEngine;
 import dev.sparkmoe.engine.MoeEngineException;
 import dev.sparkmoe.engine.Precision;
+import dev.sparkmoe.kernels.GroupedGemm;
 import dev.sparkmoe.kernels.MoeDispatch;
 import dev.sparkmoe.kernels.MoeRoute;
 import dev.sparkmoe.kernels.WeightPacking.Format;
@@ -180,6 +181,11 @@ public final class GpuMoeEngine implements MoeEngine {
                 + ", router logits " + kernels.routerKernel().name().toLowerCase(java.util.Locale.ROOT)
                 + (s.yBf16() ? ", expert outputs bf16" : "")
                 + (s.gatherRows() ? ", GEMM1 gathers its rows" : "")
+                + switch (s.gemmDynamicUnits()) {
+                    case OFF -> "";
+                    case GEMM1 -> ", GEMM1's work units claimed at run time";
+                    case ALL -> ", all GEMMs' work units claimed at run time";
+                }
                 + (s.scatterKernel() != MoeDispatch.ScatterKernel.PREFETCH ? ", scatter " + s.scatterKernel().name().toLowerCase(java.util.Locale.ROOT) : "")
                 + (kernels.sharedStream() != null ? ", shared expert on a side stream" : "")
                 + (kernels.decodeMaxTokens() > 0 ? ", small-batch path up to " + kernels.decodeMaxTokens() + " tokens" : "")

@@ -127,7 +127,7 @@ final class LayerKernels implements AutoCloseable {
         List<Integer> ks = new ArrayList<>(List.of(c.expertIntermediateSize()));
         if (c.hasSharedExpert()) ks.add(c.sharedIntermediateSize());
         for (int k : ks) {
-            String name = g.config(GroupedGemmConfig.Gemm.GEMM2, op, 1, c.hiddenSize(), k).kernel() + "_ybf16";
+            String name = g.gemm2EntryPoint(g.config(GroupedGemmConfig.Gemm.GEMM2, op, 1, c.hiddenSize(), k));
             try {
                 m.function(name);
             } catch (CudaException e) {
@@ -209,18 +209,16 @@ final class LayerKernels implements AutoCloseable {
                 e, maxRowBlocks);
         mark.after("dispatch layout");
         RealRows real = RealRows.ofExperts(ws.expertCount, ws.expertStart);
-        if (gatherRows) {
-            // GEMM1 zero-fills the padding rows itself: only their routing weights need zeroing
-            dispatch.padExpertWeights(stream, ws.expertCount, ws.expertStart, ws.rowWeight, e);
-            mark.after("pad (row weights)");
-            gemm.gemm1Fp8Gathered(stream, ws.aTokens, ws.aTokensScale, ws.tokenOfSlot, weights.w1, weights.w1Scale, ws.hmid,
-                    ws.hmidScale, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, h, inter, real);
-            mark.after("GEMM1 routed (gathered)");
-        } else {
-            dispatch.padExperts(stream, ws.expertCount, ws.expertStart, ws.a, ws.aScale, ws.rowWeight, ws.numTokens, h, e, format.bytes());
-        }
         if (fp8) {
-            if (!gatherRows) {
+            if (gatherRows) {
+                // GEMM1 zero-fills the padding rows itself: only their routing weights need zeroing
+                dispatch.padExpertWeights(stream, ws.expertCount, ws.expertStart, ws.rowWeight, e);
+                mark.after("pad (row weights)");
+                gemm.gemm1Fp8Gathered(stream, ws.aTokens, ws.aTokensScale, ws.tokenOfSlot, weights.w1, weights.w1Scale, ws.hmid,
+                        ws.hmidScale, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, h, inter, real);
+                mark.after("GEMM1 routed (gathered)");
+            } else {
+                dispatch.padExperts(stream, ws.expertCount, ws.expertStart, ws.a, ws.aScale, ws.rowWeight, ws.numTokens, h, e, format.bytes());
                 dispatch.rowsFp8(stream, ws.x, ws.slotOfEntry, ws.a, ws.aScale, null, null, ws.numTokens, cap, h, k);
                 mark.after("pad + scatter (fp8 quantize)");
                 gemm.gemm1Fp8(stream, ws.a, ws.aScale, weights.w1, weights.w1Scale, ws.hmid, ws.hmidScale, ws.blockExpert,
@@ -231,6 +229,7 @@ final class LayerKernels implements AutoCloseable {
                     ws.numRowBlocks, maxRowBlocks, inter, h, real);
             mark.after("GEMM2 routed");
         } else {
+            dispatch.padExperts(stream, ws.expertCount, ws.expertStart, ws.a, ws.aScale, ws.rowWeight, ws.numTokens, h, e, format.bytes());
             dispatch.rowsBf16(stream, ws.x, ws.slotOfEntry, ws.a, null, ws.numTokens, cap, h, k);
             mark.after("pad + scatter (bf16)");
             gemm.gemm1Bf16(stream, ws.a, weights.w1, ws.hmid, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, h, inter, bf16Gemm1(real));

@@ -32,23 +32,15 @@ final class OwnedBuffers {
 
     /** Closes everything after a failed construction; close failures are added to {@code primary}. */
     void closeAfter(RuntimeException primary) {
-        for (int i = buffers.size() - 1; i >= 0; i--) {
-            try { buffers.get(i).close(); } catch (RuntimeException e) { primary.addSuppressed(e); }
-        }
+        Closeables.closeAfter(buffers, primary);
         buffers.clear();
     }
 
-    /** Closes everything; throws the first failure, the others suppressed in it. */
+    /** Closes everything, last made first; throws the first failure, the others suppressed in it. */
     void close() {
-        RuntimeException first = null;
-        for (int i = buffers.size() - 1; i >= 0; i--) {
-            try {
-                buffers.get(i).close();
-            } catch (RuntimeException e) {
-                if (first == null) first = e; else first.addSuppressed(e);
-            }
-        }
+        List<DeviceBuffer> lastFirst = new ArrayList<>(buffers);
+        java.util.Collections.reverse(lastFirst);
         buffers.clear();
-        if (first != null) throw first;
+        Closeables.closeAll(lastFirst);
     }
 }

@@ -180,8 +180,11 @@ public final class GroupedGemm {
             throw new IllegalArgumentException("GEMM2 output '" + y.name() + "' has " + y.elementBytes() + "-byte elements; this launcher "
                     + "stores Y in " + (yBf16 ? "bf16 (2 bytes)" : "fp32 (4 bytes)"));
         }
-        return yBf16 ? c.kernel() + "_ybf16" : c.kernel();
+        return gemm2EntryPoint(c);
     }
+
+    /** The entry point this launcher runs for GEMM2 with config {@code c}: its bf16-Y form ({@code *_ybf16}) or {@code c}'s own. */
+    public String gemm2EntryPoint(GroupedGemmConfig c) { return yBf16 ? c.kernel() + "_ybf16" : c.kernel(); }
 
     /** Launches with {@code args} followed by the two RealRows pointers (every entry point's last arguments) and, for a dynamic-unit kernel, the stream's work-counter pair. */
     private void launch(CudaStream s, GroupedGemmConfig c, RealRows real, Object... args) {

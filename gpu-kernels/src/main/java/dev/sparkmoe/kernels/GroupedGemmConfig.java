@@ -87,9 +87,12 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
                                            int fp8PromotionInterval, boolean dynamicUnits) {
         GroupedGemmConfig c = chooseStatic(gemm, operand, maxRowBlocks, n, k, smCount, fp8PromotionInterval);
         String dynamic = DYNAMIC_FORMS.get(c.kernel);
-        if (!dynamicUnits || dynamic == null) return c;
-        return new GroupedGemmConfig(dynamic, c.blockM, c.blockN, c.blockK, c.stages, c.threads, c.dynamicSmemBytes + UNIT_ID_BYTES,
-                c.gridX, c.gridY, true);
+        return dynamicUnits && dynamic != null ? c.claimingUnits(dynamic) : c;
+    }
+
+    /** This launch as the entry point {@code kernel}, its Tile::kDynamic form: the same tile, plus the unit slots. */
+    private GroupedGemmConfig claimingUnits(String kernel) {
+        return new GroupedGemmConfig(kernel, blockM, blockN, blockK, stages, threads, dynamicSmemBytes + UNIT_ID_BYTES, gridX, gridY, true);
     }
 
     /** The production entry points that have a dynamic-unit form (grouped_gemm.cu), and that form's name. */
@@ -148,12 +151,13 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
      * The FP8 GEMM1 that gathers its A rows itself from the activations quantized once per token through a
      * slot -> token map ({@code sparkmoe.gpu.gatherRows}, docs/kernel-notes.md v6): the production tile
      * ({@code _m128usu2}) with the gathering producer, same launch shape and shared memory. Promotion every 128 only.
+     * {@code dynamicUnits}: its form that claims its units at run time ({@code _m128usu2gd}, Tile::kDynamic).
      */
-    /** {@code dynamicUnits}: its form that claims its units at run time ({@code _m128usu2gd}, Tile::kDynamic). */
     public static GroupedGemmConfig gatheredFp8Gemm1(int maxRowBlocks, int n, int k, int smCount, boolean dynamicUnits) {
         GroupedGemmConfig c = choose(Gemm.GEMM1_SWIGLU, Operand.FP8, maxRowBlocks, n, k, smCount);
-        return new GroupedGemmConfig(c.kernel() + GATHER_SUFFIX + (dynamicUnits ? "d" : ""), c.blockM(), c.blockN(), c.blockK(),
-                c.stages(), c.threads(), c.dynamicSmemBytes() + (dynamicUnits ? UNIT_ID_BYTES : 0), c.gridX(), c.gridY(), dynamicUnits);
+        GroupedGemmConfig g = new GroupedGemmConfig(c.kernel() + GATHER_SUFFIX, c.blockM(), c.blockN(), c.blockK(), c.stages(), c.threads(),
+                c.dynamicSmemBytes(), c.gridX(), c.gridY());
+        return dynamicUnits ? g.claimingUnits(g.kernel() + "d") : g;
     }
 
     /** Shared memory of the staged e4m3 output of the {@code _m128us*} GEMM1 tiles (Tile::OUT_STAGE_BYTES: 2 x 64 x 128). */
