@@ -1,7 +1,7 @@
 // Small-batch ("decode") path of the MoE layer: three kernels instead of the dozen of the grouped path, for launches of
 // at most 16 or 32 tokens, where the layer is a weight stream and the grouped GEMMs' 128-row tiles hold 1-2 real rows.
 //
-//   moe_decode_route_tN  router logits (fp64 SIMT: every product exact, partial sums of 512-K chunks added in a fixed
+//   moe_decode_route_tN  router logits (fp64 SIMT: every product exact, partial sums of 256-K chunks added in a fixed
 //                        order, rounded once to fp32), the activations for GEMM1 (FP8: e4m3 per token per 128 channels
 //                        with fp32 scales, the recipe; BF16: rounded to nearest even), then - in the last CTA to finish,
 //                        found with a counter (no grid barrier) - top-k (moe_topk.cuh, the CPU's keys and tie rule) and
@@ -33,7 +33,7 @@
 
 #define DEC_WARPS 8
 #define DEC_THREADS (DEC_WARPS * 32)
-#define DEC_KC 512     // router logits: K chunk of one CTA
+#define DEC_KC 256     // router logits: K chunk of one CTA (more CTAs: the chunk's fp64 x reads bound each CTA)
 #define DEC_EG 8       // router logits: router rows of one CTA (one per warp)
 #define DEC_STAGES 5   // 2 KB weight slabs in flight per warp (lane-private shared-memory ring)
 
@@ -258,10 +258,9 @@ __device__ __forceinline__ void route(
     int* __restrict__ used_cnt, int* __restrict__ entries, const int* __restrict__ num_tokens, int H, int n_out, int E,
     int k, int scoring, int n_group, int topk_group, int norm_topk, float scaling, int shared_gated, int fp8) {
   extern __shared__ __align__(16) float dec_smem[];
-  __shared__ float gkeys[DEC_WARPS][32];
-  __shared__ unsigned char gok[DEC_WARPS][32];
   __shared__ int chosen[DEC_WARPS][32];
   __shared__ int plan_cnt[MOE_MAX_EXPERTS], plan_pos[MOE_MAX_EXPERTS];
+  __shared__ int selected[TCAP * 32];  // the routing entries' experts (t * k + j), for the plan without global reads
   __shared__ int last;
   const int T = min(*num_tokens, TCAP);
   const int kc = blockIdx.x, grp = blockIdx.y;
@@ -277,11 +276,30 @@ __device__ __forceinline__ void route(
     wv[i] = (e < n_out && c < klen) ? w[(size_t)e * H + k0 + c] : 0.0f;
   }
 
-  // x[0..T)[k0, k0 + klen) -> shared memory (fp32)
-  const int v4 = klen / 4;
-  for (int i = threadIdx.x; i < T * v4; i += DEC_THREADS) {
-    const int t = i / v4, c = i % v4;
-    ((float4*)(dec_smem + t * DEC_KC))[c] = ((const float4*)(x + (size_t)t * H + k0))[c];
+  // x[0..T)[k0, k0 + klen) -> shared memory in fp64: every load in flight before the first store, and each value
+  // widened once per CTA instead of once per router row (the F2F conversions were the logit loop's bottleneck)
+  double* xs = reinterpret_cast<double*>(dec_smem);
+  {
+    constexpr int V4 = DEC_KC / 4, XB = TCAP * V4 / DEC_THREADS < 8 ? TCAP * V4 / DEC_THREADS : 8;  // float4 per thread per batch
+#pragma unroll 1
+    for (int b0 = 0; b0 < TCAP * V4; b0 += XB * DEC_THREADS) {
+      const int v4 = klen / 4;
+      float4 xv[XB];
+#pragma unroll
+      for (int r = 0; r < XB; r++) {
+        const int i = b0 + threadIdx.x + r * DEC_THREADS, t = i / V4, c = i % V4;
+        if (t < T && c < v4) xv[r] = ((const float4*)(x + (size_t)t * H + k0))[c];
+      }
+#pragma unroll
+      for (int r = 0; r < XB; r++) {
+        const int i = b0 + threadIdx.x + r * DEC_THREADS, t = i / V4, c = i % V4;
+        if (t < T && c < v4) {
+          double2* d = reinterpret_cast<double2*>(xs + t * DEC_KC + 4 * c);
+          d[0] = make_double2(xv[r].x, xv[r].y);
+          d[1] = make_double2(xv[r].z, xv[r].w);
+        }
+      }
+    }
   }
   __syncthreads();
 
@@ -291,7 +309,9 @@ __device__ __forceinline__ void route(
     const int nj = grp < nb ? (nb - grp + gy - 1) / gy : 0;
     for (int item = warp; item < nj * T; item += DEC_WARPS) {
       const int j = grp + (item / T) * gy, t = item % T;
-      const float4 v = ((const float4*)(dec_smem + t * DEC_KC + j * 128))[lane];
+      const double2* xd = reinterpret_cast<const double2*>(xs + t * DEC_KC + j * 128 + lane * 4);
+      const double2 lo2 = xd[0], hi2 = xd[1];
+      const float4 v = make_float4((float)lo2.x, (float)lo2.y, (float)hi2.x, (float)hi2.y);  // exact: widened floats
       const size_t col = (size_t)k0 + j * 128 + lane * 4;
       if (fp8) {
         const float amax = moe_warp_max(fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))));
@@ -322,17 +342,17 @@ __device__ __forceinline__ void route(
         const double wd = (double)wv[i];
 #pragma unroll
         for (int t = 0; t < TCAP; t++)
-          if (t < T) acc[t] = fma(wd, (double)dec_smem[t * DEC_KC + c], acc[t]);
+          if (t < T) acc[t] = fma(wd, xs[t * DEC_KC + c], acc[t]);
       }
     }
 #pragma unroll
-    for (int t = 0; t < TCAP; t++) {
-      if (t < T) {
-        double v = acc[t];
-        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL, v, o);  // the same sum in every lane
-        if (lane == 0) partial[((size_t)kc * TCAP + t) * n_out + e] = v;
-      }
-    }
+    for (int o = 16; o > 0; o >>= 1)  // the same sum in every lane; the tokens' shuffle chains interleaved
+#pragma unroll
+      for (int t = 0; t < TCAP; t++)
+        if (t < T) acc[t] += __shfl_xor_sync(FULL, acc[t], o);
+#pragma unroll
+    for (int t = 0; t < TCAP; t++)
+      if (t < T && lane == 0) partial[((size_t)kc * TCAP + t) * n_out + e] = acc[t];
   }
 
   // the last CTA of this row group adds the K chunks in order and rounds once
@@ -368,6 +388,8 @@ __device__ __forceinline__ void route(
   if (!last) return;
   __threadfence();
   if (threadIdx.x == 0) *route_counter = 0;
+  for (int i = threadIdx.x; i < E; i += DEC_THREADS) plan_cnt[i] = 0;
+  __syncthreads();
   {
     // per warp: key, score [E], logits row [n_out] (floats), eligibility [E] (bytes)
     const int per_warp = 2 * E + n_out + (E + 3) / 4;
@@ -379,23 +401,21 @@ __device__ __forceinline__ void route(
       for (int i = lane; i < n_out; i += 32) row[i] = __ldcg(&logits[(size_t)t * n_out + i]);
       __syncwarp();
       moe_topk_token(row, bias, t, topk_expert, topk_weight, shared_row_weight, E, k, scoring, n_group, topk_group,
-                     norm_topk, scaling, shared_gated, key, score, okw, gkeys[warp], gok[warp], chosen[warp]);
+                     norm_topk, scaling, shared_gated, key, score, okw, chosen[warp]);
+      __syncwarp();
+      if (lane < k) {  // counts per expert: integer shared-memory atomics, the same totals in any order
+        const int ex = chosen[warp][lane];
+        selected[t * k + lane] = ex;
+        atomicAdd(&plan_cnt[ex], 1);
+      }
       __syncwarp();
     }
   }
   __syncthreads();
   if (warp != 0) return;
-  // plan (one warp): counts per expert, used experts in index order, entries grouped by expert in ascending order
+  // plan (one warp, from the counts and experts the top-k warps left in shared memory): used experts in index order,
+  // entries grouped by expert in ascending order
   const int n = T * k;
-  for (int i = lane; i < E; i += 32) plan_cnt[i] = 0;
-  __syncwarp();
-  for (int base = 0; base < n; base += 32) {
-    const int i = base + lane;
-    const int ex = i < n ? topk_expert[i] : -1;
-    const unsigned m = __match_any_sync(FULL, ex);
-    if (ex >= 0 && lane == __ffs(m) - 1) plan_cnt[ex] += __popc(m);
-    __syncwarp();
-  }
   const int per = (E + 31) / 32, lo = min(E, lane * per), hi = min(E, lo + per);
   int nu = 0, ne = 0;
   for (int i = lo; i < hi; i++) { const int c = plan_cnt[i]; nu += c > 0; ne += c; }
@@ -414,7 +434,7 @@ __device__ __forceinline__ void route(
   __syncwarp();
   for (int base = 0; base < n; base += 32) {
     const int i = base + lane;
-    const int ex = i < n ? topk_expert[i] : -1;
+    const int ex = i < n ? selected[i] : -1;
     const unsigned m = __match_any_sync(FULL, ex);
     if (ex >= 0) entries[plan_pos[ex] + __popc(m & ((1u << lane) - 1))] = i;
     __syncwarp();
@@ -626,7 +646,7 @@ __device__ __forceinline__ void gemm2(
 // entry points (grid and shared memory: dev.sparkmoe.kernels.MoeDecode)
 // ---------------------------------------------------------------------------------------------------------------------
 #define DEC_ROUTE(NAME, TCAP)                                                                                          \
-  extern "C" __global__ void __launch_bounds__(DEC_THREADS) NAME(                                                      \
+  extern "C" __global__ void __launch_bounds__(DEC_THREADS, 1) NAME(                                                   \
       const float* x, const float* w, const float* bias, double* partial, float* logits, int* topk_expert,             \
       float* topk_weight, float* shared_row_weight, uint8_t* act, float* act_scale, int* group_counter,               \
       int* route_counter, int* expert_count, int* num_used, int* used_expert, int* used_off, int* used_cnt,           \

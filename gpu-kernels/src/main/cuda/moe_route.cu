@@ -518,12 +518,10 @@ extern "C" __global__ void __launch_bounds__(ROUTE_WARPS * 32) moe_route_topk(
   // dynamic shared memory, sized by E (more blocks per SM than a MOE_MAX_EXPERTS-sized static array):
   // keys [ROUTE_WARPS][E] floats, scores [ROUTE_WARPS][E] floats, eligibility [ROUTE_WARPS][E] bytes
   extern __shared__ float route_smem[];
-  __shared__ float gkeys[ROUTE_WARPS][32];
-  __shared__ unsigned char gok[ROUTE_WARPS][32];
   __shared__ int chosen[ROUTE_WARPS][32];
   float* key = route_smem + warp * E;
   float* score = route_smem + (ROUTE_WARPS + warp) * E;
   unsigned char* okw = (unsigned char*)(route_smem + 2 * ROUTE_WARPS * E) + warp * E;
   moe_topk_token(logits + (size_t)t * n_out, bias, t, topk_expert, topk_weight, shared_row_weight, E, k, scoring, n_group,
-                 topk_group, norm_topk, scaling, shared_gated, key, score, okw, gkeys[warp], gok[warp], chosen[warp]);
+                 topk_group, norm_topk, scaling, shared_gated, key, score, okw, chosen[warp]);
 }

@@ -21,7 +21,7 @@ public final class MoeDecode {
     /** The most tokens one launch of the small-batch kernels takes. */
     public static final int MAX_TOKENS = 32;
     /** Router logits: K chunk and router rows of one CTA (DEC_KC, DEC_EG). */
-    static final int K_CHUNK = 512, ROWS_PER_CTA = 8;
+    static final int K_CHUNK = 256, ROWS_PER_CTA = 8;
     static final int WARPS = 8, THREADS = WARPS * 32;
     /** Rows of one GEMM warp unit and channels of one GEMM2/combine tile. */
     static final int UNIT_ROWS = 16;
@@ -75,10 +75,10 @@ public final class MoeDecode {
     /** Ints of GEMM2's per-16-channel combine counters. */
     public static long gemm2Counters(MoeConfig c) { return c.hiddenSize() / UNIT_ROWS; }
 
-    /** Dynamic shared memory of the route kernel: the x chunk, or the top-k scratch of 8 warps, whichever is larger. */
+    /** Dynamic shared memory of the route kernel: the x chunk in fp64, or the top-k scratch of 8 warps, whichever is larger. */
     static int routeSmemBytes(int tile, int experts, int routerRows) {
         int perWarpFloats = 2 * experts + routerRows + (experts + 3) / 4;
-        return Math.max(tile * K_CHUNK * 4, WARPS * perWarpFloats * 4);
+        return Math.max(tile * K_CHUNK * Double.BYTES, WARPS * perWarpFloats * 4);
     }
 
     /** Persistent grid of the GEMM kernels: two CTAs of 8 warps per SM (their register and shared-memory budget). */
