@@ -267,6 +267,13 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2, TileSwiGLUFp8M128UniformStagedU
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu4, TileSwiGLUFp8M128UniformStagedUnroll4, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2h, TileSwiGLUFp8M128UniformStagedUnroll2Split, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2d, TileSwiGLUFp8M128UniformStagedUnroll2Dynamic, MOE_NO_CLUSTER, 1)
+// _m128usu2dc (v8, session 7, helper mcast7; benchmark variant, not a production choice): _m128usu2d in 2-CTA clusters
+// on pair units (Tile::kPairB): two row blocks of one expert on one N tile share the weight tile by multicast (each CTA
+// loads half), or an expert's odd last row block runs on two adjacent N tiles. Same arguments as _m128usu2d (a zeroed
+// work-counter pair); grid even (clusters launch whole); needs 2 * N / 256 even.
+using TileSwiGLUFp8M128UniformStagedUnroll2DynamicPair =
+        moe_sched::Tile<128, 256, 4, false, 2, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, true>;
+MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dc, TileSwiGLUFp8M128UniformStagedUnroll2DynamicPair, MOE_CLUSTER2, 1)
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_FP8_BODY(TILE, COUNTER)                                                                                       \
