@@ -272,8 +272,16 @@ MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2d, TileSwiGLUFp8M128Uniform
 // loads half), or an expert's odd last row block runs on two adjacent N tiles. Same arguments as _m128usu2d (a zeroed
 // work-counter pair); grid even (clusters launch whole); needs 2 * N / 256 even.
 using TileSwiGLUFp8M128UniformStagedUnroll2DynamicPair =
-        moe_sched::Tile<128, 256, 4, false, 2, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, true>;
+        moe_sched::Tile<128, 256, 4, false, 2, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 1>;
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dc, TileSwiGLUFp8M128UniformStagedUnroll2DynamicPair, MOE_CLUSTER2, 1)
+// diagnostics of v8: _m128usu2dcn = the same pairs and barriers without multicast (each CTA loads its full B);
+// _m128usu2dcl = _m128usu2dc with the release's own / partner arrives issued by two lanes at once
+using TileSwiGLUFp8M128UniformStagedUnroll2DynamicPairNoMulticast =
+        moe_sched::Tile<128, 256, 4, false, 2, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 2>;
+using TileSwiGLUFp8M128UniformStagedUnroll2DynamicPairLaneRelease =
+        moe_sched::Tile<128, 256, 4, false, 2, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 3>;
+MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dcn, TileSwiGLUFp8M128UniformStagedUnroll2DynamicPairNoMulticast, MOE_CLUSTER2, 1)
+MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dcl, TileSwiGLUFp8M128UniformStagedUnroll2DynamicPairLaneRelease, MOE_CLUSTER2, 1)
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_FP8_BODY(TILE, COUNTER)                                                                                       \

@@ -434,7 +434,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     sm90::mbar_arrive_expect_tx(full_bar(stage), bytes);
                     sm90::bulk_copy_g2s(a_smem + stage * T::A_STAGE_BYTES, a_src + (uint64_t)kb * MOE_GEMM_BLOCK_M * moe_sched::kSlabBytes,
                                         T::A_STAGE_BYTES, full_bar(stage));
-                    if (T::kClusterM > 1 && (!T::kPairB || n.shared_b)) {
+                    if (T::kClusterM > 1 && (!T::kPairB || (T::kPairMulticast && n.shared_b))) {
                         constexpr uint32_t half = T::B_STAGE_BYTES / 2;
                         sm90::bulk_copy_g2s_multicast(b_smem + stage * T::B_STAGE_BYTES + rank * half,
                                                       b_src + (uint64_t)kb * w_rows * moe_sched::kSlabBytes + rank * half,
@@ -492,7 +492,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     uint32_t stage = 0, phase = 0, local_unit = 0;
     // Releases a stage: one arrival per consumer warp, in every CTA of the cluster (their producers write into ours).
     auto release = [&](uint32_t s) {
-        if (lane == 0) {
+        if constexpr (T::kPairLaneRelease) {
+            if (lane < T::kClusterM) sm90::mbar_arrive_cluster(empty_bar(s), lane);  // (kPair 3) lane c arrives in CTA c
+        } else if (lane == 0) {
             if constexpr (T::kClusterM > 1) {
                 for (uint32_t c = 0; c < T::kClusterM; ++c) sm90::mbar_arrive_cluster(empty_bar(s), c);
             } else {
