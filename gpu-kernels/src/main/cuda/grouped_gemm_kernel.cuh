@@ -12,7 +12,8 @@
 // accumulator sets let a warpgroup's wgmmas for K block kb+1 run while it promotes kb (64-row tiles); the 128-row
 // "halves" tile (kHalves) instead gives each warpgroup 64 whole rows, run as two 128-wide wgmma halves into one
 // accumulator, promoted in turn (no overlap inside a warpgroup; 40 % less data moved per FLOP). Optional (kClusterM = 2):
-// 2-CTA clusters sharing the weight tile by multicast (slower so far; benchmark variant only).
+// 2-CTA clusters sharing the weight tile by multicast (slower so far; benchmark variant only): the 64-row tile's two
+// halves of a row block, or (Tile::kPairB, v8) pair units of two 128-row blocks of one expert.
 // Epilogues, straight from registers: GEMM1 SwiGLU (gate and up are interleaved per 8 packed rows, so each thread
 // holds g and u of the same output column) writing bf16, or e4m3 + per-row-per-128 scales (the two warpgroups
 // own the two 64-column halves of the 128 output columns and exchange row maxima through shared memory; in the
