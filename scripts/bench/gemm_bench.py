@@ -88,9 +88,15 @@ TILES = {
     "grouped_gemm1_swiglu_fp8_m128usu2g1": (128, 256, 4, 1),
     "grouped_gemm1_swiglu_fp8_m128usu2gd": (128, 256, 4, 1),
     "grouped_gemm1_swiglu_bf16_g": (128, 256, 4, 1),  # the BF16 GEMM1 tile gathering its rows (session 6, not yet run)
+    # v8 (session 7, mcast7): _m128usu2d in 2-CTA clusters on pair units, the weight tile multicast (Tile::kPairB)
+    "grouped_gemm1_swiglu_fp8_m128usu2dc": (128, 256, 4, 2),
+    # its diagnostics: the same pairs without multicast (_m128usu2dcn), the release's two arrives from two lanes (_m128usu2dcl)
+    "grouped_gemm1_swiglu_fp8_m128usu2dcn": (128, 256, 4, 2),
+    "grouped_gemm1_swiglu_fp8_m128usu2dcl": (128, 256, 4, 2),
 }
 DYNAMIC = {"grouped_gemm1_swiglu_bf16_d", "grouped_gemm2_bf16_d", "grouped_gemm1_swiglu_fp8_m128usu2d", "grouped_gemm2_fp8_ud",
-           "grouped_gemm1_swiglu_fp8_m128usu2gd"}
+           "grouped_gemm1_swiglu_fp8_m128usu2gd", "grouped_gemm1_swiglu_fp8_m128usu2dc",
+           "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl"}
 # kernels that gather their A rows: arguments (A_tokens, A_tokens_scale, token_of_slot, W, ...), padding skip required
 GATHER = ("grouped_gemm1_swiglu_fp8_m128usu2g", "grouped_gemm1_swiglu_fp8_m128usu2g1", "grouped_gemm1_swiglu_bf16_g",
           "grouped_gemm1_swiglu_fp8_m128usu2gd")
@@ -99,15 +105,18 @@ STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grou
                                         "grouped_gemm1_swiglu_fp8_m128usu2", "grouped_gemm1_swiglu_fp8_m128usu4",
                                         "grouped_gemm1_swiglu_fp8_m128usu2h", "grouped_gemm1_swiglu_fp8_m128usu2d",
                                         "grouped_gemm1_swiglu_fp8_m128usu2g", "grouped_gemm1_swiglu_fp8_m128usu2g1",
-                                        "grouped_gemm1_swiglu_fp8_m128usu2gd")}
+                                        "grouped_gemm1_swiglu_fp8_m128usu2gd", "grouped_gemm1_swiglu_fp8_m128usu2dc",
+                                        "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl")}
 # the FP8 variants the session-3 benches compare with the production kernel (suffixes)
 V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2", "m128usu2h",
-      "m128usu2d", "ud", "d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g")
+      "m128usu2d", "ud", "d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g", "m128usu2dc",
+      "m128usu2dcn", "m128usu2dcl")
 GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud")
 BF16_VARIANTS = ("u", "d", "g")  # V4 tags that also exist for the BF16 kernels
 BF16_ONLY = ("d", "g")
-GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g")
-CLUSTER_GRID = None  # CTAs of a persistent cluster launch (set from the occupancy query or --cluster-grid)
+GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g",
+              "m128usu2dc", "m128usu2dcn", "m128usu2dcl")
+CLUSTER_GRID = None  # CTAs of a persistent cluster launch (--cluster-grid / sweep; else each kernel's occupancy query)
 DEV = torch.device("cuda")
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream
 
@@ -270,6 +279,14 @@ class Kernels:
         self.legacy = legacy  # a module built before the (expert_count, expert_start) arguments existed
         self.sms = torch.cuda.get_device_properties(0).multi_processor_count
         self.cache = {}
+        self.cluster_caps = {}
+
+    def cluster_cap(self, name):
+        """CTAs of a persistent launch of cluster kernel `name`: 2 x cuOccupancyMaxActiveClusters (its own smem), else SMs."""
+        if name not in self.cluster_caps:
+            n = max_active_clusters(self, name)
+            self.cluster_caps[name] = 2 * n if n else self.sms
+        return self.cluster_caps[name]
 
     def fn(self, name):
         if name not in self.cache:
@@ -294,7 +311,7 @@ class Kernels:
         else:
             bm, bn, _, cluster = TILES[name]
             units = prob.max_blocks * (128 // bm) * (weight_rows // bn)
-            cap = CLUSTER_GRID if (cluster > 1 and CLUSTER_GRID) else self.sms
+            cap = (CLUSTER_GRID or self.cluster_cap(name)) if cluster > 1 else self.sms
             ctas = min(cap, units) // cluster * cluster  # clusters launch whole
             grid, block, smem = (max(cluster, ctas),), (FAST_THREADS,), smem_bytes(name)
 
@@ -805,7 +822,8 @@ def cmd_layer(ks, args):
     flush = torch.empty(64 * 1024 * 1024, dtype=torch.float32, device=DEV)
     base = Kernels(args.baseline, legacy=True) if args.baseline else None
     out = []
-    for label, tokens, N, K, kind in LAYER_SHAPES:
+    sel = [int(i) for i in args.shapes.split(",")] if args.shapes else range(len(LAYER_SHAPES))  # --shapes: indices
+    for label, tokens, N, K, kind in (LAYER_SHAPES[i] for i in sel):
         prob = Problem(layer_rows(tokens))
         flops = 2.0 * prob.real_rows * N * K
         res = {"shape": f"{label}, {tokens} tokens ({prob.num_blocks} blocks, {prob.real_rows} rows), {N}, {K}"}
@@ -868,9 +886,7 @@ def main():
     global CLUSTER_GRID
     if args.cluster_grid:
         CLUSTER_GRID = args.cluster_grid
-    elif args.cmd != "sweep":
-        n = max_active_clusters(ks, "grouped_gemm1_swiglu_fp8_cluster")
-        CLUSTER_GRID = 2 * n if n else None
+    # else each cluster kernel's launches use its own occupancy query (Kernels.cluster_cap)
     print(f"cluster grid {CLUSTER_GRID}", flush=True)
     out = {"check": cmd_check, "bench": cmd_bench, "layer": cmd_layer, "sweep": cmd_sweep, "profile": cmd_profile}[args.cmd](ks, args)
     with open(os.path.join(args.out, f"gemm_{args.cmd}.json"), "w") as f:

@@ -13,7 +13,8 @@
 //   grouped_gemm1_swiglu_bf16_g(A_tokens bf16, token_of_slot, W1 bf16, Hout bf16, block_expert, num_row_blocks, max_row_blocks, K, N, RR)
 //   *_ybf16: the GEMM2 forms storing Y in bf16 (Y bf16 instead of f32, same arguments).
 //   Dynamic-unit forms (Tile::kDynamic: grouped_gemm1_swiglu_bf16_d, grouped_gemm2_bf16_d[_ybf16],
-//   grouped_gemm1_swiglu_fp8_m128usu2d, grouped_gemm1_swiglu_fp8_m128usu2gd, grouped_gemm2_fp8_ud[_ybf16]): the same
+//   grouped_gemm1_swiglu_fp8_m128usu2d, grouped_gemm1_swiglu_fp8_m128usu2gd, grouped_gemm2_fp8_ud[_ybf16],
+//   grouped_gemm1_swiglu_fp8_m128usu2dc[n|l] (2-CTA clusters, grid even, 2N/256 even)): the same
 //   arguments as their static forms followed by uint32_t* work_counter, a pair zeroed before the stream's first launch
 //   (every launch leaves it zeroed).
 // RR = (const int* expert_count, const int* expert_start), the padding skip, both may be null: expert e's real rows are
@@ -267,6 +268,22 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2, TileSwiGLUFp8M128UniformStagedU
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu4, TileSwiGLUFp8M128UniformStagedUnroll4, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2h, TileSwiGLUFp8M128UniformStagedUnroll2Split, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2d, TileSwiGLUFp8M128UniformStagedUnroll2Dynamic, MOE_NO_CLUSTER, 1)
+// _m128usu2dc (v8, session 7, helper mcast7; benchmark variant: correct, 0-2.4 % slower than _m128usu2d on the H200,
+// docs/kernel-notes.md v8): _m128usu2d in 2-CTA clusters
+// on pair units (Tile::kPairB): two row blocks of one expert on one N tile share the weight tile by multicast (each CTA
+// loads half), or an expert's odd last row block runs on two adjacent N tiles. Same arguments as _m128usu2d (a zeroed
+// work-counter pair); grid even (clusters launch whole); needs 2 * N / 256 even.
+using TileSwiGLUFp8M128UniformStagedUnroll2DynamicPair =
+        moe_sched::Tile<128, 256, 4, false, 2, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 1>;
+MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dc, TileSwiGLUFp8M128UniformStagedUnroll2DynamicPair, MOE_CLUSTER2, 1)
+// diagnostics of v8: _m128usu2dcn = the same pairs and barriers without multicast (each CTA loads its full B);
+// _m128usu2dcl = _m128usu2dc with the release's own / partner arrives issued by two lanes at once
+using TileSwiGLUFp8M128UniformStagedUnroll2DynamicPairNoMulticast =
+        moe_sched::Tile<128, 256, 4, false, 2, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 2>;
+using TileSwiGLUFp8M128UniformStagedUnroll2DynamicPairLaneRelease =
+        moe_sched::Tile<128, 256, 4, false, 2, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 3>;
+MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dcn, TileSwiGLUFp8M128UniformStagedUnroll2DynamicPairNoMulticast, MOE_CLUSTER2, 1)
+MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dcl, TileSwiGLUFp8M128UniformStagedUnroll2DynamicPairLaneRelease, MOE_CLUSTER2, 1)
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_FP8_BODY(TILE, COUNTER)                                                                                       \

@@ -12,7 +12,8 @@
 // accumulator sets let a warpgroup's wgmmas for K block kb+1 run while it promotes kb (64-row tiles); the 128-row
 // "halves" tile (kHalves) instead gives each warpgroup 64 whole rows, run as two 128-wide wgmma halves into one
 // accumulator, promoted in turn (no overlap inside a warpgroup; 40 % less data moved per FLOP). Optional (kClusterM = 2):
-// 2-CTA clusters sharing the weight tile by multicast (slower so far; benchmark variant only).
+// 2-CTA clusters sharing the weight tile by multicast (slower so far; benchmark variant only): the 64-row tile's two
+// halves of a row block, or (Tile::kPairB, v8) pair units of two 128-row blocks of one expert.
 // Epilogues, straight from registers: GEMM1 SwiGLU (gate and up are interleaved per 8 packed rows, so each thread
 // holds g and u of the same output column) writing bf16, or e4m3 + per-row-per-128 scales (the two warpgroups
 // own the two 64-column halves of the 128 output columns and exchange row maxima through shared memory; in the
@@ -108,6 +109,11 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     // rows), written by the producer before it arms the stage's full barrier, read by the consumers after waiting on it
     volatile uint32_t* unit_slots = reinterpret_cast<volatile uint32_t*>(smem + (out_smem - base) + T::OUT_STAGE_BYTES);
     auto full_bar = [&](uint32_t s) { return bar_smem + s * 8; };
+    // kPairB mailbox (in the unit-slot area past STAGES <= 8 slots): words 64 + 8 i = slot i (rank 1's copy is read),
+    // mbarriers at bytes 384 + 8 j: j = 0, 1 "slot i full" (rank 1), j = 2, 3 "slot i free" (rank 0)
+    const uint32_t unit_slots_smem = out_smem + T::OUT_STAGE_BYTES;
+    auto mail_word = [&](uint32_t i) { return unit_slots_smem + (64 + 8 * i) * 4; };
+    auto mail_bar = [&](uint32_t j) { return unit_slots_smem + 384 + 8 * j; };
     auto empty_bar = [&](uint32_t s) { return bar_smem + (T::STAGES + s) * 8; };
 
     const uint32_t K = p.K;
@@ -117,12 +123,13 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     const uint32_t n_tiles = w_rows / T::BLOCK_N;
     const uint32_t row_blocks = min((uint32_t)*p.num_row_blocks, p.max_row_blocks);
     // A cluster works as one: its units are (row block, N tile) and CTA `rank` takes M unit 2 * row block + rank.
-    constexpr uint32_t kUnitsPerRowBlock = MOE_GEMM_BLOCK_M / T::BLOCK_M / T::kClusterM;
+    // (kPairB: the M units are the 128-row blocks themselves; a pair unit names the CTA's own row block)
+    constexpr uint32_t kUnitsPerRowBlock = T::kPairB ? 1u : MOE_GEMM_BLOCK_M / T::BLOCK_M / T::kClusterM;
     const uint32_t m_units = row_blocks * kUnitsPerRowBlock;
     constexpr uint32_t kGroupUnits = moe_sched::kGroupRowBlocks * kUnitsPerRowBlock;
     const uint32_t rank = T::kClusterM > 1 ? sm90::cluster_cta_rank() : 0;
     const uint32_t first_unit = blockIdx.x / T::kClusterM, unit_stride = gridDim.x / T::kClusterM;
-    auto cta_m_unit = [&](uint32_t unit_m) { return unit_m * T::kClusterM + rank; };
+    auto cta_m_unit = [&](uint32_t unit_m) { return T::kPairB ? unit_m : unit_m * T::kClusterM + rank; };
 
     // Padding skip (p.expert_count given). 64-row tiles: the work units are numbered over the LIVE 64-row units only
     // (those holding a real row), in the order of moe_sched::unit_at restricted to them, so the CTAs running at one
@@ -185,19 +192,60 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     }
     // Without the table (no counts given, 128-row or cluster tiles, or more groups than it holds) every unit is run.
     if constexpr (T::kClusterM > 1) sm90::cluster_sync(); else __syncthreads();
-    const uint32_t total_units = (live_table ? (groups > 0 ? live_before[groups] : 0u) : m_units) * n_tiles;
+    // kPairB: pair units, each covering two tile units (n_tiles even: GroupedGemmConfig never launches it otherwise)
+    if (T::kPairB && n_tiles % 2 != 0) __trap();
+    const uint32_t total_units = (live_table ? (groups > 0 ? live_before[groups] : 0u) : m_units) * n_tiles / (T::kPairB ? 2u : 1u);
 
     // A work unit to run: its index in the (live) order, its tile, expert and the real rows of its 128-row block.
     struct Live {
         uint32_t u, m_unit, n_tile, e;
         int fill;
+        bool shared_b = false;  // kPairB: the partner CTA runs the same expert and N tile (B tile multicast)
     };
     uint32_t group_cursor = 0;  // live table: group of the last unit looked up (units are looked up in rising order)
     // Unit u of this launch's order (u.u == total_units: none left).
     auto find_live = [&](uint32_t u) -> Live {
         if (u >= total_units) return Live{total_units, 0, 0, 0, 0};
         uint32_t m_unit, n_tile;
-        if (live_table) {
+        if constexpr (T::kPairB) {
+            // pair u covers tile units 2u and 2u + 1 of the expert-ordered space (expert e: [s * n_tiles, (s + R) * n_tiles)
+            // for its row blocks s .. s + R - 1; R * n_tiles is even, so no pair spans two experts). Without the
+            // experts' counts every row block is its own group (pairs of N tiles only: correct, no sharing); without
+            // expert_start all row blocks are one group (as the dynamic 128-row order).
+            const uint32_t t2 = 2 * u;
+            uint32_t s = t2 / n_tiles, rbs = 1, e = (uint32_t)p.block_expert[t2 / n_tiles];
+            if (skip_padding) {
+                s = 0;
+                rbs = m_units;
+                if (p.expert_start != nullptr) {
+                    s = (uint32_t)p.expert_start[e] / MOE_GEMM_BLOCK_M;
+                    rbs = ((uint32_t)p.expert_count[e] + MOE_GEMM_BLOCK_M - 1) / MOE_GEMM_BLOCK_M;
+                }
+            }
+            if (rbs == 0 || s * n_tiles > t2 || t2 >= (s + rbs) * n_tiles || s + rbs > m_units) __trap();
+            const uint32_t r = u - s * n_tiles / 2;  // pair index inside the expert
+            const uint32_t full = rbs / 2;           // pairs of row blocks
+            bool shared_b;
+            if (r < full * n_tiles) {
+                // pairs of row blocks walked in groups of <= kGroupRowBlocks / 2 pairs, M first (L2 reuse as the 128-row
+                // dynamic order); rank takes the pair's row block `rank`
+                constexpr uint32_t kGroupPairs = moe_sched::kGroupRowBlocks / 2;
+                const uint32_t chunk = r / (kGroupPairs * n_tiles), r2 = r - chunk * kGroupPairs * n_tiles;
+                const uint32_t in_group = min(kGroupPairs, full - chunk * kGroupPairs);
+                m_unit = s + 2 * (chunk * kGroupPairs + r2 % in_group) + rank;
+                n_tile = r2 / in_group;
+                shared_b = true;
+            } else {
+                // the expert's last (odd) row block on N tiles 2j and 2j + 1
+                m_unit = s + rbs - 1;
+                n_tile = 2 * (r - full * n_tiles) + rank;
+                shared_b = false;
+            }
+            const int fill = skip_padding ? block_fill(m_unit, e) : MOE_GEMM_BLOCK_M;
+            Live x{u, m_unit, n_tile, e, fill};
+            x.shared_b = shared_b;
+            return x;
+        } else if (live_table) {
             while (live_before[group_cursor + 1] * n_tiles <= u) ++group_cursor;
             const uint32_t g = group_cursor;
             const uint32_t live = live_before[g + 1] - live_before[g];
@@ -241,6 +289,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             sm90::mbar_init(full_bar(s), T::kGatherA ? 1 + 128 : 1);
             sm90::mbar_init(empty_bar(s), T::kClusterM * moe_sched::kConsumerThreads / 32);
         }
+        if constexpr (T::kPairB) {
+            for (uint32_t i = 0; i < 4; ++i) sm90::mbar_init(mail_bar(i), 1);
+        }
         sm90::fence_barrier_init();
     }
     // The peer CTA multicasts into our stages and arrives on our barriers: they must be initialized cluster-wide.
@@ -250,7 +301,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     // the counter pair for the next launch on the stream
     auto finish_claims = [&]() {
         __threadfence();
-        if (atomicAdd(p.work_counter + 1, 1u) == gridDim.x - 1) {
+        if (atomicAdd(p.work_counter + 1, 1u) == gridDim.x / (T::kPairB ? 2u : 1u) - 1) {  // kPairB: rank 0 claims
             atomicExch(p.work_counter, 0u);
             atomicExch(p.work_counter + 1, 0u);
         }
@@ -264,6 +315,26 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         slot[2] = n.n_tile;
         slot[3] = n.e;
         slot[4] = (uint32_t)n.fill;
+    };
+    // kPairB, the producer thread: the pair to run next. Rank 0 claims it and hands the index to rank 1 through the
+    // mailbox (2 slots; slot i's "full" barrier lives in rank 1, its "free" barrier in rank 0); rank 1 waits for it.
+    // Both producers then decode the same index, so both CTAs run the same units (and the final "none" unit) in step.
+    uint32_t handoffs = 0;
+    auto pair_next_claim = [&]() -> uint32_t {
+        const uint32_t i = handoffs & 1u, par = (handoffs >> 1) & 1u;
+        ++handoffs;
+        uint32_t idx;
+        if (rank == 0) {
+            idx = unit_stride + atomicAdd(p.work_counter, 1u);
+            sm90::mbar_wait_acquire_cluster(mail_bar(2 + i), par ^ 1u);  // rank 1 has read the slot's previous index
+            sm90::st_cluster_u32(mail_word(i), 1, idx);
+            sm90::mbar_arrive_release_cluster(mail_bar(i), 1);
+        } else {
+            sm90::mbar_wait_acquire_cluster(mail_bar(i), par);
+            idx = unit_slots[64 + 8 * i];
+            sm90::mbar_arrive_release_cluster(mail_bar(2 + i), 0);
+        }
+        return idx;
     };
     const uint32_t wg = T::kUniform ? __shfl_sync(0xffffffffu, threadIdx.x / 128, 0) : threadIdx.x / 128;
     if (wg == 2) {
@@ -364,7 +435,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     sm90::mbar_arrive_expect_tx(full_bar(stage), bytes);
                     sm90::bulk_copy_g2s(a_smem + stage * T::A_STAGE_BYTES, a_src + (uint64_t)kb * MOE_GEMM_BLOCK_M * moe_sched::kSlabBytes,
                                         T::A_STAGE_BYTES, full_bar(stage));
-                    if constexpr (T::kClusterM > 1) {
+                    if (T::kClusterM > 1 && (!T::kPairB || (T::kPairMulticast && n.shared_b))) {
                         constexpr uint32_t half = T::B_STAGE_BYTES / 2;
                         sm90::bulk_copy_g2s_multicast(b_smem + stage * T::B_STAGE_BYTES + rank * half,
                                                       b_src + (uint64_t)kb * w_rows * moe_sched::kSlabBytes + rank * half,
@@ -379,8 +450,13 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     stage = stage + 1 == T::STAGES ? 0 : stage + 1;
                     phase ^= stage == 0;
                 }
-                if constexpr (T::kDynamic) after = find_live(unit_stride + atomicAdd(p.work_counter, 1u));
-                else if constexpr (!T::kPrefetch) after = find_live(n.u + unit_stride);
+                if constexpr (T::kPairB) {
+                    after = find_live(pair_next_claim());
+                } else if constexpr (T::kDynamic) {
+                    after = find_live(unit_stride + atomicAdd(p.work_counter, 1u));
+                } else if constexpr (!T::kPrefetch) {
+                    after = find_live(n.u + unit_stride);
+                }
                 n = after;
             }
             if constexpr (T::kDynamic) {
@@ -388,7 +464,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 sm90::mbar_wait(empty_bar(stage), phase ^ 1);
                 unit_slots[stage * T::UNIT_SLOT_WORDS] = total_units;
                 sm90::mbar_arrive(full_bar(stage));
-                finish_claims();
+                if (!T::kPairB || rank == 0) finish_claims();
             }
         }
     } else {
@@ -417,7 +493,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     uint32_t stage = 0, phase = 0, local_unit = 0;
     // Releases a stage: one arrival per consumer warp, in every CTA of the cluster (their producers write into ours).
     auto release = [&](uint32_t s) {
-        if (lane == 0) {
+        if constexpr (T::kPairLaneRelease) {
+            if (lane < T::kClusterM) sm90::mbar_arrive_cluster(empty_bar(s), lane);  // (kPair 3) lane c arrives in CTA c
+        } else if (lane == 0) {
             if constexpr (T::kClusterM > 1) {
                 for (uint32_t c = 0; c < T::kClusterM; ++c) sm90::mbar_arrive_cluster(empty_bar(s), c);
             } else {

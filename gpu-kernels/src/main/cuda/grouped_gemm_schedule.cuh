@@ -36,8 +36,24 @@ template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_,
           uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
           bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false,
           bool kUniform_ = false, bool kStagedStore_ = false, uint32_t kKbUnroll_ = 1, bool kSplitSpill_ = false,
-          bool kDynamic_ = false, uint32_t kGather_ = 0>
+          bool kDynamic_ = false, uint32_t kGather_ = 0, uint32_t kPair_ = 0>
 struct Tile {
+    // kPairB (v8, session 7, helper mcast7; FP8 GEMM1 halves tile with dynamic units, kClusterM = 2): the two CTAs of a
+    // cluster work as one on a PAIR unit. Expert e's tile units (row block, N tile) are paired: two row blocks of e on
+    // the same N tile (each CTA loads its own A and one half of the shared 32 KB B tile, multicast into both CTAs: half
+    // the L2->SM bytes of B), or, for the last row block of an expert with an odd number of them, that row block on two
+    // adjacent N tiles (each CTA loads its own full B: no sharing). Numbered c = 0 .. row_blocks * n_tiles / 2 - 1, pair
+    // c covering the tile units 2c, 2c + 1 of the expert-ordered space (n_tiles must be even). Rank 0's producer claims
+    // each next pair and hands its index to rank 1's producer through a 2-slot mailbox in rank 1's shared memory; both
+    // decode it themselves, so both CTAs run the same sequence of units and stages. Every consumer warp releases a
+    // stage in both CTAs (a producer multicasts into its partner's stage only once both have freed it).
+    // kPair = 1: as described; 2 (diagnostic `_m128usu2dcn`): the same pair units and barriers, but each CTA loads its
+    // full B tile itself (no multicast: isolates the cost of running two CTAs in lockstep); 3 (`_m128usu2dcl`): 1 with
+    // the release's two arrives (own and partner CTA) issued by lanes 0 and 1 at once instead of lane 0 in turn.
+    static constexpr bool kPairB = kPair_ != 0;
+    static constexpr bool kPairMulticast = kPair_ == 1 || kPair_ == 3;
+    static constexpr bool kPairLaneRelease = kPair_ == 3;
+    static_assert(kPair_ <= 3, "pair mode 0..3");
     // kDynamic (session 6, lead): units are claimed at run time from a global counter (Params::work_counter) instead of
     // the static stride blockIdx.x + i * gridDim.x, and the producer hands each claimed unit to the consumers through
     // shared memory (one unit id per stage, written before the stage's full barrier is armed). With the static stride
@@ -96,7 +112,7 @@ struct Tile {
     // between the warpgroups: the halves tile, or GEMM2 (the kernel asserts it).
     static constexpr bool kStagger = kStagger_;
     static_assert(!kStagger || (kClusterM_ == 1 && (kHalves_ || (kOverlapPromotion_ && kStepsPerPromotion_ == 4))), "stagger: halves tile or the overlapped split-N loop");
-    static_assert(!kHalves || (BLOCK_M_ == 128 && BLOCK_N_ == 256 && !kSplitN_ && kClusterM_ == 1 && kStepsPerPromotion_ == 4),
+    static_assert(!kHalves || (BLOCK_M_ == 128 && BLOCK_N_ == 256 && !kSplitN_ && (kClusterM_ == 1 || (kPair_ != 0)) && kStepsPerPromotion_ == 4),
                   "the halves tile is 128 rows x 256 packed rows, warpgroups on the row halves");
     static constexpr bool kOverlapPromotion = kOverlapPromotion_ && kStepsPerPromotion_ == 4 && !kHalves;
     static constexpr bool kEarlyNextUnit = kEarlyNextUnit_ && kOverlapPromotion;
@@ -105,7 +121,11 @@ struct Tile {
     static constexpr bool kLookahead = kLookahead_ || kEarlyNextUnit;
     static constexpr uint32_t kClusterM = kClusterM_;
     static constexpr uint32_t kStepsPerPromotion = kStepsPerPromotion_;
-    static_assert(kClusterM == 1 || (kClusterM == 2 && BLOCK_M_ == 64), "a cluster pairs the two 64-row halves of a row block");
+    static_assert(kClusterM == 1 || (kClusterM == 2 && (BLOCK_M_ == 64 || (kPair_ != 0))),
+                  "a cluster pairs the two 64-row halves of a row block (or, kPairB, two 128-row units)");
+    static_assert(!(kPair_ != 0) || (kClusterM_ == 2 && BLOCK_M_ == 128 && kHalves_ && kDynamic_ && kUniform_ && kGather_ == 0
+                               && !kSplitSpill_ && !kStagger_ && STAGES_ <= 8),
+                  "pair units: the dynamic uniform halves tile in 2-CTA clusters, no gather / split spill / stagger");
     static constexpr uint32_t BLOCK_M = BLOCK_M_;
     static constexpr uint32_t BLOCK_N = BLOCK_N_;
     static constexpr uint32_t STAGES = STAGES_;
@@ -125,7 +145,7 @@ struct Tile {
     // + 1024: the kernel aligns the dynamic shared memory base to 1024 bytes (SW128 atoms) itself.
     static constexpr uint32_t SMEM_BYTES = 1024 + STAGES * (A_STAGE_BYTES + B_STAGE_BYTES + SCALE_STAGE_BYTES) + BARRIER_BYTES
                                            + EXCHANGE_BYTES + LIVE_TABLE_BYTES + OUT_STAGE_BYTES + UNIT_ID_BYTES;
-    static_assert(!kDynamic_ || (kClusterM_ == 1 && !kStagger_ && !kPrefetch_ && !kLookahead_ && !kEarlyNextUnit_ && STAGES_ <= 16),
+    static_assert(!kDynamic_ || ((kClusterM_ == 1 || (kPair_ != 0)) && !kStagger_ && !kPrefetch_ && !kLookahead_ && !kEarlyNextUnit_ && STAGES_ <= 16),
                   "dynamic units: no clusters, stagger, producer prefetch or consumer lookahead (the next unit comes from the producer)");
     static_assert(!kStagedStore_ || (kHalves_ && BLOCK_M_ == 128), "staged e4m3 store: the halves tile");
     static_assert(!kSplitSpill_ || kStagedStore_, "split spill units: the staged halves tile");
