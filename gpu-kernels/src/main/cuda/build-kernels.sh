@@ -24,9 +24,11 @@ work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 unity="$work/moe_kernels_all.cu"
 for cu in "${cus[@]}"; do echo "#include \"$cu\""; done > "$unity"
 tmp="$out/.moe_kernels.$$.fatbin"
+started=$(date +%s)  # the fatbin is stamped with this: a source edited while nvcc runs makes the next build redo it
 # shellcheck disable=SC2086
 "$nvcc" -fatbin -std=c++17 -O3 --expt-relaxed-constexpr -lineinfo \
   -gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_90,code=compute_90 \
   -I "$src" ${MOE_NVCC_FLAGS:-} -o "$tmp" "$unity" || { rm -f "$tmp"; exit 1; }
 mv "$tmp" "$stamp"
+touch -d "@$started" "$stamp"
 echo "[build-kernels] wrote $stamp ($(stat -c %s "$stamp") bytes) from ${#cus[@]} kernel files"
