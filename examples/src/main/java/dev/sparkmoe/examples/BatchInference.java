@@ -1,6 +1,7 @@
 package dev.sparkmoe.examples;
 
 import dev.sparkmoe.checkpoint.Checkpoint;
+import dev.sparkmoe.cpu.CpuMoeEngine;
 import dev.sparkmoe.engine.Device;
 import dev.sparkmoe.engine.MoeEngine;
 import dev.sparkmoe.engine.MoeEngines;
@@ -95,8 +96,9 @@ public final class BatchInference implements Callable<Integer> {
     @Option(names = "--verify-rows", defaultValue = "0", description = "compare this many output rows with the CPU engine in the driver (default ${DEFAULT-VALUE})")
     int verifyRows;
 
-    @Option(names = "--verify-tolerance", defaultValue = "1e-3", description = "max relative error per row for --verify-rows (default ${DEFAULT-VALUE})")
-    double verifyTolerance;
+    @Option(names = "--verify-tolerance", description = "max relative error per row for --verify-rows (default: 1e-3 where the "
+            + "driver runs the layers on the CPU, " + GPU_LAYER_TOLERANCE + " per layer where it runs them on a GPU)")
+    Double verifyTolerance;
 
     @Override public Integer call() throws Exception {
         MoeLayerSpec spec = new MoeLayerSpec(model, layers, Device.parse(device), Precision.parse(precision), residual, cpuThreads);
@@ -168,34 +170,85 @@ public final class BatchInference implements Callable<Integer> {
         return rows;
     }
 
-    /** The first rows of the output against the CPU engine, layer by layer (one layer in memory at a time). */
+    /** Default per-row tolerance of a layer's GPU output against the CPU engine (bf16 activations, FP8 tensor-core sums). */
+    static final double GPU_LAYER_TOLERANCE = 2e-2;
+    /** The Spark output against the driver's own chain of the same engines on the same tokens. */
+    static final double SAME_ENGINE_TOLERANCE = 1e-3;
+
+    /**
+     * The first rows of the output against the CPU engine, one layer in memory at a time. Where the driver runs the
+     * layers on the CPU (as executors without a GPU do), the CPU chain over the rows is the check. Where it runs them on
+     * a GPU, a chain of CPU layers stops being a reference after the first layer: GPU arithmetic moves a layer's output
+     * by ~1e-3, and the next router may then pick another expert for a token whose best keys nearly tie - a
+     * discontinuity of the model, not an error (the README's 2-layer job showed 0.39 on one row that way). So each layer
+     * is checked on its own: the driver's GPU engine and the CPU engine get the same input (the GPU chain so far) and
+     * their outputs must agree per row; then the Spark output must equal the driver's GPU chain (same engines, same
+     * tokens, all rows in one call as Spark's micro-batches are).
+     */
     private void verify(Dataset<Row> written, MoeLayerSpec spec, HiddenEncoding inEnc, HiddenEncoding outEnc, int hidden) {
         List<Row> rows = written.select(inputCol, outputCol).limit(verifyRows).collectAsList();
-        List<float[]> expect = new ArrayList<>();
-        for (Row r : rows) expect.add(inEnc.decode(r.get(0)));
+        List<float[]> chain = new ArrayList<>();
+        for (Row r : rows) chain.add(inEnc.decode(r.get(0)));
+        double worstLayer = 0;
+        boolean onGpu = false;
         try (Checkpoint ckpt = Checkpoint.open(Path.of(spec.modelPath()))) {
             for (int l : layers) {
-                try (MoeEngine e = MoeEngines.open(ckpt, l, Device.CPU, spec.precision(), 0, 0)) {
-                    for (int i = 0; i < expect.size(); i++) {
-                        float[] x = expect.get(i);
-                        float[] y = e.forward(x, x.length / hidden);
-                        if (residual) for (int k = 0; k < y.length; k++) y[k] += x[k];
-                        expect.set(i, y);
+                try (MoeEngine dev = MoeEngines.open(ckpt, l, spec.device(), spec.precision(), 0, 0)) {
+                    onGpu = !(dev instanceof CpuMoeEngine);
+                    List<float[]> next = applyLayer(dev, chain, hidden);
+                    if (onGpu) {
+                        try (MoeEngine cpu = MoeEngines.open(ckpt, l, Device.CPU, spec.precision(), 0, 0)) {
+                            List<float[]> ref = applyLayer(cpu, chain, hidden);
+                            for (int i = 0; i < next.size(); i++) worstLayer = Math.max(worstLayer, relativeError(next.get(i), ref.get(i)));
+                        }
                     }
+                    chain = next;
                 }
             }
         }
         double worst = 0;
         for (int i = 0; i < rows.size(); i++) {
-            float[] x = expect.get(i);
+            float[] x = chain.get(i);
             if (outEnc == HiddenEncoding.BF16) {
                 for (int k = 0; k < x.length; k++) x[k] = dev.sparkmoe.checkpoint.Floats.bf16ToFloat(dev.sparkmoe.checkpoint.Floats.floatToBf16(x[k]));
             }
             worst = Math.max(worst, relativeError(outEnc.decode(rows.get(i).get(1)), x));
         }
-        System.out.printf(Locale.ROOT, "verify: %d rows against the CPU engine (%s precision): max relative error %.3e (tolerance %.1e)%n",
-                rows.size(), spec.precision().name().toLowerCase(), worst, verifyTolerance);
-        if (!(worst <= verifyTolerance)) throw new IllegalStateException("output differs from the CPU engine: relative error " + worst + " > " + verifyTolerance);
+        String precision = spec.precision().name().toLowerCase(Locale.ROOT);
+        if (!onGpu) {
+            double tol = verifyTolerance != null ? verifyTolerance : 1e-3;
+            System.out.printf(Locale.ROOT, "verify: %d rows against the CPU engine (%s precision): max relative error %.3e (tolerance %.1e)%n",
+                    rows.size(), precision, worst, tol);
+            if (!(worst <= tol)) throw new IllegalStateException("output differs from the CPU engine: relative error " + worst + " > " + tol);
+            return;
+        }
+        double tol = verifyTolerance != null ? verifyTolerance : GPU_LAYER_TOLERANCE;
+        System.out.printf(Locale.ROOT, "verify: %d rows, each of %d layer(s) on the GPU against the CPU engine on the same input (%s precision): "
+                + "max relative error %.3e (tolerance %.1e); Spark output against the driver's GPU chain: %.3e (tolerance %.0e)%n",
+                rows.size(), layers.length, precision, worstLayer, tol, worst, SAME_ENGINE_TOLERANCE);
+        if (!(worstLayer <= tol)) throw new IllegalStateException("a GPU layer differs from the CPU engine: relative error " + worstLayer + " > " + tol);
+        if (!(worst <= SAME_ENGINE_TOLERANCE)) {
+            throw new IllegalStateException("the Spark output differs from the same engines run on the driver: relative error " + worst + " > " + SAME_ENGINE_TOLERANCE);
+        }
+    }
+
+    /** {@code engine} on every row (one call over all rows' tokens, like a micro-batch), plus the input when residual. */
+    private List<float[]> applyLayer(MoeEngine engine, List<float[]> in, int hidden) {
+        int total = 0;
+        for (float[] x : in) total += x.length;
+        float[] all = new float[total];
+        int at = 0;
+        for (float[] x : in) { System.arraycopy(x, 0, all, at, x.length); at += x.length; }
+        float[] y = engine.forward(all, total / hidden);
+        List<float[]> out = new ArrayList<>(in.size());
+        at = 0;
+        for (float[] x : in) {
+            float[] r = java.util.Arrays.copyOfRange(y, at, at + x.length);
+            if (residual) for (int k = 0; k < r.length; k++) r[k] += x[k];
+            out.add(r);
+            at += x.length;
+        }
+        return out;
     }
 
     static double relativeError(float[] out, float[] ref) {
