@@ -172,8 +172,9 @@ struct UnitOperands {
   int ntiles;
 };
 
-// The activation fragments and (FP8) scales one slab of a unit multiplies with: global loads, so they are issued a
-// slab ahead of their use (their latency was the GEMMs' largest stall, in front of every slab's first conversion).
+// The activation fragments and (FP8) scales one slab of a unit multiplies with: global loads, issued a slab ahead of
+// their use in long units (unit_mma). The first conversion of a slab stays the GEMMs' largest stall either way (the
+// loads seem to queue behind the warp's own weight stream); ahead measured 2-4 % faster on long units only.
 template <bool FP8, int NT>
 struct SlabOperands {
   uint4 b0[NT], b1[NT];
