@@ -1,11 +1,8 @@
 package dev.sparkmoe.cuda;
 
 import dev.sparkmoe.cuda.CudaFunction.Dim;
-import dev.sparkmoe.gpu.GpuTestSupport;
+import dev.sparkmoe.gpu.GpuTest;
 import dev.sparkmoe.testing.TensorChecks;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.nio.ByteBuffer;
@@ -17,18 +14,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The JCuda wrappers on a real GPU: copies, memset, launches, graphs, events, ownership rules, errors. */
-@Tag("gpu")
+@GpuTest
 class CudaRuntimeGpuTest {
-    static long leakedBefore;
-
-    @BeforeAll
-    static void gpu() {
-        GpuTestSupport.requireGpu();
-        leakedBefore = LeakTracker.leakedCount();
-    }
-
-    @AfterAll
-    static void noLeaks() { GpuTestSupport.assertNoLeaks(leakedBefore); }
 
     @Test
     void copiesRoundTripAndMemsetPoisons() {

@@ -7,16 +7,12 @@ import dev.sparkmoe.checkpoint.SyntheticCheckpoint;
 import dev.sparkmoe.checkpoint.Tensor;
 import dev.sparkmoe.checkpoint.WeightMatrix;
 import dev.sparkmoe.cpu.CpuMoeEngine;
-import dev.sparkmoe.cuda.LeakTracker;
 import dev.sparkmoe.engine.MoeEngine;
 import dev.sparkmoe.engine.MoeEngineException;
 import dev.sparkmoe.engine.Precision;
 import dev.sparkmoe.model.MoeConfig;
 import dev.sparkmoe.testing.TensorChecks;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.io.TempDir;
@@ -40,7 +36,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * repeatability (graph replays and direct launches; the kernels' counters must come back to zero), and NaN in every
  * data buffer of the path before a call (nothing unwritten is read).
  */
-@Tag("gpu")
+@GpuTest
 class DecodePathGpuTest {
     /**
      * BF16: the issue's 1e-2 against the CPU's native precision. FP8: the issue's 2e-3 against the CPU's fp8 emulation -
@@ -50,18 +46,6 @@ class DecodePathGpuTest {
     static final double TOL_NATIVE = 1e-2, TOL_FP8 = 2e-3;
     static final String KEY = GpuEngineSettings.DECODE_MAX_TOKENS.key();
     @TempDir static Path dir;
-    static long leakedBefore;
-
-    @BeforeAll
-    static void gpu() {
-        GpuTestSupport.requireGpu();
-        leakedBefore = LeakTracker.leakedCount();
-    }
-
-    @AfterAll
-    static void noLeaks() {
-        GpuTestSupport.assertNoLeaks(leakedBefore);
-    }
 
     static MoeLayerWeights load(String preset, DType dtype) {
         Path d = dir.resolve(preset + "-" + dtype);

@@ -7,7 +7,6 @@ import dev.sparkmoe.checkpoint.SyntheticCheckpoint;
 import dev.sparkmoe.checkpoint.Tensor;
 import dev.sparkmoe.checkpoint.WeightMatrix;
 import dev.sparkmoe.cpu.CpuMoeEngine;
-import dev.sparkmoe.cuda.LeakTracker;
 import dev.sparkmoe.engine.MoeEngine;
 import dev.sparkmoe.engine.MoeEngineException;
 import dev.sparkmoe.engine.Precision;
@@ -15,10 +14,7 @@ import dev.sparkmoe.model.ModelFamily;
 import dev.sparkmoe.model.MoeConfig;
 import dev.sparkmoe.model.ScoringFunction;
 import dev.sparkmoe.testing.TensorChecks;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.io.TempDir;
@@ -41,7 +37,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * CPU's FP8 emulation <= 2e-3), tokens 1..32768 on tiny shapes and 4096 on a mid-size DeepSeek-like shape, outputs
  * poisoned, fresh inputs each run, bitwise repeatability, all tokens on the same experts (the rest getting none).
  */
-@Tag("gpu")
+@GpuTest
 class GpuMoeEngineGpuTest {
     static final int[] TOKENS = {1, 7, 128, 1000, 4096, 32768};
     static final double TOL_NATIVE = 1e-2, TOL_FP8 = 2e-3;
@@ -55,18 +51,6 @@ class GpuMoeEngineGpuTest {
     static final double TOL_FP8_TENSOR_CORES = 3e-2;
 
     @TempDir static Path dir;
-    static long leakedBefore;
-
-    @BeforeAll
-    static void gpu() {
-        GpuTestSupport.requireGpu();
-        leakedBefore = LeakTracker.leakedCount();
-    }
-
-    @AfterAll
-    static void noLeaks() {
-        GpuTestSupport.assertNoLeaks(leakedBefore);
-    }
 
     record Case(String preset, DType dtype, Precision precision) {
         double tol() { return precision == Precision.FP8 ? TOL_FP8 : TOL_NATIVE; }

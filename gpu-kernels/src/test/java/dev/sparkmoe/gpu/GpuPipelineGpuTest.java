@@ -5,7 +5,6 @@ import dev.sparkmoe.checkpoint.DType;
 import dev.sparkmoe.checkpoint.MoeLayerWeights;
 import dev.sparkmoe.checkpoint.SyntheticCheckpoint;
 import dev.sparkmoe.cpu.CpuMoeEngine;
-import dev.sparkmoe.cuda.LeakTracker;
 import dev.sparkmoe.engine.HostMoeStack;
 import dev.sparkmoe.engine.MoeEngine;
 import dev.sparkmoe.engine.MoeEngineException;
@@ -13,9 +12,7 @@ import dev.sparkmoe.engine.MoeStack;
 import dev.sparkmoe.engine.Precision;
 import dev.sparkmoe.model.MoeConfig;
 import dev.sparkmoe.testing.TensorChecks;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -40,7 +37,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * identical to sequential calls, whatever the mode and across launch splits; stacks bitwise equal to layer-by-layer
  * calls with the residual on the host, and close to the CPU engine's stack; outputs poisoned before every call.
  */
-@Tag("gpu")
+@GpuTest
 class GpuPipelineGpuTest {
     /** Token counts per caller: below, at and above a launch limit of 64 (see {@link #withLaunchLimit}), and buckets apart. */
     static final int[] COUNTS = {1, 63, 64, 65, 200, 7, 130, 500};
@@ -48,20 +45,12 @@ class GpuPipelineGpuTest {
 
     @TempDir static Path dir;
     static Checkpoint ckpt;
-    static long leakedBefore;
 
     @BeforeAll
-    static void gpu() {
-        GpuTestSupport.requireGpu();
-        leakedBefore = LeakTracker.leakedCount();
+    static void checkpoint() {
         MoeConfig c = SyntheticCheckpoint.preset("tiny-deepseek", 3, DType.BF16);
         SyntheticCheckpoint.write(c, DType.BF16, TensorChecks.freshSeed(), dir, SyntheticCheckpoint.DEFAULT_SHARD_BYTES);
         ckpt = Checkpoint.open(dir);
-    }
-
-    @AfterAll
-    static void noLeaks() {
-        GpuTestSupport.assertNoLeaks(leakedBefore);
     }
 
     static GpuMoeEngine open(int layer, ForwardMode mode, Integer launchLimit) {
