@@ -232,14 +232,26 @@ public final class BatchInference implements Callable<Integer> {
         }
     }
 
-    /** {@code engine} on every row (one call over all rows' tokens, like a micro-batch), plus the input when residual. */
+    /**
+     * Tokens of the driver's verification call at least: above the GPU engine's small-batch limit (16, at most 32), so
+     * the driver's chain takes the grouped path as Spark's full micro-batches do (a token's result does not depend on
+     * the other tokens of its call, but the two paths sum in different orders).
+     */
+    static final int DRIVER_MIN_TOKENS = 64;
+
+    /**
+     * {@code engine} on every row (one call over all rows' tokens, like a micro-batch, repeated up to
+     * {@link #DRIVER_MIN_TOKENS}), plus the input when residual.
+     */
     private List<float[]> applyLayer(MoeEngine engine, List<float[]> in, int hidden) {
         int total = 0;
         for (float[] x : in) total += x.length;
-        float[] all = new float[total];
+        if (total == 0) return new ArrayList<>(in); // rows without tokens stay empty
+        int copies = Math.max(1, (DRIVER_MIN_TOKENS * hidden + total - 1) / total);
+        float[] all = new float[total * copies];
         int at = 0;
-        for (float[] x : in) { System.arraycopy(x, 0, all, at, x.length); at += x.length; }
-        float[] y = engine.forward(all, total / hidden);
+        for (int c = 0; c < copies; c++) for (float[] x : in) { System.arraycopy(x, 0, all, at, x.length); at += x.length; }
+        float[] y = engine.forward(all, all.length / hidden);
         List<float[]> out = new ArrayList<>(in.size());
         at = 0;
         for (float[] x : in) {
