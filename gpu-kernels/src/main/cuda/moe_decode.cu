@@ -274,7 +274,7 @@ __device__ __forceinline__ void unit_mma(S& stream, uint32_t slabs, const UnitOp
     for (int i = 0; i < 4; i++) acc[nt][i] = 0.0f;
   if (NT <= 2 && slabs >= DEC_AHEAD_MIN_SLABS) {
     SlabOperands<FP8, NT> even, odd;
-    if (slabs > 0) even.load(u, 0);
+    even.load(u, 0);
 #pragma unroll 1
     for (uint32_t s = 0; s < slabs; s += 2) {
       // the last slab's "next" reloads itself (L1 hits, unused)
@@ -338,9 +338,9 @@ __device__ __forceinline__ void route(
   double* xs = reinterpret_cast<double*>(dec_smem);
   {
     constexpr int V4 = DEC_KC / 4, XB = TCAP * V4 / DEC_THREADS < 8 ? TCAP * V4 / DEC_THREADS : 8;  // float4 per thread per batch
+    const int v4 = klen / 4;
 #pragma unroll 1
     for (int b0 = 0; b0 < TCAP * V4; b0 += XB * DEC_THREADS) {
-      const int v4 = klen / 4;
       float4 xv[XB];
 #pragma unroll
       for (int r = 0; r < XB; r++) {

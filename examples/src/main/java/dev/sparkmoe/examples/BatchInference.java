@@ -1,6 +1,7 @@
 package dev.sparkmoe.examples;
 
 import dev.sparkmoe.checkpoint.Checkpoint;
+import dev.sparkmoe.checkpoint.MoeLayerWeights;
 import dev.sparkmoe.cpu.CpuMoeEngine;
 import dev.sparkmoe.engine.Device;
 import dev.sparkmoe.engine.MoeEngine;
@@ -193,11 +194,12 @@ public final class BatchInference implements Callable<Integer> {
         boolean onGpu = false;
         try (Checkpoint ckpt = Checkpoint.open(Path.of(spec.modelPath()))) {
             for (int l : layers) {
-                try (MoeEngine dev = MoeEngines.open(ckpt, l, spec.device(), spec.precision(), 0, 0)) {
+                MoeLayerWeights w = MoeLayerWeights.load(ckpt, l); // read once for both engines
+                try (MoeEngine dev = MoeEngines.open(w, spec.device(), spec.precision(), 0, 0)) {
                     onGpu = !(dev instanceof CpuMoeEngine);
                     List<float[]> next = applyLayer(dev, chain, hidden);
                     if (onGpu) {
-                        try (MoeEngine cpu = MoeEngines.open(ckpt, l, Device.CPU, spec.precision(), 0, 0)) {
+                        try (MoeEngine cpu = MoeEngines.open(w, Device.CPU, spec.precision(), 0, 0)) {
                             List<float[]> ref = applyLayer(cpu, chain, hidden);
                             for (int i = 0; i < next.size(); i++) worstLayer = Math.max(worstLayer, relativeError(next.get(i), ref.get(i)));
                         }

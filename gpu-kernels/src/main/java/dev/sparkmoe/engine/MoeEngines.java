@@ -16,7 +16,11 @@ public final class MoeEngines {
      * @param gpuOrdinal CUDA device ordinal; ignored on the CPU
      */
     public static MoeEngine open(Checkpoint ckpt, int layer, Device device, Precision precision, int threads, int gpuOrdinal) {
-        MoeLayerWeights w = MoeLayerWeights.load(ckpt, layer);
+        return open(MoeLayerWeights.load(ckpt, layer), device, precision, threads, gpuOrdinal);
+    }
+
+    /** The engine of layer weights already loaded (e.g. one load for engines on two devices). */
+    public static MoeEngine open(MoeLayerWeights w, Device device, Precision precision, int threads, int gpuOrdinal) {
         return switch (device) {
             case CPU -> new CpuMoeEngine(w, precision, threads);
             case GPU -> {

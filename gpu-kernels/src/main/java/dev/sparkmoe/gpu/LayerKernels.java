@@ -10,12 +10,12 @@ import dev.sparkmoe.engine.MoeEngineException;
 import dev.sparkmoe.kernels.GroupedGemm;
 import dev.sparkmoe.kernels.GroupedGemm.RealRows;
 import dev.sparkmoe.kernels.GroupedGemmConfig;
-import dev.sparkmoe.kernels.WorkCounters;
 import dev.sparkmoe.kernels.MoeCombine;
 import dev.sparkmoe.kernels.MoeDecode;
 import dev.sparkmoe.kernels.MoeDispatch;
 import dev.sparkmoe.kernels.MoeRoute;
 import dev.sparkmoe.kernels.WeightPacking.Format;
+import dev.sparkmoe.kernels.WorkCounters;
 import dev.sparkmoe.model.MoeConfig;
 
 import java.util.ArrayList;

@@ -32,10 +32,7 @@ public final class WorkCounters implements AutoCloseable {
                 b.memset32(0, s);
             }
         } catch (RuntimeException e) {
-            for (DeviceBuffer b : pairs.values()) {
-                try { b.close(); } catch (RuntimeException c) { e.addSuppressed(c); }
-            }
-            throw e;
+            throw closePairs(e);
         }
     }
 
@@ -51,11 +48,16 @@ public final class WorkCounters implements AutoCloseable {
     public void close() {
         if (closed) throw new IllegalStateException("GEMM work counters closed twice");
         closed = true;
-        RuntimeException first = null;
+        RuntimeException failure = closePairs(null);
+        if (failure != null) throw failure;
+    }
+
+    /** Closes every pair; returns {@code failure}, or the first close failure when it is null, the others suppressed in it. */
+    private RuntimeException closePairs(RuntimeException failure) {
         for (DeviceBuffer b : pairs.values()) {
-            try { b.close(); } catch (RuntimeException e) { if (first == null) first = e; else first.addSuppressed(e); }
+            try { b.close(); } catch (RuntimeException e) { if (failure == null) failure = e; else failure.addSuppressed(e); }
         }
         pairs.clear();
-        if (first != null) throw first;
+        return failure;
     }
 }
