@@ -97,6 +97,13 @@ TILES = {
 DYNAMIC = {"grouped_gemm1_swiglu_bf16_d", "grouped_gemm2_bf16_d", "grouped_gemm1_swiglu_fp8_m128usu2d", "grouped_gemm2_fp8_ud",
            "grouped_gemm1_swiglu_fp8_m128usu2gd", "grouped_gemm1_swiglu_fp8_m128usu2dc",
            "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl"}
+# GEMM2's bf16-Y forms (the *_ybf16 entry points: the layer's default Y store, sparkmoe.gpu.expertOutputPrecision=auto):
+# the same tiles, Y allocated as bf16 by gemm2_launcher
+YBF16 = ("grouped_gemm2_bf16", "grouped_gemm2_bf16_n128", "grouped_gemm2_bf16_u", "grouped_gemm2_bf16_d", "grouped_gemm2_fp8",
+         "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32", "grouped_gemm2_fp8_u", "grouped_gemm2_fp8_ud",
+         "grouped_gemm2_fp8_m128u", "grouped_gemm2_fp8_m128uu2")
+TILES.update({n + "_ybf16": TILES[n] for n in YBF16})
+DYNAMIC |= {n + "_ybf16" for n in YBF16 if n in DYNAMIC}
 # kernels that gather their A rows: arguments (A_tokens, A_tokens_scale, token_of_slot, W, ...), padding skip required
 GATHER = ("grouped_gemm1_swiglu_fp8_m128usu2g", "grouped_gemm1_swiglu_fp8_m128usu2g1", "grouped_gemm1_swiglu_bf16_g",
           "grouped_gemm1_swiglu_fp8_m128usu2gd")
@@ -110,8 +117,8 @@ STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grou
 # the FP8 variants the session-3 benches compare with the production kernel (suffixes)
 V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2", "m128usu2h",
       "m128usu2d", "ud", "d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g", "m128usu2dc",
-      "m128usu2dcn", "m128usu2dcl")
-GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud")
+      "m128usu2dcn", "m128usu2dcl", "u_ybf16", "m128u_ybf16", "m128uu2_ybf16")
+GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud", "u_ybf16", "m128u_ybf16", "m128uu2_ybf16")
 BF16_VARIANTS = ("u", "d", "g")  # V4 tags that also exist for the BF16 kernels
 BF16_ONLY = ("d", "g")
 GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g",
@@ -450,7 +457,7 @@ def gemm1_output(prob, d, hout, hs, fp8):
 
 def gemm2_launcher(ks, name, prob, d, fp8):
     N, K = d["N"], d["K"]
-    y = torch.full((prob.M, N), float("nan"), device=DEV)
+    y = torch.full((prob.M, N), float("nan"), device=DEV, dtype=torch.bfloat16 if name.endswith("_ybf16") else torch.float32)
     if fp8:
         args = (d["A"], d["A_scale"], d["W"], d["W_scale"], y, d["row_weight"], prob.block_expert, prob.num_row_blocks, prob.max_blocks, K, N)
     else:
@@ -515,7 +522,8 @@ def check_gemm2(ks, name, prob, K, N, fp8, seed):
     real = prob.real
     res = {"kernel": name, "rows": prob.rows, "K": K, "N": N, "err": rel_err(y[real], ref[real])}
     res["bitwise_repeat"] = bool(torch.equal(y_first[real], y[real]))
-    res["ok"] = res["err"] < (2e-3 if fp8 else 1e-2) and res["bitwise_repeat"]
+    # bf16 Y adds its rounding (RMS ~1.1e-3 of each value) to the accumulation error
+    res["ok"] = res["err"] < (2e-3 if fp8 else 1e-2) * (2 if name.endswith("_ybf16") else 1) and res["bitwise_repeat"]
     return res
 
 

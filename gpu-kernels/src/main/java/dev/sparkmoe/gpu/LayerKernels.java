@@ -127,12 +127,14 @@ final class LayerKernels implements AutoCloseable {
         List<Integer> ks = new ArrayList<>(List.of(c.expertIntermediateSize()));
         if (c.hasSharedExpert()) ks.add(c.sharedIntermediateSize());
         for (int k : ks) {
-            String name = g.gemm2EntryPoint(g.config(GroupedGemmConfig.Gemm.GEMM2, op, 1, c.hiddenSize(), k));
-            try {
-                m.function(name);
-            } catch (CudaException e) {
-                throw new MoeEngineException(GpuEngineSettings.EXPERT_OUTPUT_PRECISION.key() + "=bf16: the kernels have no bf16-Y "
-                        + "form of this layer's GEMM2 (" + name + " is missing): use fp32", e);
+            for (int partialBlocks : new int[] {0, 1}) {  // both tiles GEMM2 may take (mostly full row blocks or not)
+                String name = g.gemm2EntryPoint(g.config(GroupedGemmConfig.Gemm.GEMM2, op, 1, partialBlocks, c.hiddenSize(), k));
+                try {
+                    m.function(name);
+                } catch (CudaException e) {
+                    throw new MoeEngineException(GpuEngineSettings.EXPERT_OUTPUT_PRECISION.key() + "=bf16: the kernels have no bf16-Y "
+                            + "form of this layer's GEMM2 (" + name + " is missing): use fp32", e);
+                }
             }
         }
     }

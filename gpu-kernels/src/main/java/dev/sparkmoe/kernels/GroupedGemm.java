@@ -107,28 +107,42 @@ public final class GroupedGemm {
             return new RealRows(rowCount, null);
         }
 
+        /** Row blocks of the layout that may be partly padding: one per group (experts, or the single group); 0 for {@link #ALL}. */
+        int partialBlocks() {
+            if (expertCount == null) return 0;
+            return expertStart == null ? 1 : Math.toIntExact(expertCount.byteSize() / 4);
+        }
+
         Object countArg() { return MoeRoute.nullable(expertCount); }
 
         Object startArg() { return MoeRoute.nullable(expertStart); }
     }
 
-    /** The launch configuration this launcher uses for a problem. */
-    public GroupedGemmConfig config(Gemm gemm, Operand op, int maxRowBlocks, int n, int k) {
+    /**
+     * The launch configuration this launcher uses for a problem; {@code partialBlocks}: how many of the row blocks may be
+     * partly padding ({@link GroupedGemmConfig#choose(Gemm, Operand, int, int, int, int, int, int, boolean)}).
+     */
+    public GroupedGemmConfig config(Gemm gemm, Operand op, int maxRowBlocks, int partialBlocks, int n, int k) {
         return reference ? GroupedGemmConfig.reference(gemm, op, maxRowBlocks, n, k)
-                : GroupedGemmConfig.choose(gemm, op, maxRowBlocks, n, k, smCount, fp8PromotionInterval, dynamicUnits.covers(gemm));
+                : GroupedGemmConfig.choose(gemm, op, maxRowBlocks, partialBlocks, n, k, smCount, fp8PromotionInterval, dynamicUnits.covers(gemm));
+    }
+
+    private GroupedGemmConfig config(Gemm gemm, Operand op, int maxRowBlocks, int n, int k, RealRows real) {
+        if (real == null) throw new IllegalArgumentException("real rows must be given (RealRows.ALL to compute every row)");
+        return config(gemm, op, maxRowBlocks, real.partialBlocks(), n, k);
     }
 
     /** Hout[r, :N] = silu(A[r] . gate_e) * (A[r] . up_e), e = block_expert[r / 128]; K = H, N = I. */
     public void gemm1Bf16(CudaStream s, DeviceBuffer a, DeviceBuffer w1, DeviceBuffer hout, DeviceBuffer blockExpert,
                           DeviceBuffer numRowBlocks, int maxRowBlocks, int k, int n, RealRows real) {
-        GroupedGemmConfig c = config(Gemm.GEMM1_SWIGLU, Operand.BF16, maxRowBlocks, n, k);
+        GroupedGemmConfig c = config(Gemm.GEMM1_SWIGLU, Operand.BF16, maxRowBlocks, n, k, real);
         launch(s, c, real, a, w1, hout, blockExpert, numRowBlocks, maxRowBlocks, k, n);
     }
 
     /** Y[r, :N] = row_weight[r] * (A[r] . down_e); K = I, N = H; Y fp32 (or bf16: {@code yBf16}). */
     public void gemm2Bf16(CudaStream s, DeviceBuffer a, DeviceBuffer w2, DeviceBuffer y, DeviceBuffer rowWeight,
                           DeviceBuffer blockExpert, DeviceBuffer numRowBlocks, int maxRowBlocks, int k, int n, RealRows real) {
-        GroupedGemmConfig c = config(Gemm.GEMM2, Operand.BF16, maxRowBlocks, n, k);
+        GroupedGemmConfig c = config(Gemm.GEMM2, Operand.BF16, maxRowBlocks, n, k, real);
         launch(s, gemm2Kernel(c, y), c, real, a, w2, y, rowWeight, blockExpert, numRowBlocks, maxRowBlocks, k, n);
     }
 
@@ -136,7 +150,7 @@ public final class GroupedGemm {
     public void gemm1Fp8(CudaStream s, DeviceBuffer a, DeviceBuffer aScale, DeviceBuffer w1, DeviceBuffer w1Scale,
                          DeviceBuffer hout, DeviceBuffer houtScale, DeviceBuffer blockExpert, DeviceBuffer numRowBlocks,
                          int maxRowBlocks, int k, int n, RealRows real) {
-        GroupedGemmConfig c = config(Gemm.GEMM1_SWIGLU, Operand.FP8, maxRowBlocks, n, k);
+        GroupedGemmConfig c = config(Gemm.GEMM1_SWIGLU, Operand.FP8, maxRowBlocks, n, k, real);
         launch(s, c, real, a, aScale, w1, w1Scale, hout, houtScale, blockExpert, numRowBlocks, maxRowBlocks, k, n);
     }
 
@@ -169,7 +183,7 @@ public final class GroupedGemm {
     public void gemm2Fp8(CudaStream s, DeviceBuffer a, DeviceBuffer aScale, DeviceBuffer w2, DeviceBuffer w2Scale,
                          DeviceBuffer y, DeviceBuffer rowWeight, DeviceBuffer blockExpert, DeviceBuffer numRowBlocks,
                          int maxRowBlocks, int k, int n, RealRows real) {
-        GroupedGemmConfig c = config(Gemm.GEMM2, Operand.FP8, maxRowBlocks, n, k);
+        GroupedGemmConfig c = config(Gemm.GEMM2, Operand.FP8, maxRowBlocks, n, k, real);
         launch(s, gemm2Kernel(c, y), c, real, a, aScale, w2, w2Scale, y, rowWeight, blockExpert, numRowBlocks, maxRowBlocks, k, n);
     }
 

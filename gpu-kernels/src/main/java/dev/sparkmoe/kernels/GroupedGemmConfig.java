@@ -75,19 +75,40 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
      */
     public static GroupedGemmConfig choose(Gemm gemm, Operand operand, int maxRowBlocks, int n, int k, int smCount,
                                            int fp8PromotionInterval) {
-        return choose(gemm, operand, maxRowBlocks, n, k, smCount, fp8PromotionInterval, false);
+        return choose(gemm, operand, maxRowBlocks, maxRowBlocks, n, k, smCount, fp8PromotionInterval, false);
     }
 
     /**
      * As above; {@code dynamicUnits}: the production tile's form that claims its units at run time where one exists
      * (FP8 GEMM1 {@code _m128usu2d}, FP8 GEMM2 {@code _ud}, BF16 {@code _d}; not the {@code _n128} and promote-32
      * kernels), so the units sharing a weight tile keep running together (grouped_gemm_schedule.cuh, Tile::kDynamic).
+     * {@code partialBlocks}: how many of the worst case's row blocks may be partly padding (one per group: the experts
+     * for the routed GEMMs, 1 for the shared expert, 0 when every row is computed); the FP8 GEMM2 takes its 128-row
+     * tile where at most half of them may be and the work is large ({@link #rows128Gemm2}).
      */
-    public static GroupedGemmConfig choose(Gemm gemm, Operand operand, int maxRowBlocks, int n, int k, int smCount,
-                                           int fp8PromotionInterval, boolean dynamicUnits) {
-        GroupedGemmConfig c = chooseStatic(gemm, operand, maxRowBlocks, n, k, smCount, fp8PromotionInterval);
+    public static GroupedGemmConfig choose(Gemm gemm, Operand operand, int maxRowBlocks, int partialBlocks, int n, int k,
+                                           int smCount, int fp8PromotionInterval, boolean dynamicUnits) {
+        if (partialBlocks < 0) throw new IllegalArgumentException("grouped GEMM " + gemm + ": partialBlocks must be >= 0, got " + partialBlocks);
+        // the 128-row GEMM2 has no claiming form: with dynamic units GEMM2 keeps the 64-row tile
+        boolean rows128Gemm2 = !dynamicUnits && rows128Gemm2(maxRowBlocks, partialBlocks, n, smCount);
+        GroupedGemmConfig c = chooseStatic(gemm, operand, maxRowBlocks, n, k, smCount, fp8PromotionInterval, rows128Gemm2);
         String dynamic = DYNAMIC_FORMS.get(c.kernel);
         return dynamicUnits && dynamic != null ? c.claimingUnits(dynamic) : c;
+    }
+
+    /**
+     * Whether the FP8 GEMM2 runs its 128-row tile {@code _m128u} (warpgroups on the 64-row halves, each on the whole
+     * 256-column weight tile: 40 % fewer L2->SM bytes per FLOP than the 64-row tile): at most half of the worst case's
+     * {@code maxRowBlocks} row blocks may be partial (a 128-row unit with <= 64 real rows idles its second warpgroup)
+     * and the 128-row units make at least four waves of the {@code smCount} multiprocessors (the 64-row tile's units are
+     * half as large, so small problems spread better). H200, session 8, bf16 Y as the layer stores it: DeepSeek-V3 down
+     * at 16384 tokens 4.10 vs 4.66 ms (layer 16.20-16.23 vs 16.54-16.57 ms), at 4096 tokens 1.468 vs 1.460 ms (layer
+     * unchanged), Mixtral FP8 layer at 4096 tokens 2.681 vs 2.726 ms and Qwen3 0.669 vs 0.695 ms, the issue's 32 x 512 down
+     * shape 1050-1078 vs 954-975 TFLOPS; Mixtral at 512 tokens (16 blocks x 16 column tiles = 1.9 waves) was 4.5 %
+     * slower with the 128-row tile, hence the wave bound.
+     */
+    static boolean rows128Gemm2(int maxRowBlocks, int partialBlocks, int n, int smCount) {
+        return 2L * partialBlocks <= maxRowBlocks && (long) maxRowBlocks * (n / 256) >= 4L * smCount;
     }
 
     /** This launch as the entry point {@code kernel}, its Tile::kDynamic form: the same tile, plus the unit slots. */
@@ -106,7 +127,7 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
     static final int UNIT_ID_BYTES = 16 * 8 * 4;
 
     private static GroupedGemmConfig chooseStatic(Gemm gemm, Operand operand, int maxRowBlocks, int n, int k, int smCount,
-                                                  int fp8PromotionInterval) {
+                                                  int fp8PromotionInterval, boolean rows128Gemm2) {
         check(gemm, operand, maxRowBlocks, n, k, smCount);
         if (fp8PromotionInterval != 128 && fp8PromotionInterval != 32) {
             throw new IllegalArgumentException("FP8 promotion interval must be 128 or 32, got " + fp8PromotionInterval);
@@ -127,10 +148,11 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
                     : persistent(name + "_n128", 128, 128, 64, 6, 1, maxRowBlocks, n, smCount);
         }
         if (gemm == Gemm.GEMM2) {
-            // the 64-row tile (two warpgroups on the two 128-row halves of the weight tile, promotion overlapped,
-            // live-unit padding skip): the fastest GEMM2 in the DeepSeek-V3 layer (docs/kernel-notes.md v4.1), in
-            // its v5 form _u (warp-uniform descriptor arithmetic, docs/kernel-notes.md v5)
+            // mostly full row blocks: the 128-row tile in its v5 form _m128u (mostlyFullBlocks); else the 64-row tile
+            // (two warpgroups on the two 128-row halves of the weight tile, promotion overlapped, live-unit padding
+            // skip; docs/kernel-notes.md v4.1) in its v5 form _u (warp-uniform descriptor arithmetic, v5)
             if (n % 256 != 0) return persistent(name + "_n128", 128, 128, 128, 6, 1, maxRowBlocks, n, smCount);
+            if (rows128Gemm2) return persistent(name + "_m128u", 128, 256, 128, 4, 1, maxRowBlocks, n, smCount);
             GroupedGemmConfig c = fp8Rows64(gemm, maxRowBlocks, n, smCount);
             return new GroupedGemmConfig(c.kernel() + "_u", c.blockM(), c.blockN(), c.blockK(), c.stages(), c.threads(),
                     c.dynamicSmemBytes(), c.gridX(), c.gridY());

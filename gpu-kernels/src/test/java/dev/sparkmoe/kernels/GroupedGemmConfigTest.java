@@ -71,8 +71,8 @@ class GroupedGemmConfigTest {
         String cu = java.nio.file.Files.readString(java.nio.file.Path.of("src/main/cuda/grouped_gemm.cu"));
         for (Gemm g : Gemm.values()) {
             for (Operand o : Operand.values()) {
-                GroupedGemmConfig fixed = GroupedGemmConfig.choose(g, o, 64, 2048, 7168, 132, 128, false);
-                GroupedGemmConfig dyn = GroupedGemmConfig.choose(g, o, 64, 2048, 7168, 132, 128, true);
+                GroupedGemmConfig fixed = GroupedGemmConfig.choose(g, o, 64, 64, 2048, 7168, 132, 128, false);
+                GroupedGemmConfig dyn = GroupedGemmConfig.choose(g, o, 64, 64, 2048, 7168, 132, 128, true);
                 assertTrue(dyn.dynamicUnits() && !fixed.dynamicUnits(), dyn.toString());
                 assertTrue(dyn.kernel().startsWith(fixed.kernel()) && dyn.kernel().endsWith("d"), dyn.toString());
                 assertEquals(fixed.dynamicSmemBytes() + GroupedGemmConfig.UNIT_ID_BYTES, dyn.dynamicSmemBytes(), "unit ids after the tile's own");
@@ -89,10 +89,10 @@ class GroupedGemmConfigTest {
         assertEquals(g.dynamicSmemBytes() + GroupedGemmConfig.UNIT_ID_BYTES, gd.dynamicSmemBytes());
         assertTrue(cu.contains("MOE_GEMM1_FP8_GATHER(" + gd.kernel() + ","), gd.kernel() + " is not an entry point of grouped_gemm.cu");
         // no claiming form: the N % 256 != 0 fallbacks and promotion every 32 stay static
-        assertEquals(GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 64, 384, 2048, 132, 128, false),
-                GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 64, 384, 2048, 132, 128, true));
-        assertEquals(GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, 64, 2048, 7168, 132, 32, false),
-                GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, 64, 2048, 7168, 132, 32, true));
+        assertEquals(GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 64, 0, 384, 2048, 132, 128, false),
+                GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 64, 0, 384, 2048, 132, 128, true));
+        assertEquals(GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, 64, 64, 2048, 7168, 132, 32, false),
+                GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, 64, 64, 2048, 7168, 132, 32, true));
     }
 
     @Test
@@ -131,6 +131,40 @@ class GroupedGemmConfigTest {
         assertEquals(384, g2.threads());
         assertEquals("grouped_gemm2_bf16_n128", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.BF16, 8, 128 * 3, 1024, 132).kernel());
         assertEquals("grouped_gemm2_bf16", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.BF16, 8, 4096, 1024, 132).kernel());
+    }
+
+    /** FP8 GEMM2 takes the 128-row tile where at most half of the row blocks may be partial and the work is >= 4 waves. */
+    @Test
+    void fp8Gemm2TakesThe128RowTileWhereRowBlocksAreMostlyFullAndMany() throws IOException {
+        Map<String, KernelTile> kernels = kernelTiles();
+        // N = 7168 (28 column tiles), 132 SMs: >= 4 waves from 19 blocks. DeepSeek-V3 (256 experts, top-8): 512 tokens ->
+        // 288 worst-case blocks, 256 of them partial; 4096 -> 512 / 256; 16384 -> 1280 / 256; the shared expert at 4096
+        // tokens: 32 blocks, 1 partial; every row computed: 0 partial; too few blocks: 18 / 1 or 1 / 1
+        int[][] cases = {{288, 256, 0}, {512, 256, 1}, {1280, 256, 1}, {32, 1, 1}, {37, 0, 1}, {19, 1, 1}, {18, 1, 0}, {1, 1, 0}};
+        for (int[] c : cases) {
+            GroupedGemmConfig g = GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, c[0], c[1], 7168, 2048, 132, 128, false);
+            boolean rows128 = c[2] == 1;
+            assertEquals(rows128 ? "grouped_gemm2_fp8_m128u" : "grouped_gemm2_fp8_u", g.kernel(), g.toString());
+            assertEquals(rows128 ? 128 : 64, g.blockM(), g.toString());
+            KernelTile t = kernels.get(g.kernel());
+            assertTrue(t != null && t.blockM() == g.blockM() && t.stages() == g.stages(), g + " vs the source's tile " + t);
+            assertEquals(Math.min(132, c[0] * (128 / g.blockM()) * (7168 / 256)), g.gridX(), g.toString());
+            // with dynamic units GEMM2 keeps the 64-row tile (the 128-row one has no claiming form)
+            assertEquals("grouped_gemm2_fp8_ud", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, c[0], c[1], 7168, 2048, 132, 128, true).kernel());
+            // GEMM1, BF16, promotion every 32 and N % 256 != 0 do not depend on it
+            assertEquals(GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, c[0], c[0], 2048, 7168, 132, 128, false),
+                    GroupedGemmConfig.choose(Gemm.GEMM1_SWIGLU, Operand.FP8, c[0], c[1], 2048, 7168, 132, 128, false));
+            assertEquals("grouped_gemm2_bf16", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.BF16, c[0], c[1], 7168, 2048, 132, 128, false).kernel());
+            assertEquals("grouped_gemm2_fp8_p32", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, c[0], c[1], 7168, 2048, 132, 32, false).kernel());
+            assertEquals("grouped_gemm2_fp8_n128", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, c[0], c[1], 384, 2048, 132, 128, false).kernel());
+        }
+        // Mixtral FP8 (N 4096 = 16 column tiles): 512 tokens = 16 blocks (1.9 waves): 64-row; 4096 tokens = 72 blocks: 128-row
+        assertEquals("grouped_gemm2_fp8_u", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 16, 8, 4096, 14336, 132, 128, false).kernel());
+        assertEquals("grouped_gemm2_fp8_m128u", GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 72, 8, 4096, 14336, 132, 128, false).kernel());
+        String cu = Files.readString(Path.of("src/main/cuda/grouped_gemm.cu"));
+        assertTrue(cu.contains("(grouped_gemm2_fp8_m128u_ybf16,"), "the layer's bf16-Y form of the 128-row GEMM2");
+        assertThrows(IllegalArgumentException.class,
+                () -> GroupedGemmConfig.choose(Gemm.GEMM2, Operand.FP8, 8, -1, 7168, 2048, 132, 128, false));
     }
 
     /** The tile template arguments of one entry point, read from grouped_gemm.cu. */
