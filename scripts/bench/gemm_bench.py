@@ -101,7 +101,7 @@ DYNAMIC = {"grouped_gemm1_swiglu_bf16_d", "grouped_gemm2_bf16_d", "grouped_gemm1
 # the same tiles, Y allocated as bf16 by gemm2_launcher
 YBF16 = ("grouped_gemm2_bf16", "grouped_gemm2_bf16_n128", "grouped_gemm2_bf16_u", "grouped_gemm2_bf16_d", "grouped_gemm2_fp8",
          "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32", "grouped_gemm2_fp8_u", "grouped_gemm2_fp8_ud",
-         "grouped_gemm2_fp8_m128u", "grouped_gemm2_fp8_m128uu2")
+         "grouped_gemm2_fp8_m128u")
 TILES.update({n + "_ybf16": TILES[n] for n in YBF16})
 DYNAMIC |= {n + "_ybf16" for n in YBF16 if n in DYNAMIC}
 # kernels that gather their A rows: arguments (A_tokens, A_tokens_scale, token_of_slot, W, ...), padding skip required
@@ -117,8 +117,8 @@ STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grou
 # the FP8 variants the session-3 benches compare with the production kernel (suffixes)
 V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2", "m128usu2h",
       "m128usu2d", "ud", "d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g", "m128usu2dc",
-      "m128usu2dcn", "m128usu2dcl", "u_ybf16", "m128u_ybf16", "m128uu2_ybf16")
-GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud", "u_ybf16", "m128u_ybf16", "m128uu2_ybf16")
+      "m128usu2dcn", "m128usu2dcl", "u_ybf16", "m128u_ybf16")
+GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud", "u_ybf16", "m128u_ybf16")
 BF16_VARIANTS = ("u", "d", "g")  # V4 tags that also exist for the BF16 kernels
 BF16_ONLY = ("d", "g")
 GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g",

@@ -359,9 +359,10 @@ MOE_GEMM2_FP8(grouped_gemm2_fp8_m128u, TileDownFp8M128Uniform, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_u, TileDownFp8Uniform, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_m128uu2, TileDownFp8M128UniformUnroll2, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_u_ybf16, TileDownFp8Uniform)
-// session 8: the 128-row GEMM2 tiles with the layer's bf16 Y store (benchmark; DeepGEMM's down GEMM stores bf16 too)
+// session 8: the 128-row GEMM2 tile with the layer's bf16 Y store, production where row blocks are mostly full
+// (GroupedGemmConfig.rows128Gemm2). Measured and dropped (docs/kernel-notes.md v9): its K loop unrolled by 2, the early
+// next-unit lookup (kPrefetch), and that with the second warpgroup two K blocks behind (kStagger).
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128u_ybf16, TileDownFp8M128Uniform)
-MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128uu2_ybf16, TileDownFp8M128UniformUnroll2)
 MOE_GEMM2_BF16_YBF16_ENTRY(grouped_gemm2_bf16_d_ybf16, TileDownBf16Dynamic, 1)
 MOE_GEMM2_FP8_ENTRY(grouped_gemm2_fp8_ud, TileDownFp8UniformDynamic, MOE_NO_CLUSTER, 1)
 MOE_GEMM2_FP8_YBF16_ENTRY(grouped_gemm2_fp8_ud_ybf16, TileDownFp8UniformDynamic, 1)
