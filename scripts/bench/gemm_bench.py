@@ -12,9 +12,11 @@ torch, and
          Every check also launches twice and requires bitwise-identical outputs.
   sweep: persistent grid sizes of the 2-CTA cluster variant; profile: one launch per --kernels name (under ncu).
 Usage: gemm_bench.py {check|bench|sweep|profile|probe} --module grouped_gemm.fatbin [--out DIR] [--kernels a,b]
-Build the module with the flags of build-kernels.sh, e.g.
-  nvcc -fatbin -std=c++17 -O3 --expt-relaxed-constexpr -gencode=arch=compute_90a,code=sm_90a \
-       -I gpu-kernels/src/main/cuda -o grouped_gemm.fatbin gpu-kernels/src/main/cuda/grouped_gemm.cu
+Build the module with build-kernels.sh; the benchmark-only variants (every TILES entry the engine never launches:
+earlier versions and experiments, docs/kernel-notes.md) are compiled only with MOE_BENCH_VARIANTS=1:
+  MOE_BENCH_VARIANTS=1 gpu-kernels/src/main/cuda/build-kernels.sh /tmp/fb   # -> /tmp/fb/moe_kernels.fatbin
+(the engine's own fatbin holds the production, accuracy, gather and dynamic-unit kernels; a variant missing from the
+module is reported as that kernel's error and the run goes on).
 """
 import argparse
 import warnings

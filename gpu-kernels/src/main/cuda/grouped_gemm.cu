@@ -23,12 +23,21 @@
 // 64-row units holding a real row (numbered over those, so the CTAs stay in step) and the 128-row tiles idle their
 // second warpgroup on all-padding halves; rows not computed keep their old contents (nothing reads them). The *_ref
 // kernels compute every row.
-// grouped_gemm2_bf16 and grouped_gemm2_fp8 need N % 256 == 0 (else the *_n128 forms). The other suffixed FP8
-// variants are kept for the benchmark's comparisons: _nooverlap (one accumulator set), _cluster (2-CTA cluster,
-// B multicast; grid even), _p32 (promotion every 32 of K: more accurate, slower).
+// grouped_gemm2_bf16 and grouped_gemm2_fp8 need N % 256 == 0 (else the *_n128 forms). _p32: promotion every 32 of K
+// (sparkmoe.gpu.fp8PromotionInterval=32: more accurate, slower).
+// Built by default: the entry points the engine can launch (GroupedGemmConfig: production, accuracy, gather and
+// dynamic-unit settings, references). The earlier versions and experiments kept for the benchmarks' comparisons
+// (docs/kernel-notes.md: _nooverlap, _cluster, _early, _lookahead, _m128[p|s|u|us|usp|usu4|usu2h|usu2dc[n|l]|n128|uu2],
+// _pf[s], _u of GEMM1, the 64-row base tiles, bf16 _u / _g, _m128usu2g1) are compiled only with -DMOE_BENCH_VARIANTS=1
+// (build-kernels.sh under MOE_BENCH_VARIANTS=1), which keeps them out of the engine's fatbin and roughly halves the
+// kernel build.
 // The *_ref entry points take the same arguments and are the SIMT reference versions (grouped_gemm_ref.cuh).
 #include "grouped_gemm_ref.cuh"
 #include "grouped_gemm_kernel.cuh"
+
+#ifndef MOE_BENCH_VARIANTS
+#define MOE_BENCH_VARIANTS 0
+#endif
 
 // sm_90a machine code gets the wgmma kernels; the portable compute_90 PTX (for GPUs without the sm_90a features)
 // runs the reference bodies over the same persistent grid instead: slower, same results.
@@ -197,7 +206,9 @@ using TileDownFp8UniformDynamic = moe_sched::Tile<64, 256, 5, true, 1, 4, true, 
         MOE_GEMM1_BF16_BODY(TILE, MOE_COUNTER_ARG_##DYN)                                                               \
     }
 MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16, TileSwiGLUBf16, 0)
+#if MOE_BENCH_VARIANTS
 MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_u, TileSwiGLUBf16Uniform, 0)
+#endif
 MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_d, TileSwiGLUBf16Dynamic, 1)
 
 #if MOE_HAVE_WGMMA
@@ -222,7 +233,9 @@ MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_d, TileSwiGLUBf16Dynamic, 1)
     }
 MOE_GEMM2_BF16(grouped_gemm2_bf16, TileDownBf16, 0)
 MOE_GEMM2_BF16(grouped_gemm2_bf16_n128, TileDownBf16N128, 0)
+#if MOE_BENCH_VARIANTS
 MOE_GEMM2_BF16(grouped_gemm2_bf16_u, TileDownBf16Uniform, 0)
+#endif
 MOE_GEMM2_BF16(grouped_gemm2_bf16_d, TileDownBf16Dynamic, 1)
 
 #if MOE_HAVE_WGMMA
@@ -250,10 +263,13 @@ MOE_GEMM2_BF16(grouped_gemm2_bf16_d, TileDownBf16Dynamic, 1)
         MOE_GEMM1_FP8_BODY(TILE, MOE_COUNTER_ARG_##DYN)                                                                \
     }
 #define MOE_GEMM1_FP8(NAME, TILE, CLUSTER) MOE_GEMM1_FP8_ENTRY(NAME, TILE, CLUSTER, 0)
+#if MOE_BENCH_VARIANTS
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8, TileSwiGLUFp8, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_nooverlap, TileSwiGLUFp8NoOverlap, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_cluster, TileSwiGLUFp8Cluster, MOE_CLUSTER2)
+#endif
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_p32, TileSwiGLUFp8Promote32, MOE_NO_CLUSTER)
+#if MOE_BENCH_VARIANTS
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_early, TileSwiGLUFp8Early, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_lookahead, TileSwiGLUFp8Lookahead, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128, TileSwiGLUFp8M128, MOE_NO_CLUSTER)
@@ -264,9 +280,12 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128u, TileSwiGLUFp8M128Uniform, MOE_NO_C
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_u, TileSwiGLUFp8Uniform, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128us, TileSwiGLUFp8M128UniformStaged, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usp, TileSwiGLUFp8M128UniformStagedPrefetch, MOE_NO_CLUSTER)
+#endif
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2, TileSwiGLUFp8M128UniformStagedUnroll2, MOE_NO_CLUSTER)
+#if MOE_BENCH_VARIANTS
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu4, TileSwiGLUFp8M128UniformStagedUnroll4, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2h, TileSwiGLUFp8M128UniformStagedUnroll2Split, MOE_NO_CLUSTER)
+#endif
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2d, TileSwiGLUFp8M128UniformStagedUnroll2Dynamic, MOE_NO_CLUSTER, 1)
 // _m128usu2dc (v8, session 7, helper mcast7; benchmark variant: correct, 0-2.4 % slower than _m128usu2d on the H200,
 // docs/kernel-notes.md v8): _m128usu2d in 2-CTA clusters
@@ -275,15 +294,19 @@ MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2d, TileSwiGLUFp8M128Uniform
 // work-counter pair); grid even (clusters launch whole); needs 2 * N / 256 even.
 using TileSwiGLUFp8M128UniformStagedUnroll2DynamicPair =
         moe_sched::Tile<128, 256, 4, false, 2, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 1>;
+#if MOE_BENCH_VARIANTS
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dc, TileSwiGLUFp8M128UniformStagedUnroll2DynamicPair, MOE_CLUSTER2, 1)
+#endif
 // diagnostics of v8: _m128usu2dcn = the same pairs and barriers without multicast (each CTA loads its full B);
 // _m128usu2dcl = _m128usu2dc with the release's own / partner arrives issued by two lanes at once
 using TileSwiGLUFp8M128UniformStagedUnroll2DynamicPairNoMulticast =
         moe_sched::Tile<128, 256, 4, false, 2, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 2>;
 using TileSwiGLUFp8M128UniformStagedUnroll2DynamicPairLaneRelease =
         moe_sched::Tile<128, 256, 4, false, 2, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 3>;
+#if MOE_BENCH_VARIANTS
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dcn, TileSwiGLUFp8M128UniformStagedUnroll2DynamicPairNoMulticast, MOE_CLUSTER2, 1)
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dcl, TileSwiGLUFp8M128UniformStagedUnroll2DynamicPairLaneRelease, MOE_CLUSTER2, 1)
+#endif
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_FP8_BODY(TILE, COUNTER)                                                                                       \
@@ -306,9 +329,12 @@ MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dcl, TileSwiGLUFp8M128Unifo
         MOE_GEMM2_FP8_BODY(TILE, MOE_COUNTER_ARG_##DYN)                                                                \
     }
 #define MOE_GEMM2_FP8(NAME, TILE, CLUSTER) MOE_GEMM2_FP8_ENTRY(NAME, TILE, CLUSTER, 0)
+#if MOE_BENCH_VARIANTS
 MOE_GEMM2_FP8(grouped_gemm2_fp8, TileDownFp8, MOE_NO_CLUSTER)
+#endif
 MOE_GEMM2_FP8(grouped_gemm2_fp8_n128, TileDownFp8N128, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_p32, TileDownFp8Promote32, MOE_NO_CLUSTER)
+#if MOE_BENCH_VARIANTS
 MOE_GEMM2_FP8(grouped_gemm2_fp8_early, TileDownFp8Early, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_lookahead, TileDownFp8Lookahead, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_m128, TileDownFp8M128, MOE_NO_CLUSTER)
@@ -317,6 +343,7 @@ MOE_GEMM2_FP8(grouped_gemm2_fp8_pf, TileDownFp8Prefetch, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_m128p, TileDownFp8M128Prefetch, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_m128s, TileDownFp8M128Stagger, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_pfs, TileDownFp8PrefetchStagger, MOE_NO_CLUSTER)
+#endif
 
 // ---------------- GEMM2 with a bf16 Y (sparkmoe.gpu.expertOutputPrecision=bf16) ----------------
 // The production GEMM2 kernels with the epilogue storing row_weight * result rounded to bf16 (nearest even) into a
@@ -351,13 +378,17 @@ MOE_GEMM2_FP8(grouped_gemm2_fp8_pfs, TileDownFp8PrefetchStagger, MOE_NO_CLUSTER)
 #define MOE_GEMM2_FP8_YBF16(NAME, TILE) MOE_GEMM2_FP8_YBF16_ENTRY(NAME, TILE, 0)
 MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_ybf16, TileDownBf16)
 MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_n128_ybf16, TileDownBf16N128)
+#if MOE_BENCH_VARIANTS
 MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_u_ybf16, TileDownBf16Uniform)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_ybf16, TileDownFp8)
+#endif
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_n128_ybf16, TileDownFp8N128)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_p32_ybf16, TileDownFp8Promote32)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_m128u, TileDownFp8M128Uniform, MOE_NO_CLUSTER)
 MOE_GEMM2_FP8(grouped_gemm2_fp8_u, TileDownFp8Uniform, MOE_NO_CLUSTER)
+#if MOE_BENCH_VARIANTS
 MOE_GEMM2_FP8(grouped_gemm2_fp8_m128uu2, TileDownFp8M128UniformUnroll2, MOE_NO_CLUSTER)
+#endif
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_u_ybf16, TileDownFp8Uniform)
 // session 8: the 128-row GEMM2 tile with the layer's bf16 Y store, production where row blocks are mostly full
 // (GroupedGemmConfig.rows128Gemm2). Measured and dropped (docs/kernel-notes.md v9): its K loop unrolled by 2, the early
@@ -399,7 +430,9 @@ using TileSwiGLUFp8M128UniformStagedUnroll2GatherV1 =
         MOE_GEMM1_FP8_GATHER_BODY(TILE, MOE_COUNTER_ARG_##DYN)                                                         \
     }
 MOE_GEMM1_FP8_GATHER(grouped_gemm1_swiglu_fp8_m128usu2g, TileSwiGLUFp8M128UniformStagedUnroll2Gather, 0)
+#if MOE_BENCH_VARIANTS
 MOE_GEMM1_FP8_GATHER(grouped_gemm1_swiglu_fp8_m128usu2g1, TileSwiGLUFp8M128UniformStagedUnroll2GatherV1, 0)
+#endif
 // _m128usu2gd (session 6, lead): _m128usu2g with its units claimed at run time (Tile::kDynamic): one more argument, the
 // work-counter pair
 using TileSwiGLUFp8M128UniformStagedUnroll2GatherDynamic =
@@ -409,6 +442,7 @@ MOE_GEMM1_FP8_GATHER(grouped_gemm1_swiglu_fp8_m128usu2gd, TileSwiGLUFp8M128Unifo
 // grouped_gemm1_swiglu_bf16_g (session 6, NOT YET RUN ON A GPU; no engine wiring): the production BF16 GEMM1 tile with
 // the gathering producer (mode 2) over the tokens converted to bf16 once (A_tokens, activation layout, row t = token t).
 // Arguments: (A_tokens, token_of_slot, W1, Hout, block_expert, num_row_blocks, max_row_blocks, K, N, RR), RR not null.
+#if MOE_BENCH_VARIANTS
 using TileSwiGLUBf16Gather = moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, false, false, false, false, false, false, 1, false, false, 2>;
 extern "C" __global__ void MOE_FAST_BOUNDS grouped_gemm1_swiglu_bf16_g(
         const __nv_bfloat16* A_tokens, const int* token_of_slot, const __nv_bfloat16* W1, __nv_bfloat16* Hout,
@@ -424,3 +458,4 @@ extern "C" __global__ void MOE_FAST_BOUNDS grouped_gemm1_swiglu_bf16_g(
     __trap();
 #endif
 }
+#endif  // MOE_BENCH_VARIANTS

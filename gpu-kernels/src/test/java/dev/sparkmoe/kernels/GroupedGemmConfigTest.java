@@ -170,8 +170,9 @@ class GroupedGemmConfigTest {
     /** The tile template arguments of one entry point, read from grouped_gemm.cu. */
     private record KernelTile(int blockM, int packedN, int stages, boolean splitN, int cluster, boolean stagedOut) {}
 
+    /** Entry points of the engine's fatbin: grouped_gemm.cu without its benchmark-only variants (#if MOE_BENCH_VARIANTS). */
     private static Map<String, KernelTile> kernelTiles() throws IOException {
-        String src = Files.readString(Path.of("src/main/cuda/grouped_gemm.cu"));
+        String src = Files.readString(Path.of("src/main/cuda/grouped_gemm.cu")).replaceAll("(?s)#if MOE_BENCH_VARIANTS\\n.*?#endif", "");
         Map<String, KernelTile> tiles = new HashMap<>();
         Matcher t = Pattern.compile("using (\\w+) = moe_sched::Tile<(\\d+), (\\d+), (\\d+), (true|false)(?:, (\\d+))?([^>]*)>;").matcher(src);
         while (t.find()) {
@@ -191,6 +192,7 @@ class GroupedGemmConfigTest {
             kernels.put(k.group(1), tile);
         }
         assertTrue(kernels.size() >= 6, "entry points found in grouped_gemm.cu: " + kernels.keySet());
+        assertTrue(!kernels.containsKey("grouped_gemm1_swiglu_fp8_m128usu2dc"), "benchmark variants are not the engine's: " + kernels.keySet());
         return kernels;
     }
 
