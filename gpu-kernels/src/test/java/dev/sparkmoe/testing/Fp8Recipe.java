@@ -23,9 +23,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The FP8 recipe of the CPU reference ({@code MoeLayerReference} in {@link Precision#FP8}), computed once more with the
  * roundings it cannot decide made visible: a re-quantized SwiGLU element whose scaled value lies within a relative
  * {@link #MARGIN} of an e4m3 rounding midpoint takes one code in float64 and may take its neighbour in any engine that
- * sums in fp32 (and exponentiates with another {@code exp}). One such flip moves a small layer's output by ~1e-3 (one
+ * sums in fp32 (and exponentiates with another {@code exp}) - the GPU's exactly accumulating paths, and the CPU engine
+ * itself (OpenBLAS sgemm), which the GPU tests compare with. One such flip moves a small layer's output by ~1e-3 (one
  * e4m3 step of one element), the size of the FP8 bound itself, which made the exact-accumulation checks fail a few
- * runs in a hundred on the tiny and mid-size shapes although every other element matched to fp32 rounding.
+ * runs in a hundred on the tiny and mid-size shapes although every other element matched to fp32 rounding. The error
+ * {@link #assertWithin} asserts is against this float64 recipe, not against the CPU engine's fp32 sums.
  *
  * <p>{@link #assertWithin} therefore checks an engine's output against the recipe with each such undecided code taken
  * whichever way brings the reference closer to the output (per token, greedily; each alternative is one element's
