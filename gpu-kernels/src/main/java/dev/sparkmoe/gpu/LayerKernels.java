@@ -127,8 +127,9 @@ final class LayerKernels implements AutoCloseable {
         List<Integer> ks = new ArrayList<>(List.of(c.expertIntermediateSize()));
         if (c.hasSharedExpert()) ks.add(c.sharedIntermediateSize());
         for (int k : ks) {
-            for (int partialBlocks : new int[] {0, 1}) {  // both tiles GEMM2 may take (mostly full row blocks or not)
-                String name = g.gemm2EntryPoint(g.config(GroupedGemmConfig.Gemm.GEMM2, op, 1, partialBlocks, c.hiddenSize(), k));
+            // both tiles GEMM2 may take: a single partial block, and many full ones (GroupedGemmConfig.rows128Gemm2)
+            for (int[] blocks : new int[][] {{1, 1}, {1 << 20, 0}}) {
+                String name = g.gemm2EntryPoint(g.config(GroupedGemmConfig.Gemm.GEMM2, op, blocks[0], blocks[1], c.hiddenSize(), k));
                 try {
                     m.function(name);
                 } catch (CudaException e) {
