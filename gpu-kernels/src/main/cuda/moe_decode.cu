@@ -305,6 +305,33 @@ __device__ __forceinline__ bool arrive_last(int* counter, int target) {
 // ---------------------------------------------------------------------------------------------------------------------
 // route: logits, GEMM1 activations, top-k, plan
 // ---------------------------------------------------------------------------------------------------------------------
+// The warp's TCAP per-lane partial sums (one per token) summed over the 32 lanes by recursive halving: at each of the
+// first log2(TCAP) levels a lane keeps half of its values and receives its partner's other half (TCAP / 2 + ... + 1
+// shuffles instead of 5 x TCAP for a butterfly per token), the remaining levels are a plain butterfly. Returns the
+// token whose full sum acc[0] now holds; lanes whose bits at the butterfly levels are zero hold distinct tokens.
+// Fixed order per token, so run to run the same. (Session 8: ncu put 35 % of the route kernel's stall samples on the
+// per-token butterflies.)
+template <int TCAP, int L = 0>
+__device__ __forceinline__ int token_sums(double (&acc)[TCAP], int lane, int token = 0) {
+  static_assert(TCAP == 16 || TCAP == 32, "16 or 32 tokens");
+  constexpr int o = 16 >> L, c = TCAP >> L;  // this level's lane offset, values each lane holds before it
+  if constexpr (c > 1) {
+    constexpr int h = c / 2;
+    const bool upper = (lane & o) != 0;
+#pragma unroll
+    for (int i = 0; i < h; i++) {
+      const double send = upper ? acc[i] : acc[i + h];
+      const double keep = upper ? acc[i + h] : acc[i];
+      acc[i] = keep + __shfl_xor_sync(FULL, send, o);
+    }
+    if (upper) token += h;
+  } else {
+    acc[0] += __shfl_xor_sync(FULL, acc[0], o);
+  }
+  if constexpr (L < 4) return token_sums<TCAP, L + 1>(acc, lane, token);
+  return token;
+}
+
 template <int TCAP>
 __device__ __forceinline__ void route(
     const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
@@ -402,14 +429,8 @@ __device__ __forceinline__ void route(
           if (t < T) acc[t] = fma(wd, xs[t * DEC_KC + c], acc[t]);
       }
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)  // the same sum in every lane; the tokens' shuffle chains interleaved
-#pragma unroll
-      for (int t = 0; t < TCAP; t++)
-        if (t < T) acc[t] += __shfl_xor_sync(FULL, acc[t], o);
-#pragma unroll
-    for (int t = 0; t < TCAP; t++)
-      if (t < T && lane == 0) partial[((size_t)kc * TCAP + t) * n_out + e] = acc[t];
+    const int t = token_sums<TCAP>(acc, lane);  // tokens past T summed zeros
+    if ((lane & (32 / TCAP - 1)) == 0 && t < T) partial[((size_t)kc * TCAP + t) * n_out + e] = acc[0];
   }
 
   // the last CTA of this row group adds the K chunks in order and rounds once
