@@ -13,8 +13,6 @@ import dev.sparkmoe.model.MoeConfig;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.IntStream;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -38,8 +36,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 public final class Fp8Recipe {
     /** Relative distance to an e4m3 rounding midpoint within which a code is undecided at fp32 precision. */
     public static final double MARGIN = 0x1p-18;
-
-    private static final Map<MoeLayerWeights, Fp8Recipe> CACHE = new ConcurrentHashMap<>();
 
     private final MoeConfig config;
     private final float[] router;
@@ -70,8 +66,8 @@ public final class Fp8Recipe {
         this.shared = w.shared() == null ? null : dequantize(w.shared());
     }
 
-    /** The recipe for a layer's weights (kept for the JVM's lifetime, keyed by the weights object). */
-    public static Fp8Recipe of(MoeLayerWeights w) { return CACHE.computeIfAbsent(w, Fp8Recipe::new); }
+    /** The recipe for a layer's weights (experts dequantized as first used; not cached: checks need it only on failure). */
+    public static Fp8Recipe of(MoeLayerWeights w) { return new Fp8Recipe(w); }
 
     private static Expert dequantize(ExpertWeights x) {
         return new Expert(WeightValues.of(x.gate(), Precision.FP8), WeightValues.of(x.up(), Precision.FP8),
