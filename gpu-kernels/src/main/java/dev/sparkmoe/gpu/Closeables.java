@@ -30,8 +30,15 @@ final class Closeables {
         if (failure != null) throw failure;
     }
 
+    /** Closes {@code parts} last first (the reverse of their making) and throws the first failure, the others suppressed. */
+    static void closeAllReversed(List<? extends AutoCloseable> parts) {
+        List<AutoCloseable> reversed = new java.util.ArrayList<>(parts);
+        java.util.Collections.reverse(reversed);
+        closeAll(reversed);
+    }
+
     /** Adds {@code x} to the parts {@code made} so far (to be closed if construction fails) and returns it. */
-    static <T extends AutoCloseable> T add(List<AutoCloseable> made, T x) {
+    static <T extends AutoCloseable> T add(List<? super T> made, T x) {
         made.add(x);
         return x;
     }

@@ -59,11 +59,11 @@ final class DeviceWeights implements AutoCloseable {
             float[] r = new float[routerRows * h];
             System.arraycopy(w.router().toFloats(), 0, r, 0, e * h);
             if (w.sharedGate() != null) System.arraycopy(w.sharedGate().toFloats(), 0, r, e * h, h);
-            DeviceBuffer router = track(owned, DeviceBuffer.floats(ctx, "router", r.length));
+            DeviceBuffer router = Closeables.add(owned, DeviceBuffer.floats(ctx, "router", r.length));
             router.upload(r);
             DeviceBuffer bias = null;
             if (w.selectionBias() != null) {
-                bias = track(owned, DeviceBuffer.floats(ctx, "selection bias", e));
+                bias = Closeables.add(owned, DeviceBuffer.floats(ctx, "selection bias", e));
                 bias.upload(w.selectionBias());
             }
             DeviceBuffer[] routed = uploadExperts(ctx, owned, "experts", w.experts(), inter, h, f);
@@ -72,7 +72,8 @@ final class DeviceWeights implements AutoCloseable {
             return new DeviceWeights(f, routerRows, owned, router, bias, routed[0], routed[1], routed[2], routed[3],
                     shared[0], shared[1], shared[2], shared[3]);
         } catch (RuntimeException ex) {
-            closeAll(owned, ex);
+            Closeables.closeAfter(owned, ex);
+            owned.clear();
             throw ex;
         }
     }
@@ -81,13 +82,13 @@ final class DeviceWeights implements AutoCloseable {
                                                 int inter, int h, Format f) {
         int n = xs.size();
         long w1b = WeightPacking.w1Bytes(inter, h, f), w2b = WeightPacking.w2Bytes(inter, h, f);
-        DeviceBuffer w1 = track(owned, DeviceBuffer.bytes(ctx, what + " W1", n * w1b));
-        DeviceBuffer w2 = track(owned, DeviceBuffer.bytes(ctx, what + " W2", n * w2b));
+        DeviceBuffer w1 = Closeables.add(owned, DeviceBuffer.bytes(ctx, what + " W1", n * w1b));
+        DeviceBuffer w2 = Closeables.add(owned, DeviceBuffer.bytes(ctx, what + " W2", n * w2b));
         DeviceBuffer s1 = null, s2 = null;
         int s1n = WeightPacking.w1ScaleFloats(inter, h), s2n = WeightPacking.w2ScaleFloats(inter, h);
         if (f == Format.FP8) {
-            s1 = track(owned, DeviceBuffer.floats(ctx, what + " W1 scales", (long) n * s1n));
-            s2 = track(owned, DeviceBuffer.floats(ctx, what + " W2 scales", (long) n * s2n));
+            s1 = Closeables.add(owned, DeviceBuffer.floats(ctx, what + " W1 scales", (long) n * s1n));
+            s2 = Closeables.add(owned, DeviceBuffer.floats(ctx, what + " W2 scales", (long) n * s2n));
         }
         ByteBuffer hb1 = ByteBuffer.allocateDirect(Math.toIntExact(w1b)).order(ByteOrder.LITTLE_ENDIAN);
         ByteBuffer hb2 = ByteBuffer.allocateDirect(Math.toIntExact(w2b)).order(ByteOrder.LITTLE_ENDIAN);
@@ -128,11 +129,11 @@ final class DeviceWeights implements AutoCloseable {
         List<DeviceBuffer> owned = new ArrayList<>();
         try {
             int routerRows = e + (c.sharedExpertGated() ? 1 : 0);
-            DeviceBuffer router = track(owned, DeviceBuffer.floats(ctx, "router", (long) routerRows * h));
+            DeviceBuffer router = Closeables.add(owned, DeviceBuffer.floats(ctx, "router", (long) routerRows * h));
             fillNormalF32(m, s, router, seed, (float) (1 / Math.sqrt(h)));
             DeviceBuffer bias = null;
             if (c.hasSelectionBias()) {
-                bias = track(owned, DeviceBuffer.floats(ctx, "selection bias", e));
+                bias = Closeables.add(owned, DeviceBuffer.floats(ctx, "selection bias", e));
                 fillNormalF32(m, s, bias, seed + 1, 0.01f);
             }
             DeviceBuffer[] routed = syntheticExperts(ctx, m, s, owned, "experts", e, inter, h, f, seed + 2);
@@ -142,7 +143,8 @@ final class DeviceWeights implements AutoCloseable {
             return new DeviceWeights(f, routerRows, owned, router, bias, routed[0], routed[1], routed[2], routed[3],
                     shared[0], shared[1], shared[2], shared[3]);
         } catch (RuntimeException ex) {
-            closeAll(owned, ex);
+            Closeables.closeAfter(owned, ex);
+            owned.clear();
             throw ex;
         }
     }
@@ -150,12 +152,12 @@ final class DeviceWeights implements AutoCloseable {
     private static DeviceBuffer[] syntheticExperts(CudaContext ctx, CudaModule m, CudaStream s, List<DeviceBuffer> owned, String what,
                                                    int n, int inter, int h, Format f, long seed) {
         long w1b = WeightPacking.w1Bytes(inter, h, f), w2b = WeightPacking.w2Bytes(inter, h, f);
-        DeviceBuffer w1 = track(owned, DeviceBuffer.bytes(ctx, what + " W1", n * w1b));
-        DeviceBuffer w2 = track(owned, DeviceBuffer.bytes(ctx, what + " W2", n * w2b));
+        DeviceBuffer w1 = Closeables.add(owned, DeviceBuffer.bytes(ctx, what + " W1", n * w1b));
+        DeviceBuffer w2 = Closeables.add(owned, DeviceBuffer.bytes(ctx, what + " W2", n * w2b));
         DeviceBuffer s1 = null, s2 = null;
         if (f == Format.FP8) {
-            s1 = track(owned, DeviceBuffer.floats(ctx, what + " W1 scales", (long) n * WeightPacking.w1ScaleFloats(inter, h)));
-            s2 = track(owned, DeviceBuffer.floats(ctx, what + " W2 scales", (long) n * WeightPacking.w2ScaleFloats(inter, h)));
+            s1 = Closeables.add(owned, DeviceBuffer.floats(ctx, what + " W1 scales", (long) n * WeightPacking.w1ScaleFloats(inter, h)));
+            s2 = Closeables.add(owned, DeviceBuffer.floats(ctx, what + " W2 scales", (long) n * WeightPacking.w2ScaleFloats(inter, h)));
             fill(m, s, "moe_fill_normal_e4m3", w1, w1.count(), seed);
             fill(m, s, "moe_fill_normal_e4m3", w2, w2.count(), seed + 1);
             fillConst(m, s, s1, (float) (1 / (64 * Math.sqrt(h))));
@@ -182,25 +184,12 @@ final class DeviceWeights implements AutoCloseable {
         m.function(kernel).launch(s, Dim.of(4096), Dim.of(256), 0, args);
     }
 
-    private static DeviceBuffer track(List<DeviceBuffer> owned, DeviceBuffer b) {
-        owned.add(b);
-        return b;
-    }
-
-    private static void closeAll(List<DeviceBuffer> owned, RuntimeException primary) {
-        for (int i = owned.size() - 1; i >= 0; i--) {
-            try { owned.get(i).close(); } catch (RuntimeException e) { primary.addSuppressed(e); }
-        }
-        owned.clear();
-    }
-
     @Override
     public void close() {
-        RuntimeException first = null;
-        for (int i = owned.size() - 1; i >= 0; i--) {
-            try { owned.get(i).close(); } catch (RuntimeException e) { if (first == null) first = e; else first.addSuppressed(e); }
+        try {
+            Closeables.closeAllReversed(owned);
+        } finally {
+            owned.clear();
         }
-        owned.clear();
-        if (first != null) throw first;
     }
 }

@@ -4,6 +4,8 @@ import dev.sparkmoe.cuda.CudaContext;
 import dev.sparkmoe.cuda.CudaEvent;
 import dev.sparkmoe.cuda.PinnedBuffer;
 
+import java.util.List;
+
 /**
  * One caller's pinned staging for a GPU call: the input copied in by the caller's thread, the output copied back by the
  * GPU, and the event the caller waits on (recorded after the download). Taken from a {@link StagingPool} for one call.
@@ -44,16 +46,5 @@ final class StagingSlot implements AutoCloseable {
     }
 
     @Override
-    public void close() {
-        RuntimeException failure = null;
-        for (AutoCloseable c : new AutoCloseable[] {done, out, in}) {
-            try {
-                c.close();
-            } catch (Exception e) {
-                RuntimeException r = e instanceof RuntimeException re ? re : new RuntimeException(e);
-                if (failure == null) failure = r; else failure.addSuppressed(r);
-            }
-        }
-        if (failure != null) throw failure;
-    }
+    public void close() { Closeables.closeAll(List.of(done, out, in)); }
 }

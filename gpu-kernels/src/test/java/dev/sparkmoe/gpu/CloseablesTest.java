@@ -59,4 +59,14 @@ class CloseablesTest {
         assertEquals(List.of("third", "second", "first"), closed);
         assertEquals(1, primary.getSuppressed().length);
     }
+
+    @Test
+    void closingInReverseStillClosesEveryPartAndThrowsTheFirstFailure() {
+        IllegalStateException c = new IllegalStateException("c failed"), a = new IllegalStateException("a failed");
+        List<AutoCloseable> parts = List.of(part("a", a), part("b", null), part("c", c));
+        RuntimeException e = assertThrows(RuntimeException.class, () -> Closeables.closeAllReversed(parts));
+        assertSame(c, e);
+        assertArrayEquals(new Throwable[] {a}, e.getSuppressed());
+        assertEquals(List.of("c", "b", "a"), closed);
+    }
 }
