@@ -15,7 +15,6 @@ import dev.sparkmoe.model.MoeConfig;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -30,9 +29,9 @@ final class DeviceWeights implements AutoCloseable {
     final DeviceBuffer bias;
     final DeviceBuffer w1, w1Scale, w2, w2Scale;
     final DeviceBuffer sharedW1, sharedW1Scale, sharedW2, sharedW2Scale;
-    private final List<DeviceBuffer> owned;
+    private final OwnedBuffers owned;
 
-    private DeviceWeights(Format format, int routerRows, List<DeviceBuffer> owned, DeviceBuffer... b) {
+    private DeviceWeights(Format format, int routerRows, OwnedBuffers owned, DeviceBuffer... b) {
         this.format = format;
         this.routerRows = routerRows;
         this.owned = owned;
@@ -53,42 +52,41 @@ final class DeviceWeights implements AutoCloseable {
     static DeviceWeights upload(CudaContext ctx, MoeLayerWeights w, Format f) {
         MoeConfig c = w.config();
         int h = c.hiddenSize(), inter = c.expertIntermediateSize(), e = c.numExperts();
-        List<DeviceBuffer> owned = new ArrayList<>();
+        OwnedBuffers owned = new OwnedBuffers(ctx);
         try {
             int routerRows = e + (w.sharedGate() != null ? 1 : 0);
             float[] r = new float[routerRows * h];
             System.arraycopy(w.router().toFloats(), 0, r, 0, e * h);
             if (w.sharedGate() != null) System.arraycopy(w.sharedGate().toFloats(), 0, r, e * h, h);
-            DeviceBuffer router = Closeables.add(owned, DeviceBuffer.floats(ctx, "router", r.length));
+            DeviceBuffer router = owned.buffer("router", r.length, Float.BYTES);
             router.upload(r);
             DeviceBuffer bias = null;
             if (w.selectionBias() != null) {
-                bias = Closeables.add(owned, DeviceBuffer.floats(ctx, "selection bias", e));
+                bias = owned.buffer("selection bias", e, Float.BYTES);
                 bias.upload(w.selectionBias());
             }
-            DeviceBuffer[] routed = uploadExperts(ctx, owned, "experts", w.experts(), inter, h, f);
+            DeviceBuffer[] routed = uploadExperts(owned, "experts", w.experts(), inter, h, f);
             DeviceBuffer[] shared = new DeviceBuffer[4];
-            if (w.shared() != null) shared = uploadExperts(ctx, owned, "shared expert", List.of(w.shared()), c.sharedIntermediateSize(), h, f);
+            if (w.shared() != null) shared = uploadExperts(owned, "shared expert", List.of(w.shared()), c.sharedIntermediateSize(), h, f);
             return new DeviceWeights(f, routerRows, owned, router, bias, routed[0], routed[1], routed[2], routed[3],
                     shared[0], shared[1], shared[2], shared[3]);
         } catch (RuntimeException ex) {
-            Closeables.closeAfter(owned, ex);
-            owned.clear();
+            owned.closeAfter(ex);
             throw ex;
         }
     }
 
-    private static DeviceBuffer[] uploadExperts(CudaContext ctx, List<DeviceBuffer> owned, String what, List<ExpertWeights> xs,
+    private static DeviceBuffer[] uploadExperts(OwnedBuffers owned, String what, List<ExpertWeights> xs,
                                                 int inter, int h, Format f) {
         int n = xs.size();
         long w1b = WeightPacking.w1Bytes(inter, h, f), w2b = WeightPacking.w2Bytes(inter, h, f);
-        DeviceBuffer w1 = Closeables.add(owned, DeviceBuffer.bytes(ctx, what + " W1", n * w1b));
-        DeviceBuffer w2 = Closeables.add(owned, DeviceBuffer.bytes(ctx, what + " W2", n * w2b));
+        DeviceBuffer w1 = owned.buffer(what + " W1", n * w1b, 1);
+        DeviceBuffer w2 = owned.buffer(what + " W2", n * w2b, 1);
         DeviceBuffer s1 = null, s2 = null;
         int s1n = WeightPacking.w1ScaleFloats(inter, h), s2n = WeightPacking.w2ScaleFloats(inter, h);
         if (f == Format.FP8) {
-            s1 = Closeables.add(owned, DeviceBuffer.floats(ctx, what + " W1 scales", (long) n * s1n));
-            s2 = Closeables.add(owned, DeviceBuffer.floats(ctx, what + " W2 scales", (long) n * s2n));
+            s1 = owned.buffer(what + " W1 scales", (long) n * s1n, Float.BYTES);
+            s2 = owned.buffer(what + " W2 scales", (long) n * s2n, Float.BYTES);
         }
         ByteBuffer hb1 = ByteBuffer.allocateDirect(Math.toIntExact(w1b)).order(ByteOrder.LITTLE_ENDIAN);
         ByteBuffer hb2 = ByteBuffer.allocateDirect(Math.toIntExact(w2b)).order(ByteOrder.LITTLE_ENDIAN);
@@ -126,38 +124,37 @@ final class DeviceWeights implements AutoCloseable {
      */
     static DeviceWeights synthetic(CudaContext ctx, CudaModule m, CudaStream s, MoeConfig c, Format f, long seed) {
         int h = c.hiddenSize(), inter = c.expertIntermediateSize(), e = c.numExperts();
-        List<DeviceBuffer> owned = new ArrayList<>();
+        OwnedBuffers owned = new OwnedBuffers(ctx);
         try {
             int routerRows = e + (c.sharedExpertGated() ? 1 : 0);
-            DeviceBuffer router = Closeables.add(owned, DeviceBuffer.floats(ctx, "router", (long) routerRows * h));
+            DeviceBuffer router = owned.buffer("router", (long) routerRows * h, Float.BYTES);
             fillNormalF32(m, s, router, seed, (float) (1 / Math.sqrt(h)));
             DeviceBuffer bias = null;
             if (c.hasSelectionBias()) {
-                bias = Closeables.add(owned, DeviceBuffer.floats(ctx, "selection bias", e));
+                bias = owned.buffer("selection bias", e, Float.BYTES);
                 fillNormalF32(m, s, bias, seed + 1, 0.01f);
             }
-            DeviceBuffer[] routed = syntheticExperts(ctx, m, s, owned, "experts", e, inter, h, f, seed + 2);
+            DeviceBuffer[] routed = syntheticExperts(m, s, owned, "experts", e, inter, h, f, seed + 2);
             DeviceBuffer[] shared = new DeviceBuffer[4];
-            if (c.hasSharedExpert()) shared = syntheticExperts(ctx, m, s, owned, "shared expert", 1, c.sharedIntermediateSize(), h, f, seed + 10);
+            if (c.hasSharedExpert()) shared = syntheticExperts(m, s, owned, "shared expert", 1, c.sharedIntermediateSize(), h, f, seed + 10);
             s.synchronize("synthetic weights");
             return new DeviceWeights(f, routerRows, owned, router, bias, routed[0], routed[1], routed[2], routed[3],
                     shared[0], shared[1], shared[2], shared[3]);
         } catch (RuntimeException ex) {
-            Closeables.closeAfter(owned, ex);
-            owned.clear();
+            owned.closeAfter(ex);
             throw ex;
         }
     }
 
-    private static DeviceBuffer[] syntheticExperts(CudaContext ctx, CudaModule m, CudaStream s, List<DeviceBuffer> owned, String what,
+    private static DeviceBuffer[] syntheticExperts(CudaModule m, CudaStream s, OwnedBuffers owned, String what,
                                                    int n, int inter, int h, Format f, long seed) {
         long w1b = WeightPacking.w1Bytes(inter, h, f), w2b = WeightPacking.w2Bytes(inter, h, f);
-        DeviceBuffer w1 = Closeables.add(owned, DeviceBuffer.bytes(ctx, what + " W1", n * w1b));
-        DeviceBuffer w2 = Closeables.add(owned, DeviceBuffer.bytes(ctx, what + " W2", n * w2b));
+        DeviceBuffer w1 = owned.buffer(what + " W1", n * w1b, 1);
+        DeviceBuffer w2 = owned.buffer(what + " W2", n * w2b, 1);
         DeviceBuffer s1 = null, s2 = null;
         if (f == Format.FP8) {
-            s1 = Closeables.add(owned, DeviceBuffer.floats(ctx, what + " W1 scales", (long) n * WeightPacking.w1ScaleFloats(inter, h)));
-            s2 = Closeables.add(owned, DeviceBuffer.floats(ctx, what + " W2 scales", (long) n * WeightPacking.w2ScaleFloats(inter, h)));
+            s1 = owned.buffer(what + " W1 scales", (long) n * WeightPacking.w1ScaleFloats(inter, h), Float.BYTES);
+            s2 = owned.buffer(what + " W2 scales", (long) n * WeightPacking.w2ScaleFloats(inter, h), Float.BYTES);
             fill(m, s, "moe_fill_normal_e4m3", w1, w1.count(), seed);
             fill(m, s, "moe_fill_normal_e4m3", w2, w2.count(), seed + 1);
             fillConst(m, s, s1, (float) (1 / (64 * Math.sqrt(h))));
@@ -185,11 +182,5 @@ final class DeviceWeights implements AutoCloseable {
     }
 
     @Override
-    public void close() {
-        try {
-            Closeables.closeAllReversed(owned);
-        } finally {
-            owned.clear();
-        }
-    }
+    public void close() { owned.close(); }
 }

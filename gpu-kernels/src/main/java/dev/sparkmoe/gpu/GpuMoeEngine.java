@@ -11,7 +11,6 @@ import dev.sparkmoe.cuda.DeviceBuffer;
 import dev.sparkmoe.engine.MoeEngine;
 import dev.sparkmoe.engine.MoeEngineException;
 import dev.sparkmoe.engine.Precision;
-import dev.sparkmoe.kernels.GroupedGemm;
 import dev.sparkmoe.kernels.MoeDispatch;
 import dev.sparkmoe.kernels.MoeRoute;
 import dev.sparkmoe.kernels.WeightPacking.Format;

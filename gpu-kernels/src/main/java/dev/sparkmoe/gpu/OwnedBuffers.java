@@ -7,7 +7,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The device buffers a workspace allocates and owns ({@link LayerWorkspace}, {@link DecodeWorkspace}): made through
+ * The device buffers a workspace or the weights allocate and own ({@link LayerWorkspace}, {@link DecodeWorkspace},
+ * {@link DeviceWeights}): made through
  * {@link #buffer}, closed together in reverse order - after a failed construction with the failure as the primary
  * exception, or by the owner's close, which throws the first failure with the rest suppressed.
  */
@@ -38,9 +39,10 @@ final class OwnedBuffers {
 
     /** Closes everything, last made first; throws the first failure, the others suppressed in it. */
     void close() {
-        List<DeviceBuffer> lastFirst = new ArrayList<>(buffers);
-        java.util.Collections.reverse(lastFirst);
-        buffers.clear();
-        Closeables.closeAll(lastFirst);
+        try {
+            Closeables.closeAllReversed(buffers);
+        } finally {
+            buffers.clear();
+        }
     }
 }

@@ -148,7 +148,7 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
                     : persistent(name + "_n128", 128, 128, 64, 6, 1, maxRowBlocks, n, smCount);
         }
         if (gemm == Gemm.GEMM2) {
-            // mostly full row blocks: the 128-row tile in its v5 form _m128u (mostlyFullBlocks); else the 64-row tile
+            // mostly full row blocks: the 128-row tile in its v5 form _m128u (rows128Gemm2); else the 64-row tile
             // (two warpgroups on the two 128-row halves of the weight tile, promotion overlapped, live-unit padding
             // skip; docs/kernel-notes.md v4.1) in its v5 form _u (warp-uniform descriptor arithmetic, v5)
             if (n % 256 != 0) return persistent(name + "_n128", 128, 128, 128, 6, 1, maxRowBlocks, n, smCount);
