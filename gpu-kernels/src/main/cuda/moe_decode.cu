@@ -35,7 +35,7 @@
 #define DEC_THREADS (DEC_WARPS * 32)
 #define DEC_KC 256     // router logits: K chunk of one CTA (more CTAs: the chunk's fp64 x reads bound each CTA)
 #define DEC_EG 8       // router logits: router rows of one CTA (one per warp)
-#define DEC_STAGES 5   // 2 KB weight slabs in flight per warp (lane-private shared-memory ring)
+#define DEC_STAGES 5   // 2 KB weight slabs in flight per warp (lane-private shared-memory ring; 6 measured no faster)
 
 namespace moe_dec {
 
@@ -288,18 +288,38 @@ __device__ __forceinline__ void unit_mma(S& stream, uint32_t slabs, const UnitOp
   }
 }
 
+// A warp's or CTA's global writes are published at a counter by one thread's acq_rel atomic after the group's
+// barrier (release is cumulative over the writes the barrier ordered before it; acquire in the last arriver), not by
+// a fence in every thread: the fence compiled to MEMBAR.SC.GPU, the atomic to one MEMBAR.ALL.GPU (session 9, call b,
+// same call: Qwen3 FP8 16 tokens 0.159-0.163 -> 0.153-0.155 ms, Mixtral FP8 -2 %, DeepSeek-V3 FP8 -1 %; with no fence
+// at all - not correct, a bound - 0.147-0.151 ms). A release-only atomic with the acquire fence in the last arriver
+// (no L1 invalidation per unit) measured no faster (call e; docs/kernel-notes.md).
+__device__ __forceinline__ int arrive_add(int* counter) {
+  int old;
+  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;" : "=r"(old) : "l"(counter) : "memory");
+  return old;
+}
+
 // Arrives at a counter after this warp's global writes; true in the warp that arrives last (target arrivals), which
 // then sees every arrived warp's writes (read them with __ldcg) and resets the counter for the next launch.
 __device__ __forceinline__ bool arrive_last(int* counter, int target) {
-  __threadfence();
   __syncwarp();
   int old = 0;
-  if ((threadIdx.x & 31) == 0) old = atomicAdd(counter, 1);
+  if ((threadIdx.x & 31) == 0) old = arrive_add(counter);
   old = __shfl_sync(FULL, old, 0);
   if (old != target - 1) return false;
-  __threadfence();
+  __syncwarp();  // orders the other lanes' reads after lane 0's acquire
   if ((threadIdx.x & 31) == 0) *counter = 0;
   return true;
+}
+
+// The CTA form of arrive_last (every thread calls it); the last CTA's threads then see every arrived CTA's writes.
+__device__ __forceinline__ bool cta_arrive_last(int* counter, int target) {
+  __shared__ int cta_last;
+  __syncthreads();
+  if (threadIdx.x == 0) cta_last = arrive_add(counter) == target - 1;
+  __syncthreads();
+  return cta_last;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -345,7 +365,6 @@ __device__ __forceinline__ void route(
   __shared__ int chosen[DEC_WARPS][32];
   __shared__ int plan_cnt[MOE_MAX_EXPERTS], plan_pos[MOE_MAX_EXPERTS];
   __shared__ int selected[TCAP * 32];  // the routing entries' experts (t * k + j), for the plan without global reads
-  __shared__ int last;
   const int T = min(*num_tokens, TCAP);
   const int kc = blockIdx.x, grp = blockIdx.y;
   const int k0 = kc * DEC_KC, klen = min(DEC_KC, H - k0);
@@ -434,12 +453,7 @@ __device__ __forceinline__ void route(
   }
 
   // the last CTA of this row group adds the K chunks in order and rounds once
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) last = atomicAdd(&group_counter[grp], 1) == (int)gridDim.x - 1;
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
+  if (!cta_arrive_last(&group_counter[grp], (int)gridDim.x)) return;
   for (int i = threadIdx.x; i < T * DEC_EG; i += DEC_THREADS) {
     const int t = i / DEC_EG, r = grp * DEC_EG + i % DEC_EG;
     if (r < n_out) {
@@ -459,12 +473,7 @@ __device__ __forceinline__ void route(
   if (threadIdx.x == 0) group_counter[grp] = 0;
 
   // the last row group's CTA routes every token and writes the plan
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) last = atomicAdd(route_counter, 1) == (int)gridDim.y - 1;
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
+  if (!cta_arrive_last(route_counter, (int)gridDim.y)) return;
   if (threadIdx.x == 0) *route_counter = 0;
   for (int i = threadIdx.x; i < E; i += DEC_THREADS) plan_cnt[i] = 0;
   __syncthreads();
