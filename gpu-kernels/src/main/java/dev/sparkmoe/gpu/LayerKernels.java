@@ -127,9 +127,7 @@ final class LayerKernels implements AutoCloseable {
         List<Integer> ks = new ArrayList<>(List.of(c.expertIntermediateSize()));
         if (c.hasSharedExpert()) ks.add(c.sharedIntermediateSize());
         for (int k : ks) {
-            // both tiles GEMM2 may take: a single partial block, and many full ones (GroupedGemmConfig.rows128Gemm2)
-            for (int[] blocks : new int[][] {{1, 1}, {1 << 20, 0}}) {
-                String name = g.gemm2EntryPoint(g.config(GroupedGemmConfig.Gemm.GEMM2, op, blocks[0], blocks[1], c.hiddenSize(), k));
+            for (String name : g.gemm2EntryPoints(op, c.hiddenSize(), k)) {
                 try {
                     m.function(name);
                 } catch (CudaException e) {

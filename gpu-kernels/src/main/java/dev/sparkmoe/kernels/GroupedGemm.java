@@ -7,6 +7,8 @@ import dev.sparkmoe.cuda.DeviceBuffer;
 import dev.sparkmoe.kernels.GroupedGemmConfig.Gemm;
 import dev.sparkmoe.kernels.GroupedGemmConfig.Operand;
 import java.util.Arrays;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Launcher of grouped_gemm.cu: the four grouped GEMM entry points over the M-grouped contiguous layout, launched as
@@ -198,7 +200,18 @@ public final class GroupedGemm {
     }
 
     /** The entry point this launcher runs for GEMM2 with config {@code c}: its bf16-Y form ({@code *_ybf16}) or {@code c}'s own. */
-    public String gemm2EntryPoint(GroupedGemmConfig c) { return yBf16 ? c.kernel() + "_ybf16" : c.kernel(); }
+    public String gemm2EntryPoint(GroupedGemmConfig c) { return gemm2EntryPoint(c.kernel()); }
+
+    private String gemm2EntryPoint(String kernel) { return yBf16 ? kernel + "_ybf16" : kernel; }
+
+    /** Every GEMM2 entry point this launcher may run for N = {@code n}, K = {@code k}, whatever the row-block counts. */
+    public Set<String> gemm2EntryPoints(Operand op, int n, int k) {
+        Set<String> kernels = reference ? Set.of(GroupedGemmConfig.reference(Gemm.GEMM2, op, 1, n, k).kernel())
+                : GroupedGemmConfig.kernels(Gemm.GEMM2, op, n, k, smCount, fp8PromotionInterval, dynamicUnits.covers(Gemm.GEMM2));
+        Set<String> names = new TreeSet<>();
+        for (String kernel : kernels) names.add(gemm2EntryPoint(kernel));
+        return names;
+    }
 
     /** Launches with {@code args} followed by the two RealRows pointers (every entry point's last arguments) and, for a dynamic-unit kernel, the stream's work-counter pair. */
     private void launch(CudaStream s, GroupedGemmConfig c, RealRows real, Object... args) {

@@ -1,6 +1,8 @@
 package dev.sparkmoe.kernels;
 
 import java.util.Locale;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * How to launch one grouped GEMM of grouped_gemm.cu: which entry point, its tile, threads, dynamic shared memory
@@ -91,7 +93,24 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
         if (partialBlocks < 0) throw new IllegalArgumentException("grouped GEMM " + gemm + ": partialBlocks must be >= 0, got " + partialBlocks);
         // the 128-row GEMM2 has no claiming form: with dynamic units GEMM2 keeps the 64-row tile
         boolean rows128Gemm2 = !dynamicUnits && rows128Gemm2(maxRowBlocks, partialBlocks, n, smCount);
-        GroupedGemmConfig c = chooseStatic(gemm, operand, maxRowBlocks, n, k, smCount, fp8PromotionInterval, rows128Gemm2);
+        return withUnitOrder(chooseStatic(gemm, operand, maxRowBlocks, n, k, smCount, fp8PromotionInterval, rows128Gemm2), dynamicUnits);
+    }
+
+    /**
+     * Every entry point {@link #choose} can return for this GEMM whatever the row-block counts (the only choice they
+     * drive is {@link #rows128Gemm2}), so that a caller can look them all up at open.
+     */
+    public static Set<String> kernels(Gemm gemm, Operand operand, int n, int k, int smCount, int fp8PromotionInterval,
+                                      boolean dynamicUnits) {
+        Set<String> names = new TreeSet<>();
+        for (boolean rows128Gemm2 : dynamicUnits ? new boolean[] {false} : new boolean[] {false, true}) {
+            names.add(withUnitOrder(chooseStatic(gemm, operand, 1, n, k, smCount, fp8PromotionInterval, rows128Gemm2), dynamicUnits).kernel);
+        }
+        return names;
+    }
+
+    /** {@code c}, or with {@code dynamicUnits} its form that claims its units at run time where one exists. */
+    private static GroupedGemmConfig withUnitOrder(GroupedGemmConfig c, boolean dynamicUnits) {
         String dynamic = DYNAMIC_FORMS.get(c.kernel);
         return dynamicUnits && dynamic != null ? c.claimingUnits(dynamic) : c;
     }

@@ -9,6 +9,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -216,6 +218,34 @@ class GroupedGemmConfigTest {
                             c.dynamicSmemBytes(), "Tile::SMEM_BYTES of " + c);
                     assertEquals(0, c.gridX() % t.cluster(), c.toString());
                     assertEquals(0, (g == Gemm.GEMM1_SWIGLU ? 2 * nk[0] : nk[0]) % t.packedN(), c + " needs whole tiles");
+                }
+            }
+        }
+    }
+
+    /** kernels(...) lists exactly what choose(...) returns over the row-block counts (the layer's bf16-Y check at open). */
+    @Test
+    void kernelsListsEveryEntryPointChooseCanReturn() {
+        assertEquals(Set.of("grouped_gemm2_fp8_m128u", "grouped_gemm2_fp8_u"), GroupedGemmConfig.kernels(Gemm.GEMM2, Operand.FP8, 7168, 2048, 132, 128, false));
+        assertEquals(Set.of("grouped_gemm2_fp8_ud"), GroupedGemmConfig.kernels(Gemm.GEMM2, Operand.FP8, 7168, 2048, 132, 128, true));
+        assertEquals(Set.of("grouped_gemm2_fp8_p32"), GroupedGemmConfig.kernels(Gemm.GEMM2, Operand.FP8, 7168, 2048, 132, 32, false));
+        int[][] shapes = {{7168, 2048}, {2048, 768}, {4096, 14336}, {128 * 3, 1024}, {2048, 7168}};
+        for (Gemm g : Gemm.values()) {
+            for (Operand o : Operand.values()) {
+                for (int interval : new int[] {128, 32}) {
+                    for (boolean dynamic : new boolean[] {false, true}) {
+                        for (int[] nk : shapes) {
+                            if (interval == 32 && o == Operand.FP8 && g == Gemm.GEMM2 && nk[0] % 256 != 0) continue;  // no such kernel
+                            Set<String> listed = GroupedGemmConfig.kernels(g, o, nk[0], nk[1], 132, interval, dynamic);
+                            Set<String> chosen = new TreeSet<>();
+                            for (int blocks : new int[] {1, 2, 7, 37, 256, 1 << 12, 1 << 20}) {
+                                for (int partial : new int[] {0, 1, blocks / 2, blocks}) {
+                                    chosen.add(GroupedGemmConfig.choose(g, o, blocks, partial, nk[0], nk[1], 132, interval, dynamic).kernel());
+                                }
+                            }
+                            assertEquals(chosen, listed, g + " " + o + " N=" + nk[0] + " K=" + nk[1] + " interval " + interval + " dynamic " + dynamic);
+                        }
+                    }
                 }
             }
         }
