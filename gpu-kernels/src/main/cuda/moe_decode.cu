@@ -290,10 +290,10 @@ __device__ __forceinline__ void unit_mma(S& stream, uint32_t slabs, const UnitOp
 
 // A warp's or CTA's global writes are published at a counter by one thread's acq_rel atomic after the group's
 // barrier (release is cumulative over the writes the barrier ordered before it; acquire in the last arriver), not by
-// a fence in every thread: the fence compiled to MEMBAR.SC.GPU, the atomic to one MEMBAR.ALL.GPU (session 9, call b,
-// same call: Qwen3 FP8 16 tokens 0.159-0.163 -> 0.153-0.155 ms, Mixtral FP8 -2 %, DeepSeek-V3 FP8 -1 %; with no fence
-// at all - not correct, a bound - 0.147-0.151 ms). A release-only atomic with the acquire fence in the last arriver
-// (no L1 invalidation per unit) measured no faster (call e; docs/kernel-notes.md).
+// a fence in every thread: the fence compiled to MEMBAR.SC.GPU, the atomic to one MEMBAR.ALL.GPU. Session 9: Mixtral
+// FP8 16 tokens -1..2 % and DeepSeek-V3 FP8 -0.7..1 % in two calls; Qwen3 FP8 0.159-0.163 -> 0.153-0.155 ms in call b
+// but within its +-3 % noise in call f. With no fence at all (not correct, a bound) Qwen3 0.147-0.151 ms. A
+// release-only atomic with the acquire fence in the last arriver (no L1 invalidation per unit) measured no faster.
 __device__ __forceinline__ int arrive_add(int* counter) {
   int old;
   asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;" : "=r"(old) : "l"(counter) : "memory");
