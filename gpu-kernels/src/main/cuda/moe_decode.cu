@@ -4,9 +4,9 @@
 //   moe_decode_route_tN  router logits (fp64 SIMT: every product exact, partial sums of 256-K chunks added in a fixed
 //                        order, rounded once to fp32), the activations for GEMM1 (FP8: e4m3 per token per 128 channels
 //                        with fp32 scales, the recipe; BF16: rounded to nearest even), then - in the last CTA to finish,
-//                        found with a counter (no grid barrier) - top-k (moe_topk.cuh, the CPU's keys and tie rule) and
-//                        the plan: the used experts in index order, each with its routing entries (t*k + j) in
-//                        ascending order (deterministic), and the per-expert counts.
+//                        found with a counter (no grid barrier) - top-k (moe_topk.cuh, the CPU's keys and tie rule; one
+//                        token per warp) and the plan: the used experts in index order, each with its routing entries
+//                        (t*k + j) in ascending order (deterministic), and the per-expert counts.
 //   moe_decode_gemm1_*   for every used expert (and the shared expert, as one more "expert" holding all T tokens): 16
 //                        packed W1 rows (8 gate + 8 up rows of the same output columns) per warp unit, streamed once
 //                        from HBM (cp.async into a lane-private ring of DEC_STAGES slabs per warp, running ahead across
@@ -34,7 +34,12 @@
 #define DEC_WARPS 8
 #define DEC_THREADS (DEC_WARPS * 32)
 #define DEC_KC 256     // router logits: K chunk of one CTA (more CTAs: the chunk's fp64 x reads bound each CTA)
-#define DEC_EG 8       // router logits: router rows of one CTA (one per warp)
+// route kernel: warps per CTA, one router row each, and in the last CTA one token's top-k each (session 9, call k: 16
+// instead of 8 warps with the plan's entries placed by all threads - route 21.7 -> 19.1 us Qwen3 FP8, 49.7 -> 43.5 us
+// DeepSeek-V3 FP8 at 16 tokens; call j had put 14.5 of Qwen3's 21.6 us after the logits: top-k 9.2, plan 5.3)
+#define DEC_ROUTE_WARPS 16
+#define DEC_ROUTE_THREADS (DEC_ROUTE_WARPS * 32)
+#define DEC_EG DEC_ROUTE_WARPS  // router logits: router rows of one CTA (one per warp)
 #define DEC_STAGES 5   // 2 KB weight slabs in flight per warp (lane-private shared-memory ring; 6 measured no faster)
 
 namespace moe_dec {
@@ -360,9 +365,10 @@ __device__ __forceinline__ void route(
     float* __restrict__ act_scale, int* __restrict__ group_counter, int* __restrict__ route_counter,
     int* __restrict__ expert_count, int* __restrict__ num_used, int* __restrict__ used_expert, int* __restrict__ used_off,
     int* __restrict__ used_cnt, int* __restrict__ entries, const int* __restrict__ num_tokens, int H, int n_out, int E,
-    int k, int scoring, int n_group, int topk_group, int norm_topk, float scaling, int shared_gated, int fp8) {
+    int k, int scoring, int n_group, int topk_group, int norm_topk, float scaling, int shared_gated, int fp8,
+    int topk_warps) {
   extern __shared__ __align__(16) float dec_smem[];
-  __shared__ int chosen[DEC_WARPS][32];
+  __shared__ int chosen[DEC_ROUTE_WARPS][32];
   __shared__ int plan_cnt[MOE_MAX_EXPERTS], plan_pos[MOE_MAX_EXPERTS];
   __shared__ int selected[TCAP * 32];  // the routing entries' experts (t * k + j), for the plan without global reads
   const int T = min(*num_tokens, TCAP);
@@ -383,19 +389,19 @@ __device__ __forceinline__ void route(
   // widened once per CTA instead of once per router row (the F2F conversions were the logit loop's bottleneck)
   double* xs = reinterpret_cast<double*>(dec_smem);
   {
-    constexpr int V4 = DEC_KC / 4, XB = TCAP * V4 / DEC_THREADS < 8 ? TCAP * V4 / DEC_THREADS : 8;  // float4 per thread per batch
+    constexpr int V4 = DEC_KC / 4, XB = TCAP * V4 / DEC_ROUTE_THREADS < 8 ? TCAP * V4 / DEC_ROUTE_THREADS : 8;  // float4 per thread per batch
     const int v4 = klen / 4;
 #pragma unroll 1
-    for (int b0 = 0; b0 < TCAP * V4; b0 += XB * DEC_THREADS) {
+    for (int b0 = 0; b0 < TCAP * V4; b0 += XB * DEC_ROUTE_THREADS) {
       float4 xv[XB];
 #pragma unroll
       for (int r = 0; r < XB; r++) {
-        const int i = b0 + threadIdx.x + r * DEC_THREADS, t = i / V4, c = i % V4;
+        const int i = b0 + threadIdx.x + r * DEC_ROUTE_THREADS, t = i / V4, c = i % V4;
         if (t < T && c < v4) xv[r] = ((const float4*)(x + (size_t)t * H + k0))[c];
       }
 #pragma unroll
       for (int r = 0; r < XB; r++) {
-        const int i = b0 + threadIdx.x + r * DEC_THREADS, t = i / V4, c = i % V4;
+        const int i = b0 + threadIdx.x + r * DEC_ROUTE_THREADS, t = i / V4, c = i % V4;
         if (t < T && c < v4) {
           double2* d = reinterpret_cast<double2*>(xs + t * DEC_KC + 4 * c);
           d[0] = make_double2(xv[r].x, xv[r].y);
@@ -410,7 +416,7 @@ __device__ __forceinline__ void route(
   {
     const int nb = klen / 128, gy = gridDim.y;
     const int nj = grp < nb ? (nb - grp + gy - 1) / gy : 0;
-    for (int item = warp; item < nj * T; item += DEC_WARPS) {
+    for (int item = warp; item < nj * T; item += DEC_ROUTE_WARPS) {
       const int j = grp + (item / T) * gy, t = item % T;
       const double2* xd = reinterpret_cast<const double2*>(xs + t * DEC_KC + j * 128 + lane * 4);
       const double2 lo2 = xd[0], hi2 = xd[1];
@@ -454,7 +460,7 @@ __device__ __forceinline__ void route(
 
   // the last CTA of this row group adds the K chunks in order and rounds once
   if (!cta_arrive_last(&group_counter[grp], (int)gridDim.x)) return;
-  for (int i = threadIdx.x; i < T * DEC_EG; i += DEC_THREADS) {
+  for (int i = threadIdx.x; i < T * DEC_EG; i += DEC_ROUTE_THREADS) {
     const int t = i / DEC_EG, r = grp * DEC_EG + i % DEC_EG;
     if (r < n_out) {
       double s = 0.0;
@@ -475,7 +481,7 @@ __device__ __forceinline__ void route(
   // the last row group's CTA routes every token and writes the plan
   if (!cta_arrive_last(route_counter, (int)gridDim.y)) return;
   if (threadIdx.x == 0) *route_counter = 0;
-  for (int i = threadIdx.x; i < E; i += DEC_THREADS) plan_cnt[i] = 0;
+  for (int i = threadIdx.x; i < E; i += DEC_ROUTE_THREADS) plan_cnt[i] = 0;
   __syncthreads();
   {
     // per warp: key, score [E], logits row [n_out] (floats), eligibility [E] (bytes)
@@ -484,7 +490,8 @@ __device__ __forceinline__ void route(
     float* score = key + E;
     float* row = score + E;
     unsigned char* okw = (unsigned char*)(row + n_out);
-    for (int t = warp; t < T; t += DEC_WARPS) {
+    // topk_warps (<= DEC_ROUTE_WARPS): as many warps as the scratch fits in shared memory, one token each at a time
+    for (int t = warp; warp < topk_warps && t < T; t += topk_warps) {
       for (int i = lane; i < n_out; i += 32) row[i] = __ldcg(&logits[(size_t)t * n_out + i]);
       __syncwarp();
       moe_topk_token(row, bias, t, topk_expert, topk_weight, shared_row_weight, E, k, scoring, n_group, topk_group,
@@ -499,34 +506,33 @@ __device__ __forceinline__ void route(
     }
   }
   __syncthreads();
-  if (warp != 0) return;
-  // plan (one warp, from the counts and experts the top-k warps left in shared memory): used experts in index order,
-  // entries grouped by expert in ascending order
+  // plan, from the counts and experts the top-k warps left in shared memory: used experts in index order (one warp's
+  // scan), then every routing entry placed by all threads at its expert's offset + its rank among the entries of that
+  // expert with a lower index (entries grouped by expert, ascending: deterministic, no atomics)
   const int n = T * k;
-  const int per = (E + 31) / 32, lo = min(E, lane * per), hi = min(E, lo + per);
-  int nu = 0, ne = 0;
-  for (int i = lo; i < hi; i++) { const int c = plan_cnt[i]; nu += c > 0; ne += c; }
-  int inu = nu, ine = ne;  // inclusive scans over lanes
-  for (int o = 1; o < 32; o <<= 1) {
-    const int a = __shfl_up_sync(FULL, inu, o), b = __shfl_up_sync(FULL, ine, o);
-    if (lane >= o) { inu += a; ine += b; }
+  if (warp == 0) {
+    const int per = (E + 31) / 32, lo = min(E, lane * per), hi = min(E, lo + per);
+    int nu = 0, ne = 0;
+    for (int i = lo; i < hi; i++) { const int c = plan_cnt[i]; nu += c > 0; ne += c; }
+    int inu = nu, ine = ne;  // inclusive scans over lanes
+    for (int o = 1; o < 32; o <<= 1) {
+      const int a = __shfl_up_sync(FULL, inu, o), b = __shfl_up_sync(FULL, ine, o);
+      if (lane >= o) { inu += a; ine += b; }
+    }
+    int u = inu - nu, off = ine - ne;
+    for (int i = lo; i < hi; i++) {
+      const int c = plan_cnt[i];
+      expert_count[i] = c;
+      if (c > 0) { used_expert[u] = i; used_off[u] = off; used_cnt[u] = c; plan_pos[i] = off; u++; off += c; }
+    }
+    if (lane == 31) *num_used = inu;
   }
-  int u = inu - nu, off = ine - ne;
-  for (int i = lo; i < hi; i++) {
-    const int c = plan_cnt[i];
-    expert_count[i] = c;
-    if (c > 0) { used_expert[u] = i; used_off[u] = off; used_cnt[u] = c; plan_pos[i] = off; u++; off += c; }
-  }
-  if (lane == 31) *num_used = inu;
-  __syncwarp();
-  for (int base = 0; base < n; base += 32) {
-    const int i = base + lane;
-    const int ex = i < n ? selected[i] : -1;
-    const unsigned m = __match_any_sync(FULL, ex);
-    if (ex >= 0) entries[plan_pos[ex] + __popc(m & ((1u << lane) - 1))] = i;
-    __syncwarp();
-    if (ex >= 0 && lane == __ffs(m) - 1) plan_pos[ex] += __popc(m);
-    __syncwarp();
+  __syncthreads();
+  for (int i = threadIdx.x; i < n; i += DEC_ROUTE_THREADS) {
+    const int ex = selected[i];
+    int rank = 0;
+    for (int i2 = 0; i2 < i; i2++) rank += selected[i2] == ex;
+    entries[plan_pos[ex] + rank] = i;
   }
 }
 
@@ -733,16 +739,16 @@ __device__ __forceinline__ void gemm2(
 // entry points (grid and shared memory: dev.sparkmoe.kernels.MoeDecode)
 // ---------------------------------------------------------------------------------------------------------------------
 #define DEC_ROUTE(NAME, TCAP)                                                                                          \
-  extern "C" __global__ void __launch_bounds__(DEC_THREADS, 1) NAME(                                                   \
+  extern "C" __global__ void __launch_bounds__(DEC_ROUTE_THREADS, 1) NAME(                                                 \
       const float* x, const float* w, const float* bias, double* partial, float* logits, int* topk_expert,             \
       float* topk_weight, float* shared_row_weight, uint8_t* act, float* act_scale, int* group_counter,               \
       int* route_counter, int* expert_count, int* num_used, int* used_expert, int* used_off, int* used_cnt,           \
       int* entries, const int* num_tokens, int H, int n_out, int E, int k, int scoring, int n_group, int topk_group,   \
-      int norm_topk, float scaling, int shared_gated, int fp8) {                                                       \
+      int norm_topk, float scaling, int shared_gated, int fp8, int topk_warps) {                                      \
     moe_dec::route<TCAP>(x, w, bias, partial, logits, topk_expert, topk_weight, shared_row_weight, act, act_scale,    \
                          group_counter, route_counter, expert_count, num_used, used_expert, used_off, used_cnt,       \
                          entries, num_tokens, H, n_out, E, k, scoring, n_group, topk_group, norm_topk, scaling,       \
-                         shared_gated, fp8);                                                                           \
+                         shared_gated, fp8, topk_warps);                                                               \
   }
 DEC_ROUTE(moe_decode_route_t16, 16)
 DEC_ROUTE(moe_decode_route_t32, 32)

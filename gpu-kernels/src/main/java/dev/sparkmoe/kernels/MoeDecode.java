@@ -20,9 +20,12 @@ import static dev.sparkmoe.kernels.MoeRoute.nullable;
 public final class MoeDecode {
     /** The most tokens one launch of the small-batch kernels takes. */
     public static final int MAX_TOKENS = 32;
-    /** Router logits: K chunk and router rows of one CTA (DEC_KC, DEC_EG). */
-    static final int K_CHUNK = 256, ROWS_PER_CTA = 8;
-    static final int WARPS = 8, THREADS = WARPS * 32;
+    /** Router logits: K chunk and router rows of one CTA (DEC_KC, DEC_EG = ROUTE_WARPS: one row per warp). */
+    static final int K_CHUNK = 256, ROWS_PER_CTA = 16;
+    /** Warps of the route kernel's CTAs (ROUTE_WARPS) and of the GEMM kernels' CTAs (DEC_WARPS). */
+    static final int ROUTE_WARPS = 16, WARPS = 8, THREADS = WARPS * 32;
+    /** Shared memory the route kernel's top-k warps may take for their scratch: their count shrinks for very large E. */
+    static final int TOPK_SCRATCH_MAX_BYTES = 160 * 1024;
     /** Rows of one GEMM warp unit and channels of one GEMM2/combine tile. */
     static final int UNIT_ROWS = 16;
     /** Weight slabs (2 KB per warp) in each warp's shared-memory ring (DEC_STAGES). */
@@ -75,10 +78,19 @@ public final class MoeDecode {
     /** Ints of GEMM2's per-16-channel combine counters. */
     public static long gemm2Counters(MoeConfig c) { return c.hiddenSize() / UNIT_ROWS; }
 
-    /** Dynamic shared memory of the route kernel: the x chunk in fp64, or the top-k scratch of 8 warps, whichever is larger. */
+    /** Top-k scratch of one warp of the route kernel (key, score [E], logits row [routerRows] floats, eligibility [E] bytes). */
+    private static int topkScratchBytes(int experts, int routerRows) {
+        return 4 * (2 * experts + routerRows + (experts + 3) / 4);
+    }
+
+    /** Warps of the route kernel's last CTA that run top-k (one token each at a time): all, unless the scratch would not fit. */
+    static int topkWarps(int experts, int routerRows) {
+        return Math.max(1, Math.min(ROUTE_WARPS, TOPK_SCRATCH_MAX_BYTES / topkScratchBytes(experts, routerRows)));
+    }
+
+    /** Dynamic shared memory of the route kernel: the x chunk in fp64, or the top-k warps' scratch, whichever is larger. */
     static int routeSmemBytes(int tile, int experts, int routerRows) {
-        int perWarpFloats = 2 * experts + routerRows + (experts + 3) / 4;
-        return Math.max(tile * K_CHUNK * Double.BYTES, WARPS * perWarpFloats * 4);
+        return Math.max(tile * K_CHUNK * Double.BYTES, topkWarps(experts, routerRows) * topkScratchBytes(experts, routerRows));
     }
 
     /** Persistent grid of the GEMM kernels: two CTAs of 8 warps per SM (their register and shared-memory budget). */
@@ -105,12 +117,12 @@ public final class MoeDecode {
                       DeviceBuffer routeCounter, DeviceBuffer expertCount, Plan plan, DeviceBuffer numTokens) {
         int h = c.hiddenSize();
         CudaFunction f = tile == 16 ? route16 : route32;
-        f.launch(s, Dim.of(logitChunks(h), logitGroups(routerRows)), Dim.of(THREADS), routeSmemBytes(tile, c.numExperts(), routerRows),
+        f.launch(s, Dim.of(logitChunks(h), logitGroups(routerRows)), Dim.of(ROUTE_WARPS * 32), routeSmemBytes(tile, c.numExperts(), routerRows),
                 x, router, nullable(bias), partial, logits, topkExpert, topkWeight, nullable(sharedGate), act, nullable(actScale),
                 groupCounters, routeCounter, expertCount, plan.numUsed(), plan.usedExpert(), plan.usedOffset(), plan.usedCount(),
                 plan.entries(), numTokens, h, routerRows, c.numExperts(), c.topK(), c.scoring() == ScoringFunction.SIGMOID ? 1 : 0,
                 c.nGroup(), c.topkGroup(), c.normTopkProb() ? 1 : 0, c.routedScalingFactor(), c.sharedExpertGated() ? 1 : 0,
-                fp8 ? 1 : 0);
+                fp8 ? 1 : 0, topkWarps(c.numExperts(), routerRows));
     }
 
     /**

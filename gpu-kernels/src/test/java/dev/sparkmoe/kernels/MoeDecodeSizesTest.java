@@ -19,8 +19,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class MoeDecodeSizesTest {
     /** Shared memory of an H100/H200 SM and the most one block may use (bytes). */
     static final int SM_SMEM = 228 * 1024, BLOCK_SMEM_MAX = 227 * 1024;
-    /** Static shared memory of the route kernel (plan arrays, chosen and selected experts; ptxas: 13328 bytes at tile 32). */
-    static final int ROUTE_STATIC_SMEM = 13328;
+    /** Static shared memory of the route kernel (plan arrays, chosen and selected experts; ptxas: 14352 bytes at tile 32). */
+    static final int ROUTE_STATIC_SMEM = 14352;
 
     static List<MoeConfig> configs() {
         List<MoeConfig> cs = new ArrayList<>();
@@ -53,6 +53,18 @@ class MoeDecodeSizesTest {
                 assertTrue(route <= BLOCK_SMEM_MAX, c.family() + " tile " + tile + ": route shared memory " + route);
             }
         }
+    }
+
+    /** Every preset's top-k runs one token per warp at 16 tokens; the largest accepted layer still fits with fewer warps. */
+    @Test
+    void topkWarpsShrinkOnlyWhereTheScratchWouldNotFit() {
+        for (MoeConfig c : configs()) {
+            int rows = c.numExperts() + (c.sharedExpertGated() ? 1 : 0);
+            int w = MoeDecode.topkWarps(c.numExperts(), rows);
+            assertTrue(w >= 1 && w <= MoeDecode.ROUTE_WARPS, c.family() + ": " + w);
+            if (c.numExperts() <= 256) assertEquals(MoeDecode.ROUTE_WARPS, w, c.family() + " E=" + c.numExperts());
+        }
+        assertEquals(12, MoeDecode.topkWarps(1024, 1024));  // 13 KB of scratch per warp
     }
 
     @Test
