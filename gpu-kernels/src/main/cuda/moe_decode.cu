@@ -35,8 +35,8 @@
 #define DEC_THREADS (DEC_WARPS * 32)
 #define DEC_KC 256     // router logits: K chunk of one CTA (more CTAs: the chunk's fp64 x reads bound each CTA)
 // route kernel: warps per CTA, one router row each, and in the last CTA one token's top-k each (session 9, call k: 16
-// instead of 8 warps with the plan's entries placed by all threads - route 21.7 -> 19.1 us Qwen3 FP8, 49.7 -> 43.5 us
-// DeepSeek-V3 FP8 at 16 tokens; call j had put 14.5 of Qwen3's 21.6 us after the logits: top-k 9.2, plan 5.3)
+// instead of 8 warps - route 21.7 -> 19.1 us Qwen3 FP8, 49.7 -> 43.5 us DeepSeek-V3 FP8 at 16 tokens, from the top-k
+// phase; the plan phase stayed ~5.6 us with its entries placed by all threads: docs/kernel-notes.md, calls j, l, m)
 #define DEC_ROUTE_WARPS 16
 #define DEC_ROUTE_THREADS (DEC_ROUTE_WARPS * 32)
 #define DEC_EG DEC_ROUTE_WARPS  // router logits: router rows of one CTA (one per warp)
