@@ -22,6 +22,7 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -257,7 +258,7 @@ public final class BatchInference implements Callable<Integer> {
         List<float[]> out = new ArrayList<>(in.size());
         at = 0;
         for (float[] x : in) {
-            float[] r = java.util.Arrays.copyOfRange(y, at, at + x.length);
+            float[] r = Arrays.copyOfRange(y, at, at + x.length);
             if (residual) for (int k = 0; k < r.length; k++) r[k] += x[k];
             out.add(r);
             at += x.length;

@@ -2,6 +2,8 @@ package dev.sparkmoe.gpu;
 
 import dev.sparkmoe.engine.MoeEngineException;
 
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 
 /** Closing several owned parts at once: each is closed even when an earlier one failed; nothing is lost silently. */
@@ -32,8 +34,8 @@ final class Closeables {
 
     /** Closes {@code parts} last first (the reverse of their making) and throws the first failure, the others suppressed. */
     static void closeAllReversed(List<? extends AutoCloseable> parts) {
-        List<AutoCloseable> reversed = new java.util.ArrayList<>(parts);
-        java.util.Collections.reverse(reversed);
+        List<AutoCloseable> reversed = new ArrayList<>(parts);
+        Collections.reverse(reversed);
         closeAll(reversed);
     }
 

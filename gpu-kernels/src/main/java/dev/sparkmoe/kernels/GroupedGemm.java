@@ -196,12 +196,10 @@ public final class GroupedGemm {
             throw new IllegalArgumentException("GEMM2 output '" + y.name() + "' has " + y.elementBytes() + "-byte elements; this launcher "
                     + "stores Y in " + (yBf16 ? "bf16 (2 bytes)" : "fp32 (4 bytes)"));
         }
-        return gemm2EntryPoint(c);
+        return gemm2EntryPoint(c.kernel());
     }
 
-    /** The entry point this launcher runs for GEMM2 with config {@code c}: its bf16-Y form ({@code *_ybf16}) or {@code c}'s own. */
-    public String gemm2EntryPoint(GroupedGemmConfig c) { return gemm2EntryPoint(c.kernel()); }
-
+    /** The entry point this launcher runs for GEMM2 kernel {@code kernel}: its bf16-Y form ({@code *_ybf16}) or the kernel itself. */
     private String gemm2EntryPoint(String kernel) { return yBf16 ? kernel + "_ybf16" : kernel; }
 
     /** Every GEMM2 entry point this launcher may run for N = {@code n}, K = {@code k}, whatever the row-block counts. */
