@@ -507,8 +507,9 @@ __device__ __forceinline__ void route(
   }
   __syncthreads();
   // plan, from the counts and experts the top-k warps left in shared memory: used experts in index order (one warp's
-  // scan), then every routing entry placed by all threads at its expert's offset + its rank among the entries of that
-  // expert with a lower index (entries grouped by expert, ascending: deterministic, no atomics)
+  // scan), then every routing entry placed at its expert's offset + its rank among the entries of that expert with a
+  // lower index (entries grouped by expert, ascending: deterministic, no atomics), ranked per 32-entry chunk
+  // (match_any) plus the same expert's counts in the earlier chunks
   const int n = T * k;
   if (warp == 0) {
     const int per = (E + 31) / 32, lo = min(E, lane * per), hi = min(E, lo + per);
@@ -527,12 +528,29 @@ __device__ __forceinline__ void route(
     }
     if (lane == 31) *num_used = inu;
   }
+  // chunk counts (in the top-k scratch, free now: chunks x E ints fit, MoeDecodeSizesTest): warp w counts, per
+  // expert, the entries of its 32-entry chunks (w, w + W, ...) - zeroed first
+  int* chunk_cnt = reinterpret_cast<int*>(dec_smem);
+  const int chunks = (n + 31) / 32;
+  for (int i = threadIdx.x; i < chunks * E; i += DEC_ROUTE_THREADS) chunk_cnt[i] = 0;
   __syncthreads();
-  for (int i = threadIdx.x; i < n; i += DEC_ROUTE_THREADS) {
-    const int ex = selected[i];
-    int rank = 0;
-    for (int i2 = 0; i2 < i; i2++) rank += selected[i2] == ex;
-    entries[plan_pos[ex] + rank] = i;
+  for (int c = warp; c < chunks; c += DEC_ROUTE_WARPS) {
+    const int i = c * 32 + lane;
+    const int ex = i < n ? selected[i] : -1;
+    const unsigned m = __match_any_sync(FULL, ex);
+    if (ex >= 0 && lane == __ffs(m) - 1) chunk_cnt[c * E + ex] = __popc(m);
+  }
+  __syncthreads();
+  // entry i: its expert's offset + the same expert's entries in earlier chunks + its rank within its chunk
+  for (int c = warp; c < chunks; c += DEC_ROUTE_WARPS) {
+    const int i = c * 32 + lane;
+    const int ex = i < n ? selected[i] : -1;
+    const unsigned m = __match_any_sync(FULL, ex);
+    if (ex >= 0) {
+      int before = 0;
+      for (int c2 = 0; c2 < c; c2++) before += chunk_cnt[c2 * E + ex];
+      entries[plan_pos[ex] + before + __popc(m & ((1u << lane) - 1))] = i;
+    }
   }
 }
 

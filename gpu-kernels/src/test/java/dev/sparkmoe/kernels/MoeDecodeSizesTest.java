@@ -51,6 +51,10 @@ class MoeDecodeSizesTest {
                 int rows = c.numExperts() + (c.sharedExpertGated() ? 1 : 0);
                 int route = MoeDecode.routeSmemBytes(tile, c.numExperts(), rows) + ROUTE_STATIC_SMEM;
                 assertTrue(route <= BLOCK_SMEM_MAX, c.family() + " tile " + tile + ": route shared memory " + route);
+                // the plan's per-chunk expert counts reuse the top-k scratch: ceil(tile * k / 32) x E ints
+                int chunkCounts = (tile * c.topK() + 31) / 32 * c.numExperts() * 4;
+                assertTrue(chunkCounts <= MoeDecode.routeSmemBytes(tile, c.numExperts(), rows),
+                        c.family() + " tile " + tile + ": chunk counts " + chunkCounts);
             }
         }
     }
