@@ -557,6 +557,28 @@ __device__ __forceinline__ void route(
 // ---------------------------------------------------------------------------------------------------------------------
 // GEMM1 + SwiGLU (+ FP8 re-quantization)
 // ---------------------------------------------------------------------------------------------------------------------
+struct Gemm1Args {
+  const uint8_t* act;        // GEMM1 activations [T, H] (FP8: e4m3 with act_scale [T, H / 128])
+  const float* act_scale;
+  const uint8_t *w1, *sw1;   // routed / shared W1, packed; FP8 block scales beside them
+  const float *w1_scale, *sw1_scale;
+  float *h32, *sh32;         // FP8: fp32 SwiGLU rows, re-quantized per 128 columns into h, sh (+ scales)
+  uint8_t *h, *sh;
+  float *h_scale, *sh_scale;
+  int* block_counter;        // FP8: per (slot, 128-column block)
+};
+
+struct Gemm2Args {
+  const uint8_t *h, *sh;     // SwiGLU rows (per routing entry; shared: per token), FP8 with scales
+  const float *h_scale, *sh_scale;
+  const uint8_t *w2, *sw2;
+  const float *w2_scale, *sw2_scale;
+  float *y, *y_shared;       // weighted expert rows, then out = their fixed-order sums
+  const float *topk_weight, *shared_row_weight;
+  float* out;
+  int* tile_counter;         // per 16-channel tile: units done
+};
+
 template <bool FP8>
 struct Gemm1Geometry {
   const SmemPlan* p;
@@ -572,89 +594,85 @@ struct Gemm1Geometry {
   }
 };
 
-template <bool FP8, int NT>
-__device__ __forceinline__ void gemm1(
-    const uint8_t* __restrict__ act, const float* __restrict__ act_scale, const uint8_t* __restrict__ w1,
-    const float* __restrict__ w1_scale, const uint8_t* __restrict__ sw1, const float* __restrict__ sw1_scale,
-    float* __restrict__ h32, uint8_t* __restrict__ h, float* __restrict__ h_scale, float* __restrict__ sh32,
-    uint8_t* __restrict__ sh, float* __restrict__ sh_scale, int* __restrict__ block_counter, Plan gp, int max_used,
-    const int* __restrict__ num_tokens, int H, int I, int SI, int k) {
-  extern __shared__ __align__(16) uint8_t dec_gemm_smem[];
-  const int T = min(*num_tokens, 8 * NT);
-  const SmemPlan p = load_plan(gp, (int*)(dec_gemm_smem + DEC_WARPS * DEC_STAGES * 2048), max_used, T * k);
+// One GEMM1 unit (GEMM1 unit index `unit` of the layer: 16 packed rows = 8 output columns of one used expert or the
+// shared expert) of the warp, its weights taken from `ws`.
+template <bool FP8, int NT, class S>
+__device__ __forceinline__ void gemm1_unit(S& ws, uint32_t& consumed, const SmemPlan& p, const Gemm1Args& a,
+                                           uint32_t unit, int T, int H, int I, int SI, int k) {
+  const uint32_t lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int U = p.U;
-  const uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
-  const uint32_t tiles_r = 2u * I / 16, tiles_s = sw1 ? 2u * SI / 16 : 0;
-  const uint32_t total = (uint32_t)U * tiles_r + tiles_s;
+  const uint32_t tiles_r = 2u * I / 16;
   const int blocks_max = max(I, SI) / 128;
-  WeightStream<Gemm1Geometry<FP8>> ws{Gemm1Geometry<FP8>{&p, w1, sw1, tiles_r, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
-  const uint32_t first = blockIdx.x * DEC_WARPS + warp, stride = gridDim.x * DEC_WARPS;
-  ws.start(first, total, stride, (uint32_t)__cvta_generic_to_shared(dec_gemm_smem + warp * DEC_STAGES * 2048));
-  uint32_t consumed = 0;
-  for (uint32_t unit = first; unit < total; unit += stride) {
-    const bool shared = unit >= (uint32_t)U * tiles_r;
-    const int slot = shared ? U : unit / tiles_r;
-    const uint32_t tile = shared ? unit - (uint32_t)U * tiles_r : unit % tiles_r;
-    const UnitExpert ue = unit_expert(p, slot, T);
-    const int N = shared ? SI : I;
-    UnitOperands<FP8, NT> op;
-    op.K = H;
-    op.act = act;
-    op.act_scale = act_scale;
-    const int j = tile * 8 + g;  // output column of this thread's rows (gate row j, up row j)
-    if (FP8) {
-      const float* wsc = (shared ? sw1_scale : w1_scale) + (size_t)ue.expert * (2 * N / 128) * (H / 128);
-      op.w_scale_lo = wsc + (size_t)((tile * 8) / 128) * (H / 128);
-      op.w_scale_hi = wsc + (size_t)((N + tile * 8) / 128) * (H / 128);
+  const bool shared = unit >= (uint32_t)U * tiles_r;
+  const int slot = shared ? U : unit / tiles_r;
+  const uint32_t tile = shared ? unit - (uint32_t)U * tiles_r : unit % tiles_r;
+  const UnitExpert ue = unit_expert(p, slot, T);
+  const int N = shared ? SI : I;
+  UnitOperands<FP8, NT> op;
+  op.K = H;
+  op.act = a.act;
+  op.act_scale = a.act_scale;
+  const int j = tile * 8 + g;  // output column of this thread's rows (gate row j, up row j)
+  if (FP8) {
+    const float* wsc = (shared ? a.sw1_scale : a.w1_scale) + (size_t)ue.expert * (2 * N / 128) * (H / 128);
+    op.w_scale_lo = wsc + (size_t)((tile * 8) / 128) * (H / 128);
+    op.w_scale_hi = wsc + (size_t)((N + tile * 8) / 128) * (H / 128);
+  }
+  int drow[NT][2];
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++) {
+    const int bi = nt * 8 + g;
+    op.brow[nt] = bi < ue.cnt ? (shared ? bi : ue.entry(bi) / k) : -1;
+#pragma unroll
+    for (int c = 0; c < 2; c++) {
+      const int di = nt * 8 + 2 * q + c;
+      const int en = di < ue.cnt ? ue.entry(di) : -1;
+      drow[nt][c] = en;                                       // output row: the entry (shared: the token)
+      op.srow[nt][c] = en < 0 ? -1 : (shared ? en : en / k);  // activation row: the token
     }
-    int drow[NT][2];
+  }
+  op.ntiles = (ue.cnt + 7) / 8;
+  float acc[NT][4];
+  unit_mma<FP8, NT>(ws, (uint32_t)H * (FP8 ? 1 : 2) / 128, op, acc, consumed);
 #pragma unroll
-    for (int nt = 0; nt < NT; nt++) {
-      const int bi = nt * 8 + g;
-      op.brow[nt] = bi < ue.cnt ? (shared ? bi : ue.entry(bi) / k) : -1;
+  for (int nt = 0; nt < NT; nt++) {
 #pragma unroll
-      for (int c = 0; c < 2; c++) {
-        const int di = nt * 8 + 2 * q + c;
-        const int en = di < ue.cnt ? ue.entry(di) : -1;
-        drow[nt][c] = en;                                       // output row: the entry (shared: the token)
-        op.srow[nt][c] = en < 0 ? -1 : (shared ? en : en / k);  // activation row: the token
-      }
-    }
-    op.ntiles = (ue.cnt + 7) / 8;
-    float acc[NT][4];
-    unit_mma<FP8, NT>(ws, (uint32_t)H * (FP8 ? 1 : 2) / 128, op, acc, consumed);
-#pragma unroll
-    for (int nt = 0; nt < NT; nt++) {
-#pragma unroll
-      for (int c = 0; c < 2; c++) {
-        if (nt < op.ntiles && drow[nt][c] >= 0) {
-          const float v = moe_swiglu(acc[nt][c], acc[nt][2 + c]);
-          if (FP8) (shared ? sh32 : h32)[(size_t)drow[nt][c] * N + j] = v;
-          else ((__nv_bfloat16*)(shared ? sh : h))[(size_t)drow[nt][c] * N + j] = __float2bfloat16_rn(v);
-        }
-      }
-    }
-    if (FP8) {
-      const int cb = (tile * 8) / 128;
-      if (arrive_last(&block_counter[slot * blocks_max + cb], 16)) {
-        // the 128-column block is complete: quantize it per row, the recipe (amax over the block, one division)
-        const float* src = shared ? sh32 : h32;
-        uint8_t* dst = shared ? sh : h;
-        float* dsc = shared ? sh_scale : h_scale;
-        for (int i = 0; i < ue.cnt; i++) {
-          const int r = ue.entry(i);
-          const float4 v = __ldcg((const float4*)(src + (size_t)r * N + cb * 128) + lane);
-          const float amax = moe_warp_max(fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))));
-          const float mult = moe_fp8_multiplier(amax);
-          const unsigned qv = (unsigned)moe_to_e4m3(v.x * mult) | ((unsigned)moe_to_e4m3(v.y * mult) << 8)
-                            | ((unsigned)moe_to_e4m3(v.z * mult) << 16) | ((unsigned)moe_to_e4m3(v.w * mult) << 24);
-          *(unsigned*)(dst + (size_t)r * N + cb * 128 + lane * 4) = qv;
-          if (lane == 0) dsc[(size_t)r * (N / 128) + cb] = moe_fp8_scale(amax);
-        }
+    for (int c = 0; c < 2; c++) {
+      if (nt < op.ntiles && drow[nt][c] >= 0) {
+        const float v = moe_swiglu(acc[nt][c], acc[nt][2 + c]);
+        if (FP8) (shared ? a.sh32 : a.h32)[(size_t)drow[nt][c] * N + j] = v;
+        else ((__nv_bfloat16*)(shared ? a.sh : a.h))[(size_t)drow[nt][c] * N + j] = __float2bfloat16_rn(v);
       }
     }
   }
-  cp_async_wait<0>();
+  if (!FP8) return;
+  const int cb = (tile * 8) / 128;
+  if (!arrive_last(&a.block_counter[slot * blocks_max + cb], 16)) return;
+  // the 128-column block is complete: quantize it per row, the recipe (amax over the block, one division); rows
+  // loaded 4 at a time, all in flight (the last blocks' re-quantization - the shared expert's T rows come last - is
+  // the GEMM1 launch's tail)
+  const float* src = shared ? a.sh32 : a.h32;
+  uint8_t* dst = shared ? a.sh : a.h;
+  float* dsc = shared ? a.sh_scale : a.h_scale;
+  for (int i0 = 0; i0 < ue.cnt; i0 += 4) {
+    int r[4];
+    float4 v[4];
+#pragma unroll
+    for (int u = 0; u < 4; u++) {
+      r[u] = i0 + u < ue.cnt ? ue.entry(i0 + u) : -1;
+      v[u] = r[u] >= 0 ? __ldcg((const float4*)(src + (size_t)r[u] * N + cb * 128) + lane) : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+#pragma unroll
+    for (int u = 0; u < 4; u++) {
+      if (r[u] < 0) continue;  // warp-uniform
+      const float amax = moe_warp_max(fmaxf(fmaxf(fabsf(v[u].x), fabsf(v[u].y)), fmaxf(fabsf(v[u].z), fabsf(v[u].w))));
+      const float mult = moe_fp8_multiplier(amax);
+      const unsigned qv = (unsigned)moe_to_e4m3(v[u].x * mult) | ((unsigned)moe_to_e4m3(v[u].y * mult) << 8)
+                        | ((unsigned)moe_to_e4m3(v[u].z * mult) << 16) | ((unsigned)moe_to_e4m3(v[u].w * mult) << 24);
+      *(unsigned*)(dst + (size_t)r[u] * N + cb * 128 + lane * 4) = qv;
+      if (lane == 0) dsc[(size_t)r[u] * (N / 128) + cb] = moe_fp8_scale(amax);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -675,87 +693,142 @@ struct Gemm2Geometry {
   }
 };
 
-template <bool FP8, int NT>
-__device__ __forceinline__ void gemm2(
-    const uint8_t* __restrict__ h, const float* __restrict__ h_scale, const uint8_t* __restrict__ w2,
-    const float* __restrict__ w2_scale, const uint8_t* __restrict__ sh, const float* __restrict__ sh_scale,
-    const uint8_t* __restrict__ sw2, const float* __restrict__ sw2_scale, float* __restrict__ y,
-    float* __restrict__ y_shared, const float* __restrict__ topk_weight, const float* __restrict__ shared_row_weight,
-    float* __restrict__ out, int* __restrict__ tile_counter, Plan gp, int max_used, const int* __restrict__ num_tokens,
-    int H, int I, int SI, int k) {
+// The combine of one 16-channel tile, by the warp whose unit completed it: out = the k rows of each token in selection
+// order, then its shared row (moe_combine's order and fp32 sums, so bitwise the same). The loads of a round (4 outputs
+// per lane, up to 8 rows each, and the shared rows) are all issued before the first add: the last slot's units finish
+// together at the kernel's end, so the combine's L2 round trips, serialized one load at a time, were the kernel's tail.
+__device__ __forceinline__ void combine_tile(const float* __restrict__ y, const float* __restrict__ y_shared,
+                                             float* __restrict__ out, int T, int k, int H, int tile) {
+  constexpr int ROUND = 4;
+  const int lane = threadIdx.x & 31, n = T * 16;
+  for (int i0 = 0; i0 < n; i0 += 32 * ROUND) {
+    int t[ROUND], c[ROUND];
+    bool ok[ROUND];
+    float s[ROUND], sh[ROUND];
+#pragma unroll
+    for (int u = 0; u < ROUND; u++) {
+      const int i = i0 + u * 32 + lane;
+      ok[u] = i < n;
+      t[u] = i >> 4;
+      c[u] = tile * 16 + (i & 15);
+      s[u] = 0.0f;
+      sh[u] = 0.0f;
+    }
+    for (int j0 = 0; j0 < k; j0 += 8) {
+      float v[ROUND][8];
+#pragma unroll
+      for (int u = 0; u < ROUND; u++) {
+#pragma unroll
+        for (int jj = 0; jj < 8; jj++)
+          v[u][jj] = ok[u] && j0 + jj < k ? __ldcg(&y[((size_t)t[u] * k + j0 + jj) * H + c[u]]) : 0.0f;
+        if (j0 == 0 && ok[u] && y_shared != nullptr) sh[u] = __ldcg(&y_shared[(size_t)t[u] * H + c[u]]);
+      }
+#pragma unroll
+      for (int u = 0; u < ROUND; u++)
+#pragma unroll
+        for (int jj = 0; jj < 8; jj++)
+          if (j0 + jj < k) s[u] += v[u][jj];
+    }
+#pragma unroll
+    for (int u = 0; u < ROUND; u++) {
+      if (!ok[u]) continue;
+      if (y_shared != nullptr) s[u] += sh[u];
+      out[(size_t)t[u] * H + c[u]] = s[u];
+    }
+  }
+}
+
+// One GEMM2 unit (16 output channels of one used expert or the shared expert) of the warp.
+template <bool FP8, int NT, class S>
+__device__ __forceinline__ void gemm2_unit(S& ws, uint32_t& consumed, const SmemPlan& p, const Gemm2Args& a,
+                                           uint32_t unit, int T, int H, int I, int SI, int k) {
+  const uint32_t lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+  const int U = p.U;
+  const bool has_shared = a.sw2 != nullptr;
+  const uint32_t tiles = H / 16, experts = U + (has_shared ? 1 : 0);
+  const int slot = unit / tiles;
+  const uint32_t tile = unit % tiles;
+  const UnitExpert ue = unit_expert(p, slot, T);
+  const int K = ue.shared ? SI : I;
+  UnitOperands<FP8, NT> op;
+  op.K = K;
+  op.act = ue.shared ? a.sh : a.h;
+  op.act_scale = ue.shared ? a.sh_scale : a.h_scale;
+  if (FP8) {
+    const float* wsc = (ue.shared ? a.sw2_scale : a.w2_scale) + ((size_t)ue.expert * (H / 128) + (tile * 16) / 128) * (K / 128);
+    op.w_scale_lo = wsc;
+    op.w_scale_hi = wsc;
+  }
+  int drow[NT][2];
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++) {
+    const int bi = nt * 8 + g;
+    op.brow[nt] = bi < ue.cnt ? ue.entry(bi) : -1;
+#pragma unroll
+    for (int c = 0; c < 2; c++) {
+      const int di = nt * 8 + 2 * q + c;
+      drow[nt][c] = di < ue.cnt ? ue.entry(di) : -1;
+      op.srow[nt][c] = drow[nt][c];
+    }
+  }
+  op.ntiles = (ue.cnt + 7) / 8;
+  float rw[NT][2];  // the rows' routing weights, loaded before the MMAs so that the epilogue does not wait for them
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+    for (int c = 0; c < 2; c++) {
+      const int r = drow[nt][c];
+      rw[nt][c] = r < 0 ? 0.0f : (ue.shared ? a.shared_row_weight[r] : a.topk_weight[r]);
+    }
+  float acc[NT][4];
+  unit_mma<FP8, NT>(ws, (uint32_t)K * (FP8 ? 1 : 2) / 128, op, acc, consumed);
+  const int n0 = tile * 16 + g;
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+    for (int c = 0; c < 2; c++) {
+      const int r = drow[nt][c];
+      if (nt < op.ntiles && r >= 0) {
+        float* dst = (ue.shared ? a.y_shared : a.y) + (size_t)r * H;
+        dst[n0] = acc[nt][c] * rw[nt][c];
+        dst[n0 + 8] = acc[nt][2 + c] * rw[nt][c];
+      }
+    }
+  }
+  if (arrive_last(&a.tile_counter[tile], (int)experts)) combine_tile(a.y, has_shared ? a.y_shared : nullptr, a.out, T, k, H, tile);
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// The launches, GEMM1 or GEMM2: warp w of the grid owns units w, w + W, ... (session 10 measured both GEMMs in one
+// launch, GEMM2's units waiting per expert for GEMM1's: bitwise the same, no faster - docs/kernel-notes.md)
+// ---------------------------------------------------------------------------------------------------------------------
+template <bool FP8, int NT, bool kGemm1>
+__device__ __forceinline__ void gemm_launch(const Gemm1Args& a1, const Gemm2Args& a2, Plan gp, int max_used,
+                                            const int* __restrict__ num_tokens, int H, int I, int SI, int k) {
   extern __shared__ __align__(16) uint8_t dec_gemm_smem[];
   const int T = min(*num_tokens, 8 * NT);
   const SmemPlan p = load_plan(gp, (int*)(dec_gemm_smem + DEC_WARPS * DEC_STAGES * 2048), max_used, T * k);
-  const int U = p.U;
-  const bool has_shared = sw2 != nullptr;
-  const uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
-  const uint32_t tiles = H / 16, experts = U + (has_shared ? 1 : 0), total = experts * tiles;
-  WeightStream<Gemm2Geometry<FP8>> ws{Gemm2Geometry<FP8>{&p, w2, sw2, tiles, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
+  const uint32_t U = (uint32_t)p.U;
+  const uint32_t warp = threadIdx.x >> 5;
   const uint32_t first = blockIdx.x * DEC_WARPS + warp, stride = gridDim.x * DEC_WARPS;
-  ws.start(first, total, stride, (uint32_t)__cvta_generic_to_shared(dec_gemm_smem + warp * DEC_STAGES * 2048));
+  const uint32_t ring = (uint32_t)__cvta_generic_to_shared(dec_gemm_smem + warp * DEC_STAGES * 2048);
   uint32_t consumed = 0;
-  for (uint32_t unit = first; unit < total; unit += stride) {
-    const int slot = unit / tiles;
-    const uint32_t tile = unit % tiles;
-    const UnitExpert ue = unit_expert(p, slot, T);
-    const int K = ue.shared ? SI : I;
-    UnitOperands<FP8, NT> op;
-    op.K = K;
-    op.act = ue.shared ? sh : h;
-    op.act_scale = ue.shared ? sh_scale : h_scale;
-    if (FP8) {
-      const float* wsc = (ue.shared ? sw2_scale : w2_scale) + ((size_t)ue.expert * (H / 128) + (tile * 16) / 128) * (K / 128);
-      op.w_scale_lo = wsc;
-      op.w_scale_hi = wsc;
-    }
-    int drow[NT][2];
-#pragma unroll
-    for (int nt = 0; nt < NT; nt++) {
-      const int bi = nt * 8 + g;
-      op.brow[nt] = bi < ue.cnt ? ue.entry(bi) : -1;
-#pragma unroll
-      for (int c = 0; c < 2; c++) {
-        const int di = nt * 8 + 2 * q + c;
-        drow[nt][c] = di < ue.cnt ? ue.entry(di) : -1;
-        op.srow[nt][c] = drow[nt][c];
-      }
-    }
-    op.ntiles = (ue.cnt + 7) / 8;
-    float acc[NT][4];
-    unit_mma<FP8, NT>(ws, (uint32_t)K * (FP8 ? 1 : 2) / 128, op, acc, consumed);
-    const int n0 = tile * 16 + g;
-#pragma unroll
-    for (int nt = 0; nt < NT; nt++) {
-#pragma unroll
-      for (int c = 0; c < 2; c++) {
-        const int r = drow[nt][c];
-        if (nt < op.ntiles && r >= 0) {
-          const float rw = ue.shared ? shared_row_weight[r] : topk_weight[r];
-          float* dst = (ue.shared ? y_shared : y) + (size_t)r * H;
-          dst[n0] = acc[nt][c] * rw;
-          dst[n0 + 8] = acc[nt][2 + c] * rw;
-        }
-      }
-    }
-    if (arrive_last(&tile_counter[tile], (int)experts)) {
-      // every expert's rows of these 16 channels are written: out = sum over j in order, + shared (moe_combine's order)
-      for (int i = lane; i < T * 16; i += 32) {
-        const int t = i >> 4, c = tile * 16 + (i & 15);
-        float s = 0.0f;
-        for (int jj = 0; jj < k; jj++) s += __ldcg(&y[((size_t)t * k + jj) * H + c]);
-        if (has_shared) s += __ldcg(&y_shared[(size_t)t * H + c]);
-        out[(size_t)t * H + c] = s;
-      }
-    }
+  if constexpr (kGemm1) {
+    const uint32_t tiles_r = 2u * I / 16, total = U * tiles_r + (a1.sw1 != nullptr ? 2u * SI / 16 : 0u);
+    WeightStream<Gemm1Geometry<FP8>> ws{Gemm1Geometry<FP8>{&p, a1.w1, a1.sw1, tiles_r, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
+    ws.start(first, total, stride, ring);
+    for (uint32_t unit = first; unit < total; unit += stride) gemm1_unit<FP8, NT>(ws, consumed, p, a1, unit, T, H, I, SI, k);
+  } else {
+    const uint32_t tiles = H / 16, total = (U + (a2.sw2 != nullptr ? 1u : 0u)) * tiles;
+    WeightStream<Gemm2Geometry<FP8>> ws{Gemm2Geometry<FP8>{&p, a2.w2, a2.sw2, tiles, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
+    ws.start(first, total, stride, ring);
+    for (uint32_t unit = first; unit < total; unit += stride) gemm2_unit<FP8, NT>(ws, consumed, p, a2, unit, T, H, I, SI, k);
   }
   cp_async_wait<0>();
 }
 
 }  // namespace moe_dec
 
-// ---------------------------------------------------------------------------------------------------------------------
-// entry points (grid and shared memory: dev.sparkmoe.kernels.MoeDecode)
-// ---------------------------------------------------------------------------------------------------------------------
 #define DEC_ROUTE(NAME, TCAP)                                                                                          \
   extern "C" __global__ void __launch_bounds__(DEC_ROUTE_THREADS, 1) NAME(                                                 \
       const float* x, const float* w, const float* bias, double* partial, float* logits, int* topk_expert,             \
@@ -770,15 +843,28 @@ __device__ __forceinline__ void gemm2(
   }
 DEC_ROUTE(moe_decode_route_t16, 16)
 DEC_ROUTE(moe_decode_route_t32, 32)
+
+// Kernel parameters of the GEMM launches, in this order (MoeDecode.java passes them so).
+#define DEC_GEMM1_PARAMS                                                                                               \
+  const uint8_t *act, const float *act_scale, const uint8_t *w1, const float *w1_scale, const uint8_t *sw1,            \
+      const float *sw1_scale, float *h32, uint8_t *h, float *h_scale, float *sh32, uint8_t *sh, float *sh_scale,       \
+      int *block_counter
+#define DEC_GEMM2_PARAMS                                                                                               \
+  const uint8_t *h2, const float *h2_scale, const uint8_t *w2, const float *w2_scale, const uint8_t *sh2,              \
+      const float *sh2_scale, const uint8_t *sw2, const float *sw2_scale, float *y, float *y_shared,                  \
+      const float *topk_weight, const float *shared_row_weight, float *out, int *tile_counter
+#define DEC_PLAN_PARAMS                                                                                                \
+  const int *num_used, const int *used_expert, const int *used_off, const int *used_cnt, const int *entries,          \
+      int max_used, const int *num_tokens, int H, int I, int SI, int k
+#define DEC_GEMM1_ARGS moe_dec::Gemm1Args{act, act_scale, w1, sw1, w1_scale, sw1_scale, h32, sh32, h, sh, h_scale, sh_scale, block_counter}
+#define DEC_GEMM2_ARGS                                                                                                 \
+  moe_dec::Gemm2Args{h2, sh2, h2_scale, sh2_scale, w2, sw2, w2_scale, sw2_scale, y, y_shared, topk_weight,            \
+                     shared_row_weight, out, tile_counter}
+#define DEC_PLAN moe_dec::Plan{num_used, used_expert, used_off, used_cnt, entries}
+
 #define DEC_GEMM1(NAME, FP8, NT)                                                                                       \
-  extern "C" __global__ void __launch_bounds__(DEC_THREADS, 2) NAME(                                                   \
-      const uint8_t* act, const float* act_scale, const uint8_t* w1, const float* w1_scale, const uint8_t* sw1,        \
-      const float* sw1_scale, float* h32, uint8_t* h, float* h_scale, float* sh32, uint8_t* sh, float* sh_scale,      \
-      int* block_counter, const int* num_used, const int* used_expert, const int* used_off, const int* used_cnt,      \
-      const int* entries, int max_used, const int* num_tokens, int H, int I, int SI, int k) {                          \
-    moe_dec::Plan p{num_used, used_expert, used_off, used_cnt, entries};                                               \
-    moe_dec::gemm1<FP8, NT>(act, act_scale, w1, w1_scale, sw1, sw1_scale, h32, h, h_scale, sh32, sh, sh_scale,        \
-                            block_counter, p, max_used, num_tokens, H, I, SI, k);                                      \
+  extern "C" __global__ void __launch_bounds__(DEC_THREADS, 2) NAME(DEC_GEMM1_PARAMS, DEC_PLAN_PARAMS) {               \
+    moe_dec::gemm_launch<FP8, NT, true>(DEC_GEMM1_ARGS, moe_dec::Gemm2Args{}, DEC_PLAN, max_used, num_tokens, H, I, SI, k); \
   }
 DEC_GEMM1(moe_decode_gemm1_fp8_t16, true, 2)
 DEC_GEMM1(moe_decode_gemm1_fp8_t32, true, 4)
@@ -786,15 +872,8 @@ DEC_GEMM1(moe_decode_gemm1_bf16_t16, false, 2)
 DEC_GEMM1(moe_decode_gemm1_bf16_t32, false, 4)
 
 #define DEC_GEMM2(NAME, FP8, NT)                                                                                       \
-  extern "C" __global__ void __launch_bounds__(DEC_THREADS, 2) NAME(                                                   \
-      const uint8_t* h, const float* h_scale, const uint8_t* w2, const float* w2_scale, const uint8_t* sh,            \
-      const float* sh_scale, const uint8_t* sw2, const float* sw2_scale, float* y, float* y_shared,                   \
-      const float* topk_weight, const float* shared_row_weight, float* out, int* tile_counter, const int* num_used,   \
-      const int* used_expert, const int* used_off, const int* used_cnt, const int* entries, int max_used,            \
-      const int* num_tokens, int H, int I, int SI, int k) {                                                            \
-    moe_dec::Plan p{num_used, used_expert, used_off, used_cnt, entries};                                               \
-    moe_dec::gemm2<FP8, NT>(h, h_scale, w2, w2_scale, sh, sh_scale, sw2, sw2_scale, y, y_shared, topk_weight,         \
-                            shared_row_weight, out, tile_counter, p, max_used, num_tokens, H, I, SI, k);               \
+  extern "C" __global__ void __launch_bounds__(DEC_THREADS, 2) NAME(DEC_GEMM2_PARAMS, DEC_PLAN_PARAMS) {               \
+    moe_dec::gemm_launch<FP8, NT, false>(moe_dec::Gemm1Args{}, DEC_GEMM2_ARGS, DEC_PLAN, max_used, num_tokens, H, I, SI, k); \
   }
 DEC_GEMM2(moe_decode_gemm2_fp8_t16, true, 2)
 DEC_GEMM2(moe_decode_gemm2_fp8_t32, true, 4)
