@@ -44,8 +44,11 @@ import java.util.concurrent.Callable;
         description = {"Times MoE layers of real model shapes on the GPU: per shape, precision and token count the median layer time "
                 + "(CUDA events around one layer = one CUDA graph replay, after warm-up, inputs rotated so L2 does not hold them), "
                 + "effective TFLOPS (6*H*I per routed token-expert pair + router 2*H*E + shared 6*H*Is per token), effective "
-                + "weight-read GB/s (weights of the experts actually used), and the host time to queue the layer. With --peer, "
-                + "the same layer through PyTorch's grouped GEMMs in the same run, and the ratio."},
+                + "weight-read GB/s (weights of the experts actually used), and the host time to queue the layer; then the "
+                + "same with the layer queued behind a 200-us busy kernel before each start event, so the events hold its "
+                + "device time alone (dev_ms, dev_wGB/s: layers back to back, as in a model; ms(med) is an isolated call, "
+                + "which also waits for the host to submit the graph). With --peer, the same layer through PyTorch's grouped "
+                + "GEMMs in the same run, and the ratio (to ms(med): the peer's eager launches are timed the same way)."},
         footer = {"", "Example: moe bench --shapes deepseek-v3 --precision fp8 --tokens 16,4096 --peer 'python3 scripts/bench/torch_moe_layer.py'"})
 final class BenchCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
@@ -115,6 +118,11 @@ final class BenchCommand implements Callable<Integer> {
     int stack;
 
     private static final ObjectMapper JSON = new ObjectMapper();
+    /**
+     * dev_ms: a kernel keeps the stream busy this long before each run's start event, so the layer's graph is already
+     * queued when the GPU reaches it (its device time alone; ms(med) also holds the host's submission of an isolated call).
+     */
+    static final int QUEUE_MICROS = 200;
 
     @Override
     public Integer call() {
@@ -149,9 +157,11 @@ final class BenchCommand implements Callable<Integer> {
                 Map<Integer, ObjectNode> rows = new HashMap<>();
                 try (GpuMoeEngine engine = GpuMoeEngine.openSynthetic(c, p, gpuId, seed)) {
                     for (int t : tokens) {
-                        float[] ms = engine.timeLayer(t, warmup, runs, rotations, seed + t);
+                        float[] ms = engine.timeLayer(t, warmup, runs, rotations, seed + t, 0);
                         int[] counts = engine.lastExpertCounts();
-                        ObjectNode r = result(c, shape, ps, t, ms, counts, engine.lastEnqueueNanos(), engine, peerMs.get(t));
+                        long[] enqueue = engine.lastEnqueueNanos();
+                        double deviceMs = median(engine.timeLayer(t, warmup, runs, rotations, seed + t, QUEUE_MICROS));
+                        ObjectNode r = result(c, shape, ps, t, ms, deviceMs, counts, enqueue, engine, peerMs.get(t));
                         r.put("device", engine.deviceDescription());
                         rows.put(t, r);
                         if (profile) {
@@ -210,13 +220,16 @@ final class BenchCommand implements Callable<Integer> {
         }
         try (engine) {
             for (int t : tokens) {
-                double med = median(engine.timeLayer(t, warmup, runs, rotations, seed + t));
+                double med = median(engine.timeLayer(t, warmup, runs, rotations, seed + t, 0));
+                double dev = median(engine.timeLayer(t, warmup, runs, rotations, seed + t, QUEUE_MICROS));
                 ObjectNode r = rows.get(t);
                 ObjectNode vs = r.has("variants") ? (ObjectNode) r.get("variants") : r.putObject("variants");
                 ObjectNode v = vs.putObject(variant).put("median_ms", med).put("variant_over_ours", med / r.get("median_ms").asDouble())
+                        .put("device_ms", dev).put("device_variant_over_ours", dev / r.get("device_ms").asDouble())
                         .put("device", engine.deviceDescription());
-                out.printf(Locale.ROOT, "    variant [%s] %s %s %d tokens: %.3f ms (ours %.3f ms: %.3fx)%n", variant, r.get("shape").asText(),
-                        r.get("precision").asText(), t, med, r.get("median_ms").asDouble(), med / r.get("median_ms").asDouble());
+                out.printf(Locale.ROOT, "    variant [%s] %s %s %d tokens: %.3f ms (ours %.3f ms: %.3fx), device %.3f ms (ours %.3f ms: %.3fx)%n",
+                        variant, r.get("shape").asText(), r.get("precision").asText(), t, med, r.get("median_ms").asDouble(),
+                        med / r.get("median_ms").asDouble(), dev, r.get("device_ms").asDouble(), dev / r.get("device_ms").asDouble());
                 if (profile) {
                     ObjectNode st = v.putObject("stages_ms");
                     StringBuilder b = new StringBuilder("      variant stages (ms):");
@@ -333,8 +346,8 @@ final class BenchCommand implements Callable<Integer> {
         return n % 2 == 1 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
     }
 
-    private static ObjectNode result(MoeConfig c, String shape, String precision, int t, float[] ms, int[] counts, long[] enqueueNanos,
-                                     GpuMoeEngine engine, Double peerMs) {
+    private static ObjectNode result(MoeConfig c, String shape, String precision, int t, float[] ms, double deviceMs, int[] counts,
+                                     long[] enqueueNanos, GpuMoeEngine engine, Double peerMs) {
         double med = median(ms);
         int used = 0;
         for (int n : counts) if (n > 0) used++;
@@ -347,6 +360,8 @@ final class BenchCommand implements Callable<Integer> {
         r.put("min_ms", min);
         r.put("tflops", flops(c, t) / (med * 1e-3) / 1e12);
         r.put("weight_gbps", weightBytes(c, Precision.parse(precision), used) / (med * 1e-3) / 1e9);
+        r.put("device_ms", deviceMs);
+        r.put("device_weight_gbps", weightBytes(c, Precision.parse(precision), used) / (deviceMs * 1e-3) / 1e9);
         r.put("experts_used", used);
         r.put("enqueue_us", median(enq));
         if (peerMs != null) {
@@ -357,16 +372,17 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private static String header() {
-        return String.format(Locale.ROOT, "%-14s %-6s %6s %9s %9s %8s %9s %6s %8s %9s %7s", "shape", "prec", "tokens", "ms(med)", "ms(min)",
-                "TFLOPS", "wGB/s", "exp", "enq_us", "torch_ms", "speedup");
+        return String.format(Locale.ROOT, "%-14s %-6s %6s %9s %9s %8s %9s %6s %8s %9s %7s %9s %9s", "shape", "prec", "tokens", "ms(med)",
+                "ms(min)", "TFLOPS", "wGB/s", "exp", "enq_us", "torch_ms", "speedup", "dev_ms", "dev_wGB/s");
     }
 
     private static String row(JsonNode r) {
-        return String.format(Locale.ROOT, "%-14s %-6s %6d %9.3f %9.3f %8.1f %9.0f %6d %8.1f %9s %7s", r.get("shape").asText(),
+        return String.format(Locale.ROOT, "%-14s %-6s %6d %9.3f %9.3f %8.1f %9.0f %6d %8.1f %9s %7s %9.3f %9.0f", r.get("shape").asText(),
                 r.get("precision").asText(), r.get("tokens").asInt(), r.get("median_ms").asDouble(), r.get("min_ms").asDouble(),
                 r.get("tflops").asDouble(), r.get("weight_gbps").asDouble(), r.get("experts_used").asInt(), r.get("enqueue_us").asDouble(),
                 r.has("torch_ms") ? String.format(Locale.ROOT, "%.3f", r.get("torch_ms").asDouble()) : "-",
-                r.has("torch_over_ours") ? String.format(Locale.ROOT, "%.2fx", r.get("torch_over_ours").asDouble()) : "-");
+                r.has("torch_over_ours") ? String.format(Locale.ROOT, "%.2fx", r.get("torch_over_ours").asDouble()) : "-",
+                r.get("device_ms").asDouble(), r.get("device_weight_gbps").asDouble());
     }
 
     /** Runs the peer for one shape and precision over all token counts; its failures are reported, not fatal. */

@@ -394,17 +394,20 @@ public final class GpuMoeEngine implements MoeEngine {
     /**
      * Times the layer on device-resident random inputs (benchmarks): {@code rotations} different inputs are generated
      * on the device and used in turn, so no run finds its input in L2; each run is timed with CUDA events around the
-     * layer alone (graph replay), after {@code warmup} untimed runs.
+     * layer alone (graph replay), after {@code warmup} untimed runs. {@code queueMicros} 0: an isolated call (the events
+     * also hold the host's submission of the graph); more: the stream is kept busy that long before the start event,
+     * so the events hold the layer's device time alone.
      *
      * @return milliseconds of each timed run
      */
-    public float[] timeLayer(int tokens, int warmup, int runs, int rotations, long seed) {
+    public float[] timeLayer(int tokens, int warmup, int runs, int rotations, long seed, int queueMicros) {
         lock.lock();
         try {
             requireOpen();
             if (tokens < 1 || tokens > maxTokens) throw new MoeEngineException("timeLayer: tokens must be in 1.." + maxTokens + ", got " + tokens);
             int bucket = TokenBuckets.bucket(tokens, maxTokens);
-            return profiler.timeLayer(workspaceFor(bucket), bucket, tokens, warmup, runs, rotations, seed);
+            if (queueMicros < 0) throw new MoeEngineException("timeLayer: queueMicros must be >= 0, got " + queueMicros);
+            return profiler.timeLayer(workspaceFor(bucket), bucket, tokens, warmup, runs, rotations, seed, queueMicros);
         } finally {
             lock.unlock();
         }

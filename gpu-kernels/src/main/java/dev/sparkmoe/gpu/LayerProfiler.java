@@ -5,6 +5,7 @@ import dev.sparkmoe.cuda.CudaEvent;
 import dev.sparkmoe.cuda.CudaModule;
 import dev.sparkmoe.cuda.CudaStream;
 import dev.sparkmoe.cuda.DeviceBuffer;
+import dev.sparkmoe.kernels.MoeTiming;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -25,11 +26,13 @@ final class LayerProfiler {
     private final int hidden;
     private final LayerKernels kernels;
     private final LayerGraphs graphs;
+    private final MoeTiming timing;
     private long[] lastEnqueueNanos = new long[0];
 
     LayerProfiler(CudaContext ctx, CudaModule module, CudaStream stream, int hidden, LayerKernels kernels, LayerGraphs graphs) {
         this.ctx = ctx;
         this.module = module;
+        this.timing = new MoeTiming(module);
         this.stream = stream;
         this.hidden = hidden;
         this.kernels = kernels;
@@ -39,11 +42,14 @@ final class LayerProfiler {
     /**
      * Times the layer on {@code ws} (sized for {@code bucket}) for {@code tokens}: {@code rotations} different inputs are
      * generated on the device and used in turn, so no run finds its input in L2; each run is timed with CUDA events
-     * around the layer alone (graph replay), after {@code warmup} untimed runs.
+     * around the layer alone (graph replay), after {@code warmup} untimed runs. With {@code queueMicros} 0 the stream is
+     * idle when the host launches the graph, so each run also holds the host's submission latency (an isolated call);
+     * with more, a kernel keeps the stream busy that long before the start event, so the graph is queued by the time the
+     * GPU reaches it and the events hold the layer's device time alone (layers queued back to back, as in a model).
      *
      * @return milliseconds of each timed run
      */
-    float[] timeLayer(LayerWorkspace ws, int bucket, int tokens, int warmup, int runs, int rotations, long seed) {
+    float[] timeLayer(LayerWorkspace ws, int bucket, int tokens, int warmup, int runs, int rotations, long seed, int queueMicros) {
         int h = hidden;
         long rowBytes = 4L * tokens * h;
         float[] ms = new float[runs];
@@ -54,6 +60,7 @@ final class LayerProfiler {
             ws.numTokens.memset32(tokens, stream);
             for (int i = 0; i < warmup + runs; i++) {
                 ws.x.copyFrom(inputs, (i % rotations) * rowBytes, rowBytes, stream);
+                if (queueMicros > 0) timing.busyWait(stream, queueMicros);
                 start.record(stream);
                 long t0 = System.nanoTime();
                 graphs.launch(ws, bucket, kernels.usesDecodePath(tokens));
