@@ -95,10 +95,17 @@ TILES = {
     # its diagnostics: the same pairs without multicast (_m128usu2dcn), the release's two arrives from two lanes (_m128usu2dcl)
     "grouped_gemm1_swiglu_fp8_m128usu2dcn": (128, 256, 4, 2),
     "grouped_gemm1_swiglu_fp8_m128usu2dcl": (128, 256, 4, 2),
+    # v10 (session 10, lead): the production FP8 tiles with the quarter-pipelined register-A mainloop (Tile::kQuarters)
+    "grouped_gemm1_swiglu_fp8_m128usu2dq": (128, 256, 4, 1),
+    "grouped_gemm2_fp8_m128uq_ybf16": (128, 256, 4, 1),
+    # and with the halves loop as it is, A from registers (Tile::kRegAHalves)
+    "grouped_gemm1_swiglu_fp8_m128usu2dr": (128, 256, 4, 1),
+    "grouped_gemm2_fp8_m128ur_ybf16": (128, 256, 4, 1),
 }
 DYNAMIC = {"grouped_gemm1_swiglu_bf16_d", "grouped_gemm2_bf16_d", "grouped_gemm1_swiglu_fp8_m128usu2d", "grouped_gemm2_fp8_ud",
            "grouped_gemm1_swiglu_fp8_m128usu2gd", "grouped_gemm1_swiglu_fp8_m128usu2dc",
-           "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl"}
+           "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl", "grouped_gemm1_swiglu_fp8_m128usu2dq",
+           "grouped_gemm1_swiglu_fp8_m128usu2dr"}
 # GEMM2's bf16-Y forms (the *_ybf16 entry points: the layer's default Y store, sparkmoe.gpu.expertOutputPrecision=auto):
 # the same tiles, Y allocated as bf16 by gemm2_launcher
 YBF16 = ("grouped_gemm2_bf16", "grouped_gemm2_bf16_n128", "grouped_gemm2_bf16_u", "grouped_gemm2_bf16_d", "grouped_gemm2_fp8",
@@ -115,16 +122,18 @@ STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grou
                                         "grouped_gemm1_swiglu_fp8_m128usu2h", "grouped_gemm1_swiglu_fp8_m128usu2d",
                                         "grouped_gemm1_swiglu_fp8_m128usu2g", "grouped_gemm1_swiglu_fp8_m128usu2g1",
                                         "grouped_gemm1_swiglu_fp8_m128usu2gd", "grouped_gemm1_swiglu_fp8_m128usu2dc",
-                                        "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl")}
+                                        "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl",
+                                        "grouped_gemm1_swiglu_fp8_m128usu2dq", "grouped_gemm1_swiglu_fp8_m128usu2dr")}
 # the FP8 variants the session-3 benches compare with the production kernel (suffixes)
 V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2", "m128usu2h",
       "m128usu2d", "ud", "d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g", "m128usu2dc",
-      "m128usu2dcn", "m128usu2dcl", "u_ybf16", "m128u_ybf16")
-GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud", "u_ybf16", "m128u_ybf16")
+      "m128usu2dcn", "m128usu2dcl", "u_ybf16", "m128u_ybf16", "m128usu2dq", "m128uq_ybf16", "m128usu2dr",
+      "m128ur_ybf16")
+GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud", "u_ybf16", "m128u_ybf16", "m128uq_ybf16", "m128ur_ybf16")
 BF16_VARIANTS = ("u", "d", "g")  # V4 tags that also exist for the BF16 kernels
 BF16_ONLY = ("d", "g")
 GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g",
-              "m128usu2dc", "m128usu2dcn", "m128usu2dcl")
+              "m128usu2dc", "m128usu2dcn", "m128usu2dcl", "m128usu2dq", "m128usu2dr")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (--cluster-grid / sweep; else each kernel's occupancy query)
 DEV = torch.device("cuda")
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream

@@ -179,6 +179,16 @@ using TileSwiGLUBf16Dynamic = moe_sched::Tile<128, 256, 4, false, 1, 4, true, fa
 using TileDownBf16Dynamic = moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, false, false, false, false, false, false, 1, false, true>;
 using TileSwiGLUFp8M128UniformStagedUnroll2Dynamic =
         moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, true>;
+// v10 (session 10, lead; benchmark variants): the production 128-row FP8 tiles with A from registers (Tile kRegA):
+// q = the quarter-pipelined mainloop (kQuarters), r = the halves loop as it is (kRegAHalves)
+using TileSwiGLUFp8M128UniformStagedUnroll2DynamicQuarters =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 0, 1>;
+using TileDownFp8M128UniformQuarters =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, false, 1, false, false, 0, 0, 1>;
+using TileSwiGLUFp8M128UniformStagedUnroll2DynamicRegA =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 0, 2>;
+using TileDownFp8M128UniformRegA =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, false, 1, false, false, 0, 0, 2>;
 using TileDownFp8UniformDynamic = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, false, false, true, false, 1, false, true>;
 #define MOE_COUNTER_PARAM_0
 #define MOE_COUNTER_PARAM_1 , uint32_t* work_counter
@@ -287,6 +297,10 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu4, TileSwiGLUFp8M128UniformStagedU
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2h, TileSwiGLUFp8M128UniformStagedUnroll2Split, MOE_NO_CLUSTER)
 #endif
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2d, TileSwiGLUFp8M128UniformStagedUnroll2Dynamic, MOE_NO_CLUSTER, 1)
+#if MOE_BENCH_VARIANTS
+MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dq, TileSwiGLUFp8M128UniformStagedUnroll2DynamicQuarters, MOE_NO_CLUSTER, 1)
+MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dr, TileSwiGLUFp8M128UniformStagedUnroll2DynamicRegA, MOE_NO_CLUSTER, 1)
+#endif
 // _m128usu2dc (v8, session 7, helper mcast7; benchmark variant: correct, 0-2.4 % slower than _m128usu2d on the H200,
 // docs/kernel-notes.md v8): _m128usu2d in 2-CTA clusters
 // on pair units (Tile::kPairB): two row blocks of one expert on one N tile share the weight tile by multicast (each CTA
@@ -394,6 +408,10 @@ MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_u_ybf16, TileDownFp8Uniform)
 // (GroupedGemmConfig.rows128Gemm2). Measured and dropped (docs/kernel-notes.md v9): its K loop unrolled by 2, the early
 // next-unit lookup (kPrefetch), and that with the second warpgroup two K blocks behind (kStagger).
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128u_ybf16, TileDownFp8M128Uniform)
+#if MOE_BENCH_VARIANTS
+MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128uq_ybf16, TileDownFp8M128UniformQuarters)
+MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128ur_ybf16, TileDownFp8M128UniformRegA)
+#endif
 MOE_GEMM2_BF16_YBF16_ENTRY(grouped_gemm2_bf16_d_ybf16, TileDownBf16Dynamic, 1)
 MOE_GEMM2_FP8_ENTRY(grouped_gemm2_fp8_ud, TileDownFp8UniformDynamic, MOE_NO_CLUSTER, 1)
 MOE_GEMM2_FP8_YBF16_ENTRY(grouped_gemm2_fp8_ud_ybf16, TileDownFp8UniformDynamic, 1)

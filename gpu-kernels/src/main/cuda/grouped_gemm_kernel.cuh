@@ -739,16 +739,77 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 w_pre_a = p.row_weight[cu.row0 + r_local];
                 w_pre_b = p.row_weight[cu.row0 + r_local + 8];
             }
-            if constexpr (T::kHalves) {
+            if constexpr (T::kQuarters) {
+                // v10: 64 rows x 256 packed rows per warpgroup as four 64-wide groups, A from registers (this warp's
+                // 16 rows of the K block, four ldmatrix.x4), two 32-register accumulators: group q + 1 runs while group
+                // q is promoted. Column layout of fin as the halves': quarter q, register j = fin[q * 32 + j].
+                const float* sb_second = kSwiGLU ? sb_up : sb_gate + k_blocks;
+                // this lane's ldmatrix row (matrix lane / 8: rows +8 for odd matrices, bytes +16 for matrices 2, 3)
+                const uint32_t lrow = m_off + warp_in_wg * 16 + ((lane >> 3) & 1) * 8 + (lane & 7);
+                const uint32_t lhalf = lane >> 4;
+                float tq0[32], tq1[32];
+#pragma unroll (T::kKbUnroll)
+                for (uint32_t kb = 0; kb < k_blocks; ++kb) {
+                    const StageScales t = enter_stage(kb, sb_gate, sb_second);
+                    const float b0 = t.b0, b1 = t.b1, sa0 = t.sa0, sa1 = t.sa1;
+                    uint32_t af[K_STEPS][4];
+                    const uint32_t arow = a_smem + stage * T::A_STAGE_BYTES + lrow * moe_sched::kSlabBytes;
+#pragma unroll
+                    for (uint32_t k = 0; k < K_STEPS; ++k) ldmatrix_x4(af[k], arow + ((((2 * k + lhalf) ^ (lane & 7)) & 7) << 4));
+                    auto promote = [&](uint32_t q, float (&a)[32]) {
+#pragma unroll
+                        for (uint32_t i = 0; i < 32; ++i) sm90::fence_operand(a[i]);
+                        // GEMM1: gate groups (even j) take b0, up groups (odd j) b1; GEMM2: quarters 0-1 b0, 2-3 b1
+                        const float bg = kSwiGLU ? b0 : (q < 2 ? b0 : b1), bu = kSwiGLU ? b1 : bg;
+                        const float s0g = sa0 * bg, s1g = sa1 * bg, s0u = sa0 * bu, s1u = sa1 * bu;
+#pragma unroll
+                        for (uint32_t j = 0; j < 8; ++j) {
+                            const bool up = kSwiGLU && (j & 1);
+                            float* f = fin + q * 32 + j * 4;
+                            f[0] += (up ? s0u : s0g) * a[j * 4 + 0];
+                            f[1] += (up ? s0u : s0g) * a[j * 4 + 1];
+                            f[2] += (up ? s1u : s1g) * a[j * 4 + 2];
+                            f[3] += (up ? s1u : s1g) * a[j * 4 + 3];
+                        }
+                    };
+#pragma unroll
+                    for (uint32_t q = 0; q < 4; ++q) {
+                        float (&tq)[32] = (q & 1) ? tq1 : tq0;
+#pragma unroll
+                        for (uint32_t i = 0; i < 32; ++i) sm90::fence_operand(tq[i]);
+                        sm90::wgmma_fence();
+#pragma unroll
+                        for (uint32_t k = 0; k < K_STEPS; ++k)
+                            wgmma_m64n64k32_e4m3_rs(tq, af[k], b_desc(stage * T::B_STAGE_BYTES + q * 64 * moe_sched::kSlabBytes + k * 32), k != 0);
+                        sm90::wgmma_commit();
+                        if (q > 0) {
+                            sm90::wgmma_wait<1>();
+                            promote(q - 1, (q & 1) ? tq0 : tq1);
+                        }
+                    }
+                    sm90::wgmma_wait<0>();
+                    release(stage);
+                    promote(3, tq1);
+                    stage = stage + 1 == T::STAGES ? 0 : stage + 1;
+                    phase ^= stage == 0;
+                }
+            } else if constexpr (T::kHalves) {
                 // 64 rows x 256 packed rows per warpgroup as two 128-row halves into one accumulator, each promoted
                 // right after its wgmmas retire (the other warpgroup's wgmmas keep the tensor cores busy meanwhile).
                 // Weight scales: GEMM1's halves both span gate block sb_gate and up block sb_up (128 output columns);
                 // GEMM2's half h is weight row block n_packed0 / 128 + h.
                 const float* sb_second = kSwiGLU ? sb_up : sb_gate + k_blocks;
+                const uint32_t lrow = m_off + warp_in_wg * 16 + ((lane >> 3) & 1) * 8 + (lane & 7), lhalf = lane >> 4;
 #pragma unroll (T::kKbUnroll)
                 for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                     const StageScales t = enter_stage(kb, sb_gate, sb_second);
                     const float b0 = t.b0, b1 = t.b1, sa0 = t.sa0, sa1 = t.sa1;
+                    uint32_t af[T::kRegAHalves ? K_STEPS : 1][4];  // kRegAHalves: this warp's A rows of the K block
+                    if constexpr (T::kRegAHalves) {
+                        const uint32_t arow = a_smem + stage * T::A_STAGE_BYTES + lrow * moe_sched::kSlabBytes;
+#pragma unroll
+                        for (uint32_t k = 0; k < K_STEPS; ++k) ldmatrix_x4(af[k], arow + ((((2 * k + lhalf) ^ (lane & 7)) & 7) << 4));
+                    }
 #pragma unroll
                     for (uint32_t h = 0; h < 2; ++h) {
                         if (T::kSplitSpill && split && h != wg) continue;  // a split unit: this warpgroup's half only
@@ -757,9 +818,13 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                         sm90::wgmma_fence();
 #pragma unroll
                         for (uint32_t k = 0; k < K_STEPS; ++k) {
-                            Mma<kFP8, T::MMA_N>::run(acc, a_desc(stage * T::A_STAGE_BYTES + k * 32) - (T::kSplitSpill ? a_back : 0u),
-                                                     b_desc(stage * T::B_STAGE_BYTES + h * T::MMA_N * moe_sched::kSlabBytes + k * 32),
-                                                     k != 0);
+                            if constexpr (T::kRegAHalves) {
+                                wgmma_m64n128k32_e4m3_rs(acc, af[k], b_desc(stage * T::B_STAGE_BYTES + h * T::MMA_N * moe_sched::kSlabBytes + k * 32), k != 0);
+                            } else {
+                                Mma<kFP8, T::MMA_N>::run(acc, a_desc(stage * T::A_STAGE_BYTES + k * 32) - (T::kSplitSpill ? a_back : 0u),
+                                                         b_desc(stage * T::B_STAGE_BYTES + h * T::MMA_N * moe_sched::kSlabBytes + k * 32),
+                                                         k != 0);
+                            }
                         }
                         sm90::wgmma_commit();
 #pragma unroll

@@ -36,8 +36,15 @@ template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_,
           uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
           bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false,
           bool kUniform_ = false, bool kStagedStore_ = false, uint32_t kKbUnroll_ = 1, bool kSplitSpill_ = false,
-          bool kDynamic_ = false, uint32_t kGather_ = 0, uint32_t kPair_ = 0>
+          bool kDynamic_ = false, uint32_t kGather_ = 0, uint32_t kPair_ = 0, uint32_t kRegA_ = 0>
 struct Tile {
+    // kRegA (v10, session 10, lead; FP8 halves tile; benchmark variants, both measured slower): the wgmmas take A from
+    // registers (ldmatrix once per K block, so A is read from shared memory once instead of once per 128-wide half).
+    // 1 (kQuarters): each warpgroup's 256 packed columns run as four 64-wide groups into two 32-register accumulators,
+    // pipelined - group q + 1 in flight while group q is promoted (wgmma.wait_group 1); 2 (kRegAHalves): the halves
+    // loop as it is, A from registers.
+    static constexpr bool kQuarters = kRegA_ == 1;
+    static constexpr bool kRegAHalves = kRegA_ == 2;
     // kPairB (v8, session 7, helper mcast7; FP8 GEMM1 halves tile with dynamic units, kClusterM = 2): the two CTAs of a
     // cluster work as one on a PAIR unit. Expert e's tile units (row block, N tile) are paired: two row blocks of e on
     // the same N tile (each CTA loads its own A and one half of the shared 32 KB B tile, multicast into both CTAs: half
@@ -102,6 +109,7 @@ struct Tile {
     // count per FLOP, tensor pipe 50-58 % active against DeepGEMM's 80-93 %).
     static constexpr bool kUniform = kUniform_;
     static constexpr bool kHalves = kHalves_;
+    static_assert(kRegA_ == 0 || (kRegA_ <= 2 && kHalves_ && !kSplitSpill_ && kPair_ == 0), "register A: the plain halves tile");
     // kPrefetch (v4.1): the producer looks up its next unit (a dependent global load) before issuing the current
     // unit's copies instead of after them, and GEMM2 loads its rows' routing weights before the mainloop (the halves
     // tile always does the latter).
