@@ -492,7 +492,11 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     float w_pre_a = 0.f, w_pre_b = 0.f;  // kPrefetchRowWeight GEMM2: the rows' routing weights, loaded before the mainloop
     uint32_t stage = 0, phase = 0, local_unit = 0;
     // Releases a stage: one arrival per consumer warp, in every CTA of the cluster (their producers write into ours).
+    // The warp barrier first: an arrive releases only the arriving lane's own prior accesses (PTX memory model), and
+    // every lane read the stage (its A scales); without it the producer's next bulk copy into the stage races with the
+    // other lanes' reads (compute-sanitizer racecheck, session 10 call i).
     auto release = [&](uint32_t s) {
+        __syncwarp();
         if constexpr (T::kPairLaneRelease) {
             if (lane < T::kClusterM) sm90::mbar_arrive_cluster(empty_bar(s), lane);  // (kPair 3) lane c arrives in CTA c
         } else if (lane == 0) {
