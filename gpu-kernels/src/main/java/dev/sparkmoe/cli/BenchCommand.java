@@ -162,6 +162,7 @@ final class BenchCommand implements Callable<Integer> {
                         long[] enqueue = engine.lastEnqueueNanos();
                         double deviceMs = median(engine.timeLayer(t, warmup, runs, rotations, seed + t, QUEUE_MICROS));
                         ObjectNode r = result(c, shape, ps, t, ms, deviceMs, counts, enqueue, engine, peerMs.get(t));
+                        r.put("device_queue_overruns", engine.lastQueueOverruns());
                         r.put("device", engine.deviceDescription());
                         rows.put(t, r);
                         if (profile) {
@@ -171,10 +172,12 @@ final class BenchCommand implements Callable<Integer> {
                             stages.forEach((k, v) -> { st.put(k, v); b.append(String.format(Locale.ROOT, " %s %.3f |", k, v)); });
                             all.add(r);
                             out.println(row(r));
+                            noteOverruns(out, r);
                             out.println(b);
                         } else {
                             all.add(r);
                             out.println(row(r));
+                            noteOverruns(out, r);
                         }
                         out.flush();
                     }
@@ -371,7 +374,16 @@ final class BenchCommand implements Callable<Integer> {
         return r;
     }
 
-    private static String header() {
+    /** Says when some dev_ms runs may hold host time (the host queued the layer slower than the busy kernel ran). */
+    private void noteOverruns(PrintWriter out, JsonNode r) {
+        int n = r.get("device_queue_overruns").asInt();
+        if (n > 0) {
+            out.printf(Locale.ROOT, "    note: in %d of %d dev_ms runs the host took longer than %d us to queue the layer; those runs "
+                    + "may hold host time%n", n, runs, QUEUE_MICROS);
+        }
+    }
+
+        private static String header() {
         return String.format(Locale.ROOT, "%-14s %-6s %6s %9s %9s %8s %9s %6s %8s %9s %7s %9s %9s", "shape", "prec", "tokens", "ms(med)",
                 "ms(min)", "TFLOPS", "wGB/s", "exp", "enq_us", "torch_ms", "speedup", "dev_ms", "dev_wGB/s");
     }

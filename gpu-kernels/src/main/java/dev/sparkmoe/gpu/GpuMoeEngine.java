@@ -439,6 +439,16 @@ public final class GpuMoeEngine implements MoeEngine {
         }
     }
 
+    /** Timed runs of the last queued timeLayer whose host queuing outlasted the busy kernel (see LayerProfiler). */
+    public int lastQueueOverruns() {
+        lock.lock();
+        try {
+            return profiler.lastQueueOverruns();
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Tokens routed to each expert in the last launch (read back from the device; for benchmarks and diagnostics). */
     public int[] lastExpertCounts() {
         lock.lock();

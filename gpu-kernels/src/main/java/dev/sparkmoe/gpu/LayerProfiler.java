@@ -27,6 +27,7 @@ final class LayerProfiler {
     private final LayerKernels kernels;
     private final LayerGraphs graphs;
     private final MoeTiming timing;
+    private int lastQueueOverruns;
     private long[] lastEnqueueNanos = new long[0];
 
     LayerProfiler(CudaContext ctx, CudaModule module, CudaStream stream, int hidden, LayerKernels kernels, LayerGraphs graphs) {
@@ -54,12 +55,14 @@ final class LayerProfiler {
         long rowBytes = 4L * tokens * h;
         float[] ms = new float[runs];
         lastEnqueueNanos = new long[runs];
+        lastQueueOverruns = 0;
         try (DeviceBuffer inputs = DeviceBuffer.floats(ctx, "bench inputs", (long) rotations * tokens * h);
              CudaEvent start = new CudaEvent(ctx); CudaEvent end = new CudaEvent(ctx)) {
             DeviceWeights.fillNormalF32(module, stream, inputs, seed, 1f);
             ws.numTokens.memset32(tokens, stream);
             for (int i = 0; i < warmup + runs; i++) {
                 ws.x.copyFrom(inputs, (i % rotations) * rowBytes, rowBytes, stream);
+                long queued = System.nanoTime();
                 if (queueMicros > 0) timing.busyWait(stream, queueMicros);
                 start.record(stream);
                 long t0 = System.nanoTime();
@@ -67,6 +70,8 @@ final class LayerProfiler {
                 long t1 = System.nanoTime();
                 end.record(stream);
                 if (i >= warmup) lastEnqueueNanos[i - warmup] = t1 - t0;
+                // the host took longer to queue the graph than the busy kernel ran: the GPU may have idled in the run
+                if (i >= warmup && queueMicros > 0 && t1 - queued > 1000L * queueMicros) lastQueueOverruns++;
                 end.synchronize();
                 if (i >= warmup) ms[i - warmup] = end.elapsedMsSince(start);
             }
@@ -76,6 +81,12 @@ final class LayerProfiler {
 
     /** Host nanoseconds spent queuing the layer (Java + driver: the graph launch) in each run of the last {@link #timeLayer}. */
     long[] lastEnqueueNanos() { return lastEnqueueNanos.clone(); }
+
+    /**
+     * Timed runs of the last {@link #timeLayer} with a busy kernel whose host queuing (busy kernel, start event, graph)
+     * took longer than the busy kernel runs, so the GPU may have waited for the graph inside the events.
+     */
+    int lastQueueOverruns() { return lastQueueOverruns; }
 
     /**
      * Median milliseconds of each stage of the layer on {@code ws} (sized for {@code bucket}) for {@code tokens} (kernels
