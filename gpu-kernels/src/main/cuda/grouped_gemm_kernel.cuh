@@ -507,6 +507,15 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             }
         }
     };
+    // kRegA (v10): this warp's 16 A rows of stage `st`'s K block as four m16n8k32 e4m3 fragments (one ldmatrix.x4 per
+    // k32 step; lane l addresses row l % 8 of matrix l / 8 - rows +8 for odd matrices, bytes +16 for matrices 2 and 3 -
+    // in the SW128 image, where chunk c of row r sits at c ^ (r % 8))
+    auto load_a_frags = [&](uint32_t (&af)[K_STEPS][4], uint32_t st) {
+        const uint32_t row = m_off + warp_in_wg * 16 + ((lane >> 3) & 1) * 8 + (lane & 7), half = lane >> 4;
+        const uint32_t arow = a_smem + st * T::A_STAGE_BYTES + row * moe_sched::kSlabBytes;
+#pragma unroll
+        for (uint32_t k = 0; k < K_STEPS; ++k) ldmatrix_x4(af[k], arow + ((((2 * k + half) ^ (lane & 7)) & 7) << 4));
+    };
     // Per work unit: its rows, expert, first packed weight row of this warpgroup and (FP8) weight scale rows
     // ([E][w_rows/128][k_blocks]; GEMM1's warpgroup covers 64 gate + 64 up rows, one 128-row scale block each).
     struct Unit {
@@ -748,18 +757,13 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 // 16 rows of the K block, four ldmatrix.x4), two 32-register accumulators: group q + 1 runs while group
                 // q is promoted. Column layout of fin as the halves': quarter q, register j = fin[q * 32 + j].
                 const float* sb_second = kSwiGLU ? sb_up : sb_gate + k_blocks;
-                // this lane's ldmatrix row (matrix lane / 8: rows +8 for odd matrices, bytes +16 for matrices 2, 3)
-                const uint32_t lrow = m_off + warp_in_wg * 16 + ((lane >> 3) & 1) * 8 + (lane & 7);
-                const uint32_t lhalf = lane >> 4;
                 float tq0[32], tq1[32];
 #pragma unroll (T::kKbUnroll)
                 for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                     const StageScales t = enter_stage(kb, sb_gate, sb_second);
                     const float b0 = t.b0, b1 = t.b1, sa0 = t.sa0, sa1 = t.sa1;
                     uint32_t af[K_STEPS][4];
-                    const uint32_t arow = a_smem + stage * T::A_STAGE_BYTES + lrow * moe_sched::kSlabBytes;
-#pragma unroll
-                    for (uint32_t k = 0; k < K_STEPS; ++k) ldmatrix_x4(af[k], arow + ((((2 * k + lhalf) ^ (lane & 7)) & 7) << 4));
+                    load_a_frags(af, stage);
                     auto promote = [&](uint32_t q, float (&a)[32]) {
 #pragma unroll
                         for (uint32_t i = 0; i < 32; ++i) sm90::fence_operand(a[i]);
@@ -803,17 +807,12 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 // Weight scales: GEMM1's halves both span gate block sb_gate and up block sb_up (128 output columns);
                 // GEMM2's half h is weight row block n_packed0 / 128 + h.
                 const float* sb_second = kSwiGLU ? sb_up : sb_gate + k_blocks;
-                const uint32_t lrow = m_off + warp_in_wg * 16 + ((lane >> 3) & 1) * 8 + (lane & 7), lhalf = lane >> 4;
 #pragma unroll (T::kKbUnroll)
                 for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                     const StageScales t = enter_stage(kb, sb_gate, sb_second);
                     const float b0 = t.b0, b1 = t.b1, sa0 = t.sa0, sa1 = t.sa1;
-                    uint32_t af[T::kRegAHalves ? K_STEPS : 1][4];  // kRegAHalves: this warp's A rows of the K block
-                    if constexpr (T::kRegAHalves) {
-                        const uint32_t arow = a_smem + stage * T::A_STAGE_BYTES + lrow * moe_sched::kSlabBytes;
-#pragma unroll
-                        for (uint32_t k = 0; k < K_STEPS; ++k) ldmatrix_x4(af[k], arow + ((((2 * k + lhalf) ^ (lane & 7)) & 7) << 4));
-                    }
+                    uint32_t af[K_STEPS][4];  // kRegAHalves: this warp's A rows of the K block
+                    if constexpr (T::kRegAHalves) load_a_frags(af, stage);
 #pragma unroll
                     for (uint32_t h = 0; h < 2; ++h) {
                         if (T::kSplitSpill && split && h != wg) continue;  // a split unit: this warpgroup's half only

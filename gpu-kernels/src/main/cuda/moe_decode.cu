@@ -28,6 +28,7 @@
 // of rows g and g + 8, and the same chunks of its token's activation row; bytes 0-7 of a chunk feed one mma (a0/a2 =
 // row g, a1/a3 = row g + 8, b0/b1 = the token), bytes 8-15 the next. Counters are reset by the unit that finishes
 // them, so every launch (and graph replay) starts from zero.
+#include <type_traits>
 #include "moe_common.cuh"
 #include "moe_topk.cuh"
 
@@ -802,9 +803,10 @@ __device__ __forceinline__ void gemm2_unit(S& ws, uint32_t& consumed, const Smem
 // The launches, GEMM1 or GEMM2: warp w of the grid owns units w, w + W, ... (session 10 measured both GEMMs in one
 // launch, GEMM2's units waiting per expert for GEMM1's: bitwise the same, no faster - docs/kernel-notes.md)
 // ---------------------------------------------------------------------------------------------------------------------
-template <bool FP8, int NT, bool kGemm1>
-__device__ __forceinline__ void gemm_launch(const Gemm1Args& a1, const Gemm2Args& a2, Plan gp, int max_used,
-                                            const int* __restrict__ num_tokens, int H, int I, int SI, int k) {
+template <bool FP8, int NT, class Args>
+__device__ __forceinline__ void gemm_launch(const Args& a, Plan gp, int max_used, const int* __restrict__ num_tokens, int H, int I,
+                                            int SI, int k) {
+  constexpr bool kGemm1 = std::is_same_v<Args, Gemm1Args>;
   extern __shared__ __align__(16) uint8_t dec_gemm_smem[];
   const int T = min(*num_tokens, 8 * NT);
   const SmemPlan p = load_plan(gp, (int*)(dec_gemm_smem + DEC_WARPS * DEC_STAGES * 2048), max_used, T * k);
@@ -814,15 +816,15 @@ __device__ __forceinline__ void gemm_launch(const Gemm1Args& a1, const Gemm2Args
   const uint32_t ring = (uint32_t)__cvta_generic_to_shared(dec_gemm_smem + warp * DEC_STAGES * 2048);
   uint32_t consumed = 0;
   if constexpr (kGemm1) {
-    const uint32_t tiles_r = 2u * I / 16, total = U * tiles_r + (a1.sw1 != nullptr ? 2u * SI / 16 : 0u);
-    WeightStream<Gemm1Geometry<FP8>> ws{Gemm1Geometry<FP8>{&p, a1.w1, a1.sw1, tiles_r, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
+    const uint32_t tiles_r = 2u * I / 16, total = U * tiles_r + (a.sw1 != nullptr ? 2u * SI / 16 : 0u);
+    WeightStream<Gemm1Geometry<FP8>> ws{Gemm1Geometry<FP8>{&p, a.w1, a.sw1, tiles_r, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
     ws.start(first, total, stride, ring);
-    for (uint32_t unit = first; unit < total; unit += stride) gemm1_unit<FP8, NT>(ws, consumed, p, a1, unit, T, H, I, SI, k);
+    for (uint32_t unit = first; unit < total; unit += stride) gemm1_unit<FP8, NT>(ws, consumed, p, a, unit, T, H, I, SI, k);
   } else {
-    const uint32_t tiles = H / 16, total = (U + (a2.sw2 != nullptr ? 1u : 0u)) * tiles;
-    WeightStream<Gemm2Geometry<FP8>> ws{Gemm2Geometry<FP8>{&p, a2.w2, a2.sw2, tiles, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
+    const uint32_t tiles = H / 16, total = (U + (a.sw2 != nullptr ? 1u : 0u)) * tiles;
+    WeightStream<Gemm2Geometry<FP8>> ws{Gemm2Geometry<FP8>{&p, a.w2, a.sw2, tiles, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
     ws.start(first, total, stride, ring);
-    for (uint32_t unit = first; unit < total; unit += stride) gemm2_unit<FP8, NT>(ws, consumed, p, a2, unit, T, H, I, SI, k);
+    for (uint32_t unit = first; unit < total; unit += stride) gemm2_unit<FP8, NT>(ws, consumed, p, a, unit, T, H, I, SI, k);
   }
   cp_async_wait<0>();
 }
@@ -864,7 +866,7 @@ DEC_ROUTE(moe_decode_route_t32, 32)
 
 #define DEC_GEMM1(NAME, FP8, NT)                                                                                       \
   extern "C" __global__ void __launch_bounds__(DEC_THREADS, 2) NAME(DEC_GEMM1_PARAMS, DEC_PLAN_PARAMS) {               \
-    moe_dec::gemm_launch<FP8, NT, true>(DEC_GEMM1_ARGS, moe_dec::Gemm2Args{}, DEC_PLAN, max_used, num_tokens, H, I, SI, k); \
+    moe_dec::gemm_launch<FP8, NT>(DEC_GEMM1_ARGS, DEC_PLAN, max_used, num_tokens, H, I, SI, k);                      \
   }
 DEC_GEMM1(moe_decode_gemm1_fp8_t16, true, 2)
 DEC_GEMM1(moe_decode_gemm1_fp8_t32, true, 4)
@@ -873,7 +875,7 @@ DEC_GEMM1(moe_decode_gemm1_bf16_t32, false, 4)
 
 #define DEC_GEMM2(NAME, FP8, NT)                                                                                       \
   extern "C" __global__ void __launch_bounds__(DEC_THREADS, 2) NAME(DEC_GEMM2_PARAMS, DEC_PLAN_PARAMS) {               \
-    moe_dec::gemm_launch<FP8, NT, false>(moe_dec::Gemm1Args{}, DEC_GEMM2_ARGS, DEC_PLAN, max_used, num_tokens, H, I, SI, k); \
+    moe_dec::gemm_launch<FP8, NT>(DEC_GEMM2_ARGS, DEC_PLAN, max_used, num_tokens, H, I, SI, k);                      \
   }
 DEC_GEMM2(moe_decode_gemm2_fp8_t16, true, 2)
 DEC_GEMM2(moe_decode_gemm2_fp8_t32, true, 4)

@@ -362,9 +362,10 @@ final class BenchCommand implements Callable<Integer> {
         for (float m : ms) min = Math.min(min, m);
         r.put("min_ms", min);
         r.put("tflops", flops(c, t) / (med * 1e-3) / 1e12);
-        r.put("weight_gbps", weightBytes(c, Precision.parse(precision), used) / (med * 1e-3) / 1e9);
+        double bytes = weightBytes(c, Precision.parse(precision), used);
+        r.put("weight_gbps", bytes / (med * 1e-3) / 1e9);
         r.put("device_ms", deviceMs);
-        r.put("device_weight_gbps", weightBytes(c, Precision.parse(precision), used) / (deviceMs * 1e-3) / 1e9);
+        r.put("device_weight_gbps", bytes / (deviceMs * 1e-3) / 1e9);
         r.put("experts_used", used);
         r.put("enqueue_us", median(enq));
         if (peerMs != null) {
@@ -383,7 +384,7 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
-        private static String header() {
+    private static String header() {
         return String.format(Locale.ROOT, "%-14s %-6s %6s %9s %9s %8s %9s %6s %8s %9s %7s %9s %9s", "shape", "prec", "tokens", "ms(med)",
                 "ms(min)", "TFLOPS", "wGB/s", "exp", "enq_us", "torch_ms", "speedup", "dev_ms", "dev_wGB/s");
     }
