@@ -70,6 +70,12 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "5", description = "Untimed runs first (default: ${DEFAULT-VALUE}).")
     int warmup;
 
+    @Option(names = "--warmup-ms", defaultValue = "300", paramLabel = "MS",
+            description = "Before each point, untimed runs for at least this long, so the host's launch path is JIT-compiled "
+                    + "(interpreted, a graph launch took 13-15 us instead of ~3: the first shape's small layers paid it) "
+                    + "(default: ${DEFAULT-VALUE}).")
+    int warmupMillis;
+
     @Option(names = "--rotations", defaultValue = "4", description = "Distinct device-resident inputs used in turn (default: ${DEFAULT-VALUE}).")
     int rotations;
 
@@ -126,7 +132,9 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (runs < 1 || warmup < 0 || rotations < 1) throw new ParameterException(spec.commandLine(), "--runs >= 1, --warmup >= 0, --rotations >= 1");
+        if (runs < 1 || warmup < 0 || warmupMillis < 0 || rotations < 1) {
+            throw new ParameterException(spec.commandLine(), "--runs >= 1, --warmup >= 0, --warmup-ms >= 0, --rotations >= 1");
+        }
         for (int t : tokens) if (t < 1) throw new ParameterException(spec.commandLine(), "--tokens must be positive, got " + t);
         Map<String, Map<String, String>> variantProps = new java.util.LinkedHashMap<>();
         if (variants != null) {
@@ -146,7 +154,8 @@ final class BenchCommand implements Callable<Integer> {
             writeJson(all);
             return 0;
         }
-        out.printf("moe bench: driver %d, %d timed runs (median) after %d warm-up, %d rotating inputs%n", Cuda.driverVersion(), runs, warmup, rotations);
+        out.printf("moe bench: driver %d, %d timed runs (median) after %d warm-up and >= %d ms of untimed runs per point, %d rotating inputs%n",
+                Cuda.driverVersion(), runs, warmup, warmupMillis, rotations);
         out.println(header());
         out.flush();
         for (String shape : shapes) {
@@ -157,6 +166,7 @@ final class BenchCommand implements Callable<Integer> {
                 Map<Integer, ObjectNode> rows = new HashMap<>();
                 try (GpuMoeEngine engine = GpuMoeEngine.openSynthetic(c, p, gpuId, seed)) {
                     for (int t : tokens) {
+                        warmUp(engine, t);
                         float[] ms = engine.timeLayer(t, warmup, runs, rotations, seed + t, 0);
                         int[] counts = engine.lastExpertCounts();
                         long[] enqueue = engine.lastEnqueueNanos();
@@ -210,6 +220,12 @@ final class BenchCommand implements Callable<Integer> {
         return props;
     }
 
+    /** Untimed layer runs of {@code tokens} for at least {@code --warmup-ms} (JIT compilation of the launch path, GPU clocks). */
+    private void warmUp(GpuMoeEngine engine, int tokens) {
+        long until = System.nanoTime() + warmupMillis * 1_000_000L;
+        while (System.nanoTime() < until) engine.timeLayer(tokens, 0, 10, rotations, seed + tokens, 0);
+    }
+
     /** Times every token count with an engine opened under the variant's system properties; adds the figures to {@code rows}. */
     private void timeVariant(PrintWriter out, MoeConfig c, Precision p, String variant, Map<String, String> props,
                              Map<Integer, ObjectNode> rows) {
@@ -223,6 +239,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         try (engine) {
             for (int t : tokens) {
+                warmUp(engine, t);
                 double med = median(engine.timeLayer(t, warmup, runs, rotations, seed + t, 0));
                 double dev = median(engine.timeLayer(t, warmup, runs, rotations, seed + t, QUEUE_MICROS));
                 ObjectNode r = rows.get(t);
