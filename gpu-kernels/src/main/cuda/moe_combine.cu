@@ -1,6 +1,7 @@
 // Combine: out[t] = (sum over the token's k rows of Y, in selection order) + the shared expert's row, in fp32 with a
 // fixed order - bitwise identical run to run (no atomics). Y rows already carry their routing weight (GEMM2's epilogue),
-// the shared rows their gate. Grid (H / 512 rounded up, tokens capacity), 128 threads x 4 channels.
+// the shared rows their gate. Grid (H / 512 rounded up, tokens capacity), 128 threads x 4 channels. Token t's row j is
+// y[slot_of_entry[t * k + j]], or y[t * k + j] without slot_of_entry (the small-batch path's Y, rows by entry).
 #include "moe_common.cuh"
 
 extern "C" __global__ void __launch_bounds__(128) moe_combine(
@@ -12,7 +13,7 @@ extern "C" __global__ void __launch_bounds__(128) moe_combine(
   if (c >= H) return;
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
   for (int j = 0; j < k; j++) {
-    int row = slot_of_entry[(size_t)t * k + j];
+    const int row = slot_of_entry ? slot_of_entry[(size_t)t * k + j] : t * k + j;
     float4 v = *(const float4*)(y + (size_t)row * H + c);
     acc.x += v.x; acc.y += v.y; acc.z += v.z; acc.w += v.w;
   }

@@ -14,14 +14,14 @@
 //                        tokens per n8 tile), fp32 accumulation; SwiGLU in registers. FP8: the four k32 mmas of a
 //                        128-wide K block accumulate in fp32 (sm_90 executes e4m3 mma.sync as f16 HMMAs on converted
 //                        operands: exact products, fp32 sums), then are scaled by activation x weight block scale into
-//                        the accumulators; the SwiGLU output is re-quantized per token per 128 columns by the warp
-//                        completing the 16 warp units of each 128-column block (counter; warps arrive for all their
-//                        units at once after their last), so the amax covers the block.
+//                        the accumulators; the SwiGLU output is re-quantized per token per 128 columns by the last of
+//                        the 16 warp units of each 128-column block (counter), so the amax covers the block.
 //   moe_decode_gemm2_*   W2 rows the same way (16 output channels per unit) times the SwiGLU rows, times the routing
-//                        weight (shared expert: 1 or Qwen2-MoE's gate); the warp completing each 16-channel tile
-//                        (counter over the used experts + shared, arrivals batched as in GEMM1) then sums every token's
-//                        k rows in selection order plus the shared row, in fp32 - the combine of moe_combine.cu,
-//                        bitwise, without atomics on values.
+//                        weight (shared expert: 1 or Qwen2-MoE's gate), into Y rows by routing entry; then
+//                        moe_combine (moe_combine.cu, rows by entry) sums every token's k rows in selection order plus
+//                        the shared row, in fp32, without atomics on values. (Until session 11 the warp completing each
+//                        16-channel tile combined it inside GEMM2; that put a combine after the launch's last units:
+//                        call e measured GEMM2 without it 39.5 vs 46 us on Qwen3 FP8 16 tokens.)
 //
 // Weights are read in the GEMMs' packed layouts (grouped_gemm.cuh): per expert, K cut into 128-byte slabs, every row of
 // a slab 128 bytes with its 16-byte chunk c at position c ^ (row % 8). A unit's 16 rows start at a multiple of 16, so
@@ -328,53 +328,17 @@ __device__ __forceinline__ bool cta_arrive_last(int* counter, int target) {
   return cta_last;
 }
 
-// The warp's arrivals for its units first, first + stride, ... < total, at once: one lane per unit, up to 32 atomics
-// in flight. Every counter gets one arrival per unit; the warp that completes a counter (counter_of(unit) reaching
-// target) calls done(unit) with all its lanes, after resetting that counter.
-template <class CounterOf, class Done>
-__device__ __forceinline__ void arrive_units(uint32_t first, uint32_t stride, uint32_t total, int target,
-                                             CounterOf counter_of, Done done) {
-  const uint32_t lane = threadIdx.x & 31;
-  __syncwarp();  // the warp's stores of every unit before any lane's release (cumulative over what it ordered)
-  for (uint32_t base = first; base < total; base += 32u * stride) {
-    const uint32_t unit = base + lane * stride;
-    bool last = false;
-    if (unit < total) {
-      int* c = counter_of(unit);
-      last = arrive_add(c) == target - 1;
-      if (last) *c = 0;
-    }
-    unsigned m = __ballot_sync(FULL, last);
-    __syncwarp();  // orders the other lanes' reads after the completing lanes' acquires
-    while (m != 0u) {
-      const int l = __ffs(m) - 1;
-      m &= m - 1u;
-      done(__shfl_sync(FULL, unit, l));
-    }
-  }
-}
-
-// The warp's units first, first + stride, ... < total, each followed by its arrival - or, batched, the arrivals of all
-// units but the last one together before the last unit, and the last one's after it: one returning acq_rel atomic
-// (a fence and an L2 round trip with no new weight slabs issued) per warp instead of one per unit. A counter's last
-// unit is in the launch's last round (units are numbered expert-major), so the early arrivals complete nothing that
-// could have started sooner. Session 11: GEMM2 on Qwen3 FP8 16 tokens 48.9 -> 47.5-48.2 us (call d); all arrivals
-// after the last unit instead was slower (51 us, call c): the warp finishing last then completed, and combined, every
-// counter it touched, in series.
-template <bool kBatch, class UnitFn, class ArriveFn>
-__device__ __forceinline__ void run_units(uint32_t first, uint32_t stride, uint32_t total, UnitFn unit_fn, ArriveFn arrive) {
-  if (first >= total) return;
-  const uint32_t last = first + (total - 1 - first) / stride * stride;
-  for (uint32_t unit = first; unit <= last; unit += stride) {
-    unit_fn(unit);
-    uint32_t lo = unit, hi = unit + 1;  // one call site each: the arrival's code (a combine) inlined once
-    if (kBatch && unit != last) {
-      if (unit + stride != last) continue;
-      lo = first;
-      hi = last;
-    }
-    arrive(lo, hi);
-  }
+// Arrives at a counter after this warp's global writes; true in the warp that arrives last (target arrivals), which
+// then sees every arrived warp's writes (read them with __ldcg) and resets the counter for the next launch.
+__device__ __forceinline__ bool arrive_last(int* counter, int target) {
+  __syncwarp();
+  int old = 0;
+  if ((threadIdx.x & 31) == 0) old = arrive_add(counter);
+  old = __shfl_sync(FULL, old, 0);
+  if (old != target - 1) return false;
+  __syncwarp();  // orders the other lanes' reads after lane 0's acquire
+  if ((threadIdx.x & 31) == 0) *counter = 0;
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -625,8 +589,6 @@ struct Gemm2Args {
   const float *w2_scale, *sw2_scale;
   float *y, *y_shared;       // weighted expert rows, then out = their fixed-order sums
   const float *topk_weight, *shared_row_weight;
-  float* out;
-  int* tile_counter;         // per 16-channel tile: units done
 };
 
 template <bool FP8>
@@ -749,51 +711,6 @@ struct Gemm2Geometry {
   }
 };
 
-// The combine of one 16-channel tile, by the warp whose unit completed it: out = the k rows of each token in selection
-// order, then its shared row (moe_combine's order and fp32 sums, so bitwise the same). The loads of a round (4 outputs
-// per lane, up to 8 rows each, and the shared rows) are all issued before the first add: the last slot's units finish
-// together at the kernel's end, so the combine's L2 round trips, serialized one load at a time, were the kernel's tail.
-__device__ __forceinline__ void combine_tile(const float* __restrict__ y, const float* __restrict__ y_shared,
-                                             float* __restrict__ out, int T, int k, int H, int tile) {
-  constexpr int ROUND = 4;
-  const int lane = threadIdx.x & 31, n = T * 16;
-  for (int i0 = 0; i0 < n; i0 += 32 * ROUND) {
-    int t[ROUND], c[ROUND];
-    bool ok[ROUND];
-    float s[ROUND], sh[ROUND];
-#pragma unroll
-    for (int u = 0; u < ROUND; u++) {
-      const int i = i0 + u * 32 + lane;
-      ok[u] = i < n;
-      t[u] = i >> 4;
-      c[u] = tile * 16 + (i & 15);
-      s[u] = 0.0f;
-      sh[u] = 0.0f;
-    }
-    for (int j0 = 0; j0 < k; j0 += 8) {
-      float v[ROUND][8];
-#pragma unroll
-      for (int u = 0; u < ROUND; u++) {
-#pragma unroll
-        for (int jj = 0; jj < 8; jj++)
-          v[u][jj] = ok[u] && j0 + jj < k ? __ldcg(&y[((size_t)t[u] * k + j0 + jj) * H + c[u]]) : 0.0f;
-        if (j0 == 0 && ok[u] && y_shared != nullptr) sh[u] = __ldcg(&y_shared[(size_t)t[u] * H + c[u]]);
-      }
-#pragma unroll
-      for (int u = 0; u < ROUND; u++)
-#pragma unroll
-        for (int jj = 0; jj < 8; jj++)
-          if (j0 + jj < k) s[u] += v[u][jj];
-    }
-#pragma unroll
-    for (int u = 0; u < ROUND; u++) {
-      if (!ok[u]) continue;
-      if (y_shared != nullptr) s[u] += sh[u];
-      out[(size_t)t[u] * H + c[u]] = s[u];
-    }
-  }
-}
-
 // One GEMM2 unit (16 output channels of one used expert or the shared expert) of the warp.
 template <bool FP8, int NT, class S>
 __device__ __forceinline__ void gemm2_unit(S& ws, uint32_t& consumed, const SmemPlan& p, const Gemm2Args& a,
@@ -871,35 +788,20 @@ __device__ __forceinline__ void gemm_launch(const Args& a, Plan gp, int max_used
     const uint32_t tiles_r = 2u * I / 16, total = U * tiles_r + (a.sw1 != nullptr ? 2u * SI / 16 : 0u);
     WeightStream<Gemm1Geometry<FP8>> ws{Gemm1Geometry<FP8>{&p, a.w1, a.sw1, tiles_r, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
     ws.start(first, total, stride, ring);
-    const auto unit_fn = [&](uint32_t unit) { gemm1_unit<FP8, NT>(ws, consumed, p, a, unit, T, H, I, SI, k); };
-    if constexpr (FP8) {  // the re-quantization of each 128-column block, by the warp whose unit completed it
-      const int blocks_max = max(I, SI) / 128;
-      // per unit: a block is complete within one round of the grid's units (its 16 units are consecutive), and the
-      // batched form (all but the last unit's arrivals before the last unit) left each warp's re-quantizations to that
-      // point - GEMM1 74 -> 75-82 us (call d)
-      run_units<false>(first, stride, total, unit_fn, [&](uint32_t lo, uint32_t hi) {
-        arrive_units(lo, stride, hi, 16,
-                     [&](uint32_t unit) {
-                       const bool shared = unit >= U * tiles_r;
-                       const uint32_t slot = shared ? U : unit / tiles_r, tile = shared ? unit - U * tiles_r : unit % tiles_r;
-                       return &a.block_counter[slot * blocks_max + (tile * 8) / 128];
-                     },
-                     [&](uint32_t unit) { requant_block(p, a, unit, T, I, SI); });
-      });
-    } else {
-      for (uint32_t unit = first; unit < total; unit += stride) unit_fn(unit);
+    const int blocks_max = max(I, SI) / 128;
+    for (uint32_t unit = first; unit < total; unit += stride) {
+      gemm1_unit<FP8, NT>(ws, consumed, p, a, unit, T, H, I, SI, k);
+      if constexpr (FP8) {  // the re-quantization of the unit's 128-column block, by the warp completing it
+        const bool shared = unit >= U * tiles_r;
+        const uint32_t slot = shared ? U : unit / tiles_r, tile = shared ? unit - U * tiles_r : unit % tiles_r;
+        if (arrive_last(&a.block_counter[slot * blocks_max + (tile * 8) / 128], 16)) requant_block(p, a, unit, T, I, SI);
+      }
     }
   } else {
     const uint32_t tiles = H / 16, total = (U + (a.sw2 != nullptr ? 1u : 0u)) * tiles;
     WeightStream<Gemm2Geometry<FP8>> ws{Gemm2Geometry<FP8>{&p, a.w2, a.sw2, tiles, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
     ws.start(first, total, stride, ring);
-    // the combine of each 16-channel tile, by the warp whose unit completed it (all used experts + shared arrived)
-    const bool has_shared = a.sw2 != nullptr;
-    run_units<true>(first, stride, total, [&](uint32_t unit) { gemm2_unit<FP8, NT>(ws, consumed, p, a, unit, T, H, I, SI, k); },
-                    [&](uint32_t lo, uint32_t hi) {
-                      arrive_units(lo, stride, hi, (int)(U + (has_shared ? 1u : 0u)), [&](uint32_t unit) { return &a.tile_counter[unit % tiles]; },
-                                   [&](uint32_t unit) { combine_tile(a.y, has_shared ? a.y_shared : nullptr, a.out, T, k, H, unit % tiles); });
-                    });
+    for (uint32_t unit = first; unit < total; unit += stride) gemm2_unit<FP8, NT>(ws, consumed, p, a, unit, T, H, I, SI, k);
   }
   cp_async_wait<0>();
 }
@@ -929,14 +831,14 @@ DEC_ROUTE(moe_decode_route_t32, 32)
 #define DEC_GEMM2_PARAMS                                                                                               \
   const uint8_t *h2, const float *h2_scale, const uint8_t *w2, const float *w2_scale, const uint8_t *sh2,              \
       const float *sh2_scale, const uint8_t *sw2, const float *sw2_scale, float *y, float *y_shared,                  \
-      const float *topk_weight, const float *shared_row_weight, float *out, int *tile_counter
+      const float *topk_weight, const float *shared_row_weight
 #define DEC_PLAN_PARAMS                                                                                                \
   const int *num_used, const int *used_expert, const int *used_off, const int *used_cnt, const int *entries,          \
       int max_used, const int *num_tokens, int H, int I, int SI, int k
 #define DEC_GEMM1_ARGS moe_dec::Gemm1Args{act, act_scale, w1, sw1, w1_scale, sw1_scale, h32, sh32, h, sh, h_scale, sh_scale, block_counter}
 #define DEC_GEMM2_ARGS                                                                                                 \
   moe_dec::Gemm2Args{h2, sh2, h2_scale, sh2_scale, w2, sw2, w2_scale, sw2_scale, y, y_shared, topk_weight,            \
-                     shared_row_weight, out, tile_counter}
+                     shared_row_weight}
 #define DEC_PLAN moe_dec::Plan{num_used, used_expert, used_off, used_cnt, entries}
 
 #define DEC_GEMM1(NAME, FP8, NT)                                                                                       \

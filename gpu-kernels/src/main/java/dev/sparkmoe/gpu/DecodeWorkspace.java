@@ -17,7 +17,7 @@ import dev.sparkmoe.model.MoeConfig;
 final class DecodeWorkspace implements AutoCloseable {
     final int tile;
     final DeviceBuffer partial, logits, act, actScale, groupCounters, routeCounter, h32, h, hScale, sharedH32, sharedH, sharedHScale,
-            gemm1Counters, y, sharedY, gemm2Counters;
+            gemm1Counters, y, sharedY;
     final MoeDecode.Plan plan;
     private final OwnedBuffers owned;
 
@@ -48,8 +48,7 @@ final class DecodeWorkspace implements AutoCloseable {
             gemm1Counters = buf("decode GEMM1 block counters", MoeDecode.gemm1Counters(tile, c), 4);
             y = buf("decode Y (weighted expert rows)", entries * h, 4);
             sharedY = shared ? buf("decode Y (shared)", (long) tile * h, 4) : null;
-            gemm2Counters = buf("decode combine counters", MoeDecode.gemm2Counters(c), 4);
-            for (DeviceBuffer b : new DeviceBuffer[] {groupCounters, routeCounter, gemm1Counters, gemm2Counters}) b.memset32(0, stream);
+            for (DeviceBuffer b : new DeviceBuffer[] {groupCounters, routeCounter, gemm1Counters}) b.memset32(0, stream);
         } catch (RuntimeException ex) {
             owned.closeAfter(ex);
             throw ex;

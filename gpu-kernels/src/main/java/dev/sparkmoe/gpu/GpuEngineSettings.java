@@ -114,8 +114,8 @@ public final class GpuEngineSettings {
             "gemm1");
 
     public static final Setting<Integer> DECODE_MAX_TOKENS = Settings.intSetting("sparkmoe.gpu.decodeMaxTokens",
-            "Calls of at most this many tokens (0 = none, at most 32) run the small-batch path (moe_decode.cu): three kernels "
-                    + "- route (fp64 router logits, top-k, per-expert plan, GEMM1 activations), GEMM1 + SwiGLU, GEMM2 + combine - "
+            "Calls of at most this many tokens (0 = none, at most 32) run the small-batch path (moe_decode.cu): four kernels "
+                    + "- route (fp64 router logits, top-k, per-expert plan, GEMM1 activations), GEMM1 + SwiGLU, GEMM2, combine - "
                     + "that stream each used expert's weights once through mma.sync with the tokens as the narrow side, instead "
                     + "of the grouped path's 128-row tiles; FP8 sums each 128-wide K block's e4m3 products in fp32 (sm_90 runs "
                     + "e4m3 mma.sync as f16 HMMAs: exact products) before applying the block scales. The choice depends on the whole "

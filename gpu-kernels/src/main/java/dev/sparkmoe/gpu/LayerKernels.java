@@ -250,7 +250,7 @@ final class LayerKernels implements AutoCloseable {
     }
 
     /**
-     * The small-batch layer (moe_decode.cu) on the layer's stream: route + plan, GEMM1 + SwiGLU, GEMM2 + combine; the
+     * The small-batch layer (moe_decode.cu) on the layer's stream: route + plan, GEMM1 + SwiGLU, GEMM2, combine; the
      * shared expert runs inside the two GEMM launches.
      */
     private void enqueueDecode(LayerWorkspace ws, StageMark mark) {
@@ -265,9 +265,10 @@ final class LayerKernels implements AutoCloseable {
                 d.h32, d.h, d.hScale, d.sharedH32, d.sharedH, d.sharedHScale, d.gemm1Counters, d.plan, ws.numTokens);
         mark.after("small batch: GEMM1 + SwiGLU");
         decode.gemm2(stream, d.tile, c, fp8, d.h, d.hScale, weights.w2, weights.w2Scale, d.sharedH, d.sharedHScale, weights.sharedW2,
-                weights.sharedW2Scale, d.y, d.sharedY, ws.topkWeight, c.hasSharedExpert() ? ws.sharedRowWeight : null, ws.out,
-                d.gemm2Counters, d.plan, ws.numTokens);
-        mark.after("small batch: GEMM2 + combine");
+                weights.sharedW2Scale, d.y, d.sharedY, ws.topkWeight, c.hasSharedExpert() ? ws.sharedRowWeight : null, d.plan, ws.numTokens);
+        mark.after("small batch: GEMM2");
+        combine.combine(stream, d.y, d.sharedY, null, ws.out, ws.numTokens, d.tile, c.hiddenSize(), c.topK());
+        mark.after("small batch: combine");
     }
 
     /** The real-row counts the BF16 GEMM2s get: {@code real}, or every row of a used block. */

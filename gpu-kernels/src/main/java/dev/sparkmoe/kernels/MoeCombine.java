@@ -39,6 +39,7 @@ public final class MoeCombine {
     /**
      * {@code out[t] = sum_j y[slot(t, j)] + yShared[t]} in fp32, in selection order. {@code y} and {@code yShared} hold fp32
      * (4-byte elements) or bf16 (2-byte elements, {@code sparkmoe.gpu.expertOutputPrecision=bf16}) rows, both the same.
+     * {@code slotOfEntry} null: token t's row j is row {@code t * topK + j} (fp32 rows only: the small-batch path's Y).
      */
     public void combine(CudaStream s, DeviceBuffer y, DeviceBuffer yShared, DeviceBuffer slotOfEntry, DeviceBuffer out,
                         DeviceBuffer numTokens, int tokenCapacity, int hidden, int topK) {
@@ -48,8 +49,9 @@ public final class MoeCombine {
             throw new IllegalArgumentException("combine: Y '" + y.name() + "' and Y shared '" + yShared.name() + "' differ in element size ("
                     + eb + " vs " + yShared.elementBytes() + " bytes)");
         }
+        if (slotOfEntry == null && eb != 4) throw new IllegalArgumentException("combine: rows by entry (no slot map) need fp32 Y, '" + y.name() + "' is bf16");
         if (eb == 4) {
-            combine.launch(s, Dim.of(ceilDiv(hidden, 512), tokenCapacity), Dim.of(128), 0, y, nullable(yShared), slotOfEntry, out,
+            combine.launch(s, Dim.of(ceilDiv(hidden, 512), tokenCapacity), Dim.of(128), 0, y, nullable(yShared), nullable(slotOfEntry), out,
                     numTokens, hidden, topK);
         } else {
             combineBf16.launch(s, Dim.of(ceilDiv(hidden, 1024), tokenCapacity), Dim.of(128), 0, y, nullable(yShared), slotOfEntry, out,

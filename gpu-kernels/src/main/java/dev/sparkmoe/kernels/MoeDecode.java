@@ -76,7 +76,6 @@ public final class MoeDecode {
     }
 
     /** Ints of GEMM2's per-16-channel combine counters. */
-    public static long gemm2Counters(MoeConfig c) { return c.hiddenSize() / UNIT_ROWS; }
 
     /** Top-k scratch of one warp of the route kernel (key, score [E], logits row [routerRows] floats, eligibility [E] bytes). */
     private static int topkScratchBytes(int experts, int routerRows) {
@@ -144,17 +143,17 @@ public final class MoeDecode {
 
     /**
      * GEMM2 of the used experts (and the shared expert) times the routing weight ({@code sharedRowWeight}: 1 or the
-     * gate) into {@code y} [tokens*k, H] and {@code sharedY} [tokens, H], then {@code out} [tokens, H] = the fixed-order
-     * sum of each token's rows plus its shared row.
+     * gate) into {@code y} [tokens*k, H] (rows by routing entry) and {@code sharedY} [tokens, H]; {@link MoeCombine}
+     * without a slot map then sums each token's rows plus its shared row.
      */
     public void gemm2(CudaStream s, int tile, MoeConfig c, boolean fp8, DeviceBuffer h, DeviceBuffer hScale, DeviceBuffer w2,
                       DeviceBuffer w2Scale, DeviceBuffer sharedH, DeviceBuffer sharedHScale, DeviceBuffer sharedW2,
                       DeviceBuffer sharedW2Scale, DeviceBuffer y, DeviceBuffer sharedY, DeviceBuffer topkWeight,
-                      DeviceBuffer sharedRowWeight, DeviceBuffer out, DeviceBuffer tileCounters, Plan plan, DeviceBuffer numTokens) {
+                      DeviceBuffer sharedRowWeight, Plan plan, DeviceBuffer numTokens) {
         CudaFunction f = fp8 ? (tile == 16 ? gemm2Fp8x16 : gemm2Fp8x32) : (tile == 16 ? gemm2Bf16x16 : gemm2Bf16x32);
         f.launch(s, gemmGrid(), Dim.of(THREADS), gemmSmemBytes(tile, c), h, nullable(hScale), w2, nullable(w2Scale), nullable(sharedH),
                 nullable(sharedHScale), nullable(sharedW2), nullable(sharedW2Scale), y, nullable(sharedY), topkWeight,
-                nullable(sharedRowWeight), out, tileCounters, plan.numUsed(), plan.usedExpert(), plan.usedOffset(), plan.usedCount(),
+                nullable(sharedRowWeight), plan.numUsed(), plan.usedExpert(), plan.usedOffset(), plan.usedCount(),
                 plan.entries(), maxUsedExperts(tile, c), numTokens, c.hiddenSize(), c.expertIntermediateSize(),
                 c.hasSharedExpert() ? c.sharedIntermediateSize() : 0, c.topK());
     }

@@ -85,6 +85,5 @@ class MoeDecodeSizesTest {
         // GEMM1 counters: (used experts + shared) x 128-column blocks of the wider intermediate
         MoeConfig d = SyntheticCheckpoint.preset("deepseek-v3", 1, DType.F8_E4M3);
         assertEquals((128 + 1) * (2048 / 128), MoeDecode.gemm1Counters(16, d));
-        assertEquals(7168 / 16, MoeDecode.gemm2Counters(d));
     }
 }
