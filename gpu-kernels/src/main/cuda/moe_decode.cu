@@ -1,5 +1,6 @@
-// Small-batch ("decode") path of the MoE layer: three kernels instead of the dozen of the grouped path, for launches of
-// at most 16 or 32 tokens, where the layer is a weight stream and the grouped GEMMs' 128-row tiles hold 1-2 real rows.
+// Small-batch ("decode") path of the MoE layer: three kernels (and moe_combine) instead of the dozen of the grouped
+// path, for launches of at most 16 or 32 tokens, where the layer is a weight stream and the grouped GEMMs' 128-row
+// tiles hold 1-2 real rows.
 //
 //   moe_decode_route_tN  router logits (fp64 SIMT: every product exact, partial sums of 256-K chunks added in a fixed
 //                        order, rounded once to fp32), the activations for GEMM1 (FP8: e4m3 per token per 128 channels

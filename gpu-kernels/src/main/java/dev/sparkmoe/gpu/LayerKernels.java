@@ -64,7 +64,7 @@ final class LayerKernels implements AutoCloseable {
     private final boolean bf16Gemm1SkipPadding;
     /**
      * The small-batch path ({@link GpuEngineSettings#DECODE_MAX_TOKENS}): calls of at most {@code decodeMaxTokens}
-     * tokens run {@link MoeDecode}'s three kernels on {@code decodeWs}; both null (and the limit 0) when off.
+     * tokens run {@link MoeDecode}'s three kernels and the combine on {@code decodeWs}; both null (and the limit 0) when off.
      */
     private final int decodeMaxTokens;
     private final MoeDecode decode;

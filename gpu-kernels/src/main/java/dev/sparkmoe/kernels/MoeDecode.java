@@ -13,8 +13,8 @@ import static dev.sparkmoe.kernels.MoeRoute.nullable;
 
 /**
  * Launcher of moe_decode.cu, the small-batch layer in three kernels: route (router logits in fp64, GEMM1's activations,
- * top-k and the per-expert plan, in one launch), GEMM1 + SwiGLU (+ FP8 re-quantization) and GEMM2 x routing weight +
- * combine, for launches of at most {@link #MAX_TOKENS} tokens. The kernels are built for a token tile of 16 or 32
+ * top-k and the per-expert plan, in one launch), GEMM1 + SwiGLU (+ FP8 re-quantization) and GEMM2 x routing weight
+ * into Y rows by routing entry ({@link MoeCombine} then sums them), for launches of at most {@link #MAX_TOKENS} tokens. The kernels are built for a token tile of 16 or 32
  * ({@link #tokenTile}); buffer sizes for a tile are the static methods here.
  */
 public final class MoeDecode {
