@@ -320,7 +320,8 @@ __device__ __forceinline__ int arrive_add(int* counter) {
 }
 
 // Arrives at a counter after this CTA's global writes (every thread calls it); true in the CTA that arrives last
-// (target arrivals), whose threads then see every arrived CTA's writes (read them with __ldcg) and reset the counter for the next launch.
+// (target arrivals), whose threads then see every arrived CTA's writes (read them with __ldcg) and reset the counter
+// for the next launch.
 __device__ __forceinline__ bool cta_arrive_last(int* counter, int target) {
   __shared__ int cta_last;
   __syncthreads();
@@ -588,7 +589,7 @@ struct Gemm2Args {
   const float *h_scale, *sh_scale;
   const uint8_t *w2, *sw2;
   const float *w2_scale, *sw2_scale;
-  float *y, *y_shared;       // weighted expert rows, then out = their fixed-order sums
+  float *y, *y_shared;       // weighted expert rows (by routing entry; shared: by token), summed by moe_combine
   const float *topk_weight, *shared_row_weight;
 };
 
