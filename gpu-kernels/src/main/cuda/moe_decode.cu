@@ -34,6 +34,7 @@
 #include <type_traits>
 #include "moe_common.cuh"
 #include "moe_topk.cuh"
+#include "grouped_gemm_sm90.cuh"
 
 #define DEC_WARPS 8
 #define DEC_THREADS (DEC_WARPS * 32)
@@ -45,6 +46,12 @@
 #define DEC_ROUTE_THREADS (DEC_ROUTE_WARPS * 32)
 #define DEC_EG DEC_ROUTE_WARPS  // router logits: router rows of one CTA (one per warp)
 #define DEC_STAGES 5   // 2 KB weight slabs in flight per warp (lane-private shared-memory ring; 6 measured no faster)
+// BF16 fills each warp's ring with one 2-KB bulk copy per slab (the bulk copy engine, completion on a per-stage
+// mbarrier; lane 0 issues it) instead of four 16-byte cp.async per lane: session 11 call b measured it 3-4 % faster
+// for BF16 and 6-16 % slower for FP8 (whose lanes then read the slab's swizzled layout), so FP8 keeps cp.async. The
+// barriers sit after the rings (MoeDecode.RING_BARRIER_BYTES) for both.
+#define DEC_BARRIER_BYTES 1024  // DEC_WARPS x DEC_STAGES mbarriers of 8 bytes, padded
+static_assert(DEC_WARPS * DEC_STAGES * 8 <= DEC_BARRIER_BYTES, "decode ring barriers");
 
 namespace moe_dec {
 
@@ -80,6 +87,11 @@ __device__ __forceinline__ uint64_t evict_first_policy() {
   uint64_t policy;
   asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
   return policy;
+}
+// `bytes` contiguous bytes global -> shared by the bulk copy engine, completing on mbarrier `bar`, L2 evict-first.
+__device__ __forceinline__ void bulk_copy_evict_first(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar, uint64_t policy) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;"
+               ::"r"(dst), "l"(src), "r"(bytes), "r"(bar), "l"(policy) : "memory");
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 template <int N>
@@ -135,19 +147,29 @@ struct Geometry {
 };
 
 // The warp's weight stream: every slab of every unit the warp owns (units warp0, warp0 + W, ...), in order, through a
-// lane-private ring of DEC_STAGES slabs in shared memory (each lane reads back only the 64 bytes it copied, so no
-// barrier is needed: cp.async.wait_group per thread). The producer runs DEC_STAGES - 1 slabs ahead of the consumer,
+// ring of DEC_STAGES slabs in shared memory - FP8: lane-private (each lane reads back only the 64 bytes it copied, so
+// no barrier is needed: cp.async.wait_group per thread); BF16: one bulk copy per slab, waited for on its stage's
+// mbarrier. The producer runs DEC_STAGES - 1 slabs ahead of the consumer,
 // across unit boundaries, so a unit's epilogue and the next unit's set-up overlap the stream.
 template <class GeomFn>
 struct WeightStream {
+  static constexpr bool kBulk = GeomFn::kBulk;  // BF16: one bulk copy per slab (lane 0), mbarrier per stage
   GeomFn geom;
   uint32_t unit, slab, job, total, step;
   Geometry g;
   bool live;
   uint32_t ring;  // shared address of this warp's ring
+  uint32_t bars;  // BF16 (bulk copies): shared address of this warp's DEC_STAGES ring mbarriers
 
-  __device__ __forceinline__ void start(uint32_t first, uint32_t total_units, uint32_t stride, uint32_t ring_addr) {
-    unit = first; slab = 0; job = 0; total = total_units; step = stride; ring = ring_addr;
+  __device__ __forceinline__ void start(uint32_t first, uint32_t total_units, uint32_t stride, uint32_t ring_addr, uint32_t bars_addr) {
+    unit = first; slab = 0; job = 0; total = total_units; step = stride; ring = ring_addr; bars = bars_addr;
+    if constexpr (GeomFn::kBulk) {
+      if ((threadIdx.x & 31) == 0) {
+        for (int i = 0; i < DEC_STAGES; i++) sm90::mbar_init(bars + 8 * i, 1);
+        sm90::fence_barrier_init();
+      }
+      __syncwarp();
+    }
     live = unit < total;
     if (live) g = geom(unit);
 #pragma unroll 1
@@ -158,6 +180,18 @@ struct WeightStream {
   __device__ __forceinline__ void issue() {
     if (!live) return;
     const uint32_t lane = threadIdx.x & 31, gq = lane >> 2, q = lane & 3;
+    if constexpr (GeomFn::kBulk) {
+      // the stage this copy fills was read one slab ago by every lane: the warp barrier orders those reads first
+      __syncwarp();
+      if (lane == 0) {
+        const uint32_t st = job % DEC_STAGES;
+        sm90::mbar_arrive_expect_tx(bars + 8 * st, 2048);
+        bulk_copy_evict_first(ring + st * 2048, g.w + (size_t)slab * g.rows * 128 + (size_t)g.row0 * 128, 2048, bars + 8 * st,
+                              evict_first_policy());
+      }
+      advance();
+      return;
+    }
     const uint32_t off0 = ((q ^ gq) & 7) * 16, off1 = (((q + 4) ^ gq) & 7) * 16;  // row % 8 == gq for both rows
     const uint8_t* r_lo = g.w + (size_t)slab * g.rows * 128 + (size_t)(g.row0 + gq) * 128;
     const uint8_t* r_hi = r_lo + 8 * 128;
@@ -167,6 +201,10 @@ struct WeightStream {
     cp_async16(base + 512, r_lo + off1, policy);
     cp_async16(base + 1024, r_hi + off0, policy);
     cp_async16(base + 1536, r_hi + off1, policy);
+    advance();
+  }
+
+  __device__ __forceinline__ void advance() {
     job++;
     if (++slab == g.slabs) {
       slab = 0;
@@ -238,12 +276,24 @@ __device__ __forceinline__ void slab_mma(S& stream, uint32_t s, const UnitOperan
                                          uint32_t& consumed, SlabOperands<FP8, NT>& use, SlabOperands<FP8, NT>* next,
                                          uint32_t next_s) {
   const uint32_t lane = threadIdx.x & 31;
-  cp_async_wait<DEC_STAGES - 2>();
-  const uint32_t base = stream.ring + (consumed % DEC_STAGES) * 2048 + lane * 16;
+  uint32_t addr[4];
+  if constexpr (S::kBulk) {
+    // the slab as the bulk copy left it, in its global layout: row r at r * 128, its chunk c at (c ^ (r % 8)) * 16
+    const uint32_t st = consumed % DEC_STAGES, gq = lane >> 2, q = lane & 3;
+    sm90::mbar_wait(stream.bars + 8 * st, (consumed / DEC_STAGES) & 1);
+    const uint32_t off0 = ((q ^ gq) & 7) * 16, off1 = (((q + 4) ^ gq) & 7) * 16;
+    const uint32_t lo = stream.ring + st * 2048 + gq * 128, hi = lo + 8 * 128;
+    addr[0] = lo + off0; addr[1] = lo + off1; addr[2] = hi + off0; addr[3] = hi + off1;
+  } else {
+    cp_async_wait<DEC_STAGES - 2>();
+    const uint32_t base = stream.ring + (consumed % DEC_STAGES) * 2048 + lane * 16;
+#pragma unroll
+    for (int i = 0; i < 4; i++) addr[i] = base + i * 512;
+  }
   uint4 a[4];
 #pragma unroll
   for (int i = 0; i < 4; i++) asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];"
-                                           : "=r"(a[i].x), "=r"(a[i].y), "=r"(a[i].z), "=r"(a[i].w) : "r"(base + i * 512));
+                                           : "=r"(a[i].x), "=r"(a[i].y), "=r"(a[i].z), "=r"(a[i].w) : "r"(addr[i]));
   consumed++;
   if (next) next->load(u, next_s);
   else use.load_scales(u, s);
@@ -595,6 +645,7 @@ struct Gemm2Args {
 
 template <bool FP8>
 struct Gemm1Geometry {
+  static constexpr bool kBulk = !FP8;
   const SmemPlan* p;
   const uint8_t *w1, *sw1;
   uint32_t tiles_r, H, I, SI;
@@ -700,6 +751,7 @@ __device__ __forceinline__ void requant_block(const SmemPlan& p, const Gemm1Args
 // ---------------------------------------------------------------------------------------------------------------------
 template <bool FP8>
 struct Gemm2Geometry {
+  static constexpr bool kBulk = !FP8;
   const SmemPlan* p;
   const uint8_t *w2, *sw2;
   uint32_t tiles, H, I, SI;
@@ -780,16 +832,17 @@ __device__ __forceinline__ void gemm_launch(const Args& a, Plan gp, int max_used
   constexpr bool kGemm1 = std::is_same_v<Args, Gemm1Args>;
   extern __shared__ __align__(16) uint8_t dec_gemm_smem[];
   const int T = min(*num_tokens, 8 * NT);
-  const SmemPlan p = load_plan(gp, (int*)(dec_gemm_smem + DEC_WARPS * DEC_STAGES * 2048), max_used, T * k);
+  const SmemPlan p = load_plan(gp, (int*)(dec_gemm_smem + DEC_WARPS * DEC_STAGES * 2048 + DEC_BARRIER_BYTES), max_used, T * k);
   const uint32_t U = (uint32_t)p.U;
   const uint32_t warp = threadIdx.x >> 5;
   const uint32_t first = blockIdx.x * DEC_WARPS + warp, stride = gridDim.x * DEC_WARPS;
   const uint32_t ring = (uint32_t)__cvta_generic_to_shared(dec_gemm_smem + warp * DEC_STAGES * 2048);
+  const uint32_t bars = (uint32_t)__cvta_generic_to_shared(dec_gemm_smem + DEC_WARPS * DEC_STAGES * 2048 + warp * DEC_STAGES * 8);
   uint32_t consumed = 0;
   if constexpr (kGemm1) {
     const uint32_t tiles_r = 2u * I / 16, total = U * tiles_r + (a.sw1 != nullptr ? 2u * SI / 16 : 0u);
     WeightStream<Gemm1Geometry<FP8>> ws{Gemm1Geometry<FP8>{&p, a.w1, a.sw1, tiles_r, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
-    ws.start(first, total, stride, ring);
+    ws.start(first, total, stride, ring, bars);
     const int blocks_max = max(I, SI) / 128;
     for (uint32_t unit = first; unit < total; unit += stride) {
       gemm1_unit<FP8, NT>(ws, consumed, p, a, unit, T, H, I, SI, k);
@@ -802,7 +855,7 @@ __device__ __forceinline__ void gemm_launch(const Args& a, Plan gp, int max_used
   } else {
     const uint32_t tiles = H / 16, total = (U + (a.sw2 != nullptr ? 1u : 0u)) * tiles;
     WeightStream<Gemm2Geometry<FP8>> ws{Gemm2Geometry<FP8>{&p, a.w2, a.sw2, tiles, (uint32_t)H, (uint32_t)I, (uint32_t)SI}};
-    ws.start(first, total, stride, ring);
+    ws.start(first, total, stride, ring, bars);
     for (uint32_t unit = first; unit < total; unit += stride) gemm2_unit<FP8, NT>(ws, consumed, p, a, unit, T, H, I, SI, k);
   }
   cp_async_wait<0>();

@@ -30,6 +30,8 @@ public final class MoeDecode {
     static final int UNIT_ROWS = 16;
     /** Weight slabs (2 KB per warp) in each warp's shared-memory ring (DEC_STAGES). */
     static final int STAGES = 5;
+    /** Shared memory after the rings for their mbarriers (DEC_BARRIER_BYTES: BF16's bulk-copy ring). */
+    static final int RING_BARRIER_BYTES = 1024;
 
     private final CudaFunction route16, route32, gemm1Fp8x16, gemm1Fp8x32, gemm1Bf16x16, gemm1Bf16x32, gemm2Fp8x16, gemm2Fp8x32,
             gemm2Bf16x16, gemm2Bf16x32;
@@ -95,9 +97,9 @@ public final class MoeDecode {
     /** Persistent grid of the GEMM kernels: two CTAs of 8 warps per SM (their register and shared-memory budget). */
     private Dim gemmGrid() { return Dim.of(2 * smCount); }
 
-    /** Dynamic shared memory of the GEMM kernels: the warps' weight rings, then the plan (3 x maxUsed + tile x k ints). */
+    /** Dynamic shared memory of the GEMM kernels: the warps' weight rings, their mbarriers, then the plan (3 x maxUsed + tile x k ints). */
     static int gemmSmemBytes(int tile, MoeConfig c) {
-        return WARPS * STAGES * 2048 + 4 * (3 * maxUsedExperts(tile, c) + tile * c.topK());
+        return WARPS * STAGES * 2048 + RING_BARRIER_BYTES + 4 * (3 * maxUsedExperts(tile, c) + tile * c.topK());
     }
 
     /** The buffers of the small-batch plan (written by {@link #route}, read by the GEMMs). */
