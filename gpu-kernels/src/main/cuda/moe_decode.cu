@@ -45,7 +45,7 @@
 #define DEC_ROUTE_WARPS 16
 #define DEC_ROUTE_THREADS (DEC_ROUTE_WARPS * 32)
 #define DEC_EG DEC_ROUTE_WARPS  // router logits: router rows of one CTA (one per warp)
-#define DEC_STAGES 5   // 2 KB weight slabs in flight per warp (lane-private shared-memory ring; 6 measured no faster)
+#define DEC_STAGES 5   // 2 KB weight slabs in flight per warp (its shared-memory ring; 6 measured no faster)
 // BF16 fills each warp's ring with one 2-KB bulk copy per slab (the bulk copy engine, completion on a per-stage
 // mbarrier; lane 0 issues it) instead of four 16-byte cp.async per lane: session 11 call b measured it 3-4 % faster
 // for BF16 and 6-16 % slower for FP8 (whose lanes then read the slab's swizzled layout), so FP8 keeps cp.async. The
@@ -149,8 +149,8 @@ struct Geometry {
 // The warp's weight stream: every slab of every unit the warp owns (units warp0, warp0 + W, ...), in order, through a
 // ring of DEC_STAGES slabs in shared memory - FP8: lane-private (each lane reads back only the 64 bytes it copied, so
 // no barrier is needed: cp.async.wait_group per thread); BF16: one bulk copy per slab, waited for on its stage's
-// mbarrier. The producer runs DEC_STAGES - 1 slabs ahead of the consumer,
-// across unit boundaries, so a unit's epilogue and the next unit's set-up overlap the stream.
+// mbarrier. The producer runs DEC_STAGES - 1 slabs ahead of the consumer, across unit boundaries, so a unit's epilogue
+// and the next unit's set-up overlap the stream.
 template <class GeomFn>
 struct WeightStream {
   static constexpr bool kBulk = GeomFn::kBulk;  // BF16: one bulk copy per slab (lane 0), mbarrier per stage

@@ -220,10 +220,15 @@ final class BenchCommand implements Callable<Integer> {
         return props;
     }
 
-    /** Untimed layer runs of {@code tokens} for at least {@code --warmup-ms} (JIT compilation of the launch path, GPU clocks). */
+    /**
+     * Untimed layer runs of {@code tokens} for at least {@code --warmup-ms} (JIT compilation of the launch path, GPU
+     * clocks), in batches that double, so that the inputs each timeLayer call makes are made a few times, not per 10 runs.
+     */
     private void warmUp(GpuMoeEngine engine, int tokens) {
         long until = System.nanoTime() + warmupMillis * 1_000_000L;
-        while (System.nanoTime() < until) engine.timeLayer(tokens, 0, 10, rotations, seed + tokens, 0);
+        for (int batch = 10; System.nanoTime() < until; batch = Math.min(2 * batch, 10_000)) {
+            engine.timeLayer(tokens, 0, batch, rotations, seed + tokens, 0);
+        }
     }
 
     /** Times every token count with an engine opened under the variant's system properties; adds the figures to {@code rows}. */

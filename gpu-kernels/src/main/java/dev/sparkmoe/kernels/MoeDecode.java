@@ -14,8 +14,9 @@ import static dev.sparkmoe.kernels.MoeRoute.nullable;
 /**
  * Launcher of moe_decode.cu, the small-batch layer in three kernels: route (router logits in fp64, GEMM1's activations,
  * top-k and the per-expert plan, in one launch), GEMM1 + SwiGLU (+ FP8 re-quantization) and GEMM2 x routing weight
- * into Y rows by routing entry ({@link MoeCombine} then sums them), for launches of at most {@link #MAX_TOKENS} tokens. The kernels are built for a token tile of 16 or 32
- * ({@link #tokenTile}); buffer sizes for a tile are the static methods here.
+ * into Y rows by routing entry ({@link MoeCombine} then sums them), for launches of at most {@link #MAX_TOKENS} tokens.
+ * The kernels are built for a token tile of 16 or 32 ({@link #tokenTile}); buffer sizes for a tile are the static
+ * methods here.
  */
 public final class MoeDecode {
     /** The most tokens one launch of the small-batch kernels takes. */
@@ -26,8 +27,6 @@ public final class MoeDecode {
     static final int ROUTE_WARPS = 16, WARPS = 8, THREADS = WARPS * 32;
     /** Shared memory the route kernel's top-k warps may take for their scratch: their count shrinks for very large E. */
     static final int TOPK_SCRATCH_MAX_BYTES = 160 * 1024;
-    /** Rows of one GEMM warp unit and channels of one GEMM2/combine tile. */
-    static final int UNIT_ROWS = 16;
     /** Weight slabs (2 KB per warp) in each warp's shared-memory ring (DEC_STAGES). */
     static final int STAGES = 5;
     /** Shared memory after the rings for their mbarriers (DEC_BARRIER_BYTES: BF16's bulk-copy ring). */
@@ -76,8 +75,6 @@ public final class MoeDecode {
         int blocks = Math.max(c.expertIntermediateSize(), c.hasSharedExpert() ? c.sharedIntermediateSize() : 0) / 128;
         return (long) (maxUsedExperts(tile, c) + 1) * blocks;
     }
-
-    /** Ints of GEMM2's per-16-channel combine counters. */
 
     /** Top-k scratch of one warp of the route kernel (key, score [E], logits row [routerRows] floats, eligibility [E] bytes). */
     private static int topkScratchBytes(int experts, int routerRows) {
