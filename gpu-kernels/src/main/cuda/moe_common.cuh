@@ -9,8 +9,6 @@
 #define MOE_BLOCK_M 128
 // Channels of one FP8 activation scale block (1 x 128).
 #define MOE_QUANT_BLOCK 128
-// Routing entries (token, choice) handled by one warp of the dispatch count/assign kernels; fixes the order of slots.
-#define MOE_DISPATCH_CHUNK 2048
 // Largest expert count the route kernel keeps in shared memory per warp.
 #define MOE_MAX_EXPERTS 1024
 

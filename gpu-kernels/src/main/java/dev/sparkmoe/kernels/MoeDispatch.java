@@ -16,8 +16,13 @@ import static dev.sparkmoe.kernels.MoeRoute.nullable;
 public final class MoeDispatch {
     /** Rows of one GEMM M block (MOE_BLOCK_M): every expert's rows start at a multiple of it. */
     public static final int BLOCK_M = 128;
-    /** Routing entries per warp in the count/assign passes (MOE_DISPATCH_CHUNK). */
-    public static final int CHUNK = 2048;
+    /**
+     * The most chunks of routing entries a layout launch splits its entries into (one warp each in the count and assign
+     * passes; the scan pass reads every chunk's counts per expert).
+     */
+    public static final int MAX_CHUNKS = 128;
+    /** Routing entries per chunk below which a launch uses fewer chunks instead of smaller ones. */
+    static final int MIN_CHUNK_ENTRIES = 256;
     static final int WARPS = 4;
     /** Threads of the scatter kernels (SCATTER_THREADS): one CTA per token. */
     static final int SCATTER_THREADS = 256;
@@ -65,8 +70,22 @@ public final class MoeDispatch {
         rowsFp8 = module.function("moe_dispatch_rows_fp8" + scatter.suffix);
     }
 
-    /** Chunks of routing entries for up to {@code tokens} tokens of {@code topK} choices. */
-    public static int chunks(int tokens, int topK) { return ceilDiv((long) tokens * topK, CHUNK); }
+    /**
+     * Chunks of routing entries for up to {@code tokens} tokens of {@code topK} choices: one per
+     * {@value #MIN_CHUNK_ENTRIES} entries, at most {@value #MAX_CHUNKS}; non-decreasing in {@code tokens}, so a buffer
+     * sized for a capacity serves every smaller launch.
+     */
+    public static int chunks(int tokens, int topK) {
+        return Math.max(1, Math.min(MAX_CHUNKS, ceilDiv((long) tokens * topK, MIN_CHUNK_ENTRIES)));
+    }
+
+    /**
+     * Routing entries per chunk (a multiple of 32) of a launch sized for {@code tokens}: whatever the device token
+     * count, it splits into at most {@link #chunks} chunks. The slot order does not depend on it.
+     */
+    public static int chunkEntries(int tokens, int topK) {
+        return ceilDiv(ceilDiv((long) tokens * topK, chunks(tokens, topK)), 32) * 32;
+    }
 
     /** The most 128-row blocks the layout can need: every expert's padding plus the entries themselves. */
     public static int maxRowBlocks(int tokens, int topK, int experts) {
@@ -85,17 +104,23 @@ public final class MoeDispatch {
                         DeviceBuffer chunkBase, DeviceBuffer expertCount, DeviceBuffer expertStart, DeviceBuffer blockExpert,
                         DeviceBuffer numRowBlocks, DeviceBuffer slotOfEntry, DeviceBuffer rowWeight, DeviceBuffer tokenOfSlot,
                         DeviceBuffer numTokens, int tokenCapacity, int topK, int experts, int maxRowBlocks) {
-        int grid = ceilDiv(chunks(tokenCapacity, topK), WARPS);
+        int chunks = chunks(tokenCapacity, topK), chunk = chunkEntries(tokenCapacity, topK);
+        long needed = (long) chunks * experts;
+        if (chunkCounts.count() < needed || chunkBase.count() < needed) {
+            throw new IllegalArgumentException("dispatch layout for " + tokenCapacity + " tokens needs " + needed + " chunk counts, '"
+                    + chunkCounts.name() + "' holds " + chunkCounts.count() + ", '" + chunkBase.name() + "' " + chunkBase.count());
+        }
+        int grid = ceilDiv(chunks, WARPS);
         int smem = WARPS * experts * 4;
-        count.launch(s, Dim.of(grid), Dim.of(WARPS * 32), smem, topkExpert, chunkCounts, numTokens, topK, experts);
+        count.launch(s, Dim.of(grid), Dim.of(WARPS * 32), smem, topkExpert, chunkCounts, numTokens, topK, experts, chunk);
         scan.launch(s, Dim.of(1), Dim.of(ceilDiv(experts, 32) * 32), 0, chunkCounts, chunkBase, expertCount, expertStart,
-                blockExpert, numRowBlocks, numTokens, topK, experts, maxRowBlocks);
+                blockExpert, numRowBlocks, numTokens, topK, experts, maxRowBlocks, chunk);
         if (tokenOfSlot == null) {
             assign.launch(s, Dim.of(grid), Dim.of(WARPS * 32), smem, topkExpert, topkWeight, chunkBase, expertStart,
-                    slotOfEntry, rowWeight, numTokens, topK, experts);
+                    slotOfEntry, rowWeight, numTokens, topK, experts, chunk);
         } else {
             assignTokens.launch(s, Dim.of(grid), Dim.of(WARPS * 32), smem, topkExpert, topkWeight, chunkBase, expertStart,
-                    slotOfEntry, rowWeight, numTokens, topK, experts, tokenOfSlot);
+                    slotOfEntry, rowWeight, numTokens, topK, experts, chunk, tokenOfSlot);
         }
     }
 

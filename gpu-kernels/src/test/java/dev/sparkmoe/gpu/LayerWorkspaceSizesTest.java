@@ -38,7 +38,7 @@ class LayerWorkspaceSizesTest {
     void sizesFollowTheCapacity() {
         MoeConfig c = SyntheticCheckpoint.preset("deepseek-v3", 1, DType.F8_E4M3);
         LayerWorkspace.Sizes s = LayerWorkspace.Sizes.of(c, 4096);
-        assertEquals(16, s.chunks()); // 4096*8 entries / 2048 per chunk
+        assertEquals(128, s.chunks()); // 4096*8 entries: 128 chunks (the most) of 256
         assertEquals(512L * 128, s.routedRows());
         assertEquals(32, s.sharedRowBlocks());
         assertEquals(0, LayerWorkspace.Sizes.of(SyntheticCheckpoint.preset("tiny-mixtral", 1, DType.BF16), 16).sharedRows());
