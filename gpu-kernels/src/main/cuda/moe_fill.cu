@@ -21,6 +21,12 @@ extern "C" __global__ void moe_fill_normal_f32(float* __restrict__ p, long long 
     p[i] = moe_hash_normal(seed, (uint64_t)i) * stddev;
 }
 
+// fp32 values that bf16 holds exactly (N(0, 1) * stddev rounded to bf16): routers as checkpoints store them.
+extern "C" __global__ void moe_fill_normal_f32_bf16_exact(float* __restrict__ p, long long n, unsigned long long seed, float stddev) {
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    p[i] = __bfloat162float(__float2bfloat16_rn(moe_hash_normal(seed, (uint64_t)i) * stddev));
+}
+
 extern "C" __global__ void moe_fill_normal_bf16(__nv_bfloat16* __restrict__ p, long long n, unsigned long long seed, float stddev) {
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
     p[i] = __float2bfloat16_rn(moe_hash_normal(seed, (uint64_t)i) * stddev);

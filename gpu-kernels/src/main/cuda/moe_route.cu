@@ -3,6 +3,7 @@
 // with the CPU engine's tie rule: equal keys go to the lower index. Reads the token count from device memory, so the
 // same launch serves any count up to the capacity it was sized for (CUDA graphs per token bucket).
 #include "moe_common.cuh"
+#include "moe_route_tiles.cuh"
 
 #define ROUTER_TILE 64
 #define ROUTER_KT 16
@@ -70,52 +71,6 @@ extern "C" __global__ void __launch_bounds__(256) moe_router_logits(
 #define RTC_STAGES 3
 #define RTC_STAGE_FLOATS (2 * RTC_TILE * RTC_ROW)
 #define RTC_SMEM_BYTES (RTC_STAGES * RTC_STAGE_FLOATS * 4)
-
-__device__ __forceinline__ void rtc_cp_async16(float* smem, const float* gmem, bool valid) {
-  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-  int n = valid ? 16 : 0;  // 0 source bytes: the 16 bytes are zero-filled
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(s), "l"(gmem), "r"(n) : "memory");
-}
-
-// The prologue of the cp.async pipeline of tc and tc2 over nk K tiles in STAGES shared-memory stages: issues tiles
-// 0..STAGES-2 (load_tile(kt, stage) issues the copies of tile kt), one commit group per tile - empty past nk, so that
-// step kt's wait for all but the newest STAGES-2 groups always means tile kt landed.
-template <int STAGES, typename LoadTile>
-__device__ __forceinline__ void rt_pipeline_start(int nk, const LoadTile& load_tile) {
-#pragma unroll
-  for (int st = 0; st < STAGES - 1; st++) {
-    if (st < nk) load_tile(st, st);
-    asm volatile("cp.async.commit_group;" ::: "memory");
-  }
-}
-
-// Writes a warp's C fragments for tokens t0 + wm + .. and experts e0 + wn + ..: MI row tiles of HALVES x 8 rows by 4
-// column tiles of 8, as the DMMAs lay them out (m8n8k4, HALVES 1: c0, c1 at (row g, cols 2q, 2q+1); m16n8k8, HALVES 2:
-// also c2, c3 at (row g+8, same cols)), rounded once to fp32 logits, or (split K) as fp64 partial sums of split blockIdx.z.
-template <int MI, int HALVES = 2>
-__device__ __forceinline__ void rt_store_c(const double (&acc)[MI][4][2 * HALVES], float* __restrict__ logits,
-                                           double* __restrict__ partial, int T, int n_out, int t0, int wm, int e0, int wn,
-                                           int g, int q) {
-#pragma unroll
-  for (int i = 0; i < MI; i++) {
-#pragma unroll
-    for (int h = 0; h < HALVES; h++) {
-      int t = t0 + wm + i * 8 * HALVES + g + 8 * h;
-      if (t >= T) continue;
-#pragma unroll
-      for (int j = 0; j < 4; j++) {
-#pragma unroll
-        for (int c = 0; c < 2; c++) {
-          int e = e0 + wn + j * 8 + q * 2 + c;
-          if (e >= n_out) continue;
-          double v = acc[i][j][2 * h + c];
-          if (gridDim.z == 1) logits[(size_t)t * n_out + e] = (float)v;
-          else partial[((size_t)blockIdx.z * T + t) * n_out + e] = v;
-        }
-      }
-    }
-  }
-}
 
 extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc(
     const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
@@ -203,13 +158,32 @@ __device__ __forceinline__ void rt_dmma_k8(double (&acc)[MI][4][4], const double
 // The tc2 kernel body, with STAGES cp.async stages and (kSwizzleWiden) the x widening stores free of shared-memory
 // bank conflicts (session 4, glue5: ncu on the H200 showed tc2's widening stores at 11.5 wavefronts per request, ideal
 // 4, and the DP tensor pipe only 65 % busy with 2 warps per scheduler). Same products and sums, bitwise the same logits.
-template <int STAGES, bool kSwizzleWiden>
+// kList (moe_router_logits_tc2w_list, the certified router's fallback): the tile's rows are the tokens list[0, *count)
+// instead of 0..T-1; logits rows are those tokens' rows, split-K partial sums are by list position. The list's length
+// is known only on the device, so the launch's gridDim.z splits are cut to what partial_cap doubles hold
+// (rt_list_k_per_split; the splits past it exit, one split writes the logits directly).
+// K per split of a list launch of max_splits splits over T listed tokens: as few splits as fit partial_cap doubles
+// (T x n_out per split), each a multiple of 32 of K.
+__device__ __forceinline__ int rt_list_k_per_split(int T, int n_out, int H, int max_splits, long long partial_cap) {
+  const long long fit = partial_cap / ((long long)max(T, 1) * n_out);
+  const int splits = (int)max(1LL, min((long long)max_splits, fit));
+  return ((H + splits - 1) / splits + 31) / 32 * 32;
+}
+
+template <int STAGES, bool kSwizzleWiden, bool kList = false>
 __device__ __forceinline__ void rt2_logits(
     const float* __restrict__ x, const double* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
-    const int* __restrict__ num_tokens, int H, int n_out, int k_per_split) {
+    const int* __restrict__ num_tokens, int H, int n_out, int k_per_split, const int* __restrict__ list = nullptr,
+    long long partial_cap = 0) {
   const int T = *num_tokens;
   const int t0 = blockIdx.y * RTC_TILE, e0 = blockIdx.x * RTC_TILE;
   if (t0 >= T) return;
+  bool direct = gridDim.z == 1;
+  if constexpr (kList) {
+    k_per_split = rt_list_k_per_split(T, n_out, H, gridDim.z, partial_cap);
+    if ((int)blockIdx.z * k_per_split >= H) return;
+    direct = k_per_split >= H;
+  }
   const int k_begin = blockIdx.z * k_per_split, k_end = min(H, k_begin + k_per_split);
   const int nk = (k_end - k_begin) / RTC_KT;  // H and k_per_split are multiples of 32
   extern __shared__ double rt2_smem[];
@@ -228,7 +202,9 @@ __device__ __forceinline__ void rt2_logits(
     for (int i = 0; i < 4; i++) {  // x: 64 rows x 8 chunks of 4 floats
       int idx = threadIdx.x + i * 128, r = idx >> 3, c = (idx & 7) * 4;
       int t = t0 + r;
-      rtc_cp_async16(xs + r * RT2_ROW + c, x + (size_t)min(t, T - 1) * H + k0 + c, t < T);
+      int row = min(t, T - 1);
+      if constexpr (kList) row = list[row];
+      rtc_cp_async16(xs + r * RT2_ROW + c, x + (size_t)row * H + k0 + c, t < T);
     }
 #pragma unroll
     for (int i = 0; i < 8; i++) {  // w: 64 rows x 16 chunks of 2 doubles
@@ -287,7 +263,37 @@ __device__ __forceinline__ void rt2_logits(
     }
   }
   asm volatile("cp.async.wait_group 0;" ::: "memory");
-  rt_store_c<2>(acc, logits, partial, T, n_out, t0, wm, e0, wn, g, q);
+  if constexpr (kList) {
+    rt_store_c<2, 2, true>(acc, logits, partial, T, n_out, t0, wm, e0, wn, g, q, list, direct);
+  } else {
+    rt_store_c<2>(acc, logits, partial, T, n_out, t0, wm, e0, wn, g, q);
+  }
+}
+
+// tc2w over a token list (the certified router's fallback for the tokens its certificate could not clear): list[0,
+// *list_count) are token indices; the logits rows of those tokens get tc2w's fp64 sums (bitwise the same values).
+extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc2w_list(
+    const float* __restrict__ x, const double* __restrict__ w, float* __restrict__ logits, double* __restrict__ partial,
+    const int* __restrict__ list, const int* __restrict__ list_count, int H, int n_out, int k_per_split,
+    long long partial_cap) {
+  rt2_logits<RTC_STAGES, true, true>(x, w, logits, partial, list_count, H, n_out, k_per_split, list, partial_cap);
+}
+
+// The split-K reduction of moe_router_logits_tc2w_list (same max_splits and partial_cap): logits[list[p]][e] =
+// (float)(sum over z of partial[z][p][e]); nothing when the launch ran unsplit.
+extern "C" __global__ void moe_router_logits_reduce_list(const double* __restrict__ partial, float* __restrict__ logits,
+                                                         const int* __restrict__ list, const int* __restrict__ list_count,
+                                                         int n_out, int H, int max_splits, long long partial_cap) {
+  const int T = *list_count;
+  const int kps = rt_list_k_per_split(T, n_out, H, max_splits, partial_cap);
+  const int splits = (H + kps - 1) / kps;
+  if (splits <= 1) return;
+  const size_t n = (size_t)T * n_out;
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    double s = 0.0;
+    for (int z = 0; z < splits; z++) s += partial[(size_t)z * n + i];
+    logits[(size_t)list[i / n_out] * n_out + i % n_out] = (float)s;
+  }
 }
 
 extern "C" __global__ void __launch_bounds__(128) moe_router_logits_tc2(
@@ -515,13 +521,26 @@ extern "C" __global__ void __launch_bounds__(ROUTE_WARPS * 32) moe_route_topk(
   const int warp = threadIdx.x / 32;
   const int t = blockIdx.x * ROUTE_WARPS + warp;
   if (t >= T) return;
-  // dynamic shared memory, sized by E (more blocks per SM than a MOE_MAX_EXPERTS-sized static array):
-  // keys [ROUTE_WARPS][E] floats, scores [ROUTE_WARPS][E] floats, eligibility [ROUTE_WARPS][E] bytes
   extern __shared__ float route_smem[];
   __shared__ int chosen[ROUTE_WARPS][32];
-  float* key = route_smem + warp * E;
-  float* score = route_smem + (ROUTE_WARPS + warp) * E;
-  unsigned char* okw = (unsigned char*)(route_smem + 2 * ROUTE_WARPS * E) + warp * E;
+  const MoeTopkScratch sc = moe_topk_scratch<ROUTE_WARPS>(route_smem, warp, E);
   moe_topk_token(logits + (size_t)t * n_out, bias, t, topk_expert, topk_weight, shared_row_weight, E, k, scoring, n_group,
-                 topk_group, norm_topk, scaling, shared_gated, key, score, okw, chosen[warp]);
+                 topk_group, norm_topk, scaling, shared_gated, sc.key, sc.score, sc.okw, chosen[warp]);
+}
+
+// moe_route_topk for the tokens list[0, *list_count) only (the certified router's fallback, after their fp64 logits).
+extern "C" __global__ void __launch_bounds__(ROUTE_WARPS * 32) moe_route_topk_list(
+    const float* __restrict__ logits, const float* __restrict__ bias, int* __restrict__ topk_expert,
+    float* __restrict__ topk_weight, float* __restrict__ shared_row_weight, const int* __restrict__ list,
+    const int* __restrict__ list_count, int E, int n_out, int k, int scoring, int n_group, int topk_group, int norm_topk,
+    float scaling, int shared_gated) {
+  const int warp = threadIdx.x / 32;
+  const int p = blockIdx.x * ROUTE_WARPS + warp;
+  if (p >= *list_count) return;
+  const int t = list[p];
+  extern __shared__ float route_smem[];
+  __shared__ int chosen[ROUTE_WARPS][32];
+  const MoeTopkScratch sc = moe_topk_scratch<ROUTE_WARPS>(route_smem, warp, E);
+  moe_topk_token(logits + (size_t)t * n_out, bias, t, topk_expert, topk_weight, shared_row_weight, E, k, scoring, n_group,
+                 topk_group, norm_topk, scaling, shared_gated, sc.key, sc.score, sc.okw, chosen[warp]);
 }

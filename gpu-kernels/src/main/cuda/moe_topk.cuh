@@ -15,6 +15,20 @@ __device__ __forceinline__ unsigned moe_key_image(float key) {
 
 constexpr unsigned MOE_NO_CANDIDATE = 0xffffffffu;
 
+// The per-warp scratch of moe_topk_token in a route kernel's dynamic shared memory of WARPS warps per block and E
+// experts: keys [WARPS][E] floats, scores [WARPS][E] floats, eligibility [WARPS][E] bytes (more blocks per SM than a
+// MOE_MAX_EXPERTS-sized static array).
+struct MoeTopkScratch {
+  float* key;
+  float* score;
+  unsigned char* okw;
+};
+
+template <int WARPS>
+__device__ __forceinline__ MoeTopkScratch moe_topk_scratch(float* smem, int warp, int E) {
+  return {smem + warp * E, smem + (WARPS + warp) * E, (unsigned char*)(smem + 2 * WARPS * E) + warp * E};
+}
+
 // This lane's best live candidate of n (images and liveness in shared memory; the lane's indices lane, lane + 32, ...
 // ascend, so a strict > keeps the lower index of equal images).
 __device__ __forceinline__ void moe_lane_best(const unsigned* img, const unsigned char* live, int n, unsigned& best_img,

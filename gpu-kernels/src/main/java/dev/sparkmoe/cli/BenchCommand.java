@@ -173,6 +173,8 @@ final class BenchCommand implements Callable<Integer> {
                         double deviceMs = median(engine.timeLayer(t, warmup, runs, rotations, seed + t, QUEUE_MICROS));
                         ObjectNode r = result(c, shape, ps, t, ms, deviceMs, counts, enqueue, engine, peerMs.get(t));
                         r.put("device_queue_overruns", engine.lastQueueOverruns());
+                        int fallback = engine.lastRouterFallbackTokens(t);
+                        if (fallback >= 0) r.put("router_fallback_tokens", fallback);
                         r.put("device", engine.deviceDescription());
                         rows.put(t, r);
                         if (profile) {
@@ -399,6 +401,10 @@ final class BenchCommand implements Callable<Integer> {
 
     /** Says when some dev_ms runs may hold host time (the host queued the layer slower than the busy kernel ran). */
     private void noteOverruns(PrintWriter out, JsonNode r) {
+        if (r.has("router_fallback_tokens")) {
+            out.printf(Locale.ROOT, "    router: %d of %d tokens not certified, routed again from fp64 logits%n",
+                    r.get("router_fallback_tokens").asInt(), r.get("tokens").asInt());
+        }
         int n = r.get("device_queue_overruns").asInt();
         if (n > 0) {
             out.printf(Locale.ROOT, "    note: in %d of %d dev_ms runs the host took longer than %d us to queue the layer; those runs "

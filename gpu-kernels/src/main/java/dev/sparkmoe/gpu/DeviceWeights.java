@@ -118,7 +118,8 @@ final class DeviceWeights implements AutoCloseable {
     }
 
     /**
-     * Random weights of a config's shapes generated on the device (benchmarks of real shapes): N(0, 1/H) router,
+     * Random weights of a config's shapes generated on the device (benchmarks of real shapes): N(0, 1/H) router (values
+     * bf16 holds exactly),
      * N(0, 1/K) projections; FP8 as e4m3 codes of N(0,1)*64 with block scales 1/(64 sqrt K). Values are random in the
      * packed layout directly, which is as good as packing random values.
      */
@@ -128,7 +129,8 @@ final class DeviceWeights implements AutoCloseable {
         try {
             int routerRows = e + (c.sharedExpertGated() ? 1 : 0);
             DeviceBuffer router = owned.buffer("router", (long) routerRows * h, Float.BYTES);
-            fillNormalF32(m, s, router, seed, (float) (1 / Math.sqrt(h)));
+            // bf16 values, as the checkpoints of every family store their routers (and the certified router needs)
+            fill(m, s, "moe_fill_normal_f32_bf16_exact", router, router.count(), seed, (float) (1 / Math.sqrt(h)));
             DeviceBuffer bias = null;
             if (c.hasSelectionBias()) {
                 bias = owned.buffer("selection bias", e, Float.BYTES);

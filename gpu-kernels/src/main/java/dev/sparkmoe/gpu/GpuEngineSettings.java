@@ -31,7 +31,13 @@ public final class GpuEngineSettings {
             128);
 
     public static final Setting<String> ROUTER_KERNEL = Settings.stringSetting("sparkmoe.gpu.routerKernel",
-            "Router logits kernel: tc2w (default: fp64 tensor cores, DMMA m16n8k8, 64x64 tiles of 4 warps, split K for two "
+            "Router logits kernel: auto (default: cert when the layer's router weights are exact in bf16, as checkpoints store "
+                    + "them, else tc2w), cert (session 12: logits on the BF16 tensor cores - x split exactly into three bf16 terms, "
+                    + "products exact, fp32 sums promoted to fp64 every 64 of K - then per token a certificate that no logit error "
+                    + "within the bound 2^-16 ||x|| ||w|| can change the CPU's choice of groups and experts; the tokens it cannot "
+                    + "clear (near ties) are routed again from tc2w's fp64 logits, so the chosen experts are the CPU's; routing "
+                    + "weights of certified tokens come from the fast logits, within ~1e-7 of the CPU's), "
+                    + "tc2w (fp64 tensor cores, DMMA m16n8k8, 64x64 tiles of 4 warps, split K for two "
                     + "waves, x widened into shared memory without bank conflicts; 1.6-5.6 % faster than tc2 on the H200, session 4), "
                     + "tc2 (the same with the session-3 widening, 11.5-way bank conflicts on its stores), tc2o (tc2w with 2 "
                     + "stages and 3 CTAs per SM: 6-12 % faster than tc2 at 16384 DeepSeek-V3 tokens, 3-6 % slower at 4096), tc3 "
@@ -39,8 +45,8 @@ public final class GpuEngineSettings {
                     + "measured as fast as tc2 on the H200, not faster), tc3k16 (tc3 with the m16n8k16 DMMA; measured no faster), "
                     + "all of these reading an fp64 copy of the router weights made on the device at load and widening each "
                     + "input tile to fp64 once; tc (DMMA m8n8k4, widening fp32 tiles at every fragment load) or simt (fp64 "
-                    + "FMA). All accumulate in fp64 and round once to fp32 like the CPU reference, so routing decisions match it.",
-            "tc2w");
+                    + "FMA). These accumulate in fp64 and round once to fp32 like the CPU reference, so routing decisions match it.",
+            "auto");
 
     public static final Setting<String> FORWARD_MODE = Settings.stringSetting("sparkmoe.gpu.forwardMode",
             "How forward() shares the engine between caller threads: serial (the whole call under the engine lock, host "

@@ -450,6 +450,27 @@ public final class GpuMoeEngine implements MoeEngine {
     }
 
     /** Tokens routed to each expert in the last launch (read back from the device; for benchmarks and diagnostics). */
+    /**
+     * Diagnostics: how many tokens of the last call, which had {@code tokens} tokens, the certified router
+     * ({@code sparkmoe.gpu.routerKernel} cert) could not certify and routed again from fp64 logits; -1 when such a call
+     * does not route through it (another router kernel, or the small-batch path). Waits for the engine's stream.
+     */
+    public int lastRouterFallbackTokens(int tokens) {
+        lock.lock();
+        try {
+            requireOpen();
+            if (workspace == null || kernels.usesDecodePath(tokens) || kernels.routerKernel() != dev.sparkmoe.kernels.MoeRoute.Kernel.CERT) {
+                return -1;
+            }
+            stream.synchronize("router fallback count");
+            int[] n = new int[1];
+            workspace.routerFallbackCount.download(n);
+            return n[0];
+        } finally {
+            lock.unlock();
+        }
+    }
+
     public int[] lastExpertCounts() {
         lock.lock();
         try {

@@ -44,6 +44,8 @@ final class LayerKernels implements AutoCloseable {
     private final MoeRoute route;
     /** What the router kernel reads: the weights' fp32 router, or ({@link MoeRoute.Kernel#wantsF64Weights}) an fp64 copy owned here. */
     private final DeviceBuffer routerWeights;
+    /** The certified router's bf16 router copy and row norms (owned here); null for the other router kernels. */
+    private final DeviceBuffer routerBf16, routerNorms;
     private final MoeDispatch dispatch;
     private final MoeCombine combine;
     private final GroupedGemm gemm;
@@ -93,6 +95,24 @@ final class LayerKernels implements AutoCloseable {
             this.bf16SkipPadding = s.bf16SkipPadding();
             this.bf16Gemm1SkipPadding = s.bf16Gemm1SkipPadding();
             MoeRoute.Kernel router = s.routerKernel();
+            DeviceBuffer bf16 = null, norms = null;
+            if (router == MoeRoute.Kernel.CERT || router == MoeRoute.Kernel.AUTO) {
+                bf16 = Closeables.add(made, new DeviceBuffer(cx, "router (bf16)", weights.router.count(), 2));
+                norms = Closeables.add(made, DeviceBuffer.floats(cx, "router row norms", weights.routerRows));
+                long inexact = prepareCertified(cx, module, stream, weights, bf16, norms, c.hiddenSize());
+                if (inexact > 0 && router == MoeRoute.Kernel.CERT) {
+                    throw new MoeEngineException(GpuEngineSettings.ROUTER_KERNEL.key() + "=cert needs router weights that bf16 holds exactly"
+                            + " (as checkpoints store them); layer " + layer + "'s router has " + inexact + " values that it does not: use auto or tc2w");
+                }
+                router = router.resolve(inexact == 0);
+                if (router != MoeRoute.Kernel.CERT) { // auto on a router bf16 does not hold: tc2w, without these
+                    made.remove(bf16);
+                    made.remove(norms);
+                    Closeables.closeAll(List.of(bf16, norms));
+                }
+            }
+            this.routerBf16 = router == MoeRoute.Kernel.CERT ? bf16 : null;
+            this.routerNorms = router == MoeRoute.Kernel.CERT ? norms : null;
             this.route = new MoeRoute(module, cx.multiprocessorCount(), router);
             if (router.wantsF64Weights()) {
                 this.routerWeights = Closeables.add(made, DeviceBuffer.doubles(cx, "router (fp64)", weights.router.count()));
@@ -192,11 +212,21 @@ final class LayerKernels implements AutoCloseable {
             sharedStream.waitFor(sharedFork);
             enqueueSharedGemm1(ws, cap, sharedStream);
         }
-        route.logits(stream, ws.x, routerWeights, ws.logits, ws.routerPartial, ws.numTokens, cap, h, weights.routerRows);
-        mark.after("router logits");
-        route.topk(stream, c, ws.logits, weights.bias, ws.topkExpert, ws.topkWeight, c.sharedExpertGated() ? ws.sharedRowWeight : null,
-                null, ws.numTokens, cap, weights.routerRows);
-        mark.after("top-k");
+        DeviceBuffer gates = c.sharedExpertGated() ? ws.sharedRowWeight : null;
+        if (route.kernel() == MoeRoute.Kernel.CERT) {
+            MoeRoute.CertifiedBuffers cb = new MoeRoute.CertifiedBuffers(routerBf16, routerNorms, routerWeights, ws.routerSquares,
+                    ws.routerFallbackTokens, ws.routerFallbackCount);
+            route.certifiedLogits(stream, ws.x, cb, ws.logits, ws.routerPartial, ws.numTokens, cap, h, weights.routerRows);
+            mark.after("router logits");
+            route.certifiedTopk(stream, c, ws.x, cb, ws.logits, ws.routerPartial, weights.bias, ws.topkExpert, ws.topkWeight, gates,
+                    ws.numTokens, cap, h, weights.routerRows);
+            mark.after("top-k (certified, fp64 fallback)");
+        } else {
+            route.logits(stream, ws.x, routerWeights, ws.logits, ws.routerPartial, ws.numTokens, cap, h, weights.routerRows);
+            mark.after("router logits");
+            route.topk(stream, c, ws.logits, weights.bias, ws.topkExpert, ws.topkWeight, gates, null, ws.numTokens, cap, weights.routerRows);
+            mark.after("top-k");
+        }
         if (shared && branch) {
             if (gateReady != null) {
                 gateReady.record(stream);
@@ -314,6 +344,22 @@ final class LayerKernels implements AutoCloseable {
     }
 
     /**
+     * The certified router's bf16 router copy and row norms from the weights' fp32 router (on {@code stream}); returns
+     * how many router values bf16 does not hold exactly (waits for the stream: once per layer at load).
+     */
+    private static long prepareCertified(CudaContext cx, CudaModule module, CudaStream stream, DeviceWeights weights,
+                                         DeviceBuffer bf16, DeviceBuffer norms, int hidden) {
+        try (DeviceBuffer inexact = DeviceBuffer.ints(cx, "router values bf16 does not hold", 1)) {
+            inexact.memset32(0, stream);
+            MoeRoute.prepareCertified(module, stream, weights.router, bf16, norms, inexact, weights.routerRows, hidden);
+            stream.synchronize("certified router preparation");
+            int[] n = new int[1];
+            inexact.download(n);
+            return n[0];
+        }
+    }
+
+    /**
      * Closes what this owns: the shared branch's events, the small-batch workspace, the GEMM work counters, the fp64
      * router copy, the shared branch's stream (after everything that may have used it). The first failure is thrown,
      * the others suppressed in it. A second close throws.
@@ -327,6 +373,8 @@ final class LayerKernels implements AutoCloseable {
         if (decodeWs != null) parts.add(decodeWs);
         if (workCounters != null) parts.add(workCounters);
         if (routerWeights != weights.router) parts.add(routerWeights);
+        if (routerBf16 != null) parts.add(routerBf16);
+        if (routerNorms != null) parts.add(routerNorms);
         if (sharedStream != null) parts.add(sharedStream);
         Closeables.closeAll(parts);
     }

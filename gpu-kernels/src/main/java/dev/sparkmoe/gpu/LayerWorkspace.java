@@ -27,6 +27,8 @@ final class LayerWorkspace implements AutoCloseable {
     }
 
     final Sizes sizes;
+    /** The certified router's per-token partial sums of squares of x, its fallback token list and count. */
+    final DeviceBuffer routerSquares, routerFallbackTokens, routerFallbackCount;
     final DeviceBuffer x, numTokens, logits, routerPartial, topkExpert, topkWeight, chunkCounts, chunkBase, expertCount, expertStart,
             blockExpert, numRowBlocks, slotOfEntry, rowWeight, a, aScale, hmid, hmidScale, y, out;
     final DeviceBuffer sharedRowWeight, sharedNumBlocks, sharedBlockExpert, aShared, aSharedScale, hShared, hSharedScale, yShared;
@@ -59,6 +61,9 @@ final class LayerWorkspace implements AutoCloseable {
             numTokens = i32("num_tokens", 1);
             logits = f32("router logits", (long) capacity * routerRows);
             routerPartial = buf("router split-K partial sums", dev.sparkmoe.kernels.MoeRoute.partialDoubles(smCount), 8);
+            routerSquares = f32("router x squares (certified)", dev.sparkmoe.kernels.MoeRoute.certifiedSquareFloats(capacity, h));
+            routerFallbackTokens = i32("router fallback tokens (certified)", capacity);
+            routerFallbackCount = i32("router fallback count (certified)", 1);
             topkExpert = i32("topk expert", (long) capacity * k);
             topkWeight = f32("topk weight", (long) capacity * k);
             chunkCounts = i32("chunk counts", (long) sizes.chunks() * e);

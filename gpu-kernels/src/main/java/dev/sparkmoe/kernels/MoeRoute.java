@@ -8,7 +8,11 @@ import dev.sparkmoe.cuda.DeviceBuffer;
 import dev.sparkmoe.model.MoeConfig;
 import dev.sparkmoe.model.ScoringFunction;
 
-/** Launcher of moe_route.cu: router logits (fp64 accumulation) and top-k selection for every routing function. */
+/**
+ * Launcher of moe_route.cu (router logits with fp64 accumulation, top-k selection for every routing function) and
+ * moe_route_certified.cu (the certified router: BF16 tensor-core logits, a per-token certificate that the selection is
+ * the CPU's, the fp64 kernels for the tokens it cannot clear).
+ */
 public final class MoeRoute {
     /** Router logit tile (tokens and outputs) of moe_router_logits. */
     static final int LOGIT_TILE = 64;
@@ -27,6 +31,15 @@ public final class MoeRoute {
     static final int TC3_SMEM_BYTES = 3 * 128 * 32 * 8 + 2 * 128 * 32 * 8 + 2 * 128 * 36 * 4;
     /** Output tile (tokens and outputs) of moe_router_logits_tc3. */
     static final int TC3_TILE = 128;
+    /** Of moe_router_logits_bf16x3: 3 stages of fp32 x tiles (64 rows x 40) and bf16 router tiles (64 rows x 40). */
+    static final int CERT_SMEM_BYTES = 3 * (64 * 40 * 4 + 64 * 40 * 2);
+    /**
+     * The certified router's error bound per logit, in units of ||x|| ||w||: 2^-16, above the (72 + 2.25) x 2^-23 that
+     * its chains of BF16 MMAs with fp32 accumulation can lose (moe_route_certified.cu).
+     */
+    public static final float CERT_BOUND_SCALE = 0x1p-16f;
+    /** K splits of the certified router's fp64 fallback launch (cut on the device to what the partial sums buffer holds). */
+    static final int CERT_FALLBACK_SPLITS = 16;
     /** The most experts moe_route_topk keeps per warp in shared memory (MOE_MAX_EXPERTS). */
     public static final int MAX_EXPERTS = 1024;
     /** The most choices per token and the most expert groups (one warp). */
@@ -50,7 +63,15 @@ public final class MoeRoute {
          */
         TC3("moe_router_logits_tc3", TC3_SMEM_BYTES, true),
         /** TC3 with the m16n8k16 DMMA (the shape CUTLASS's SM90 DGEMM uses): half the instructions per FMA. */
-        TC3K16("moe_router_logits_tc3k16", TC3_SMEM_BYTES, true);
+        TC3K16("moe_router_logits_tc3k16", TC3_SMEM_BYTES, true),
+        /**
+         * The certified router (session 12): logits on the BF16 tensor cores (x split exactly into three bf16 terms,
+         * bf16-exact router weights), a per-token certificate that the CPU's selection is the same, and TC2W's fp64
+         * sums (and selection) for the tokens it cannot clear. Needs router weights that bf16 holds exactly.
+         */
+        CERT("moe_router_logits_bf16x3", CERT_SMEM_BYTES, true),
+        /** CERT when the layer's router weights are exact in bf16 (checkpoints store them so), else TC2W. */
+        AUTO(null, 0, true);
 
         final String function;
         final int smemBytes;
@@ -62,10 +83,15 @@ public final class MoeRoute {
             this.f64Weights = f64Weights;
         }
 
-        /** The kernel of a {@code sparkmoe.gpu.routerKernel} value: simt, tc, tc2, tc2w, tc2o, tc3 or tc3k16. */
+        /** The kernel of a {@code sparkmoe.gpu.routerKernel} value: auto, cert, simt, tc, tc2, tc2w, tc2o, tc3 or tc3k16. */
         public static Kernel parse(String s) {
             for (Kernel k : values()) if (k.name().equalsIgnoreCase(s)) return k;
-            throw new IllegalArgumentException("router kernel must be simt, tc, tc2, tc2w, tc2o, tc3 or tc3k16, got '" + s + "'");
+            throw new IllegalArgumentException("router kernel must be auto, cert, simt, tc, tc2, tc2w, tc2o, tc3 or tc3k16, got '" + s + "'");
+        }
+
+        /** AUTO resolved for a layer whose router weights are ({@code bf16Exact}) or are not all exact in bf16. */
+        public Kernel resolve(boolean bf16Exact) {
+            return this != AUTO ? this : bf16Exact ? CERT : TC2W;
         }
 
         /** Whether {@link #logits} takes the router weights in fp64. */
@@ -85,13 +111,22 @@ public final class MoeRoute {
     private final CudaFunction topk;
     private final int smCount;
 
+    private final CudaFunction certTopk, listLogits, listReduce, listTopk;
+
+    /** @param kernel a resolved kernel (not AUTO: see {@link Kernel#resolve}) */
     public MoeRoute(CudaModule module, int smCount, Kernel kernel) {
+        if (kernel == null || kernel == Kernel.AUTO) throw new IllegalArgumentException("router kernel must be resolved, got " + kernel);
         this.smCount = smCount;
         this.reduce = module.function("moe_router_logits_reduce");
         this.widen = module.function("moe_f32_to_f64");
         this.kernel = kernel;
         this.logits = module.function(kernel.function);
         this.topk = module.function("moe_route_topk");
+        boolean cert = kernel == Kernel.CERT;
+        this.certTopk = cert ? module.function("moe_route_topk_certified") : null;
+        this.listLogits = cert ? module.function("moe_router_logits_tc2w_list") : null;
+        this.listReduce = cert ? module.function("moe_router_logits_reduce_list") : null;
+        this.listTopk = cert ? module.function("moe_route_topk_list") : null;
     }
 
     public Kernel kernel() { return kernel; }
@@ -143,6 +178,7 @@ public final class MoeRoute {
      */
     public void logits(CudaStream s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer out, DeviceBuffer partial, DeviceBuffer numTokens,
                        int tokenCapacity, int hidden, int nOut) {
+        if (kernel == Kernel.CERT) throw new IllegalStateException("the CERT router launches through certifiedLogits and certifiedTopk");
         Dim grid2 = Dim.of(ceilDiv(nOut, kernel.tile()), ceilDiv(tokenCapacity, kernel.tile()));
         if (w.elementBytes() != (kernel.wantsF64Weights() ? 8 : 4)) {
             throw new IllegalArgumentException("router kernel " + kernel + " needs " + (kernel.wantsF64Weights() ? "fp64" : "fp32")
@@ -170,9 +206,82 @@ public final class MoeRoute {
         int smem = ROUTE_WARPS * c.numExperts() * 9; // keys and scores (fp32) and eligibility (byte) per warp
         topk.launch(s, Dim.of(ceilDiv(tokenCapacity, ROUTE_WARPS)), Dim.of(ROUTE_WARPS * 32), smem,
                 logitsBuf, nullable(bias), topkExpert, topkWeight, nullable(sharedRowWeight), nullable(sharedNumBlocks), numTokens,
-                c.numExperts(), nOut, c.topK(), c.scoring() == ScoringFunction.SIGMOID ? 1 : 0, c.nGroup(), c.topkGroup(),
+                c.numExperts(), nOut, c.topK(), scoring(c), c.nGroup(), c.topkGroup(),
                 c.normTopkProb() ? 1 : 0, c.routedScalingFactor(), c.sharedExpertGated() ? 1 : 0);
     }
+
+    /**
+     * Once at load, for the certified router: {@code wBf16} = bf16 copy of the fp32 router {@code w} [nOut, hidden],
+     * {@code wNorm[e]} >= ||w_e|| (fp32, rounded up) and {@code inexact[0]} += the number of values bf16 does not hold
+     * exactly (zero it first; the certified router needs 0).
+     */
+    public static void prepareCertified(CudaModule module, CudaStream s, DeviceBuffer w, DeviceBuffer wBf16, DeviceBuffer wNorm,
+                                        DeviceBuffer inexact, int nOut, int hidden) {
+        long n = (long) nOut * hidden;
+        if (w.count() < n || wBf16.count() < n || wBf16.elementBytes() != 2 || wNorm.count() < nOut) {
+            throw new IllegalArgumentException("moe_router_prepare_bf16: " + nOut + " x " + hidden + " router does not fit '" + w.name()
+                    + "', '" + wBf16.name() + "' or '" + wNorm.name() + "'");
+        }
+        module.function("moe_router_prepare_bf16").launch(s, Dim.of(ceilDiv(nOut, 8)), Dim.of(256), 0, w, wBf16, wNorm, inexact, nOut, hidden);
+    }
+
+    /** Device buffers of the certified router (CERT). */
+    public record CertifiedBuffers(DeviceBuffer routerBf16, DeviceBuffer routerNorm, DeviceBuffer routerF64, DeviceBuffer xSquares,
+                                   DeviceBuffer fallbackTokens, DeviceBuffer fallbackCount) {}
+
+    /** Floats of {@link CertifiedBuffers#xSquares} for launches of up to {@code tokenCapacity} tokens: splits x tokens. */
+    public static long certifiedSquareFloats(int tokenCapacity, int hidden) {
+        return (long) tokenCapacity * ceilDiv(hidden, 256);
+    }
+
+    /** The certified router's logits (CERT): fast BF16 tensor-core logits into {@code logitsBuf}, as {@link #logits}. */
+    public void certifiedLogits(CudaStream s, DeviceBuffer x, CertifiedBuffers b, DeviceBuffer logitsBuf, DeviceBuffer partial,
+                                DeviceBuffer numTokens, int tokenCapacity, int hidden, int nOut) {
+        requireCertified();
+        int splits = splits(Kernel.TC2, tokenCapacity, nOut, hidden, smCount);
+        if (b.xSquares().count() < (long) splits * tokenCapacity) {
+            throw new IllegalArgumentException("'" + b.xSquares().name() + "' holds " + b.xSquares().count() + " floats, "
+                    + splits + " x " + tokenCapacity + " needed");
+        }
+        logits.launch(s, new Dim(ceilDiv(nOut, LOGIT_TILE), ceilDiv(tokenCapacity, LOGIT_TILE), splits), Dim.of(128), CERT_SMEM_BYTES,
+                x, b.routerBf16(), logitsBuf, partial, b.xSquares(), b.fallbackCount(), numTokens, hidden, nOut, kPerSplit(hidden, splits));
+        if (splits > 1) {
+            reduce.launch(s, Dim.of(Math.max(1, ceilDiv((long) tokenCapacity * nOut, 256))), Dim.of(256), 0, partial, logitsBuf, numTokens, nOut, splits);
+        }
+    }
+
+    /**
+     * The certified router's selection (CERT), after {@link #certifiedLogits}: top-k and weights per token with the
+     * certificate; then, for the tokens it could not clear (listed in {@code b.fallbackTokens}, counted in
+     * {@code b.fallbackCount}), TC2W's fp64 logits and the selection again. Other arguments as {@link #topk}.
+     */
+    public void certifiedTopk(CudaStream s, MoeConfig c, DeviceBuffer x, CertifiedBuffers b, DeviceBuffer logitsBuf,
+                              DeviceBuffer partial, DeviceBuffer bias, DeviceBuffer topkExpert, DeviceBuffer topkWeight,
+                              DeviceBuffer sharedRowWeight, DeviceBuffer numTokens, int tokenCapacity, int hidden, int nOut) {
+        requireCertified();
+        int splits = splits(Kernel.TC2, tokenCapacity, nOut, hidden, smCount);
+        int smem = ROUTE_WARPS * c.numExperts() * 9;
+        Dim tokens = Dim.of(ceilDiv(tokenCapacity, ROUTE_WARPS));
+        int gated = c.sharedExpertGated() ? 1 : 0, norm = c.normTopkProb() ? 1 : 0;
+        certTopk.launch(s, tokens, Dim.of(ROUTE_WARPS * 32), smem, logitsBuf, nullable(bias), topkExpert, topkWeight, nullable(sharedRowWeight),
+                b.xSquares(), b.routerNorm(), b.fallbackTokens(), b.fallbackCount(), numTokens, splits, CERT_BOUND_SCALE,
+                c.numExperts(), nOut, c.topK(), scoring(c), c.nGroup(), c.topkGroup(), norm, c.routedScalingFactor(), gated);
+        int fallbackSplits = Math.max(1, Math.min(CERT_FALLBACK_SPLITS, hidden / 256));
+        long partialCap = partial.count();
+        listLogits.launch(s, new Dim(ceilDiv(nOut, LOGIT_TILE), ceilDiv(tokenCapacity, LOGIT_TILE), fallbackSplits), Dim.of(128),
+                TC2_SMEM_BYTES, x, b.routerF64(), logitsBuf, partial, b.fallbackTokens(), b.fallbackCount(), hidden, nOut, 0, partialCap);
+        listReduce.launch(s, Dim.of(Math.max(1, Math.min(1024, ceilDiv((long) tokenCapacity * nOut, 256)))), Dim.of(256), 0, partial,
+                logitsBuf, b.fallbackTokens(), b.fallbackCount(), nOut, hidden, fallbackSplits, partialCap);
+        listTopk.launch(s, tokens, Dim.of(ROUTE_WARPS * 32), smem, logitsBuf, nullable(bias), topkExpert, topkWeight, nullable(sharedRowWeight),
+                b.fallbackTokens(), b.fallbackCount(), c.numExperts(), nOut, c.topK(), scoring(c), c.nGroup(), c.topkGroup(), norm,
+                c.routedScalingFactor(), gated);
+    }
+
+    private void requireCertified() {
+        if (kernel != Kernel.CERT) throw new IllegalStateException("the certified router's launches need the CERT kernel, this launcher has " + kernel);
+    }
+
+    private static int scoring(MoeConfig c) { return c.scoring() == ScoringFunction.SIGMOID ? 1 : 0; }
 
     static Object nullable(DeviceBuffer b) { return b == null ? (Object) 0L : b; }
 

@@ -253,9 +253,16 @@ class GpuMoeEngineGpuTest {
         float[] r = base.router().toFloats();
         for (int x = 0; x < k; x++) r[x * h] = 40f;
         for (int x = k; x < e; x++) r[x * h] = 0f;
+        return withRouter(base, r);
+    }
+
+    /** {@code base} with the router weights {@code r} [experts, hidden] (fp32). */
+    static MoeLayerWeights withRouter(MoeLayerWeights base, float[] r) {
+        MoeConfig c = base.config();
         ByteBuffer bb = ByteBuffer.allocate(4 * r.length).order(ByteOrder.LITTLE_ENDIAN);
         bb.asFloatBuffer().put(r);
-        WeightMatrix router = WeightMatrix.of(new Tensor(base.router().name(), DType.F32, new long[] {e, h}, bb), null, 0, 0);
+        WeightMatrix router = WeightMatrix.of(new Tensor(base.router().name(), DType.F32, new long[] {c.numExperts(), c.hiddenSize()}, bb),
+                null, 0, 0);
         return new MoeLayerWeights(c, base.layer(), router, base.selectionBias(), base.experts(), base.shared(), base.sharedGate());
     }
 
@@ -620,7 +627,7 @@ class GpuMoeEngineGpuTest {
             for (int t : preset.startsWith("mid") ? new int[] {100, 4096} : new int[] {1500}) {
                 float[] x = TensorChecks.randomNormal(TensorChecks.freshSeed(), t * h, 1.0);
                 float[] tc2w;
-                try (MoeEngine gpu = GpuMoeEngine.open(w, Precision.NATIVE, 0)) {
+                try (MoeEngine gpu = openWith(GpuEngineSettings.ROUTER_KERNEL.key(), "tc2w", w, Precision.NATIVE)) {
                     assertTrue(gpu.deviceDescription().contains("router logits tc2w,"), gpu.deviceDescription());
                     tc2w = gpu.forward(x, t);
                 }
@@ -630,10 +637,86 @@ class GpuMoeEngineGpuTest {
                         assertTrue(gpu.deviceDescription().contains("router logits " + kernel + ","), gpu.deviceDescription());
                         other = gpu.forward(x, t);
                     }
-                    assertArrayEquals(other, tc2w, preset + " T=" + t + ": router kernels tc2w (default) and " + kernel + " gave different layers");
+                    assertArrayEquals(other, tc2w, preset + " T=" + t + ": router kernels tc2w and " + kernel + " gave different layers");
                 }
                 System.out.printf("[router kernels] %s T=%d: tc2w, tc2, tc3, tc, simt, tc3k16 and tc2o give the same layer bitwise%n", preset, t);
             }
+        }
+    }
+
+    /**
+     * The certified router (the default for routers bf16 holds exactly) chooses the experts the fp64 router (tc2w)
+     * chooses for every token: with fp32 expert outputs (bf16 ones would turn the weights' ~1e-7 differences into
+     * occasional bf16 rounding flips), per token the two layers differ only by the routing weights' fast-logit rounding
+     * and the order of the chosen experts' sum, where one different expert would move the token's output by ~1e-1. Also
+     * bitwise repeatable (its fallback list fills in arrival order). The shapes: DeepSeek-V3's groups and bias (tiny, and mid-size with split K at 100 and
+     * 4096 tokens), Qwen2-MoE's gated shared expert (an extra router row), Qwen3 and Mixtral softmax.
+     */
+    @Test
+    void certifiedRouterChoosesTheExpertsOfTheFp64Router() {
+        for (String preset : List.of("tiny-deepseek", "tiny-qwen2", "tiny-qwen3", "tiny-mixtral", "mid-deepseek")) {
+            MoeLayerWeights w = load(preset, DType.BF16);
+            int h = w.config().hiddenSize();
+            for (int t : preset.startsWith("mid") ? new int[] {100, 4096} : new int[] {1500}) {
+                float[] x = TensorChecks.randomNormal(TensorChecks.freshSeed(), t * h, 1.0);
+                float[] exact, cert, again;
+                String y = GpuEngineSettings.EXPERT_OUTPUT_PRECISION.key();
+                try (MoeEngine gpu = openWith(Map.of(GpuEngineSettings.ROUTER_KERNEL.key(), "tc2w", y, "fp32"), w, Precision.NATIVE)) {
+                    exact = gpu.forward(x, t);
+                }
+                try (MoeEngine gpu = openWith(y, "fp32", w, Precision.NATIVE)) {
+                    assertTrue(gpu.deviceDescription().contains("router logits cert,"), gpu.deviceDescription());
+                    cert = TensorChecks.poisoned(t * h);
+                    gpu.forward(x, t, cert);
+                    again = gpu.forward(x, t);
+                }
+                TensorChecks.assertAllWritten(cert, h, preset + " certified router");
+                assertArrayEquals(cert, again, preset + " T=" + t + ": the certified router's layer is not bitwise repeatable");
+                double worst = 0;
+                for (int i = 0; i < t; i++) {
+                    double d = 0, r = 0;
+                    for (int j = 0; j < h; j++) {
+                        double a = cert[i * h + j], b = exact[i * h + j];
+                        d += (a - b) * (a - b);
+                        r += b * b;
+                    }
+                    worst = Math.max(worst, Math.sqrt(d / Math.max(r, 1e-30)));
+                }
+                System.out.printf("[router cert] %s T=%d: worst token's relative difference from the fp64 router %.2e%n", preset, t, worst);
+                assertTrue(worst <= 1e-4, preset + " T=" + t + ": a token's output moved by " + worst + " - a different choice of experts");
+            }
+        }
+    }
+
+    /**
+     * Every router row the same: all logits of a token tie, no token can be certified, so every token takes the fp64
+     * fallback (logits and selection over the fallback list) and the layer equals tc2w's bitwise - ties to the lower index
+     * as the CPU.
+     */
+    @Test
+    void certifiedRouterFallsBackToTheFp64RouterOnTies() {
+        for (String preset : List.of("tiny-mixtral", "tiny-qwen2", "tiny-qwen3")) {
+            MoeLayerWeights base = load(preset, DType.BF16);
+            MoeConfig c = base.config();
+            int h = c.hiddenSize(), rows = c.numExperts();
+            float[] r = base.router().toFloats();
+            for (int e = 1; e < rows; e++) System.arraycopy(r, 0, r, e * h, h);
+            MoeLayerWeights w = withRouter(base, r);
+            int t = 777;
+            float[] x = TensorChecks.randomNormal(TensorChecks.freshSeed(), t * h, 1.0);
+            float[] exact, cert;
+            try (MoeEngine gpu = openWith(GpuEngineSettings.ROUTER_KERNEL.key(), "tc2w", w, Precision.NATIVE)) {
+                exact = gpu.forward(x, t);
+            }
+            try (MoeEngine gpu = openWith(GpuEngineSettings.ROUTER_KERNEL.key(), "cert", w, Precision.NATIVE);
+                 MoeEngine cpu = new CpuMoeEngine(w, Precision.NATIVE, 0)) {
+                cert = TensorChecks.poisoned(t * h);
+                gpu.forward(x, t, cert);
+                double err = TensorChecks.relativeError(cert, cpu.forward(x, t));
+                System.out.printf("[router cert] %s T=%d all ties: bitwise tc2w's layer, rel.err vs cpu %.3e%n", preset, t, err);
+                assertTrue(err <= TOL_NATIVE, preset + " all ties: relative error " + err);
+            }
+            assertArrayEquals(exact, cert, preset + ": with every token uncertified the layer must be tc2w's");
         }
     }
 

@@ -60,6 +60,19 @@ class MoeRouteSplitsTest {
                 && MoeRoute.Kernel.TC3K16.wantsF64Weights() && MoeRoute.Kernel.TC2W.wantsF64Weights()
                 && MoeRoute.Kernel.TC2O.wantsF64Weights());
         assertTrue(!MoeRoute.Kernel.TC.wantsF64Weights() && !MoeRoute.Kernel.SIMT.wantsF64Weights());
+        // the certified router: auto picks it for routers bf16 holds exactly, tc2w otherwise; its fp64 fallback is tc2w's
+        assertEquals(MoeRoute.Kernel.CERT, MoeRoute.Kernel.parse("cert"));
+        assertEquals(MoeRoute.Kernel.AUTO, MoeRoute.Kernel.parse("Auto"));
+        assertEquals(MoeRoute.Kernel.CERT, MoeRoute.Kernel.AUTO.resolve(true));
+        assertEquals(MoeRoute.Kernel.TC2W, MoeRoute.Kernel.AUTO.resolve(false));
+        assertEquals(MoeRoute.Kernel.TC3, MoeRoute.Kernel.TC3.resolve(true));
+        assertTrue(MoeRoute.Kernel.CERT.wantsF64Weights());
+        // 3 stages of fp32 x (64 rows x 40) and bf16 router rows (64 x 40): three CTAs per SM
+        assertEquals(46080, MoeRoute.CERT_SMEM_BYTES);
+        // the bound covers four chained MMAs' worst case, (72 + 2.25) x 2^-23 of ||x|| ||w||
+        assertTrue(MoeRoute.CERT_BOUND_SCALE >= 74.25 * Math.pow(2, -23), "bound " + MoeRoute.CERT_BOUND_SCALE);
+        assertTrue(MoeRoute.certifiedSquareFloats(4096, 7168) >= (long) MoeRoute.splits(MoeRoute.Kernel.TC2, 4096, 256, 7168, 132) * 4096);
+        assertTrue(MoeRoute.certifiedSquareFloats(16, 7168) >= (long) MoeRoute.splits(MoeRoute.Kernel.TC2, 16, 256, 7168, 132) * 16);
         IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> MoeRoute.Kernel.parse("dmma"));
         assertTrue(e.getMessage().contains("simt, tc, tc2, tc2w, tc2o, tc3 or tc3k16") && e.getMessage().contains("dmma"), e.getMessage());
