@@ -9,8 +9,8 @@
 // the tensor core's fp32 accumulation inside a chain. The bound assumes each MMA's sum of 17 addends (16 products and
 // the accumulator) loses less than one fp32 ulp of the largest addend per addend (alignment with truncation in a
 // >= 24-bit window) plus the final rounding, i.e. at most 18 * 2^-23 * (|c| + sum |p|); hi's chains then err by at
-// most 72 * 2^-23 * S in all, (mid + lo)'s by 576 * 2^-31 * S, S = sum |x_i w_i| <= ||x|| ||w|| (Cauchy-Schwarz). The
-// host passes bound_scale = 2^-16 (> (72 + 2.25) * 2^-23).
+// most 72 * 2^-23 * S_hi in all, (mid + lo)'s by 576 * 2^-31 * S, S = sum |x_i w_i| <= ||x|| ||w|| (Cauchy-Schwarz),
+// S_hi <= (1 + 2^-8) S. The host passes bound_scale = 76 * 2^-23 (> (72.3 + 2.25) * 2^-23).
 //
 // Certificate (moe_route_topk_certified): with every logit l in [l~ - d, l~ + d] (d = bound + one ulp for the fp32
 // rounding of the fast logit, and the CPU's logit is that exact sum rounded to fp32, so it lies in the interval too), the

@@ -34,7 +34,7 @@ public final class GpuEngineSettings {
             "Router logits kernel: auto (default: cert when the layer's router weights are exact in bf16, as checkpoints store "
                     + "them, else tc2w), cert (session 12: logits on the BF16 tensor cores - x split exactly into three bf16 terms, "
                     + "products exact, fp32 sums promoted to fp64 every 64 of K - then per token a certificate that no logit error "
-                    + "within the bound 2^-16 ||x|| ||w|| can change the CPU's choice of groups and experts; the tokens it cannot "
+                    + "within the bound 76 x 2^-23 ||x|| ||w|| can change the CPU's choice of groups and experts; the tokens it cannot "
                     + "clear (near ties) are routed again from tc2w's fp64 logits, so the chosen experts are the CPU's; routing "
                     + "weights of certified tokens come from the fast logits, within ~1e-7 of the CPU's), "
                     + "tc2w (fp64 tensor cores, DMMA m16n8k8, 64x64 tiles of 4 warps, split K for two "
