@@ -173,41 +173,38 @@ extern "C" __global__ void __launch_bounds__(DISPATCH_WARPS * 32) moe_dispatch_a
                         token_of_slot);
 }
 
-// Zeroes the padding rows (and their row weights / scales) of every expert's last block, and (block E) the shared
-// expert's rows from T to its padded end, so every row a GEMM reads is finite; block E also writes the shared expert's
-// row-block count ceil(T / 128) (when shared_num_blocks != null). The engine launches the two parts separately (E = 0
-// and only block 0 for the shared part) because the shared expert's branch runs on its own stream, not after routing.
-// elem_bytes: 2 for BF16 rows, 1 for FP8 rows (then the scales are zeroed too). H % 128 == 0.
+// The padding rows of every expert's last block (and, block E, the shared expert's rows from T to its padded end):
+// zeroes their routing weights and (FP8, a_scale != null) activation scales; the rows themselves keep whatever they
+// held (session 12: zeroing them, ~110 MB at 4096 DeepSeek-V3 tokens, took ~70 us before GEMM1). A GEMM computes a
+// padding row only from that row, and nothing reads a padding row's outputs (combine reads the tokens' rows), as for the
+// SwiGLU rows GEMM1 skips. Block E also writes the shared expert's row-block count ceil(T / 128) (when
+// shared_num_blocks != null). The engine launches the two parts separately (E = 0 and only block 0 for the shared part)
+// because the shared expert's branch runs on its own stream, not after routing. H % 128 == 0.
 extern "C" __global__ void moe_dispatch_pad(
-    const int* __restrict__ expert_count, const int* __restrict__ expert_start, unsigned char* __restrict__ a,
-    float* __restrict__ a_scale, float* __restrict__ row_weight, unsigned char* __restrict__ a_shared,
-    float* __restrict__ a_shared_scale, const int* __restrict__ num_tokens, int H, int E, int elem_bytes,
+    const int* __restrict__ expert_count, const int* __restrict__ expert_start, float* __restrict__ a_scale,
+    float* __restrict__ row_weight, float* __restrict__ a_shared_scale, const int* __restrict__ num_tokens, int H, int E,
     int* __restrict__ shared_num_blocks) {
   int first, last;
-  unsigned char* dst;
   float* sc;
   if (blockIdx.x < E) {
     int cnt = expert_count[blockIdx.x];
     if (cnt == 0) return;
     first = expert_start[blockIdx.x] + cnt;
     last = expert_start[blockIdx.x] + (cnt + MOE_BLOCK_M - 1) / MOE_BLOCK_M * MOE_BLOCK_M;
-    dst = a; sc = a_scale;
+    sc = a_scale;
   } else {
-    if (a_shared == nullptr) return;
     int T = *num_tokens;
     first = T;
     last = (T + MOE_BLOCK_M - 1) / MOE_BLOCK_M * MOE_BLOCK_M;
     if (shared_num_blocks != nullptr && threadIdx.x == 0) *shared_num_blocks = last / MOE_BLOCK_M;
-    dst = a_shared; sc = a_shared_scale;
+    sc = a_shared_scale;
   }
-  const int chunks = H * elem_bytes / 16;  // 16-byte chunks of a row; each lies whole inside one swizzled slab row
-  const int per_chunk = 16 / elem_bytes;
-  for (int r = first; r < last; r++) {
-    for (int i = threadIdx.x; i < chunks; i += blockDim.x)
-      *(uint4*)(dst + moe_act_offset(r, i * per_chunk, H, elem_bytes)) = make_uint4(0, 0, 0, 0);
-    if (threadIdx.x == 0 && blockIdx.x < E) row_weight[r] = 0.0f;
+  const int kblocks = H / MOE_QUANT_BLOCK;
+  for (int r = first + (int)threadIdx.x / 32; r < last; r += blockDim.x / 32) {
+    const int lane = threadIdx.x & 31;
+    if (lane == 0 && blockIdx.x < E) row_weight[r] = 0.0f;
     if (sc != nullptr)
-      for (int kb = threadIdx.x; kb < H / MOE_QUANT_BLOCK; kb += blockDim.x) sc[moe_act_scale_offset(r, kb, H)] = 0.0f;
+      for (int kb = lane; kb < kblocks; kb += 32) sc[moe_act_scale_offset(r, kb, H)] = 0.0f;
   }
 }
 

@@ -18,8 +18,8 @@
 // DeepSeek's group scores (best + second key, non-decreasing in each) in the intervals of those. The token is certified
 // when the chosen groups' lowest score beats every other group's highest and the chosen experts' lowest key beats every
 // other eligible expert's highest - then the CPU's choice (with any tie rule) is the same set. Uncertified tokens (near
-// ties, NaN) go to list[] and are routed again from fp64 logits (moe_router_logits_tc2w_list, moe_route_topk_list).
-// The routing weights of certified tokens come from the fast logits (within the bound of the CPU's, ~1e-7 relative).
+// ties, non-finite logits or bounds) go to list[] and are routed again from fp64 logits (moe_router_logits_tc2w_list,
+// moe_route_topk_list). The routing weights of certified tokens come from the fast logits (~1e-7 relative).
 #include "moe_common.cuh"
 #include "moe_route_tiles.cuh"
 #include "moe_topk.cuh"
@@ -226,8 +226,9 @@ extern "C" __global__ void __launch_bounds__(RF_ROUTE_WARPS * 32) moe_route_topk
     rf_key_bounds(row[e], __fmul_ru(bound_scale, __fmul_ru(xn, w_norm[e])), bias ? bias[e] : 0.f, scoring, lo, hi);
     key[e] = lo;
     score[e] = hi;
-    ok &= !isnan(row[e]);
+    ok &= isfinite(row[e]) && isfinite(lo) && isfinite(hi);  // overflowed or NaN logits: the fp64 path decides
   }
+  ok &= isfinite(xn);
   __syncwarp();
   if (n_group > 1) {
     // group g chosen <=> it holds an eligible or chosen expert (topk_group groups); scores: best + second key

@@ -249,7 +249,7 @@ final class LayerKernels implements AutoCloseable {
                         ws.hmidScale, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, h, inter, real);
                 mark.after("GEMM1 routed (gathered)");
             } else {
-                dispatch.padExperts(stream, ws.expertCount, ws.expertStart, ws.a, ws.aScale, ws.rowWeight, ws.numTokens, h, e, format.bytes());
+                dispatch.padExperts(stream, ws.expertCount, ws.expertStart, ws.aScale, ws.rowWeight, ws.numTokens, h, e);
                 dispatch.rowsFp8(stream, ws.x, ws.slotOfEntry, ws.a, ws.aScale, null, null, ws.numTokens, cap, h, k);
                 mark.after("pad + scatter (fp8 quantize)");
                 gemm.gemm1Fp8(stream, ws.a, ws.aScale, weights.w1, weights.w1Scale, ws.hmid, ws.hmidScale, ws.blockExpert,
@@ -260,7 +260,7 @@ final class LayerKernels implements AutoCloseable {
                     ws.numRowBlocks, maxRowBlocks, inter, h, real);
             mark.after("GEMM2 routed");
         } else {
-            dispatch.padExperts(stream, ws.expertCount, ws.expertStart, ws.a, ws.aScale, ws.rowWeight, ws.numTokens, h, e, format.bytes());
+            dispatch.padExperts(stream, ws.expertCount, ws.expertStart, ws.aScale, ws.rowWeight, ws.numTokens, h, e);
             dispatch.rowsBf16(stream, ws.x, ws.slotOfEntry, ws.a, null, ws.numTokens, cap, h, k);
             mark.after("pad + scatter (bf16)");
             gemm.gemm1Bf16(stream, ws.a, weights.w1, ws.hmid, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, h, inter, bf16Gemm1(real));
@@ -311,12 +311,12 @@ final class LayerKernels implements AutoCloseable {
      */
     private RealRows bf16Gemm1(RealRows real) { return bf16Gemm1SkipPadding ? real : RealRows.ALL; }
 
-    /** The shared expert's input (bf16, or e4m3 per 128 with scales; padding rows zeroed) and GEMM1 + SwiGLU, on {@code s}. */
+    /** The shared expert's input (bf16, or e4m3 per 128 with scales; padding rows' scales zeroed) and GEMM1 + SwiGLU, on {@code s}. */
     private void enqueueSharedGemm1(LayerWorkspace ws, int cap, CudaStream s) {
         int h = config.hiddenSize(), si = config.sharedIntermediateSize();
         int blocks = (cap + MoeDispatch.BLOCK_M - 1) / MoeDispatch.BLOCK_M;
         RealRows real = RealRows.singleGroup(ws.numTokens);
-        dispatch.padShared(s, ws.aShared, ws.aSharedScale, ws.sharedNumBlocks, ws.numTokens, h, format.bytes());
+        dispatch.padShared(s, ws.aSharedScale, ws.sharedNumBlocks, ws.numTokens, h);
         if (format == Format.FP8) {
             // (gathering: the layer quantized the tokens into this buffer before the fork)
             if (!gatherRows) dispatch.rowsFp8(s, ws.x, ws.slotOfEntry, ws.a, ws.aScale, ws.aShared, ws.aSharedScale, ws.numTokens, cap, h, 0);

@@ -130,24 +130,22 @@ public final class MoeDispatch {
     }
 
     /**
-     * Zeroes each expert's padding rows (its last block past its tokens) and their row weights; {@code elemBytes} 2
-     * (BF16) or 1 (FP8, then the scales are zeroed too).
+     * Each expert's padding rows (its last block past its tokens): zeroes their routing weights and (FP8, {@code aScale}
+     * != null) activation scales; the rows keep stale values, which only padding rows' outputs see.
      */
-    public void padExperts(CudaStream s, DeviceBuffer expertCount, DeviceBuffer expertStart, DeviceBuffer a, DeviceBuffer aScale,
-                           DeviceBuffer rowWeight, DeviceBuffer numTokens, int hidden, int experts, int elemBytes) {
-        pad.launch(s, Dim.of(experts), Dim.of(256), 0, expertCount, expertStart, a, nullable(aScale), rowWeight,
-                0L, 0L, numTokens, hidden, experts, elemBytes, 0L);
+    public void padExperts(CudaStream s, DeviceBuffer expertCount, DeviceBuffer expertStart, DeviceBuffer aScale,
+                           DeviceBuffer rowWeight, DeviceBuffer numTokens, int hidden, int experts) {
+        pad.launch(s, Dim.of(experts), Dim.of(256), 0, expertCount, expertStart, nullable(aScale), rowWeight, 0L, numTokens,
+                hidden, experts, 0L);
     }
 
     /**
-     * The shared expert's input: zeroes its rows from the token count to the end of their last 128-row block (and their
-     * scales for FP8) and writes its row-block count into {@code sharedNumBlocks}. Needs no routing result, so the
-     * shared expert's branch can run it on its own stream.
+     * The shared expert's input rows from the token count to the end of their last 128-row block: zeroes their scales
+     * (FP8) and writes its row-block count into {@code sharedNumBlocks}. Needs no routing result, so the shared expert's
+     * branch can run it on its own stream.
      */
-    public void padShared(CudaStream s, DeviceBuffer aShared, DeviceBuffer aSharedScale, DeviceBuffer sharedNumBlocks,
-                          DeviceBuffer numTokens, int hidden, int elemBytes) {
-        pad.launch(s, Dim.of(1), Dim.of(256), 0, 0L, 0L, 0L, 0L, 0L, aShared, nullable(aSharedScale), numTokens, hidden,
-                0, elemBytes, sharedNumBlocks);
+    public void padShared(CudaStream s, DeviceBuffer aSharedScale, DeviceBuffer sharedNumBlocks, DeviceBuffer numTokens, int hidden) {
+        pad.launch(s, Dim.of(1), Dim.of(256), 0, 0L, 0L, 0L, 0L, nullable(aSharedScale), numTokens, hidden, 0, sharedNumBlocks);
     }
 
     /**
