@@ -471,6 +471,24 @@ public final class GpuMoeEngine implements MoeEngine {
         }
     }
 
+    /**
+     * Tests: the router logits [tokens, router rows] of the last grouped-path call of {@code tokens} tokens as the route
+     * left them (the certified router: fast logits, fp64 ones for the tokens it listed). Waits for the stream.
+     */
+    float[] lastRouterLogits(int tokens) {
+        lock.lock();
+        try {
+            requireOpen();
+            if (workspace == null || kernels.usesDecodePath(tokens)) throw new IllegalStateException("no grouped-path call of " + tokens + " tokens");
+            stream.synchronize("router logits");
+            float[] all = new float[Math.toIntExact(workspace.logits.count())];
+            workspace.logits.download(all);
+            return java.util.Arrays.copyOf(all, tokens * weights.routerRows);
+        } finally {
+            lock.unlock();
+        }
+    }
+
     public int[] lastExpertCounts() {
         lock.lock();
         try {

@@ -689,6 +689,53 @@ class GpuMoeEngineGpuTest {
     }
 
     /**
+     * The error model behind the certificate, checked where it can be: the fast logits of every token and expert lie
+     * within the bound the certificate assumes (CERT_BOUND_SCALE ||x|| ||w||, plus the two fp32 roundings) of the fp64
+     * router's, on random inputs and on inputs with a few channels 1000x larger (alignment losses inside the tensor
+     * cores' fp32 sums grow with the spread of the products). Prints how much of the bound the worst element used.
+     */
+    @Test
+    void certifiedRouterLogitsStayWithinTheirBound() {
+        for (String preset : List.of("mid-deepseek", "tiny-qwen3")) {
+            MoeLayerWeights w = load(preset, DType.BF16);
+            MoeConfig c = w.config();
+            int h = c.hiddenSize(), e = c.numExperts(), t = 1024;
+            float[] r = w.router().toFloats();
+            double[] wNorm = new double[e];
+            for (int j = 0; j < e; j++) for (int k = 0; k < h; k++) wNorm[j] += (double) r[j * h + k] * r[j * h + k];
+            for (boolean spread : new boolean[] {false, true}) {
+                long seed = TensorChecks.freshSeed();
+                float[] x = TensorChecks.randomNormal(seed, t * h, 1.0);
+                if (spread) for (int i = 0; i < t; i++) for (int k = 0; k < h; k += 97) x[i * h + k] *= 1000f;
+                float[] exact, fast;
+                try (GpuMoeEngine gpu = (GpuMoeEngine) openWith(GpuEngineSettings.ROUTER_KERNEL.key(), "tc2w", w, Precision.NATIVE)) {
+                    gpu.forward(x, t);
+                    exact = gpu.lastRouterLogits(t);
+                }
+                try (GpuMoeEngine gpu = (GpuMoeEngine) GpuMoeEngine.open(w, Precision.NATIVE, 0)) {
+                    gpu.forward(x, t);
+                    fast = gpu.lastRouterLogits(t);
+                }
+                double worst = 0;
+                int rows = exact.length / t;
+                for (int i = 0; i < t; i++) {
+                    double xn = 0;
+                    for (int k = 0; k < h; k++) xn += (double) x[i * h + k] * x[i * h + k];
+                    for (int j = 0; j < e; j++) {
+                        double l = exact[i * rows + j], f = fast[i * rows + j];
+                        double rounding = 2 * Math.ulp((float) Math.max(Math.abs(l), Math.abs(f)));
+                        double bound = dev.sparkmoe.kernels.MoeRoute.CERT_BOUND_SCALE * Math.sqrt(xn * wNorm[j]);
+                        worst = Math.max(worst, Math.max(0, Math.abs(f - l) - rounding) / bound);
+                    }
+                }
+                System.out.printf("[router cert] %s T=%d%s: worst fast-logit error %.2e of the certificate's bound (seed %d)%n",
+                        preset, t, spread ? " (channels x1000)" : "", worst, seed);
+                assertTrue(worst < 1, preset + (spread ? " spread" : "") + ": a fast logit left the certificate's bound: " + worst);
+            }
+        }
+    }
+
+    /**
      * Every router row the same: all logits of a token tie, no token can be certified, so every token takes the fp64
      * fallback (logits and selection over the fallback list) and the layer equals tc2w's bitwise - ties to the lower index
      * as the CPU.
