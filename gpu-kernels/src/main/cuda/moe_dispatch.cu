@@ -177,7 +177,8 @@ extern "C" __global__ void __launch_bounds__(DISPATCH_WARPS * 32) moe_dispatch_a
 // zeroes their routing weights and (FP8, a_scale != null) activation scales; the rows themselves keep whatever they
 // held (session 12: zeroing them, ~110 MB at 4096 DeepSeek-V3 tokens, took ~70 us before GEMM1). A GEMM computes a
 // padding row only from that row, and nothing reads a padding row's outputs (combine reads the tokens' rows), as for the
-// SwiGLU rows GEMM1 skips. Block E also writes the shared expert's row-block count ceil(T / 128) (when
+// SwiGLU rows GEMM1 skips; with sparkmoe.gpu.gatherRows (GEMM1 zero-fills the padding rows it gathers) the engine
+// passes no scales, so only the weights are zeroed. Block E also writes the shared expert's row-block count ceil(T / 128) (when
 // shared_num_blocks != null). The engine launches the two parts separately (E = 0 and only block 0 for the shared part)
 // because the shared expert's branch runs on its own stream, not after routing. H % 128 == 0.
 extern "C" __global__ void moe_dispatch_pad(
@@ -206,17 +207,6 @@ extern "C" __global__ void moe_dispatch_pad(
     if (sc != nullptr)
       for (int kb = lane; kb < kblocks; kb += 32) sc[moe_act_scale_offset(r, kb, H)] = 0.0f;
   }
-}
-
-// sparkmoe.gpu.gatherRows: GEMM1 gathers its rows from the once-quantized tokens and zero-fills padding rows itself,
-// so of moe_dispatch_pad only the padding rows' routing weights remain to zero. Grid (E), any block size.
-extern "C" __global__ void moe_dispatch_pad_weights(
-    const int* __restrict__ expert_count, const int* __restrict__ expert_start, float* __restrict__ row_weight) {
-  const int cnt = expert_count[blockIdx.x];
-  if (cnt == 0) return;
-  const int first = expert_start[blockIdx.x] + cnt;
-  const int last = expert_start[blockIdx.x] + (cnt + MOE_BLOCK_M - 1) / MOE_BLOCK_M * MOE_BLOCK_M;
-  for (int r = first + threadIdx.x; r < last; r += blockDim.x) row_weight[r] = 0.0f;
 }
 
 // The scatter kernels run one CTA per token (SCATTER_THREADS threads looping over the row): its k destination rows

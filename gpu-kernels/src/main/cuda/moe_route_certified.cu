@@ -214,7 +214,7 @@ extern "C" __global__ void __launch_bounds__(RF_ROUTE_WARPS * 32) moe_route_topk
   const unsigned char* okw = sc.okw;
   const float* row = logits + (size_t)t * n_out;
   moe_topk_token(row, bias, t, topk_expert, topk_weight, shared_row_weight, E, k, scoring, n_group, topk_group,
-                 norm_topk, scaling, shared_gated, sc.key, sc.score, sc.okw, chosen[warp]);
+                 norm_topk, scaling, shared_gated, key, score, sc.okw, chosen[warp]);
   __syncwarp();
   // ||x_t|| from the partial sums of squares (fp32 sums of at most a few thousand squares: 1e-3 covers their rounding)
   float s = 0.f;

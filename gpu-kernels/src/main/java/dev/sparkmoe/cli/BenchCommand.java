@@ -184,12 +184,12 @@ final class BenchCommand implements Callable<Integer> {
                             stages.forEach((k, v) -> { st.put(k, v); b.append(String.format(Locale.ROOT, " %s %.3f |", k, v)); });
                             all.add(r);
                             out.println(row(r));
-                            noteOverruns(out, r);
+                            printNotes(out, r);
                             out.println(b);
                         } else {
                             all.add(r);
                             out.println(row(r));
-                            noteOverruns(out, r);
+                            printNotes(out, r);
                         }
                         out.flush();
                     }
@@ -399,8 +399,11 @@ final class BenchCommand implements Callable<Integer> {
         return r;
     }
 
-    /** Says when some dev_ms runs may hold host time (the host queued the layer slower than the busy kernel ran). */
-    private void noteOverruns(PrintWriter out, JsonNode r) {
+    /**
+     * A point's notes: how many tokens the certified router sent to its fp64 fallback, and when some dev_ms runs may hold
+     * host time (the host queued the layer slower than the busy kernel ran).
+     */
+    private void printNotes(PrintWriter out, JsonNode r) {
         if (r.has("router_fallback_tokens")) {
             out.printf(Locale.ROOT, "    router: %d of %d tokens not certified, routed again from fp64 logits%n",
                     r.get("router_fallback_tokens").asInt(), r.get("tokens").asInt());

@@ -243,7 +243,7 @@ final class LayerKernels implements AutoCloseable {
         if (fp8) {
             if (gatherRows) {
                 // GEMM1 zero-fills the padding rows itself: only their routing weights need zeroing
-                dispatch.padExpertWeights(stream, ws.expertCount, ws.expertStart, ws.rowWeight, e);
+                dispatch.padExperts(stream, ws.expertCount, ws.expertStart, null, ws.rowWeight, ws.numTokens, h, e);
                 mark.after("pad (row weights)");
                 gemm.gemm1Fp8Gathered(stream, ws.aTokens, ws.aTokensScale, ws.tokenOfSlot, weights.w1, weights.w1Scale, ws.hmid,
                         ws.hmidScale, ws.blockExpert, ws.numRowBlocks, maxRowBlocks, h, inter, real);

@@ -32,7 +32,6 @@ public final class MoeDispatch {
     private final CudaFunction assign;
     private final CudaFunction assignTokens;
     private final CudaFunction pad;
-    private final CudaFunction padWeights;
     private final CudaFunction rowsBf16;
     private final CudaFunction rowsFp8;
 
@@ -65,7 +64,6 @@ public final class MoeDispatch {
         assign = module.function("moe_dispatch_assign");
         assignTokens = module.function("moe_dispatch_assign_tokens");
         pad = module.function("moe_dispatch_pad");
-        padWeights = module.function("moe_dispatch_pad_weights");
         rowsBf16 = module.function("moe_dispatch_rows_bf16" + scatter.suffix);
         rowsFp8 = module.function("moe_dispatch_rows_fp8" + scatter.suffix);
     }
@@ -124,14 +122,10 @@ public final class MoeDispatch {
         }
     }
 
-    /** With a gathering GEMM1 (which zero-fills padding rows itself): zeroes only the padding rows' routing weights. */
-    public void padExpertWeights(CudaStream s, DeviceBuffer expertCount, DeviceBuffer expertStart, DeviceBuffer rowWeight, int experts) {
-        padWeights.launch(s, Dim.of(experts), Dim.of(128), 0, expertCount, expertStart, rowWeight);
-    }
-
     /**
      * Each expert's padding rows (its last block past its tokens): zeroes their routing weights and (FP8, {@code aScale}
-     * != null) activation scales; the rows keep stale values, which only padding rows' outputs see.
+     * != null) activation scales; the rows keep stale values, which only padding rows' outputs see. A gathering GEMM1
+     * (which zero-fills the rows it gathers) passes no scales.
      */
     public void padExperts(CudaStream s, DeviceBuffer expertCount, DeviceBuffer expertStart, DeviceBuffer aScale,
                            DeviceBuffer rowWeight, DeviceBuffer numTokens, int hidden, int experts) {

@@ -204,7 +204,7 @@ public final class MoeRoute {
     public void topk(CudaStream s, MoeConfig c, DeviceBuffer logitsBuf, DeviceBuffer bias, DeviceBuffer topkExpert,
                      DeviceBuffer topkWeight, DeviceBuffer sharedRowWeight, DeviceBuffer sharedNumBlocks,
                      DeviceBuffer numTokens, int tokenCapacity, int nOut) {
-        int smem = ROUTE_WARPS * c.numExperts() * 9; // keys and scores (fp32) and eligibility (byte) per warp
+        int smem = topkSmemBytes(c);
         topk.launch(s, Dim.of(ceilDiv(tokenCapacity, ROUTE_WARPS)), Dim.of(ROUTE_WARPS * 32), smem,
                 logitsBuf, nullable(bias), topkExpert, topkWeight, nullable(sharedRowWeight), nullable(sharedNumBlocks), numTokens,
                 c.numExperts(), nOut, c.topK(), scoring(c), c.nGroup(), c.topkGroup(),
@@ -261,7 +261,7 @@ public final class MoeRoute {
                               DeviceBuffer sharedRowWeight, DeviceBuffer numTokens, int tokenCapacity, int hidden, int nOut) {
         requireCertified();
         int splits = splits(Kernel.TC2, tokenCapacity, nOut, hidden, smCount);
-        int smem = ROUTE_WARPS * c.numExperts() * 9;
+        int smem = topkSmemBytes(c);
         Dim tokens = Dim.of(ceilDiv(tokenCapacity, ROUTE_WARPS));
         int gated = c.sharedExpertGated() ? 1 : 0, norm = c.normTopkProb() ? 1 : 0;
         certTopk.launch(s, tokens, Dim.of(ROUTE_WARPS * 32), smem, logitsBuf, nullable(bias), topkExpert, topkWeight, nullable(sharedRowWeight),
@@ -281,6 +281,9 @@ public final class MoeRoute {
     private void requireCertified() {
         if (kernel != Kernel.CERT) throw new IllegalStateException("the certified router's launches need the CERT kernel, this launcher has " + kernel);
     }
+
+    /** Dynamic shared memory of the top-k kernels: keys and scores (fp32) and eligibility (byte) per expert and warp. */
+    private static int topkSmemBytes(MoeConfig c) { return ROUTE_WARPS * c.numExperts() * 9; }
 
     private static int scoring(MoeConfig c) { return c.scoring() == ScoringFunction.SIGMOID ? 1 : 0; }
 

@@ -713,6 +713,7 @@ class GpuMoeEngineGpuTest {
                     exact = gpu.lastRouterLogits(t);
                 }
                 try (GpuMoeEngine gpu = (GpuMoeEngine) GpuMoeEngine.open(w, Precision.NATIVE, 0)) {
+                    assertTrue(gpu.deviceDescription().contains("router logits cert,"), gpu.deviceDescription());
                     gpu.forward(x, t);
                     fast = gpu.lastRouterLogits(t);
                 }
