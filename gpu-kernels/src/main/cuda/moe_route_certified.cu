@@ -25,6 +25,8 @@
 #include "moe_common.cuh"
 #include "moe_route_tiles.cuh"
 #include "moe_topk.cuh"
+#include "grouped_gemm_sm90.cuh"
+#include "grouped_gemm_wgmma.cuh"
 
 #define RF_TILE 64
 #define RF_KT 32
@@ -174,6 +176,186 @@ extern "C" __global__ void __launch_bounds__(128, 3) moe_router_logits_bf16x3(
     if ((tid & 1) == 0 && t < T) x_sq[(size_t)blockIdx.z * T + t] = sq;
   }
   rt_store_c<2>(acc, logits, partial, T, n_out, t0, wm, e0, wn, g, q);
+}
+
+// ---- The wgmma form (routerKernel "certwg"): the same sums as moe_router_logits_bf16x3 on warpgroup MMAs ----
+// CTA = 64 tokens x 128 experts, three warpgroups: a producer that copies each 64-wide K stage of x (fp32) and of the
+// router (bf16) with cp.async, splits x once per CTA into its hi / mid / lo bf16 planes (the SW128 K-major layout the
+// MMA reads) and sums x's squares; two consumers of 64 experts each that run wgmma m64n64k16 with A = a plane and B =
+// the router tile from shared memory. Chains and promotions are moe_router_logits_bf16x3's - hi's fp32 accumulator
+// promoted into fp64 every 4 MMAs (one stage), (mid + lo)'s every 32 (four stages) - so the certificate's bound holds
+// unchanged. Each consumer awaits its stage's MMAs before promoting (ptxas serializes the MMAs of a form that reads
+// one accumulator while the next stage's MMAs are in flight); the two consumers' MMAs overlap each other's promotions.
+// Needs H and k_per_split multiples of 64.
+#define RW_TOKENS 64
+#define RW_EXPERTS 128
+#define RW_KS 64                 // K per stage: one 128-byte row of bf16
+#define RW_STAGES 4
+#define RW_LOOKAHEAD 3           // stages in flight in the producer's cp.async groups
+#define RW_ML_STAGES 4           // (mid + lo) chain: 4 stages x 4 k16 steps x 2 MMAs = 32 MMAs (RF_ML_PROMOTE_TILES x 4)
+#define RW_THREADS 384
+#define RW_PLANE_BYTES (RW_TOKENS * 128)
+#define RW_W_OFF (3 * RW_PLANE_BYTES)
+#define RW_X_OFF (RW_W_OFF + RW_EXPERTS * 128)
+#define RW_STAGE_BYTES (RW_X_OFF + RW_TOKENS * RW_KS * 4)  // 56 KB
+#define RW_SMEM_BYTES (RW_STAGES * RW_STAGE_BYTES + 1024 + 64)  // + 1024-byte alignment slack + the mbarriers
+
+extern "C" __global__ void __launch_bounds__(RW_THREADS, 1) moe_router_logits_bf16x3_wg(
+    const float* __restrict__ x, const __nv_bfloat16* __restrict__ w, float* __restrict__ logits,
+    double* __restrict__ partial, float* __restrict__ x_sq, int* __restrict__ fallback_count,
+    const int* __restrict__ num_tokens, int H, int n_out, int k_per_split) {
+  const int T = *num_tokens;
+  if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0) *fallback_count = 0;
+  const int t0 = blockIdx.y * RW_TOKENS, e0 = blockIdx.x * RW_EXPERTS;
+  if (t0 >= T) return;
+  const int tid = threadIdx.x;
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  const int k_begin = blockIdx.z * k_per_split, k_end = min(H, k_begin + k_per_split);
+  const int nk = (k_end - k_begin) / RW_KS;
+  const int wg = tid >> 7;
+  const int consumers = n_out - e0 > 64 ? 2 : 1;  // a consumer with no expert of its 64 sits out
+  extern __shared__ __align__(16) unsigned char rw_raw[];
+  const uint32_t raw = sm90::smem_addr(rw_raw), base = (raw + 1023u) & ~1023u;
+  unsigned char* const gbase = rw_raw + (base - raw);
+  const uint32_t bars = base + RW_STAGES * RW_STAGE_BYTES;
+  auto full = [&](int s) { return bars + 8u * s; };
+  auto empty = [&](int s) { return bars + 8u * (RW_STAGES + s); };
+  if (tid == 0) {
+    for (int s = 0; s < RW_STAGES; s++) {
+      sm90::mbar_init(full(s), 128);
+      sm90::mbar_init(empty(s), 4 * consumers);
+    }
+  }
+  __syncthreads();
+  if (wg == 0) {
+    // Producer. Thread (row r, half h) copies and splits x's chunks h, h + 2, .., h + 14 (4 floats each) of row r - its
+    // own copies, so its cp.async wait alone makes them visible to it - staged at chunk c ^ 2 (r & 3) of the row's 16
+    // (the float4 reads of 8 lanes hit distinct banks), and 8 of the router tile's 1024 16-byte chunks.
+    const int r = tid >> 1, h = tid & 1;
+    const bool row_ok = t0 + r < T;
+    const float* xrow = x + (size_t)min(t0 + r, T - 1) * H;
+    float sq = 0.f;
+    auto issue = [&](int j) {
+      const int s = j % RW_STAGES;
+      if (j >= RW_STAGES) sm90::mbar_wait(empty(s), ((j / RW_STAGES) - 1) & 1);
+      const uint32_t st = base + s * RW_STAGE_BYTES;
+      const int k0 = k_begin + j * RW_KS;
+#pragma unroll
+      for (int i = 0; i < 8; i++) {
+        const int c = h + 2 * i;
+        sm90::cp_async16(st + RW_X_OFF + r * 256 + ((c ^ ((r & 3) << 1)) << 4), xrow + k0 + 4 * c, row_ok ? 16 : 0);
+      }
+#pragma unroll
+      for (int i = 0; i < 8; i++) {
+        const int idx = i * 128 + tid, row = idx >> 3, c = idx & 7, e = e0 + row;
+        sm90::cp_async16(st + RW_W_OFF + row * 128 + ((c ^ (row & 7)) << 4), w + (size_t)min(e, n_out - 1) * H + k0 + 8 * c,
+                         e < n_out ? 16 : 0);
+      }
+    };
+#pragma unroll 1
+    for (int j = 0; j < RW_LOOKAHEAD; j++) {
+      if (j < nk) issue(j);
+      asm volatile("cp.async.commit_group;" ::: "memory");
+    }
+#pragma unroll 1
+    for (int ks = 0; ks < nk; ks++) {
+      asm volatile("cp.async.wait_group %0;" :: "n"(RW_LOOKAHEAD - 1) : "memory");  // this thread's copies of stage ks
+      const int s = ks % RW_STAGES;
+      const uint32_t st = base + s * RW_STAGE_BYTES;
+      const float* xs = (const float*)(gbase + s * RW_STAGE_BYTES + RW_X_OFF) + r * RW_KS;
+#pragma unroll
+      for (int i = 0; i < 8; i++) {
+        const int c = h + 2 * i;
+        const float4 v = *(const float4*)(xs + 4 * (c ^ ((r & 3) << 1)));
+        sq = fmaf(v.x, v.x, sq); sq = fmaf(v.y, v.y, sq); sq = fmaf(v.z, v.z, sq); sq = fmaf(v.w, v.w, sq);
+        unsigned hi0, mid0, lo0, hi1, mid1, lo1;
+        rf_split(make_float2(v.x, v.y), hi0, mid0, lo0);
+        rf_split(make_float2(v.z, v.w), hi1, mid1, lo1);
+        // bf16 k = 4c .. 4c + 3 of row r: bytes 8c.. of its 128, i.e. half h of 16-byte chunk i, swizzled with r & 7
+        const uint32_t off = st + r * 128 + ((i ^ (r & 7)) << 4) + (h << 3);
+        asm volatile("st.shared.v2.b32 [%0], {%1, %2};" :: "r"(off), "r"(hi0), "r"(hi1) : "memory");
+        asm volatile("st.shared.v2.b32 [%0], {%1, %2};" :: "r"(off + RW_PLANE_BYTES), "r"(mid0), "r"(mid1) : "memory");
+        asm volatile("st.shared.v2.b32 [%0], {%1, %2};" :: "r"(off + 2 * RW_PLANE_BYTES), "r"(lo0), "r"(lo1) : "memory");
+      }
+      sm90::fence_proxy_async_smem();  // the planes' stores and this thread's landed copies, before the MMAs read them
+      sm90::mbar_arrive(full(s));
+      if (ks + RW_LOOKAHEAD < nk) issue(ks + RW_LOOKAHEAD);
+      asm volatile("cp.async.commit_group;" ::: "memory");
+    }
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+    if (blockIdx.x == 0) {
+      sq += __shfl_xor_sync(0xffffffffu, sq, 1);
+      if (h == 0 && row_ok) x_sq[(size_t)blockIdx.z * T + t0 + r] = sq;
+    }
+    return;
+  }
+  const int cw = wg - 1;
+  if (cw >= consumers) return;
+  // Consumer cw: experts e0 + 64 cw .. + 63. Accumulator layout of m64nNk16 (per warp 16 rows, as mma m16n8):
+  // d[4j + c] (c < 2) at (row g, col 8j + 2q + c), d[4j + 2 + c] at (row g + 8, same col).
+  const int lane = tid & 31, wrow = ((tid & 127) >> 5) * 16, g = lane >> 2, q = lane & 3;
+  float acc_hi[32], acc_ml[32];
+  double acc[32];
+#pragma unroll
+  for (int c = 0; c < 32; c++) { acc_hi[c] = 0.f; acc_ml[c] = 0.f; acc[c] = 0.0; }
+#pragma unroll 1
+  for (int ks = 0; ks < nk; ks++) {
+    const int s = ks % RW_STAGES;
+    sm90::mbar_wait(full(s), (ks / RW_STAGES) & 1);
+    const uint32_t st = base + s * RW_STAGE_BYTES;
+    const uint32_t d_hi = (st >> 4) & 0x3FFFu, d_b = ((st + RW_W_OFF + cw * 64 * 128) >> 4) & 0x3FFFu;
+    const uint32_t plane = RW_PLANE_BYTES >> 4;
+    const uint32_t ml_on = ks % RW_ML_STAGES != 0;  // 0: this stage starts a new (mid + lo) chain
+#pragma unroll
+    for (int c = 0; c < 32; c++) { sm90::fence_operand(acc_hi[c]); sm90::fence_operand(acc_ml[c]); }
+    sm90::wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {  // k16 steps: 32 bytes = 2 descriptor units along the swizzled row
+      const uint64_t b = sm90::sw128_desc_lo(d_b + 2 * kk);
+      wgmma_m64n64k16_bf16(acc_hi, sm90::sw128_desc_lo(d_hi + 2 * kk), b, kk > 0);
+      wgmma_m64n64k16_bf16(acc_ml, sm90::sw128_desc_lo(d_hi + plane + 2 * kk), b, kk > 0 || ml_on);
+      wgmma_m64n64k16_bf16(acc_ml, sm90::sw128_desc_lo(d_hi + 2 * plane + 2 * kk), b, 1);
+    }
+    sm90::wgmma_commit();
+    sm90::wgmma_wait<0>();
+#pragma unroll
+    for (int c = 0; c < 32; c++) { sm90::fence_operand(acc_hi[c]); sm90::fence_operand(acc_ml[c]); }
+    __syncwarp();
+    if (lane == 0) sm90::mbar_arrive(empty(s));
+    const bool promote_ml = (ks + 1) % RW_ML_STAGES == 0 || ks + 1 == nk;
+#pragma unroll
+    for (int c = 0; c < 32; c++) {
+      acc[c] += (double)acc_hi[c];
+      if (promote_ml) acc[c] += (double)acc_ml[c];
+    }
+  }
+#pragma unroll
+  for (int hh = 0; hh < 2; hh++) {
+    const int t = t0 + wrow + g + 8 * hh;
+    if (t >= T) continue;
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+      for (int c = 0; c < 2; c++) {
+        const int e = e0 + cw * 64 + 8 * j + 2 * q + c;
+        if (e >= n_out) continue;
+        const double v = acc[4 * j + 2 * hh + c];
+        if (gridDim.z == 1) logits[(size_t)t * n_out + e] = (float)v;
+        else partial[((size_t)blockIdx.z * T + t) * n_out + e] = v;
+      }
+  }
+#else
+  // The portable PTX image has no wgmma: NaN logits, which the certificate refuses, so every token takes the fp64 path.
+  for (int i = tid; i < RW_TOKENS * RW_EXPERTS; i += blockDim.x) {
+    const int t = t0 + i / RW_EXPERTS, e = e0 + i % RW_EXPERTS;
+    if (t >= T || e >= n_out) continue;
+    if (gridDim.z == 1) logits[(size_t)t * n_out + e] = __int_as_float(0x7fc00000);
+    else partial[((size_t)blockIdx.z * T + t) * n_out + e] = __longlong_as_double(0x7ff8000000000000LL);
+  }
+  if (blockIdx.x == 0)
+    for (int i = tid; i < RW_TOKENS; i += blockDim.x)
+      if (t0 + i < T) x_sq[(size_t)blockIdx.z * T + t0 + i] = 1.f;
+#endif
 }
 
 // The certificate's key bounds of one expert: the logit interval [l - d, l + d] rounded outwards, mapped through the

@@ -459,7 +459,7 @@ public final class GpuMoeEngine implements MoeEngine {
         lock.lock();
         try {
             requireOpen();
-            if (workspace == null || kernels.usesDecodePath(tokens) || kernels.routerKernel() != MoeRoute.Kernel.CERT) {
+            if (workspace == null || kernels.usesDecodePath(tokens) || !kernels.routerKernel().certified()) {
                 return -1;
             }
             stream.synchronize("router fallback count");

@@ -96,23 +96,27 @@ final class LayerKernels implements AutoCloseable {
             this.bf16Gemm1SkipPadding = s.bf16Gemm1SkipPadding();
             MoeRoute.Kernel router = s.routerKernel();
             DeviceBuffer bf16 = null, norms = null;
-            if (router == MoeRoute.Kernel.CERT || router == MoeRoute.Kernel.AUTO) {
+            if (router.certified() || router == MoeRoute.Kernel.AUTO) {
                 bf16 = Closeables.add(made, new DeviceBuffer(cx, "router (bf16)", weights.router.count(), 2));
                 norms = Closeables.add(made, DeviceBuffer.floats(cx, "router row norms", weights.routerRows));
                 long inexact = prepareCertified(cx, module, stream, weights, bf16, norms, c.hiddenSize());
-                if (inexact > 0 && router == MoeRoute.Kernel.CERT) {
-                    throw new MoeEngineException(GpuEngineSettings.ROUTER_KERNEL.key() + "=cert needs router weights that bf16 holds exactly"
+                if (inexact > 0 && router.certified()) {
+                    throw new MoeEngineException(GpuEngineSettings.ROUTER_KERNEL.key() + "=" + router.name().toLowerCase(java.util.Locale.ROOT) + " needs router weights that bf16 holds exactly"
                             + " (as checkpoints store them); layer " + layer + "'s router has " + inexact + " values that it does not: use auto or tc2w");
                 }
                 router = router.resolve(inexact == 0);
-                if (router != MoeRoute.Kernel.CERT) { // auto on a router bf16 does not hold: tc2w, without these
+                if (!router.certified()) { // auto on a router bf16 does not hold: tc2w, without these
                     made.remove(bf16);
                     made.remove(norms);
                     Closeables.closeAll(List.of(bf16, norms));
                 }
             }
-            this.routerBf16 = router == MoeRoute.Kernel.CERT ? bf16 : null;
-            this.routerNorms = router == MoeRoute.Kernel.CERT ? norms : null;
+            if (router == MoeRoute.Kernel.CERTWG && c.hiddenSize() % MoeRoute.CERTWG_K_STAGE != 0) {
+                throw new MoeEngineException(GpuEngineSettings.ROUTER_KERNEL.key() + "=certwg needs a hidden size that is a multiple of "
+                        + MoeRoute.CERTWG_K_STAGE + ", layer " + layer + " has " + c.hiddenSize() + ": use cert");
+            }
+            this.routerBf16 = router.certified() ? bf16 : null;
+            this.routerNorms = router.certified() ? norms : null;
             this.route = new MoeRoute(module, cx.multiprocessorCount(), router);
             if (router.wantsF64Weights()) {
                 this.routerWeights = Closeables.add(made, DeviceBuffer.doubles(cx, "router (fp64)", weights.router.count()));
@@ -213,7 +217,7 @@ final class LayerKernels implements AutoCloseable {
             enqueueSharedGemm1(ws, cap, sharedStream);
         }
         DeviceBuffer gates = c.sharedExpertGated() ? ws.sharedRowWeight : null;
-        if (route.kernel() == MoeRoute.Kernel.CERT) {
+        if (route.kernel().certified()) {
             MoeRoute.CertifiedBuffers cb = new MoeRoute.CertifiedBuffers(routerBf16, routerNorms, routerWeights, ws.routerSquares,
                     ws.routerFallbackTokens, ws.routerFallbackCount);
             route.certifiedLogits(stream, ws.x, cb, ws.logits, ws.routerPartial, ws.numTokens, cap, h, weights.routerRows);

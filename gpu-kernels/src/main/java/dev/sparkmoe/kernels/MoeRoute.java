@@ -34,6 +34,17 @@ public final class MoeRoute {
     /** Of moe_router_logits_bf16x3: 3 stages of fp32 x tiles (64 rows x 40) and bf16 router tiles (64 rows x 40). */
     static final int CERT_SMEM_BYTES = 3 * (64 * 40 * 4 + 64 * 40 * 2);
     /**
+     * Of moe_router_logits_bf16x3_wg: 4 stages of three bf16 x planes (64 rows x 128 B), a bf16 router tile (128 rows x
+     * 128 B) and the fp32 x tile (64 rows x 256 B), 1024 bytes of alignment slack and the mbarriers.
+     */
+    static final int CERTWG_SMEM_BYTES = 4 * (3 * 64 * 128 + 128 * 128 + 64 * 256) + 1024 + 64;
+    /** Tokens and experts of a moe_router_logits_bf16x3_wg CTA; its K stages are 64 wide. */
+    static final int CERTWG_TOKENS = 64, CERTWG_EXPERTS = 128;
+    /** Threads of a moe_router_logits_bf16x3_wg CTA: a producer and two consumer warpgroups (RW_THREADS). */
+    static final int CERTWG_THREADS = 384;
+    /** K per stage of moe_router_logits_bf16x3_wg: the hidden size must be a multiple of it. */
+    public static final int CERTWG_K_STAGE = 64;
+    /**
      * The certified router's error bound per logit, in units of ||x|| ||w||: 76 x 2^-23, above the (72 + 2.25) x 2^-23
      * (+ 0.2 % for the split terms' magnitudes) that its chains of BF16 MMAs with fp32 accumulation can lose
      * (moe_route_certified.cu).
@@ -71,6 +82,12 @@ public final class MoeRoute {
          * sums (and selection) for the tokens it cannot clear. Needs router weights that bf16 holds exactly.
          */
         CERT("moe_router_logits_bf16x3", CERT_SMEM_BYTES, true),
+        /**
+         * CERT's sums, certificate and fallback with the logits on warpgroup MMAs (session 13): 64x128 tiles, x split
+         * once per CTA by a producer warpgroup, two consumer warpgroups of wgmma m64n64k16. Needs a hidden size that is a
+         * multiple of 64.
+         */
+        CERTWG("moe_router_logits_bf16x3_wg", CERTWG_SMEM_BYTES, true),
         /** CERT when the layer's router weights are exact in bf16 (checkpoints store them so), else TC2W. */
         AUTO(null, 0, true);
 
@@ -84,11 +101,14 @@ public final class MoeRoute {
             this.f64Weights = f64Weights;
         }
 
-        /** The kernel of a {@code sparkmoe.gpu.routerKernel} value: auto, cert, simt, tc, tc2, tc2w, tc2o, tc3 or tc3k16. */
+        /** The kernel of a {@code sparkmoe.gpu.routerKernel} value: auto, cert, certwg, simt, tc, tc2, tc2w, tc2o, tc3 or tc3k16. */
         public static Kernel parse(String s) {
             for (Kernel k : values()) if (k.name().equalsIgnoreCase(s)) return k;
-            throw new IllegalArgumentException("router kernel must be auto, cert, simt, tc, tc2, tc2w, tc2o, tc3 or tc3k16, got '" + s + "'");
+            throw new IllegalArgumentException("router kernel must be auto, cert, certwg, simt, tc, tc2, tc2w, tc2o, tc3 or tc3k16, got '" + s + "'");
         }
+
+        /** The certified router's kernels (CERT, CERTWG): bf16 router copy, certificate, fp64 fallback. */
+        public boolean certified() { return this == CERT || this == CERTWG; }
 
         /** AUTO resolved for a layer whose router weights are ({@code bf16Exact}) or are not all exact in bf16. */
         public Kernel resolve(boolean bf16Exact) {
@@ -123,7 +143,7 @@ public final class MoeRoute {
         this.kernel = kernel;
         this.logits = module.function(kernel.function);
         this.topk = module.function("moe_route_topk");
-        boolean cert = kernel == Kernel.CERT;
+        boolean cert = kernel.certified();
         this.certTopk = cert ? module.function("moe_route_topk_certified") : null;
         this.listLogits = cert ? module.function("moe_router_logits_tc2w_list") : null;
         this.listReduce = cert ? module.function("moe_router_logits_reduce_list") : null;
@@ -165,6 +185,21 @@ public final class MoeRoute {
     private static int kPerSplit(int hidden, int splits) { return ceilDiv(ceilDiv(hidden, splits), 32) * 32; }
 
     /**
+     * K splits of the certified router's logits launch: CERT as TC2; CERTWG (64x128 tiles, one CTA per SM) split only
+     * while its tiles fill less than one wave, to at most one wave, each split a multiple of 64 and at least 256 of K.
+     */
+    public static int certifiedSplits(Kernel kernel, int tokenCapacity, int nOut, int hidden, int smCount) {
+        if (kernel != Kernel.CERTWG) return splits(Kernel.TC2, tokenCapacity, nOut, hidden, smCount);
+        int tiles = ceilDiv(nOut, CERTWG_EXPERTS) * ceilDiv(tokenCapacity, CERTWG_TOKENS);
+        int s = Math.max(1, Math.min(smCount / tiles, hidden / 256));
+        return ceilDiv(hidden, certwgKPerSplit(hidden, s));
+    }
+
+    private static int certwgKPerSplit(int hidden, int splits) {
+        return ceilDiv(ceilDiv(hidden, splits), CERTWG_K_STAGE) * CERTWG_K_STAGE;
+    }
+
+    /**
      * Doubles of the split-K partial sums buffer that serves every launch of every kernel on a device of {@code smCount}
      * SMs: a split launch has at most 2 x smCount 64x64 tiles (TC, TC2) or smCount 128x128 tiles (TC3, TC3K16), each split.
      */
@@ -179,7 +214,7 @@ public final class MoeRoute {
      */
     public void logits(CudaStream s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer out, DeviceBuffer partial, DeviceBuffer numTokens,
                        int tokenCapacity, int hidden, int nOut) {
-        if (kernel == Kernel.CERT) throw new IllegalStateException("the CERT router launches through certifiedLogits and certifiedTopk");
+        if (kernel.certified()) throw new IllegalStateException("the " + kernel + " router launches through certifiedLogits and certifiedTopk");
         Dim grid2 = Dim.of(ceilDiv(nOut, kernel.tile()), ceilDiv(tokenCapacity, kernel.tile()));
         if (w.elementBytes() != (kernel.wantsF64Weights() ? 8 : 4)) {
             throw new IllegalArgumentException("router kernel " + kernel + " needs " + (kernel.wantsF64Weights() ? "fp64" : "fp32")
@@ -235,24 +270,34 @@ public final class MoeRoute {
         return (long) tokenCapacity * ceilDiv(hidden, 256);
     }
 
-    /** The certified router's logits (CERT): fast BF16 tensor-core logits into {@code logitsBuf}, as {@link #logits}. */
+    /** The certified router's logits (CERT, CERTWG): fast BF16 tensor-core logits into {@code logitsBuf}, as {@link #logits}. */
     public void certifiedLogits(CudaStream s, DeviceBuffer x, CertifiedBuffers b, DeviceBuffer logitsBuf, DeviceBuffer partial,
                                 DeviceBuffer numTokens, int tokenCapacity, int hidden, int nOut) {
         requireCertified();
-        int splits = splits(Kernel.TC2, tokenCapacity, nOut, hidden, smCount);
+        int splits = certifiedSplits(kernel, tokenCapacity, nOut, hidden, smCount);
         if (b.xSquares().count() < (long) splits * tokenCapacity) {
             throw new IllegalArgumentException("'" + b.xSquares().name() + "' holds " + b.xSquares().count() + " floats, "
                     + splits + " x " + tokenCapacity + " needed");
         }
-        logits.launch(s, new Dim(ceilDiv(nOut, LOGIT_TILE), ceilDiv(tokenCapacity, LOGIT_TILE), splits), Dim.of(128), CERT_SMEM_BYTES,
-                x, b.routerBf16(), logitsBuf, partial, b.xSquares(), b.fallbackCount(), numTokens, hidden, nOut, kPerSplit(hidden, splits));
+        if (kernel == Kernel.CERTWG) {
+            if (hidden % CERTWG_K_STAGE != 0) {
+                throw new IllegalArgumentException("router kernel certwg needs a hidden size that is a multiple of " + CERTWG_K_STAGE
+                        + ", got " + hidden);
+            }
+            logits.launch(s, new Dim(ceilDiv(nOut, CERTWG_EXPERTS), ceilDiv(tokenCapacity, CERTWG_TOKENS), splits), Dim.of(CERTWG_THREADS),
+                    CERTWG_SMEM_BYTES, x, b.routerBf16(), logitsBuf, partial, b.xSquares(), b.fallbackCount(), numTokens, hidden, nOut,
+                    certwgKPerSplit(hidden, splits));
+        } else {
+            logits.launch(s, new Dim(ceilDiv(nOut, LOGIT_TILE), ceilDiv(tokenCapacity, LOGIT_TILE), splits), Dim.of(128), CERT_SMEM_BYTES,
+                    x, b.routerBf16(), logitsBuf, partial, b.xSquares(), b.fallbackCount(), numTokens, hidden, nOut, kPerSplit(hidden, splits));
+        }
         if (splits > 1) {
             reduce.launch(s, Dim.of(Math.max(1, ceilDiv((long) tokenCapacity * nOut, 256))), Dim.of(256), 0, partial, logitsBuf, numTokens, nOut, splits);
         }
     }
 
     /**
-     * The certified router's selection (CERT), after {@link #certifiedLogits}: top-k and weights per token with the
+     * The certified router's selection (CERT, CERTWG), after {@link #certifiedLogits}: top-k and weights per token with the
      * certificate; then, for the tokens it could not clear (listed in {@code b.fallbackTokens}, counted in
      * {@code b.fallbackCount}), TC2W's fp64 logits and the selection again. Other arguments as {@link #topk}.
      */
@@ -260,7 +305,7 @@ public final class MoeRoute {
                               DeviceBuffer partial, DeviceBuffer bias, DeviceBuffer topkExpert, DeviceBuffer topkWeight,
                               DeviceBuffer sharedRowWeight, DeviceBuffer numTokens, int tokenCapacity, int hidden, int nOut) {
         requireCertified();
-        int splits = splits(Kernel.TC2, tokenCapacity, nOut, hidden, smCount);
+        int splits = certifiedSplits(kernel, tokenCapacity, nOut, hidden, smCount);
         int smem = topkSmemBytes(c);
         Dim tokens = Dim.of(ceilDiv(tokenCapacity, ROUTE_WARPS));
         int gated = c.sharedExpertGated() ? 1 : 0, norm = c.normTopkProb() ? 1 : 0;
@@ -279,7 +324,7 @@ public final class MoeRoute {
     }
 
     private void requireCertified() {
-        if (kernel != Kernel.CERT) throw new IllegalStateException("the certified router's launches need the CERT kernel, this launcher has " + kernel);
+        if (!kernel.certified()) throw new IllegalStateException("the certified router's launches need CERT or CERTWG, this launcher has " + kernel);
     }
 
     /** Dynamic shared memory of the top-k kernels: keys and scores (fp32) and eligibility (byte) per expert and warp. */

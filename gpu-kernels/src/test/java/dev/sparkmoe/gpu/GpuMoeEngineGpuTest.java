@@ -644,6 +644,10 @@ class GpuMoeEngineGpuTest {
         }
     }
 
+    /** The certified router's logits kernels, and the one {@code auto} picks for a bf16-exact router. */
+    private static final List<String> CERTIFIED_KERNELS = List.of("cert", "certwg");
+    private static final String DEFAULT_CERTIFIED = "cert";
+
     /**
      * The certified router (the default for routers bf16 holds exactly) chooses the experts the fp64 router (tc2w)
      * chooses for every token: with fp32 expert outputs (bf16 ones would turn the weights' ~1e-7 differences into
@@ -659,31 +663,38 @@ class GpuMoeEngineGpuTest {
             int h = w.config().hiddenSize();
             for (int t : preset.startsWith("mid") ? new int[] {100, 4096} : new int[] {1500}) {
                 float[] x = TensorChecks.randomNormal(TensorChecks.freshSeed(), t * h, 1.0);
-                float[] exact, cert, again;
+                float[] exact;
                 String y = GpuEngineSettings.EXPERT_OUTPUT_PRECISION.key();
                 try (MoeEngine gpu = openWith(Map.of(GpuEngineSettings.ROUTER_KERNEL.key(), "tc2w", y, "fp32"), w, Precision.NATIVE)) {
                     exact = gpu.forward(x, t);
                 }
                 try (MoeEngine gpu = openWith(y, "fp32", w, Precision.NATIVE)) {
-                    assertTrue(gpu.deviceDescription().contains("router logits cert,"), gpu.deviceDescription());
-                    cert = TensorChecks.poisoned(t * h);
-                    gpu.forward(x, t, cert);
-                    again = gpu.forward(x, t);
+                    assertTrue(gpu.deviceDescription().contains("router logits " + DEFAULT_CERTIFIED + ","), gpu.deviceDescription());
                 }
-                TensorChecks.assertAllWritten(cert, h, preset + " certified router");
-                assertArrayEquals(cert, again, preset + " T=" + t + ": the certified router's layer is not bitwise repeatable");
-                double worst = 0;
-                for (int i = 0; i < t; i++) {
-                    double d = 0, r = 0;
-                    for (int j = 0; j < h; j++) {
-                        double a = cert[i * h + j], b = exact[i * h + j];
-                        d += (a - b) * (a - b);
-                        r += b * b;
+                for (String kernel : CERTIFIED_KERNELS) {
+                    float[] cert, again;
+                    try (MoeEngine gpu = openWith(Map.of(GpuEngineSettings.ROUTER_KERNEL.key(), kernel, y, "fp32"), w, Precision.NATIVE)) {
+                        assertTrue(gpu.deviceDescription().contains("router logits " + kernel + ","), gpu.deviceDescription());
+                        cert = TensorChecks.poisoned(t * h);
+                        gpu.forward(x, t, cert);
+                        again = gpu.forward(x, t);
                     }
-                    worst = Math.max(worst, Math.sqrt(d / Math.max(r, 1e-30)));
+                    String what = preset + " T=" + t + " " + kernel;
+                    TensorChecks.assertAllWritten(cert, h, what + " certified router");
+                    assertArrayEquals(cert, again, what + ": the certified router's layer is not bitwise repeatable");
+                    double worst = 0;
+                    for (int i = 0; i < t; i++) {
+                        double d = 0, r = 0;
+                        for (int j = 0; j < h; j++) {
+                            double a = cert[i * h + j], b = exact[i * h + j];
+                            d += (a - b) * (a - b);
+                            r += b * b;
+                        }
+                        worst = Math.max(worst, Math.sqrt(d / Math.max(r, 1e-30)));
+                    }
+                    System.out.printf("[router %s] %s T=%d: worst token's relative difference from the fp64 router %.2e%n", kernel, preset, t, worst);
+                    assertTrue(worst <= 1e-4, what + ": a token's output moved by " + worst + " - a different choice of experts");
                 }
-                System.out.printf("[router cert] %s T=%d: worst token's relative difference from the fp64 router %.2e%n", preset, t, worst);
-                assertTrue(worst <= 1e-4, preset + " T=" + t + ": a token's output moved by " + worst + " - a different choice of experts");
             }
         }
     }
@@ -707,31 +718,34 @@ class GpuMoeEngineGpuTest {
                 long seed = TensorChecks.freshSeed();
                 float[] x = TensorChecks.randomNormal(seed, t * h, 1.0);
                 if (spread) for (int i = 0; i < t; i++) for (int k = 0; k < h; k += 97) x[i * h + k] *= 1000f;
-                float[] exact, fast;
+                float[] exact;
                 try (GpuMoeEngine gpu = (GpuMoeEngine) openWith(GpuEngineSettings.ROUTER_KERNEL.key(), "tc2w", w, Precision.NATIVE)) {
                     gpu.forward(x, t);
                     exact = gpu.lastRouterLogits(t);
                 }
-                try (GpuMoeEngine gpu = (GpuMoeEngine) GpuMoeEngine.open(w, Precision.NATIVE, 0)) {
-                    assertTrue(gpu.deviceDescription().contains("router logits cert,"), gpu.deviceDescription());
-                    gpu.forward(x, t);
-                    fast = gpu.lastRouterLogits(t);
-                }
-                double worst = 0;
-                int rows = exact.length / t;
-                for (int i = 0; i < t; i++) {
-                    double xn = 0;
-                    for (int k = 0; k < h; k++) xn += (double) x[i * h + k] * x[i * h + k];
-                    for (int j = 0; j < e; j++) {
-                        double l = exact[i * rows + j], f = fast[i * rows + j];
-                        double rounding = 2 * Math.ulp((float) Math.max(Math.abs(l), Math.abs(f)));
-                        double bound = dev.sparkmoe.kernels.MoeRoute.CERT_BOUND_SCALE * Math.sqrt(xn * wNorm[j]);
-                        worst = Math.max(worst, Math.max(0, Math.abs(f - l) - rounding) / bound);
+                for (String kernel : CERTIFIED_KERNELS) {
+                    float[] fast;
+                    try (GpuMoeEngine gpu = (GpuMoeEngine) openWith(GpuEngineSettings.ROUTER_KERNEL.key(), kernel, w, Precision.NATIVE)) {
+                        assertTrue(gpu.deviceDescription().contains("router logits " + kernel + ","), gpu.deviceDescription());
+                        gpu.forward(x, t);
+                        fast = gpu.lastRouterLogits(t);
                     }
+                    double worst = 0;
+                    int rows = exact.length / t;
+                    for (int i = 0; i < t; i++) {
+                        double xn = 0;
+                        for (int k = 0; k < h; k++) xn += (double) x[i * h + k] * x[i * h + k];
+                        for (int j = 0; j < e; j++) {
+                            double l = exact[i * rows + j], f = fast[i * rows + j];
+                            double rounding = 2 * Math.ulp((float) Math.max(Math.abs(l), Math.abs(f)));
+                            double bound = dev.sparkmoe.kernels.MoeRoute.CERT_BOUND_SCALE * Math.sqrt(xn * wNorm[j]);
+                            worst = Math.max(worst, Math.max(0, Math.abs(f - l) - rounding) / bound);
+                        }
+                    }
+                    System.out.printf("[router %s] %s T=%d%s: worst fast-logit error %.2e of the certificate's bound (seed %d)%n",
+                            kernel, preset, t, spread ? " (channels x1000)" : "", worst, seed);
+                    assertTrue(worst < 1, preset + " " + kernel + (spread ? " spread" : "") + ": a fast logit left the certificate's bound: " + worst);
                 }
-                System.out.printf("[router cert] %s T=%d%s: worst fast-logit error %.2e of the certificate's bound (seed %d)%n",
-                        preset, t, spread ? " (channels x1000)" : "", worst, seed);
-                assertTrue(worst < 1, preset + (spread ? " spread" : "") + ": a fast logit left the certificate's bound: " + worst);
             }
         }
     }
@@ -752,19 +766,22 @@ class GpuMoeEngineGpuTest {
             MoeLayerWeights w = withRouter(base, r);
             int t = 777;
             float[] x = TensorChecks.randomNormal(TensorChecks.freshSeed(), t * h, 1.0);
-            float[] exact, cert;
+            float[] exact;
             try (MoeEngine gpu = openWith(GpuEngineSettings.ROUTER_KERNEL.key(), "tc2w", w, Precision.NATIVE)) {
                 exact = gpu.forward(x, t);
             }
-            try (MoeEngine gpu = openWith(GpuEngineSettings.ROUTER_KERNEL.key(), "cert", w, Precision.NATIVE);
-                 MoeEngine cpu = new CpuMoeEngine(w, Precision.NATIVE, 0)) {
-                cert = TensorChecks.poisoned(t * h);
-                gpu.forward(x, t, cert);
-                double err = TensorChecks.relativeError(cert, cpu.forward(x, t));
-                System.out.printf("[router cert] %s T=%d all ties: bitwise tc2w's layer, rel.err vs cpu %.3e%n", preset, t, err);
-                assertTrue(err <= TOL_NATIVE, preset + " all ties: relative error " + err);
+            for (String kernel : CERTIFIED_KERNELS) {
+                float[] cert;
+                try (MoeEngine gpu = openWith(GpuEngineSettings.ROUTER_KERNEL.key(), kernel, w, Precision.NATIVE);
+                     MoeEngine cpu = new CpuMoeEngine(w, Precision.NATIVE, 0)) {
+                    cert = TensorChecks.poisoned(t * h);
+                    gpu.forward(x, t, cert);
+                    double err = TensorChecks.relativeError(cert, cpu.forward(x, t));
+                    System.out.printf("[router %s] %s T=%d all ties: bitwise tc2w's layer, rel.err vs cpu %.3e%n", kernel, preset, t, err);
+                    assertTrue(err <= TOL_NATIVE, preset + " " + kernel + " all ties: relative error " + err);
+                }
+                assertArrayEquals(exact, cert, preset + " " + kernel + ": with every token uncertified the layer must be tc2w's");
             }
-            assertArrayEquals(exact, cert, preset + ": with every token uncertified the layer must be tc2w's");
         }
     }
 

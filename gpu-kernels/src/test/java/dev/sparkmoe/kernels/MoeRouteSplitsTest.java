@@ -75,7 +75,7 @@ class MoeRouteSplitsTest {
         assertTrue(MoeRoute.certifiedSquareFloats(16, 7168) >= (long) MoeRoute.splits(MoeRoute.Kernel.TC2, 16, 256, 7168, 132) * 16);
         IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> MoeRoute.Kernel.parse("dmma"));
-        assertTrue(e.getMessage().contains("simt, tc, tc2, tc2w, tc2o, tc3 or tc3k16") && e.getMessage().contains("dmma"), e.getMessage());
+        assertTrue(e.getMessage().contains("certwg, simt, tc, tc2, tc2w, tc2o, tc3 or tc3k16") && e.getMessage().contains("dmma"), e.getMessage());
         // shared memory of tc2: 3 stages of fp64 w and fp32 x tiles plus one fp64 x tile, 64 rows x 36 each
         assertEquals(101376, MoeRoute.TC2_SMEM_BYTES);
         // tc2o: 2 stages, so three CTAs (plus 1 KiB reserved each) fit the 228 KiB of an SM
@@ -85,5 +85,37 @@ class MoeRouteSplitsTest {
         // per-block limit is 227 KiB
         assertEquals(200704, MoeRoute.TC3_SMEM_BYTES);
         assertTrue(MoeRoute.TC3_SMEM_BYTES <= 227 * 1024);
+    }
+
+    @Test
+    void theWarpgroupCertifiedRouterSplitsKInStagesOfSixtyFourWithinOneWave() {
+        assertEquals(MoeRoute.Kernel.CERTWG, MoeRoute.Kernel.parse("CertWG"));
+        assertTrue(MoeRoute.Kernel.CERTWG.certified() && MoeRoute.Kernel.CERT.certified() && !MoeRoute.Kernel.TC2W.certified()
+                && !MoeRoute.Kernel.AUTO.certified());
+        assertTrue(MoeRoute.Kernel.CERTWG.wantsF64Weights(), "its fp64 fallback reads tc2w's fp64 router copy");
+        // 4 stages of three 8 KiB x planes, a 16 KiB router tile and a 16 KiB fp32 x tile, alignment slack and barriers:
+        // within Hopper's 227 KiB per block
+        assertEquals(230464, MoeRoute.CERTWG_SMEM_BYTES);
+        assertTrue(MoeRoute.CERTWG_SMEM_BYTES <= 227 * 1024);
+        // DeepSeek-V3 at 4096 tokens: 2 x 64 tiles of 64 tokens x 128 experts fill 132 SMs once - no split
+        assertEquals(1, MoeRoute.certifiedSplits(MoeRoute.Kernel.CERTWG, 4096, 256, 7168, 132));
+        // 512 tokens: 16 tiles, 8 splits of 896 (14 stages of 64)
+        assertEquals(8, MoeRoute.certifiedSplits(MoeRoute.Kernel.CERTWG, 512, 256, 7168, 132));
+        // CERT keeps TC2's splits
+        assertEquals(MoeRoute.splits(MoeRoute.Kernel.TC2, 512, 256, 7168, 132),
+                MoeRoute.certifiedSplits(MoeRoute.Kernel.CERT, 512, 256, 7168, 132));
+        for (int cap : new int[] {1, 17, 100, 512, 1000, 4096, 32768}) {
+            for (int nOut : new int[] {8, 9, 16, 128, 256, 257}) {
+                for (int hidden : new int[] {256, 1024, 2048, 4096, 7168}) {
+                    int s = MoeRoute.certifiedSplits(MoeRoute.Kernel.CERTWG, cap, nOut, hidden, 132);
+                    String at = cap + " tokens, " + nOut + " outputs, hidden " + hidden + ": " + s + " splits";
+                    // every split non-empty (the kernel's K range is s x a multiple of 64 that covers hidden)
+                    int kps = ((hidden + s - 1) / s + 63) / 64 * 64;
+                    assertTrue((long) (s - 1) * kps < hidden && (long) s * kps >= hidden, at);
+                    assertTrue(MoeRoute.certifiedSquareFloats(cap, hidden) >= (long) s * cap, at);
+                    if (s > 1) assertTrue((long) s * cap * nOut <= MoeRoute.partialDoubles(132), at);
+                }
+            }
+        }
     }
 }
