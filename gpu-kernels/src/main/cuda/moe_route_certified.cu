@@ -261,21 +261,25 @@ extern "C" __global__ void __launch_bounds__(RW_THREADS, 1) moe_router_logits_bf
     for (int ks = 0; ks < nk; ks++) {
       asm volatile("cp.async.wait_group %0;" :: "n"(RW_LOOKAHEAD - 1) : "memory");  // this thread's copies of stage ks
       const int s = ks % RW_STAGES;
-      const uint32_t st = base + s * RW_STAGE_BYTES;
       const float* xs = (const float*)(gbase + s * RW_STAGE_BYTES + RW_X_OFF) + r * RW_KS;
+      unsigned char* const planes = gbase + s * RW_STAGE_BYTES;
+      // All eight chunks loaded first and the planes stored with plain stores, so that the loads, the splits' dependent
+      // chains and the stores of different chunks overlap (one producer warp per scheduler hides no latency otherwise).
+      float4 v[8];
+#pragma unroll
+      for (int i = 0; i < 8; i++) v[i] = *(const float4*)(xs + 4 * ((h + 2 * i) ^ ((r & 3) << 1)));
 #pragma unroll
       for (int i = 0; i < 8; i++) {
-        const int c = h + 2 * i;
-        const float4 v = *(const float4*)(xs + 4 * (c ^ ((r & 3) << 1)));
-        sq = fmaf(v.x, v.x, sq); sq = fmaf(v.y, v.y, sq); sq = fmaf(v.z, v.z, sq); sq = fmaf(v.w, v.w, sq);
-        unsigned hi0, mid0, lo0, hi1, mid1, lo1;
-        rf_split(make_float2(v.x, v.y), hi0, mid0, lo0);
-        rf_split(make_float2(v.z, v.w), hi1, mid1, lo1);
-        // bf16 k = 4c .. 4c + 3 of row r: bytes 8c.. of its 128, i.e. half h of 16-byte chunk i, swizzled with r & 7
-        const uint32_t off = st + r * 128 + ((i ^ (r & 7)) << 4) + (h << 3);
-        asm volatile("st.shared.v2.b32 [%0], {%1, %2};" :: "r"(off), "r"(hi0), "r"(hi1) : "memory");
-        asm volatile("st.shared.v2.b32 [%0], {%1, %2};" :: "r"(off + RW_PLANE_BYTES), "r"(mid0), "r"(mid1) : "memory");
-        asm volatile("st.shared.v2.b32 [%0], {%1, %2};" :: "r"(off + 2 * RW_PLANE_BYTES), "r"(lo0), "r"(lo1) : "memory");
+        sq = fmaf(v[i].x, v[i].x, sq); sq = fmaf(v[i].y, v[i].y, sq); sq = fmaf(v[i].z, v[i].z, sq); sq = fmaf(v[i].w, v[i].w, sq);
+        uint2 hi, mid, lo;
+        rf_split(make_float2(v[i].x, v[i].y), hi.x, mid.x, lo.x);
+        rf_split(make_float2(v[i].z, v[i].w), hi.y, mid.y, lo.y);
+        // bf16 k = 4c .. 4c + 3 (c = h + 2i) of row r: bytes 8c.. of its 128, i.e. half h of 16-byte chunk i, swizzled
+        // with r & 7
+        const uint32_t off = r * 128 + ((i ^ (r & 7)) << 4) + (h << 3);
+        *(uint2*)(planes + off) = hi;
+        *(uint2*)(planes + off + RW_PLANE_BYTES) = mid;
+        *(uint2*)(planes + off + 2 * RW_PLANE_BYTES) = lo;
       }
       sm90::fence_proxy_async_smem();  // the planes' stores and this thread's landed copies, before the MMAs read them
       sm90::mbar_arrive(full(s));

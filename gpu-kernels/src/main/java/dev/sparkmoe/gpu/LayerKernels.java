@@ -104,7 +104,7 @@ final class LayerKernels implements AutoCloseable {
                     throw new MoeEngineException(GpuEngineSettings.ROUTER_KERNEL.key() + "=" + router.name().toLowerCase(java.util.Locale.ROOT) + " needs router weights that bf16 holds exactly"
                             + " (as checkpoints store them); layer " + layer + "'s router has " + inexact + " values that it does not: use auto or tc2w");
                 }
-                router = router.resolve(inexact == 0);
+                router = router.resolve(inexact == 0, c.hiddenSize());
                 if (!router.certified()) { // auto on a router bf16 does not hold: tc2w, without these
                     made.remove(bf16);
                     made.remove(norms);

@@ -88,7 +88,10 @@ public final class MoeRoute {
          * multiple of 64.
          */
         CERTWG("moe_router_logits_bf16x3_wg", CERTWG_SMEM_BYTES, true),
-        /** CERT when the layer's router weights are exact in bf16 (checkpoints store them so), else TC2W. */
+        /**
+         * CERTWG when the layer's router weights are exact in bf16 (checkpoints store them so) and the hidden size a
+         * multiple of 64, CERT for other hidden sizes, else TC2W.
+         */
         AUTO(null, 0, true);
 
         final String function;
@@ -110,9 +113,14 @@ public final class MoeRoute {
         /** The certified router's kernels (CERT, CERTWG): bf16 router copy, certificate, fp64 fallback. */
         public boolean certified() { return this == CERT || this == CERTWG; }
 
-        /** AUTO resolved for a layer whose router weights are ({@code bf16Exact}) or are not all exact in bf16. */
-        public Kernel resolve(boolean bf16Exact) {
-            return this != AUTO ? this : bf16Exact ? CERT : TC2W;
+        /**
+         * AUTO resolved for a layer whose router weights are ({@code bf16Exact}) or are not all exact in bf16, of the
+         * given hidden size.
+         */
+        public Kernel resolve(boolean bf16Exact, int hidden) {
+            if (this != AUTO) return this;
+            if (!bf16Exact) return TC2W;
+            return hidden % CERTWG_K_STAGE == 0 ? CERTWG : CERT;
         }
 
         /** Whether {@link #logits} takes the router weights in fp64. */

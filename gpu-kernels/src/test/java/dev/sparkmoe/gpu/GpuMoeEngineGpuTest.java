@@ -646,7 +646,7 @@ class GpuMoeEngineGpuTest {
 
     /** The certified router's logits kernels, and the one {@code auto} picks for a bf16-exact router. */
     private static final List<String> CERTIFIED_KERNELS = List.of("cert", "certwg");
-    private static final String DEFAULT_CERTIFIED = "cert";
+    private static final String DEFAULT_CERTIFIED = "certwg";
 
     /**
      * The certified router (the default for routers bf16 holds exactly) chooses the experts the fp64 router (tc2w)

@@ -60,12 +60,15 @@ class MoeRouteSplitsTest {
                 && MoeRoute.Kernel.TC3K16.wantsF64Weights() && MoeRoute.Kernel.TC2W.wantsF64Weights()
                 && MoeRoute.Kernel.TC2O.wantsF64Weights());
         assertTrue(!MoeRoute.Kernel.TC.wantsF64Weights() && !MoeRoute.Kernel.SIMT.wantsF64Weights());
-        // the certified router: auto picks it for routers bf16 holds exactly, tc2w otherwise; its fp64 fallback is tc2w's
+        // the certified router: auto picks it (certwg where the hidden size allows) for routers bf16 holds exactly, tc2w
+        // otherwise; its fp64 fallback is tc2w's
         assertEquals(MoeRoute.Kernel.CERT, MoeRoute.Kernel.parse("cert"));
         assertEquals(MoeRoute.Kernel.AUTO, MoeRoute.Kernel.parse("Auto"));
-        assertEquals(MoeRoute.Kernel.CERT, MoeRoute.Kernel.AUTO.resolve(true));
-        assertEquals(MoeRoute.Kernel.TC2W, MoeRoute.Kernel.AUTO.resolve(false));
-        assertEquals(MoeRoute.Kernel.TC3, MoeRoute.Kernel.TC3.resolve(true));
+        assertEquals(MoeRoute.Kernel.CERTWG, MoeRoute.Kernel.AUTO.resolve(true, 7168));
+        assertEquals(MoeRoute.Kernel.CERT, MoeRoute.Kernel.AUTO.resolve(true, 7168 + 32));
+        assertEquals(MoeRoute.Kernel.TC2W, MoeRoute.Kernel.AUTO.resolve(false, 7168));
+        assertEquals(MoeRoute.Kernel.TC3, MoeRoute.Kernel.TC3.resolve(true, 7168));
+        assertEquals(MoeRoute.Kernel.CERT, MoeRoute.Kernel.CERT.resolve(true, 7168));
         assertTrue(MoeRoute.Kernel.CERT.wantsF64Weights());
         // 3 stages of fp32 x (64 rows x 40) and bf16 router rows (64 x 40): three CTAs per SM
         assertEquals(46080, MoeRoute.CERT_SMEM_BYTES);
