@@ -1,6 +1,7 @@
-// The certified router (routerKernel "cert"): router logits on the BF16 tensor cores, a per-token certificate that the
-// CPU engine's choice of experts cannot differ from the one made on them, and the fp64 path (moe_route.cu's tc2w)
-// for the tokens it cannot clear. It needs router weights that are exact in bf16 (checkpoints store them so).
+// The certified router (routerKernel "cert", and "certwg" for its warpgroup-MMA logits kernel further down): router
+// logits on the BF16 tensor cores, a per-token certificate that the CPU engine's choice of experts cannot differ from
+// the one made on them, and the fp64 path (moe_route.cu's tc2w) for the tokens it cannot clear. It needs router weights
+// that are exact in bf16 (checkpoints store them so).
 //
 // Logits. x (fp32) is split exactly into three bf16 terms, x = hi + mid + lo (round-to-nearest leaves at most 16, then
 // 8 significant bits), so every product with a bf16 router weight is exact in fp32. Each mma.sync m16n8k16 adds 16

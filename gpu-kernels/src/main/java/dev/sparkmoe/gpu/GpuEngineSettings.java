@@ -31,8 +31,9 @@ public final class GpuEngineSettings {
             128);
 
     public static final Setting<String> ROUTER_KERNEL = Settings.stringSetting("sparkmoe.gpu.routerKernel",
-            "Router logits kernel: auto (default: certwg when the layer's router weights are exact in bf16, as checkpoints store "
-                    + "them, and the hidden size is a multiple of 64; cert for other hidden sizes; else tc2w), cert (session 12: logits on the BF16 tensor cores - x split exactly into three bf16 terms, "
+            "Router logits kernel: auto (default: certwg when the layer's router weights are exact in bf16, as checkpoints "
+                    + "store them, and the hidden size is a multiple of 64; cert for other hidden sizes; else tc2w), cert "
+                    + "(session 12: logits on the BF16 tensor cores - x split exactly into three bf16 terms, "
                     + "products exact, fp32 sums promoted to fp64 every 64 of K - then per token a certificate that no logit error "
                     + "within the bound 76 x 2^-23 ||x|| ||w|| can change the CPU's choice of groups and experts; the tokens it cannot "
                     + "clear (near ties) are routed again from tc2w's fp64 logits, so the chosen experts are the CPU's; routing "

@@ -101,8 +101,9 @@ final class LayerKernels implements AutoCloseable {
                 norms = Closeables.add(made, DeviceBuffer.floats(cx, "router row norms", weights.routerRows));
                 long inexact = prepareCertified(cx, module, stream, weights, bf16, norms, c.hiddenSize());
                 if (inexact > 0 && router.certified()) {
-                    throw new MoeEngineException(GpuEngineSettings.ROUTER_KERNEL.key() + "=" + router.name().toLowerCase(java.util.Locale.ROOT) + " needs router weights that bf16 holds exactly"
-                            + " (as checkpoints store them); layer " + layer + "'s router has " + inexact + " values that it does not: use auto or tc2w");
+                    throw new MoeEngineException(GpuEngineSettings.ROUTER_KERNEL.key() + "=" + router.name().toLowerCase(java.util.Locale.ROOT)
+                            + " needs router weights that bf16 holds exactly (as checkpoints store them); layer " + layer + "'s router has "
+                            + inexact + " values that it does not: use auto or tc2w");
                 }
                 router = router.resolve(inexact == 0, c.hiddenSize());
                 if (!router.certified()) { // auto on a router bf16 does not hold: tc2w, without these
