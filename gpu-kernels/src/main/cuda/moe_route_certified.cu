@@ -186,7 +186,8 @@ extern "C" __global__ void __launch_bounds__(128, 3) moe_router_logits_bf16x3(
 // the router tile from shared memory. Chains and promotions are moe_router_logits_bf16x3's - hi's fp32 accumulator
 // promoted into fp64 every 4 MMAs (one stage), (mid + lo)'s every 32 (four stages) - so the certificate's bound holds
 // unchanged. Each consumer awaits its stage's MMAs before promoting (ptxas serializes the MMAs of a form that reads
-// one accumulator while the next stage's MMAs are in flight); the two consumers' MMAs overlap each other's promotions.
+// one accumulator while the next stage's MMAs are in flight; making the two consumers take turns, so that one promotes
+// while the other multiplies, measured no faster - session 13, call g).
 // Needs H and k_per_split multiples of 64.
 #define RW_TOKENS 64
 #define RW_EXPERTS 128

@@ -449,10 +449,9 @@ public final class GpuMoeEngine implements MoeEngine {
         }
     }
 
-    /** Tokens routed to each expert in the last launch (read back from the device; for benchmarks and diagnostics). */
     /**
      * Diagnostics: how many tokens of the last call, which had {@code tokens} tokens, the certified router
-     * ({@code sparkmoe.gpu.routerKernel} cert) could not certify and routed again from fp64 logits; -1 when such a call
+     * ({@code sparkmoe.gpu.routerKernel} cert or certwg) could not certify and routed again from fp64 logits; -1 when such a call
      * does not route through it (another router kernel, or the small-batch path). Waits for the engine's stream.
      */
     public int lastRouterFallbackTokens(int tokens) {
@@ -481,14 +480,15 @@ public final class GpuMoeEngine implements MoeEngine {
             requireOpen();
             if (workspace == null || kernels.usesDecodePath(tokens)) throw new IllegalStateException("no grouped-path call of " + tokens + " tokens");
             stream.synchronize("router logits");
-            float[] all = new float[Math.toIntExact(workspace.logits.count())];
-            workspace.logits.download(all);
-            return java.util.Arrays.copyOf(all, tokens * weights.routerRows);
+            float[] logits = new float[Math.multiplyExact(tokens, weights.routerRows)];
+            workspace.logits.download(logits);  // the buffer's first rows
+            return logits;
         } finally {
             lock.unlock();
         }
     }
 
+    /** Tokens routed to each expert in the last launch (read back from the device; for benchmarks and diagnostics). */
     public int[] lastExpertCounts() {
         lock.lock();
         try {

@@ -35,7 +35,7 @@ public final class MoeRoute {
     static final int CERT_SMEM_BYTES = 3 * (64 * 40 * 4 + 64 * 40 * 2);
     /**
      * Of moe_router_logits_bf16x3_wg: 4 stages of three bf16 x planes (64 rows x 128 B), a bf16 router tile (128 rows x
-     * 128 B) and the fp32 x tile (64 rows x 256 B), 1024 bytes of alignment slack and the mbarriers.
+     * 128 B) and the fp32 x tile (64 rows x 256 B), 1024 bytes of alignment slack and the mbarriers (RW_SMEM_BYTES).
      */
     static final int CERTWG_SMEM_BYTES = 4 * (3 * 64 * 128 + 128 * 128 + 64 * 256) + 1024 + 64;
     /** Tokens and experts of a moe_router_logits_bf16x3_wg CTA; its K stages are 64 wide. */
