@@ -67,7 +67,7 @@ TILES = {
     # v5 (session 4): warp-uniform descriptor arithmetic (_m128u: the 128-row tile, _u: the 64-row tile) and _m128u with
     # the e4m3 output staged in shared memory + one bulk store per warpgroup (_m128us, GEMM1 only)
     "grouped_gemm1_swiglu_fp8_m128u": (128, 256, 4, 1),
-    "grouped_gemm2_fp8_m128u": (128, 256, 4, 1),
+    "grouped_gemm2_fp8_m128u": (128, 256, 3, 1),  # 3 stages since session 14 (4 before: _m128u4)
     "grouped_gemm1_swiglu_fp8_u": (64, 256, 5, 1),
     "grouped_gemm2_fp8_u": (64, 256, 5, 1),
     "grouped_gemm1_swiglu_fp8_m128us": (128, 256, 4, 1),
@@ -101,11 +101,16 @@ TILES = {
     # and with the halves loop as it is, A from registers (Tile::kRegAHalves)
     "grouped_gemm1_swiglu_fp8_m128usu2dr": (128, 256, 4, 1),
     "grouped_gemm2_fp8_m128ur_ybf16": (128, 256, 4, 1),
+    # session 14 (lead): the 128-row GEMM2 tile with its former 4 stages (_m128u4; _m128u has 3 since), and with its
+    # bf16 Y staged in shared memory and stored by one bulk copy per row (_m128uy; Tile kStagedStore 2)
+    "grouped_gemm2_fp8_m128u4_ybf16": (128, 256, 4, 1),
+    "grouped_gemm2_fp8_m128uy_ybf16": (128, 256, 3, 1),
+    "grouped_gemm1_swiglu_fp8_m128usu2d3": (128, 256, 3, 1),  # the production GEMM1 tile _m128usu2d with 3 stages
 }
 DYNAMIC = {"grouped_gemm1_swiglu_bf16_d", "grouped_gemm2_bf16_d", "grouped_gemm1_swiglu_fp8_m128usu2d", "grouped_gemm2_fp8_ud",
            "grouped_gemm1_swiglu_fp8_m128usu2gd", "grouped_gemm1_swiglu_fp8_m128usu2dc",
            "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl", "grouped_gemm1_swiglu_fp8_m128usu2dq",
-           "grouped_gemm1_swiglu_fp8_m128usu2dr"}
+           "grouped_gemm1_swiglu_fp8_m128usu2dr", "grouped_gemm1_swiglu_fp8_m128usu2d3"}
 # GEMM2's bf16-Y forms (the *_ybf16 entry points: the layer's default Y store, sparkmoe.gpu.expertOutputPrecision=auto):
 # the same tiles, Y allocated as bf16 by gemm2_launcher
 YBF16 = ("grouped_gemm2_bf16", "grouped_gemm2_bf16_n128", "grouped_gemm2_bf16_u", "grouped_gemm2_bf16_d", "grouped_gemm2_fp8",
@@ -124,16 +129,19 @@ STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grou
                                         "grouped_gemm1_swiglu_fp8_m128usu2gd", "grouped_gemm1_swiglu_fp8_m128usu2dc",
                                         "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl",
                                         "grouped_gemm1_swiglu_fp8_m128usu2dq", "grouped_gemm1_swiglu_fp8_m128usu2dr")}
+STAGED_OUT["grouped_gemm1_swiglu_fp8_m128usu2d3"] = 2 * 64 * 128
+STAGED_OUT["grouped_gemm2_fp8_m128uy_ybf16"] = 2 * 64 * (256 * 2 + 16)  # bf16 Y rows padded by 16 bytes
 # the FP8 variants the session-3 benches compare with the production kernel (suffixes)
 V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2", "m128usu2h",
       "m128usu2d", "ud", "d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g", "m128usu2dc",
       "m128usu2dcn", "m128usu2dcl", "u_ybf16", "m128u_ybf16", "m128usu2dq", "m128uq_ybf16", "m128usu2dr",
-      "m128ur_ybf16")
-GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud", "u_ybf16", "m128u_ybf16", "m128uq_ybf16", "m128ur_ybf16")
+      "m128ur_ybf16", "m128u4_ybf16", "m128uy_ybf16", "m128usu2d3")
+GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud", "u_ybf16", "m128u_ybf16", "m128uq_ybf16", "m128ur_ybf16", "m128u4_ybf16",
+              "m128uy_ybf16")
 BF16_VARIANTS = ("u", "d", "g")  # V4 tags that also exist for the BF16 kernels
 BF16_ONLY = ("d", "g")
 GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g",
-              "m128usu2dc", "m128usu2dcn", "m128usu2dcl", "m128usu2dq", "m128usu2dr")
+              "m128usu2dc", "m128usu2dcn", "m128usu2dcl", "m128usu2dq", "m128usu2dr", "m128usu2d3")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (--cluster-grid / sweep; else each kernel's occupancy query)
 DEV = torch.device("cuda")
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream

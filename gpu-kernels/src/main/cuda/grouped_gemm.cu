@@ -157,7 +157,9 @@ using TileDownFp8PrefetchStagger = moe_sched::Tile<64, 256, 5, true, 1, 4, true,
 // v5 (session 4): the same tiles with warp-uniform descriptor arithmetic (Tile::kUniform): _m128u = _m128, _u = the
 // 64-row tile (v3.3)
 using TileSwiGLUFp8M128Uniform = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true>;
-using TileDownFp8M128Uniform = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true>;
+// (GEMM2's _m128u: 3 stages since session 14 - 1.5-2.4 % faster than 4 on the issue's down shape and the DeepSeek-V3
+// layer's down GEMMs, docs/kernel-notes.md v11)
+using TileDownFp8M128Uniform = moe_sched::Tile<128, 256, 3, false, 1, 4, false, false, false, true, false, false, true>;
 using TileSwiGLUFp8Uniform = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, false, false, true>;
 // _m128us (GEMM1 only): _m128u whose e4m3 output goes through shared memory and one bulk store per warpgroup
 using TileSwiGLUFp8M128UniformStaged = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true>;
@@ -190,6 +192,15 @@ using TileSwiGLUFp8M128UniformStagedUnroll2DynamicRegA =
 using TileDownFp8M128UniformRegA =
         moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, false, 1, false, false, 0, 0, 2>;
 using TileDownFp8UniformDynamic = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, false, false, true, false, 1, false, true>;
+// session 14 (benchmark variants, docs/kernel-notes.md v11): the 128-row GEMM2 tile with its former 4 stages (_m128u4),
+// and with its bf16 Y staged in shared memory and stored by bulk copies (_m128uy; Tile kStagedStore 2: 2 x 33 KB of
+// staging leave room for 3 stages only; slower than _m128u on the issue's down shape)
+using TileDownFp8M128Uniform4 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true>;
+using TileDownFp8M128UniformStagedY =
+        moe_sched::Tile<128, 256, 3, false, 1, 4, false, false, false, true, false, false, true, 2>;
+// and the production GEMM1 tile _m128usu2d with 3 stages (_m128usu2d3)
+using TileSwiGLUFp8M128UniformStagedUnroll2Dynamic3 =
+        moe_sched::Tile<128, 256, 3, false, 1, 4, false, false, false, true, false, false, true, 1, 2, false, true>;
 #define MOE_COUNTER_PARAM_0
 #define MOE_COUNTER_PARAM_1 , uint32_t* work_counter
 #define MOE_COUNTER_ARG_0 nullptr
@@ -300,6 +311,7 @@ MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2d, TileSwiGLUFp8M128Uniform
 #if MOE_BENCH_VARIANTS
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dq, TileSwiGLUFp8M128UniformStagedUnroll2DynamicQuarters, MOE_NO_CLUSTER, 1)
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dr, TileSwiGLUFp8M128UniformStagedUnroll2DynamicRegA, MOE_NO_CLUSTER, 1)
+MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2d3, TileSwiGLUFp8M128UniformStagedUnroll2Dynamic3, MOE_NO_CLUSTER, 1)
 #endif
 // _m128usu2dc (v8, session 7, helper mcast7; benchmark variant: correct, 0-2.4 % slower than _m128usu2d on the H200,
 // docs/kernel-notes.md v8): _m128usu2d in 2-CTA clusters
@@ -411,6 +423,8 @@ MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128u_ybf16, TileDownFp8M128Uniform)
 #if MOE_BENCH_VARIANTS
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128uq_ybf16, TileDownFp8M128UniformQuarters)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128ur_ybf16, TileDownFp8M128UniformRegA)
+MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128u4_ybf16, TileDownFp8M128Uniform4)
+MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128uy_ybf16, TileDownFp8M128UniformStagedY)
 #endif
 MOE_GEMM2_BF16_YBF16_ENTRY(grouped_gemm2_bf16_d_ybf16, TileDownBf16Dynamic, 1)
 MOE_GEMM2_FP8_ENTRY(grouped_gemm2_fp8_ud, TileDownFp8UniformDynamic, MOE_NO_CLUSTER, 1)

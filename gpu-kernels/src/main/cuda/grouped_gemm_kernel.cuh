@@ -87,6 +87,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     static_assert(!(kFP8 && kSwiGLU) || ((T::kSplitN || T::kHalves) && T::BLOCK_N == 256),
                   "FP8 GEMM1 re-quantizes per 128 output columns: one CTA must own exactly 128 (256 packed rows)");
     static_assert(!T::kHalves || kFP8, "the halves tile is FP8 only");
+    static_assert(!T::kStagedY || (!kSwiGLU && T::WG_N == 256), "staged bf16 Y: GEMM2's halves tile");
     static_assert(!T::kStagger || T::kHalves || !kSwiGLU, "split-N GEMM1 exchanges row maxima per unit: it cannot stagger");
     constexpr uint32_t ES = kFP8 ? 1 : 2;               // element bytes
     constexpr uint32_t K_STEPS = moe_sched::kSlabBytes / 32;  // wgmma K steps of 32 bytes per stage
@@ -120,6 +121,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     const uint32_t k_blocks = K * ES / moe_sched::kSlabBytes;
     const uint32_t w_rows = kSwiGLU ? 2 * p.N : p.N;
     if (w_rows % T::BLOCK_N != 0 || K % 128 != 0) __trap();  // GroupedGemmConfig never launches these
+    if (T::kStagedY && !p.y_bf16) __trap();                    // only the *_ybf16 entry points use the staged Y tile
     const uint32_t n_tiles = w_rows / T::BLOCK_N;
     const uint32_t row_blocks = min((uint32_t)*p.num_row_blocks, p.max_row_blocks);
     // A cluster works as one: its units are (row block, N tile) and CTA `rank` takes M unit 2 * row block + rank.
@@ -633,7 +635,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 }
                 const float q0 = moe_fp8_multiplier(m0), q1 = moe_fp8_multiplier(m1);
                 uint8_t* H = static_cast<uint8_t*>(p.out);
-                if constexpr (T::kStagedStore) {
+                if constexpr (T::kStagedStore == 1) {
                     // This warpgroup's 64 rows x 128 columns are one contiguous 8 KB run of output slab n_tile (rows
                     // m_off..m_off+63 of the row block, grouped_gemm.cuh): built in shared memory in the same swizzled
                     // image (row r's 16-byte chunk c at c ^ (r % 8); r % 8 == lane / 4 here), then one bulk store.
@@ -678,7 +680,33 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             if (store) {
             const float wa = T::kPrefetchRowWeight ? w_pre_a : p.row_weight[row_a], wb = T::kPrefetchRowWeight ? w_pre_b : p.row_weight[row_b];
             const uint32_t col0 = n_packed0 + (lane % 4) * 2;
-            if (p.y_bf16) {
+            if constexpr (T::kStagedY) {
+                // Tile::kStagedY: the rows into this warpgroup's staging buffer (padded rows: the 8 rows x 4 lanes of a
+                // warp's write hit 32 distinct banks), then warp 0 stores one 512-byte row per bulk copy. Bulk groups
+                // belong to their issuing thread: each lane of warp 0 waits for its own previous unit's copies to have
+                // read the buffer before anyone rewrites it.
+                const uint32_t buf = out_smem + wg * (T::OUT_STAGE_BYTES / 2);
+                if (warp_in_wg == 0) sm90::bulk_wait_read0();
+                sm90::named_barrier_sync(3 + wg, 128);
+                uint8_t* sb = smem + (buf - base) + (warp_in_wg * 16 + lane / 4) * T::Y_STAGE_ROW_BYTES + (lane % 4) * 4;
+#pragma unroll
+                for (uint32_t j = 0; j < NFIN / 4; ++j) {
+                    *reinterpret_cast<__nv_bfloat162*>(sb + j * 16) = __floats2bfloat162_rn(wa * v[j * 4 + 0], wa * v[j * 4 + 1]);
+                    *reinterpret_cast<__nv_bfloat162*>(sb + 8 * T::Y_STAGE_ROW_BYTES + j * 16) =
+                            __floats2bfloat162_rn(wb * v[j * 4 + 2], wb * v[j * 4 + 3]);
+                }
+                sm90::fence_proxy_async_smem();
+                sm90::named_barrier_sync(3 + wg, 128);
+                if (warp_in_wg == 0) {
+                    uint8_t* Yh = static_cast<uint8_t*>(p.out);
+#pragma unroll
+                    for (uint32_t r = lane; r < 64; r += 32) {
+                        sm90::bulk_copy_s2g(Yh + ((uint64_t)(row0 + m_off + r) * p.N + n_packed0) * 2, buf + r * T::Y_STAGE_ROW_BYTES,
+                                            T::WG_N * 2);
+                    }
+                    sm90::bulk_commit();
+                }
+            } else if (p.y_bf16) {
                 // Whole 32-byte sectors per store (a 16-byte half-sector store cost GEMM2 time, not saved it): column
                 // groups j, j+1 of the 4 lanes of a row are 16 bf16 = one sector; lane pairs swap one bf16x2 so even
                 // lanes store 4 columns of group j, odd lanes 4 columns of group j+1, 8 bytes each.
@@ -999,8 +1027,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     }
     }
     // the last bulk store must have read its shared-memory buffer before the CTA's shared memory goes away
-    if constexpr (T::kStagedStore) {
-        if (threadIdx.x % 128 == 0) sm90::bulk_wait0();
+    if constexpr (T::kStagedStore != 0) {
+        if (T::kStagedY ? warp_in_wg == 0 : threadIdx.x % 128 == 0) sm90::bulk_wait0();
     }
     }  // consumers
     // No CTA may leave while its peer can still arrive on its barriers.

@@ -35,7 +35,7 @@ constexpr uint32_t kSlabBytes = 128;
 template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_, uint32_t kClusterM_ = 1,
           uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
           bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false,
-          bool kUniform_ = false, bool kStagedStore_ = false, uint32_t kKbUnroll_ = 1, bool kSplitSpill_ = false,
+          bool kUniform_ = false, uint32_t kStagedStore_ = 0, uint32_t kKbUnroll_ = 1, bool kSplitSpill_ = false,
           bool kDynamic_ = false, uint32_t kGather_ = 0, uint32_t kPair_ = 0, uint32_t kRegA_ = 0>
 struct Tile {
     // kRegA (v10, session 10, lead; FP8 halves tile; benchmark variants, both measured slower): the wgmmas take A from
@@ -100,8 +100,14 @@ struct Tile {
     // kStagedStore (v5, FP8 GEMM1 halves tile): each warpgroup writes its 64 rows x 128 e4m3 outputs (one contiguous
     // 8 KB run of the output slab) into shared memory and one thread stores them with one 1-D bulk copy, instead of
     // 32 scattered 2-byte global stores per thread (ncu, session 4: LSU-throttled stores in the K = 2048 epilogues).
-    static constexpr bool kStagedStore = kStagedStore_;
-    static constexpr uint32_t OUT_STAGE_BYTES = kStagedStore_ ? 2 * 64 * 128 : 0;
+    // kStagedStore 2 (session 14, GEMM2 with bf16 Y, halves tile): each warpgroup writes its 64 rows x 256 bf16 results
+    // into shared memory (rows padded to Y_STAGE_ROW_BYTES: conflict-free 4-byte writes) and its first warp stores them
+    // with one 512-byte bulk copy per row, so the stores drain while the warpgroup runs its next unit (the direct
+    // stores stall it: fp32 Y vs bf16 Y, twice the bytes, cost the K = 2048 down GEMM ~11 %, kernel-notes v9).
+    static constexpr uint32_t kStagedStore = kStagedStore_;
+    static constexpr bool kStagedY = kStagedStore_ == 2;
+    static constexpr uint32_t Y_STAGE_ROW_BYTES = 256 * 2 + 16;
+    static constexpr uint32_t OUT_STAGE_BYTES = kStagedStore_ == 1 ? 2 * 64 * 128 : kStagedStore_ == 2 ? 2 * 64 * Y_STAGE_ROW_BYTES : 0;
     // kUniform (v5, session 4): the consumers' per-wgmma matrix descriptors are built from warp-uniform values only
     // (warpgroup index, shared-memory base and expert broadcast with __shfl_sync; 32-bit low words over a constant
     // high word), so ptxas keeps them in uniform registers. Without it each wgmma cost ~20 vector instructions of
@@ -155,8 +161,8 @@ struct Tile {
                                            + EXCHANGE_BYTES + LIVE_TABLE_BYTES + OUT_STAGE_BYTES + UNIT_ID_BYTES;
     static_assert(!kDynamic_ || ((kClusterM_ == 1 || (kPair_ != 0)) && !kStagger_ && !kPrefetch_ && !kLookahead_ && !kEarlyNextUnit_ && STAGES_ <= 16),
                   "dynamic units: no clusters, stagger, producer prefetch or consumer lookahead (the next unit comes from the producer)");
-    static_assert(!kStagedStore_ || (kHalves_ && BLOCK_M_ == 128), "staged e4m3 store: the halves tile");
-    static_assert(!kSplitSpill_ || kStagedStore_, "split spill units: the staged halves tile");
+    static_assert(kStagedStore_ <= 2 && (kStagedStore_ == 0 || (kHalves_ && BLOCK_M_ == 128)), "staged store: the halves tile");
+    static_assert(!kSplitSpill_ || kStagedStore_ == 1, "split spill units: the staged halves tile");
     static_assert(BLOCK_M == 64 || BLOCK_M == 128, "BLOCK_M");
     static_assert(kSplitN ? BLOCK_M == 64 : BLOCK_M == 128, "one 64-row wgmma per warpgroup");
     static_assert(SMEM_BYTES <= 227 * 1024, "shared memory");

@@ -170,7 +170,10 @@ class GroupedGemmConfigTest {
     }
 
     /** The tile template arguments of one entry point, read from grouped_gemm.cu. */
-    private record KernelTile(int blockM, int packedN, int stages, boolean splitN, int cluster, boolean stagedOut) {}
+    /** stagedOut: Tile kStagedStore (0 none, 1 the e4m3 GEMM1 output, 2 GEMM2's bf16 Y). */
+    private record KernelTile(int blockM, int packedN, int stages, boolean splitN, int cluster, int stagedOut) {
+        int stagedBytes() { return stagedOut == 1 ? 2 * 64 * 128 : stagedOut == 2 ? 2 * 64 * (256 * 2 + 16) : 0; }
+    }
 
     /** Entry points of the engine's fatbin: grouped_gemm.cu without its benchmark-only variants (#if MOE_BENCH_VARIANTS). */
     private static Map<String, KernelTile> kernelTiles() throws IOException {
@@ -183,7 +186,7 @@ class GroupedGemmConfigTest {
                     + (t.group(6) == null ? "" : ", " + t.group(6)) + t.group(7)).split(",\\s*");
             tiles.put(t.group(1), new KernelTile(Integer.parseInt(t.group(2)), Integer.parseInt(t.group(3)), Integer.parseInt(t.group(4)),
                     Boolean.parseBoolean(t.group(5)), t.group(6) == null ? 1 : Integer.parseInt(t.group(6)),
-                    args.length > 13 && Boolean.parseBoolean(args[13].trim())));
+                    args.length > 13 ? stagedStoreMode(args[13].trim()) : 0));
         }
         Map<String, KernelTile> kernels = new HashMap<>();
         Matcher k = Pattern.compile("(?m)^MOE_GEMM[12]_(?:BF16|FP8)\\((\\w+), (\\w+)(?:, (\\w+))?\\)").matcher(src);
@@ -196,6 +199,14 @@ class GroupedGemmConfigTest {
         assertTrue(kernels.size() >= 6, "entry points found in grouped_gemm.cu: " + kernels.keySet());
         assertTrue(!kernels.containsKey("grouped_gemm1_swiglu_fp8_m128usu2dc"), "benchmark variants are not the engine's: " + kernels.keySet());
         return kernels;
+    }
+
+    private static int stagedStoreMode(String arg) {
+        return switch (arg) {
+            case "true", "1" -> 1;
+            case "false", "0" -> 0;
+            default -> Integer.parseInt(arg);
+        };
     }
 
     @Test
@@ -213,7 +224,7 @@ class GroupedGemmConfigTest {
                     assertEquals(t.packedN(), packedN, c.toString());
                     assertEquals(t.stages(), c.stages(), c.toString());
                     int table = t.blockM() == 64 && t.cluster() == 1 ? 16384 : 0;
-                    int staged = t.stagedOut() ? 2 * 64 * 128 : 0;
+                    int staged = t.stagedBytes();
                     assertEquals(1024 + t.stages() * (t.blockM() * 128 + t.packedN() * 128 + 512) + 2 * t.stages() * 8 + 1024 + table + staged,
                             c.dynamicSmemBytes(), "Tile::SMEM_BYTES of " + c);
                     assertEquals(0, c.gridX() % t.cluster(), c.toString());
