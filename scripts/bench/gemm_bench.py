@@ -786,16 +786,17 @@ def cmd_bench(ks, args):
         flops = 2.0 * prob.real_rows * N * K
         offs = torch.tensor([rows * (i + 1) for i in range(G)], dtype=torch.int32, device=DEV)
         res = {"shape": f"{label}, {G} x {rows}, {N}, {K}", "idx": si}
-        for fp8 in ((True,) if args.fp8_only else (True, False)):
+        for fp8 in ((True,) if args.fp8_only else (False,) if args.bf16_only else (True, False)):
             seed = int.from_bytes(os.urandom(4), "little")
             tag = "fp8" if fp8 else "bf16"
             if kind == "gemm1":
                 d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False)
                 names = ["grouped_gemm1_swiglu_fp8"] + ["grouped_gemm1_swiglu_fp8_" + v for v in V4 if v not in GEMM2_ONLY + BF16_ONLY and "grouped_gemm1_swiglu_fp8_" + v not in GATHER] + ["grouped_gemm1_swiglu_fp8_lookahead", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
-                         "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32"] if fp8 else ["grouped_gemm1_swiglu_bf16", "grouped_gemm1_swiglu_bf16_u"]
+                         "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32"] if fp8 else ["grouped_gemm1_swiglu_bf16", "grouped_gemm1_swiglu_bf16_u",
+                                                                                     "grouped_gemm1_swiglu_bf16_d"]
             else:
                 d = make_gemm2(prob, K, N, fp8, seed, need_ref=False)
-                names = ["grouped_gemm2_fp8"] + ["grouped_gemm2_fp8_" + v for v in V4 if v not in GEMM1_ONLY] + ["grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else (["grouped_gemm2_bf16", "grouped_gemm2_bf16_u"] if N % 256 == 0 else ["grouped_gemm2_bf16_n128"])
+                names = ["grouped_gemm2_fp8"] + ["grouped_gemm2_fp8_" + v for v in V4 if v not in GEMM1_ONLY] + ["grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else (["grouped_gemm2_bf16", "grouped_gemm2_bf16_u", "grouped_gemm2_bf16_ybf16"] if N % 256 == 0 else ["grouped_gemm2_bf16_n128"])
             fns = {}
             for name in names:
                 if args.skip and name in args.skip.split(","):
@@ -895,6 +896,7 @@ def main():
     ap.add_argument("--baseline", default="", help="bench/layer: also time the production kernels of this earlier module")
     ap.add_argument("--no-peers", action="store_true", help="bench: skip the torch peers")
     ap.add_argument("--fp8-only", action="store_true", help="bench/layer: FP8 kernels only")
+    ap.add_argument("--bf16-only", action="store_true", help="bench: BF16 kernels only")
     ap.add_argument("--cluster-grid", type=int, default=0, help="CTAs of persistent cluster launches (0: occupancy query)")
     ap.add_argument("--module", required=True)
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
