@@ -106,6 +106,8 @@ TILES = {
     "grouped_gemm2_fp8_m128u4_ybf16": (128, 256, 4, 1),
     "grouped_gemm2_fp8_m128uy_ybf16": (128, 256, 3, 1),
     "grouped_gemm1_swiglu_fp8_m128usu2d3": (128, 256, 3, 1),  # the production GEMM1 tile _m128usu2d with 3 stages
+    # GEMM1 on N pairs (Tile kPairN): 2-CTA clusters of 128 x 128-packed-row tiles, A multicast, DSMEM amax exchange
+    "grouped_gemm1_swiglu_fp8_m128pn": (128, 128, 6, 2),
 }
 DYNAMIC = {"grouped_gemm1_swiglu_bf16_d", "grouped_gemm2_bf16_d", "grouped_gemm1_swiglu_fp8_m128usu2d", "grouped_gemm2_fp8_ud",
            "grouped_gemm1_swiglu_fp8_m128usu2gd", "grouped_gemm1_swiglu_fp8_m128usu2dc",
@@ -130,18 +132,19 @@ STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grou
                                         "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl",
                                         "grouped_gemm1_swiglu_fp8_m128usu2dq", "grouped_gemm1_swiglu_fp8_m128usu2dr")}
 STAGED_OUT["grouped_gemm1_swiglu_fp8_m128usu2d3"] = 2 * 64 * 128
+STAGED_OUT["grouped_gemm1_swiglu_fp8_m128pn"] = 16  # no staging: Tile::EXCHANGE_BYTES' extra mbarrier
 STAGED_OUT["grouped_gemm2_fp8_m128uy_ybf16"] = 2 * 64 * (256 * 2 + 16)  # bf16 Y rows padded by 16 bytes
 # the FP8 variants the session-3 benches compare with the production kernel (suffixes)
 V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2", "m128usu2h",
       "m128usu2d", "ud", "d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g", "m128usu2dc",
       "m128usu2dcn", "m128usu2dcl", "u_ybf16", "m128u_ybf16", "m128usu2dq", "m128uq_ybf16", "m128usu2dr",
-      "m128ur_ybf16", "m128u4_ybf16", "m128uy_ybf16", "m128usu2d3")
+      "m128ur_ybf16", "m128u4_ybf16", "m128uy_ybf16", "m128usu2d3", "m128pn")
 GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud", "u_ybf16", "m128u_ybf16", "m128uq_ybf16", "m128ur_ybf16", "m128u4_ybf16",
               "m128uy_ybf16")
 BF16_VARIANTS = ("u", "d", "g")  # V4 tags that also exist for the BF16 kernels
 BF16_ONLY = ("d", "g")
 GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g",
-              "m128usu2dc", "m128usu2dcn", "m128usu2dcl", "m128usu2dq", "m128usu2dr", "m128usu2d3")
+              "m128usu2dc", "m128usu2dcn", "m128usu2dcl", "m128usu2dq", "m128usu2dr", "m128usu2d3", "m128pn")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (--cluster-grid / sweep; else each kernel's occupancy query)
 DEV = torch.device("cuda")
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream

@@ -198,6 +198,11 @@ using TileDownFp8UniformDynamic = moe_sched::Tile<64, 256, 5, true, 1, 4, true, 
 using TileDownFp8M128Uniform4 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true>;
 using TileDownFp8M128UniformStagedY =
         moe_sched::Tile<128, 256, 3, false, 1, 4, false, false, false, true, false, false, true, 2>;
+// GEMM1 on N pairs (Tile kPairN, _m128pn): 2-CTA clusters, each CTA 128 rows x 128 packed rows with the overlapped
+// two-accumulator loop, A multicast, row maxima exchanged through distributed shared memory (session 14: correct,
+// 10-23 % slower than _m128usu2d, docs/kernel-notes.md v11)
+using TileSwiGLUFp8PairN =
+        moe_sched::Tile<128, 128, 6, false, 2, 4, true, false, false, false, false, false, true, 0, 1, false, false, 0, 0, 0, true>;
 // and the production GEMM1 tile _m128usu2d with 3 stages (_m128usu2d3)
 using TileSwiGLUFp8M128UniformStagedUnroll2Dynamic3 =
         moe_sched::Tile<128, 256, 3, false, 1, 4, false, false, false, true, false, false, true, 1, 2, false, true>;
@@ -312,6 +317,7 @@ MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2d, TileSwiGLUFp8M128Uniform
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dq, TileSwiGLUFp8M128UniformStagedUnroll2DynamicQuarters, MOE_NO_CLUSTER, 1)
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dr, TileSwiGLUFp8M128UniformStagedUnroll2DynamicRegA, MOE_NO_CLUSTER, 1)
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2d3, TileSwiGLUFp8M128UniformStagedUnroll2Dynamic3, MOE_NO_CLUSTER, 1)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128pn, TileSwiGLUFp8PairN, MOE_CLUSTER2)
 #endif
 // _m128usu2dc (v8, session 7, helper mcast7; benchmark variant: correct, 0-2.4 % slower than _m128usu2d on the H200,
 // docs/kernel-notes.md v8): _m128usu2d in 2-CTA clusters

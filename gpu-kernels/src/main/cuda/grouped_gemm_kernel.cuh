@@ -84,9 +84,10 @@ __device__ __forceinline__ auto& pick(X& x, Y& y) {
 
 template <bool kFP8, class T, bool kSwiGLU>
 __device__ __forceinline__ void grouped_gemm(const Params& p) {
-    static_assert(!(kFP8 && kSwiGLU) || ((T::kSplitN || T::kHalves) && T::BLOCK_N == 256),
+    static_assert(!(kFP8 && kSwiGLU) || ((T::kSplitN || T::kHalves) && T::BLOCK_N == 256) || T::kPairN,
                   "FP8 GEMM1 re-quantizes per 128 output columns: one CTA must own exactly 128 (256 packed rows)");
     static_assert(!T::kHalves || kFP8, "the halves tile is FP8 only");
+    static_assert(!T::kPairN || (kFP8 && kSwiGLU), "N pairs: FP8 GEMM1");
     static_assert(!T::kStagedY || (!kSwiGLU && T::WG_N == 256), "staged bf16 Y: GEMM2's halves tile");
     static_assert(!T::kStagger || T::kHalves || !kSwiGLU, "split-N GEMM1 exchanges row maxima per unit: it cannot stagger");
     constexpr uint32_t ES = kFP8 ? 1 : 2;               // element bytes
@@ -104,6 +105,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     const uint32_t s_smem = b_smem + T::STAGES * T::B_STAGE_BYTES;
     const uint32_t bar_smem = s_smem + T::STAGES * T::SCALE_STAGE_BYTES;
     float* exchange = reinterpret_cast<float*>(smem + (bar_smem - base) + T::BARRIER_BYTES);
+    // kPairN: the exchange buffer's shared address (the partner writes its row maxima there) and its mbarrier
+    const uint32_t exchange_smem = bar_smem + T::BARRIER_BYTES;
+    const uint32_t pair_bar = exchange_smem + 2 * 2 * 64 * 4;
     // kStagedStore: the two warpgroups' output staging buffers (16-byte aligned: every region before is)
     const uint32_t out_smem = bar_smem + T::BARRIER_BYTES + T::EXCHANGE_BYTES + T::LIVE_TABLE_BYTES;
     // kDynamic: per stage that starts a unit, the unit decoded (index - total_units: no more -, tile, expert, real
@@ -126,12 +130,12 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     const uint32_t row_blocks = min((uint32_t)*p.num_row_blocks, p.max_row_blocks);
     // A cluster works as one: its units are (row block, N tile) and CTA `rank` takes M unit 2 * row block + rank.
     // (kPairB: the M units are the 128-row blocks themselves; a pair unit names the CTA's own row block)
-    constexpr uint32_t kUnitsPerRowBlock = T::kPairB ? 1u : MOE_GEMM_BLOCK_M / T::BLOCK_M / T::kClusterM;
+    constexpr uint32_t kUnitsPerRowBlock = T::kPairB || T::kPairN ? 1u : MOE_GEMM_BLOCK_M / T::BLOCK_M / T::kClusterM;
     const uint32_t m_units = row_blocks * kUnitsPerRowBlock;
     constexpr uint32_t kGroupUnits = moe_sched::kGroupRowBlocks * kUnitsPerRowBlock;
     const uint32_t rank = T::kClusterM > 1 ? sm90::cluster_cta_rank() : 0;
     const uint32_t first_unit = blockIdx.x / T::kClusterM, unit_stride = gridDim.x / T::kClusterM;
-    auto cta_m_unit = [&](uint32_t unit_m) { return T::kPairB ? unit_m : unit_m * T::kClusterM + rank; };
+    auto cta_m_unit = [&](uint32_t unit_m) { return T::kPairB || T::kPairN ? unit_m : unit_m * T::kClusterM + rank; };
 
     // Padding skip (p.expert_count given). 64-row tiles: the work units are numbered over the LIVE 64-row units only
     // (those holding a real row), in the order of moe_sched::unit_at restricted to them, so the CTAs running at one
@@ -196,7 +200,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     if constexpr (T::kClusterM > 1) sm90::cluster_sync(); else __syncthreads();
     // kPairB: pair units, each covering two tile units (n_tiles even: GroupedGemmConfig never launches it otherwise)
     if (T::kPairB && n_tiles % 2 != 0) __trap();
-    const uint32_t total_units = (live_table ? (groups > 0 ? live_before[groups] : 0u) : m_units) * n_tiles / (T::kPairB ? 2u : 1u);
+    if (T::kPairN && n_tiles % 2 != 0) __trap();  // (2 N / 128 is even whenever N % 128 == 0)
+    const uint32_t total_units = (live_table ? (groups > 0 ? live_before[groups] : 0u) : m_units) * n_tiles / (T::kPairB || T::kPairN ? 2u : 1u);
 
     // A work unit to run: its index in the (live) order, its tile, expert and the real rows of its 128-row block.
     struct Live {
@@ -274,6 +279,11 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             const uint32_t in_group = min(kGroupUnits, rbs - chunk * kGroupUnits);
             m_unit = s + chunk * kGroupUnits + r2 % in_group;
             n_tile = r2 / in_group;
+        } else if constexpr (T::kPairN) {
+            // pair unit u = (row block, re-quantization block j): this CTA's N tile is 2 j + rank
+            const moe_sched::WorkUnit w = moe_sched::unit_at(u, m_units, n_tiles / 2, kGroupUnits);
+            m_unit = w.m_unit;
+            n_tile = 2 * w.n_tile + rank;
         } else {
             const moe_sched::WorkUnit w = moe_sched::unit_at(u, m_units, n_tiles, kGroupUnits);
             m_unit = w.m_unit;
@@ -294,6 +304,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         if constexpr (T::kPairB) {
             for (uint32_t i = 0; i < 4; ++i) sm90::mbar_init(mail_bar(i), 1);
         }
+        if constexpr (T::kPairN) sm90::mbar_init(pair_bar, moe_sched::kConsumerThreads / 4);  // the partner's quad leaders
         sm90::fence_barrier_init();
     }
     // The peer CTA multicasts into our stages and arrives on our barriers: they must be initialized cluster-wide.
@@ -435,9 +446,17 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     if (T::kDynamic && kb == 0) publish_unit(stage, n);  // made visible by the arrive below
                     const uint32_t bytes = T::A_STAGE_BYTES + T::B_STAGE_BYTES + (kFP8 ? T::BLOCK_M * 4 : 0);
                     sm90::mbar_arrive_expect_tx(full_bar(stage), bytes);
-                    sm90::bulk_copy_g2s(a_smem + stage * T::A_STAGE_BYTES, a_src + (uint64_t)kb * MOE_GEMM_BLOCK_M * moe_sched::kSlabBytes,
-                                        T::A_STAGE_BYTES, full_bar(stage));
-                    if (T::kClusterM > 1 && (!T::kPairB || (T::kPairMulticast && n.shared_b))) {
+                    if constexpr (T::kPairN) {
+                        // one 64-row half of the shared A tile for both CTAs, this CTA's own B tile
+                        constexpr uint32_t half = T::A_STAGE_BYTES / 2;
+                        sm90::bulk_copy_g2s_multicast(a_smem + stage * T::A_STAGE_BYTES + rank * half,
+                                                      a_src + (uint64_t)kb * MOE_GEMM_BLOCK_M * moe_sched::kSlabBytes + rank * half,
+                                                      half, full_bar(stage), (uint16_t)0x3);
+                    } else {
+                        sm90::bulk_copy_g2s(a_smem + stage * T::A_STAGE_BYTES, a_src + (uint64_t)kb * MOE_GEMM_BLOCK_M * moe_sched::kSlabBytes,
+                                            T::A_STAGE_BYTES, full_bar(stage));
+                    }
+                    if (T::kClusterM > 1 && !T::kPairN && (!T::kPairB || (T::kPairMulticast && n.shared_b))) {
                         constexpr uint32_t half = T::B_STAGE_BYTES / 2;
                         sm90::bulk_copy_g2s_multicast(b_smem + stage * T::B_STAGE_BYTES + rank * half,
                                                       b_src + (uint64_t)kb * w_rows * moe_sched::kSlabBytes + rank * half,
@@ -610,7 +629,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     }
                 }
             } else {
-                if (!T::kSplitN && !store) return;  // an idle warpgroup (all-padding rows); split-N tiles never idle
+                // an idle warpgroup (all-padding rows); split-N tiles never idle; an N pair's idle warpgroup still
+                // takes part in the exchange below (its partner's is idle too: same rows)
+                if (!T::kSplitN && !T::kPairN && !store) return;
                 float m0 = 0.f, m1 = 0.f;
 #pragma unroll
                 for (uint32_t j = 0; j < NFIN / 4; j += 2) {
@@ -621,6 +642,23 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 m0 = fmaxf(m0, __shfl_xor_sync(0xffffffffu, m0, 2));
                 m1 = fmaxf(m1, __shfl_xor_sync(0xffffffffu, m1, 1));
                 m1 = fmaxf(m1, __shfl_xor_sync(0xffffffffu, m1, 2));
+                if constexpr (T::kPairN) {
+                    // The partner CTA holds the other 64 outputs of the same rows: each quad leader writes its two rows'
+                    // maxima into the partner's buffer (unit parity: the partner is at most one unit ahead, as it
+                    // waits for these) and arrives on its mbarrier; then the partner's maxima are read from ours.
+                    const uint32_t ri = warp_in_wg * 16 + lane / 4;
+                    const uint32_t slot = exchange_smem + ((local_unit & 1) * 128 + wg * 64 + ri) * 4;
+                    if (lane % 4 == 0) {
+                        sm90::st_cluster_u32(slot, rank ^ 1u, __float_as_uint(m0));
+                        sm90::st_cluster_u32(slot + 8 * 4, rank ^ 1u, __float_as_uint(m1));
+                        sm90::mbar_arrive_release_cluster(pair_bar, rank ^ 1u);
+                    }
+                    sm90::mbar_wait_acquire_cluster(pair_bar, local_unit & 1);
+                    const volatile float* got = exchange + (local_unit & 1) * 128 + wg * 64;
+                    m0 = fmaxf(m0, got[ri]);
+                    m1 = fmaxf(m1, got[ri + 8]);
+                    if (!store) return;
+                }
                 if (T::kSplitN || split) {
                     // The other warpgroup holds the other 64 columns of the same rows: exchange row maxima.
                     float* buf = exchange + (local_unit & 1) * 128;
@@ -669,8 +707,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     *reinterpret_cast<uint16_t*>(H + moe_act_offset(row_b, col, p.N, 1)) = moe_to_e4m3x2(v[j * 4 + 2] * q1, v[j * 4 + 3] * q1);
                 }
                 }
-                if (((!T::kSplitN && !split) || wg == 0) && lane % 4 == 0) {
-                    const uint32_t out_block = cu.n_tile;  // 128 output columns per CTA
+                if (((!T::kSplitN && !split) || wg == 0) && lane % 4 == 0 && (!T::kPairN || rank == 0)) {
+                    const uint32_t out_block = T::kPairN ? cu.n_tile / 2 : cu.n_tile;  // 128 output columns per CTA (pair)
                     p.out_scale[moe_act_scale_offset(row_a, out_block, p.N)] = moe_fp8_scale(m0);
                     p.out_scale[moe_act_scale_offset(row_b, out_block, p.N)] = moe_fp8_scale(m1);
                 }

@@ -36,8 +36,18 @@ template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_,
           uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
           bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false,
           bool kUniform_ = false, uint32_t kStagedStore_ = 0, uint32_t kKbUnroll_ = 1, bool kSplitSpill_ = false,
-          bool kDynamic_ = false, uint32_t kGather_ = 0, uint32_t kPair_ = 0, uint32_t kRegA_ = 0>
+          bool kDynamic_ = false, uint32_t kGather_ = 0, uint32_t kPair_ = 0, uint32_t kRegA_ = 0, bool kPairN_ = false>
 struct Tile {
+    // kPairN (session 14, FP8 GEMM1, benchmark variant; measured 10-23 % slower than _m128usu2d, kernel-notes v11): a
+    // 2-CTA cluster runs one 128-row block on the two halves of a
+    // 256-packed-row re-quantization block - CTA `rank` on packed rows 128 rank .. 128 rank + 127 (64 SwiGLU outputs).
+    // Each CTA is a 128 x 128 tile whose warpgroups take the two 64-row halves, each one m64n128 wgmma group per K block
+    // with two accumulator sets (the next K block's group runs while the last one is promoted: the one-group-per-K-block
+    // cover that v11's probe measured, in 64 + 64 + 64 registers). The A tile is multicast (each CTA loads one 64-row
+    // half for both), so L2 -> SM bytes stay at 24 KB per 4.2 MFLOP per CTA. The rows' maxima for the per-128
+    // re-quantization are exchanged through distributed shared memory once per unit (one mbarrier per CTA, arrived on
+    // remotely by the partner's 64 quad leaders).
+    static constexpr bool kPairN = kPairN_;
     // kRegA (v10, session 10, lead; FP8 halves tile; benchmark variants, both measured slower): the wgmmas take A from
     // registers (ldmatrix once per K block, so A is read from shared memory once instead of once per 128-wide half).
     // 1 (kQuarters): each warpgroup's 256 packed columns run as four 64-wide groups into two 32-register accumulators,
@@ -135,7 +145,11 @@ struct Tile {
     static constexpr bool kLookahead = kLookahead_ || kEarlyNextUnit;
     static constexpr uint32_t kClusterM = kClusterM_;
     static constexpr uint32_t kStepsPerPromotion = kStepsPerPromotion_;
-    static_assert(kClusterM == 1 || (kClusterM == 2 && (BLOCK_M_ == 64 || (kPair_ != 0))),
+    static_assert(!kPairN_ || (BLOCK_M_ == 128 && BLOCK_N_ == 128 && !kSplitN_ && kClusterM_ == 2 && kOverlapPromotion_ && !kHalves_
+                               && kStepsPerPromotion_ == 4 && kPair_ == 0 && !kDynamic_ && kGather_ == 0 && kStagedStore_ == 0
+                               && !kStagger_ && !kEarlyNextUnit_ && !kLookahead_ && !kPrefetch_ && kRegA_ == 0),
+                  "N pairs: the static 128 x 128 overlapped tile in 2-CTA clusters");
+    static_assert(kClusterM == 1 || (kClusterM == 2 && (BLOCK_M_ == 64 || (kPair_ != 0) || kPairN_)),
                   "a cluster pairs the two 64-row halves of a row block (or, kPairB, two 128-row units)");
     static_assert(!(kPair_ != 0) || (kClusterM_ == 2 && BLOCK_M_ == 128 && kHalves_ && kDynamic_ && kUniform_ && kGather_ == 0
                                && !kSplitSpill_ && !kStagger_ && STAGES_ <= 8),
@@ -150,7 +164,8 @@ struct Tile {
     static constexpr uint32_t B_STAGE_BYTES = BLOCK_N * kSlabBytes;
     static constexpr uint32_t SCALE_STAGE_BYTES = 512;  // BLOCK_M fp32 activation scales (FP8), padded
     static constexpr uint32_t BARRIER_BYTES = 2 * STAGES * 8;
-    static constexpr uint32_t EXCHANGE_BYTES = 2 * 2 * 64 * 4;  // GEMM1 FP8 row-amax exchange, double buffered
+    // GEMM1 FP8 row-amax exchange, double buffered (kPairN: + the exchange mbarrier)
+    static constexpr uint32_t EXCHANGE_BYTES = 2 * 2 * 64 * 4 + (kPairN_ ? 16 : 0);
     // 64-row tiles without clusters number their work over the live (not all-padding) 64-row units: a table of
     // uint32 live-units-before per group of kGroupRowBlocks row blocks (+1) and a uint16 live mask per group.
     static constexpr bool kLiveTable = BLOCK_M_ == 64 && kClusterM_ == 1;
