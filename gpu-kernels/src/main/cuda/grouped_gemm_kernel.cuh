@@ -107,7 +107,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     float* exchange = reinterpret_cast<float*>(smem + (bar_smem - base) + T::BARRIER_BYTES);
     // kPairN: the exchange buffer's shared address (the partner writes its row maxima there) and its mbarrier
     const uint32_t exchange_smem = bar_smem + T::BARRIER_BYTES;
-    const uint32_t pair_bar = exchange_smem + 2 * 2 * 64 * 4;
+    const uint32_t pair_bar = exchange_smem + T::EXCHANGE_FLOAT_BYTES;
     // kStagedStore: the two warpgroups' output staging buffers (16-byte aligned: every region before is)
     const uint32_t out_smem = bar_smem + T::BARRIER_BYTES + T::EXCHANGE_BYTES + T::LIVE_TABLE_BYTES;
     // kDynamic: per stage that starts a unit, the unit decoded (index - total_units: no more -, tile, expert, real

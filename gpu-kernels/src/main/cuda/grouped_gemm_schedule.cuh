@@ -164,8 +164,9 @@ struct Tile {
     static constexpr uint32_t B_STAGE_BYTES = BLOCK_N * kSlabBytes;
     static constexpr uint32_t SCALE_STAGE_BYTES = 512;  // BLOCK_M fp32 activation scales (FP8), padded
     static constexpr uint32_t BARRIER_BYTES = 2 * STAGES * 8;
-    // GEMM1 FP8 row-amax exchange, double buffered (kPairN: + the exchange mbarrier)
-    static constexpr uint32_t EXCHANGE_BYTES = 2 * 2 * 64 * 4 + (kPairN_ ? 16 : 0);
+    // GEMM1 FP8 row-amax exchange, double buffered (kPairN: + the exchange mbarrier, right after the floats)
+    static constexpr uint32_t EXCHANGE_FLOAT_BYTES = 2 * 2 * 64 * 4;
+    static constexpr uint32_t EXCHANGE_BYTES = EXCHANGE_FLOAT_BYTES + (kPairN_ ? 16 : 0);
     // 64-row tiles without clusters number their work over the live (not all-padding) 64-row units: a table of
     // uint32 live-units-before per group of kGroupRowBlocks row blocks (+1) and a uint16 live mask per group.
     static constexpr bool kLiveTable = BLOCK_M_ == 64 && kClusterM_ == 1;
