@@ -108,11 +108,19 @@ TILES = {
     "grouped_gemm1_swiglu_fp8_m128usu2d3": (128, 256, 3, 1),  # the production GEMM1 tile _m128usu2d with 3 stages
     # GEMM1 on N pairs (Tile kPairN): 2-CTA clusters of 128 x 128-packed-row tiles, A multicast, DSMEM amax exchange
     "grouped_gemm1_swiglu_fp8_m128pn": (128, 128, 6, 2),
+    # session 15 (lead): the production FP8 tiles with rolling 64-wide wgmma groups (Tile kRoll): every unit (w), only
+    # units whose second warpgroup idles (ws)
+    "grouped_gemm1_swiglu_fp8_m128usu2dw": (128, 256, 4, 1),
+    "grouped_gemm1_swiglu_fp8_m128usu2dws": (128, 256, 4, 1),
+    "grouped_gemm2_fp8_m128uw_ybf16": (128, 256, 3, 1),
+    # DeepGEMM's 128 x 192 tile shape for GEMM1 (Tile kWide): fp32 SwiGLU rows out, re-quantization left to another pass
+    "grouped_gemm1_swiglu_fp8_w192": (128, 192, 5, 1),
 }
 DYNAMIC = {"grouped_gemm1_swiglu_bf16_d", "grouped_gemm2_bf16_d", "grouped_gemm1_swiglu_fp8_m128usu2d", "grouped_gemm2_fp8_ud",
            "grouped_gemm1_swiglu_fp8_m128usu2gd", "grouped_gemm1_swiglu_fp8_m128usu2dc",
            "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl", "grouped_gemm1_swiglu_fp8_m128usu2dq",
-           "grouped_gemm1_swiglu_fp8_m128usu2dr", "grouped_gemm1_swiglu_fp8_m128usu2d3"}
+           "grouped_gemm1_swiglu_fp8_m128usu2dr", "grouped_gemm1_swiglu_fp8_m128usu2d3", "grouped_gemm1_swiglu_fp8_m128usu2dw",
+           "grouped_gemm1_swiglu_fp8_m128usu2dws", "grouped_gemm1_swiglu_fp8_w192"}
 # GEMM2's bf16-Y forms (the *_ybf16 entry points: the layer's default Y store, sparkmoe.gpu.expertOutputPrecision=auto):
 # the same tiles, Y allocated as bf16 by gemm2_launcher
 YBF16 = ("grouped_gemm2_bf16", "grouped_gemm2_bf16_n128", "grouped_gemm2_bf16_u", "grouped_gemm2_bf16_d", "grouped_gemm2_fp8",
@@ -132,6 +140,10 @@ STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grou
                                         "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl",
                                         "grouped_gemm1_swiglu_fp8_m128usu2dq", "grouped_gemm1_swiglu_fp8_m128usu2dr")}
 STAGED_OUT["grouped_gemm1_swiglu_fp8_m128usu2d3"] = 2 * 64 * 128
+STAGED_OUT["grouped_gemm1_swiglu_fp8_m128usu2dw"] = 2 * 64 * 128
+STAGED_OUT["grouped_gemm1_swiglu_fp8_m128usu2dws"] = 2 * 64 * 128
+# GEMM1 kernels writing fp32 SwiGLU rows [M, I] (no e4m3 re-quantization, no output scales)
+WIDE = {"grouped_gemm1_swiglu_fp8_w192"}
 # the N-pair tiles: Tile::EXCHANGE_BYTES holds one more mbarrier (16 bytes)
 PAIR_N = {"grouped_gemm1_swiglu_fp8_m128pn"}
 STAGED_OUT["grouped_gemm2_fp8_m128uy_ybf16"] = 2 * 64 * (256 * 2 + 16)  # bf16 Y rows padded by 16 bytes
@@ -139,13 +151,13 @@ STAGED_OUT["grouped_gemm2_fp8_m128uy_ybf16"] = 2 * 64 * (256 * 2 + 16)  # bf16 Y
 V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2", "m128usu2h",
       "m128usu2d", "ud", "d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g", "m128usu2dc",
       "m128usu2dcn", "m128usu2dcl", "u_ybf16", "m128u_ybf16", "m128usu2dq", "m128uq_ybf16", "m128usu2dr",
-      "m128ur_ybf16", "m128u4_ybf16", "m128uy_ybf16", "m128usu2d3", "m128pn")
+      "m128ur_ybf16", "m128u4_ybf16", "m128uy_ybf16", "m128usu2d3", "m128pn", "m128usu2dw", "m128uw_ybf16", "m128usu2dws", "w192")
 GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud", "u_ybf16", "m128u_ybf16", "m128uq_ybf16", "m128ur_ybf16", "m128u4_ybf16",
-              "m128uy_ybf16")
+              "m128uy_ybf16", "m128uw_ybf16")
 BF16_VARIANTS = ("u", "d", "g")  # V4 tags that also exist for the BF16 kernels
 BF16_ONLY = ("d", "g")
 GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g",
-              "m128usu2dc", "m128usu2dcn", "m128usu2dcl", "m128usu2dq", "m128usu2dr", "m128usu2d3", "m128pn")
+              "m128usu2dc", "m128usu2dcn", "m128usu2dcl", "m128usu2dq", "m128usu2dr", "m128usu2d3", "m128pn", "m128usu2dw", "m128usu2dws", "w192")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (--cluster-grid / sweep; else each kernel's occupancy query)
 DEV = torch.device("cuda")
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream
@@ -379,7 +391,9 @@ def make_operands(prob, K, R, fp8, seed, w_order=None, need_ref=True):
         del w
         d["A"] = pack_activations(as_bytes(xq))
         d["A_scale"] = act_scale_layout(xs)
-        d["W"] = pack_weights(as_bytes(wq if w_order is None else wq[:, w_order]))
+        # + 192 rows x 128 bytes of slack: a ragged last N tile (WIDE) reads past the last expert's weight rows
+        d["W"] = torch.cat([pack_weights(as_bytes(wq if w_order is None else wq[:, w_order])),
+                            torch.zeros(192 * 128, dtype=torch.uint8, device=DEV)])
         d["W_scale"] = ws.contiguous().reshape(-1)
         if need_ref:
             d["a64"], d["w64"] = dequant_rows(xq, xs).double(), dequant_blocks(wq, ws).double()
@@ -452,8 +466,8 @@ def gatherize(d, prob, tokens, seed, need_ref=True):
 def gemm1_launcher(ks, name, prob, d, fp8):
     """Poisoned outputs and a prepared launch of GEMM1; returns (launch, hout, hout_scale)."""
     I, K = d["I"], d["K"]
-    es = 1 if fp8 else 2
-    hout = torch.full((prob.M * I * es,), 0xFF, dtype=torch.uint8, device=DEV)  # NaN in bf16 and in e4m3
+    es = 4 if name in WIDE else 1 if fp8 else 2
+    hout = torch.full((prob.M * I * es,), 0xFF, dtype=torch.uint8, device=DEV)  # NaN in fp32, bf16 and e4m3
     if fp8:
         hs = torch.full((prob.M * (I // 128),), float("nan"), device=DEV)
         if name in GATHER:
@@ -503,9 +517,15 @@ def check_gemm1(ks, name, prob, K, I, fp8, seed):
     torch.cuda.synchronize()
     ref_gu = reference_gemm(d["a64"], d["w64"], prob)
     ref_h = swiglu64(ref_gu, I)
-    out, q, s = gemm1_output(prob, d, hout, hs, fp8)
     real = prob.real
     res = {"kernel": name, "rows": prob.rows, "K": K, "N": I, "bitwise_repeat": bool(torch.equal(first, hout)), **res_extra}
+    if name in WIDE:
+        # fp32 SwiGLU rows: only the tensor cores' accumulation separates them from the float64 reference
+        out = hout.view(torch.float32).reshape(prob.M, I)
+        res["err"] = rel_err(out[real], ref_h[real])
+        res["ok"] = res["err"] < 1e-3 and res["bitwise_repeat"]
+        return res
+    out, q, s = gemm1_output(prob, d, hout, hs, fp8)
     if fp8:
         # the same recipe applied to the float64 reference (rounded to fp32 first, like the kernel's SwiGLU)
         rq, rs = quant_rows(ref_h.float())
@@ -718,6 +738,7 @@ LAYER_SHAPES = [
     ("DeepSeek-V3 layer down", 4096, 7168, 2048, "gemm2"),
     ("DeepSeek-V3 layer gate+up", 16384, 4096, 7168, "gemm1"),
     ("DeepSeek-V3 layer down", 16384, 7168, 2048, "gemm2"),
+    ("DeepSeek-V3 layer gate+up", 1024, 4096, 7168, "gemm1"),  # ~32 rows per expert: mostly half-idle 128-row units
 ]
 DEEPGEMM = {0: 701, 1: 1214, 2: 1214, 3: 1151, 4: 635, 5: 902, 6: 1300}
 TORCH_FP8_TABLE = {0: 325, 1: 799, 2: 1143, 3: 723, 4: 620, 5: 714, 6: 969}

@@ -206,6 +206,17 @@ using TileSwiGLUFp8PairN =
 // and the production GEMM1 tile _m128usu2d with 3 stages (_m128usu2d3)
 using TileSwiGLUFp8M128UniformStagedUnroll2Dynamic3 =
         moe_sched::Tile<128, 256, 3, false, 1, 4, false, false, false, true, false, false, true, 1, 2, false, true>;
+// session 15 (benchmark variants, docs/kernel-notes.md v12): the production 128-row FP8 tiles with rolling 64-wide wgmma
+// groups (Tile kRoll): w = every unit, ws = only units whose second warpgroup idles; and DeepGEMM's 128 x 192 GEMM1
+// tile shape writing fp32 SwiGLU rows (Tile kWide, w192: correct, 7-10 % slower than _m128usu2d)
+using TileSwiGLUFp8M128UniformStagedUnroll2DynamicRoll =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 0, 0, false, 1>;
+using TileSwiGLUFp8M128UniformStagedUnroll2DynamicRollSpill =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 0, 0, false, 2>;
+using TileDownFp8M128UniformRoll =
+        moe_sched::Tile<128, 256, 3, false, 1, 4, false, false, false, true, false, false, true, 0, 1, false, false, 0, 0, 0, false, 1>;
+using TileSwiGLUFp8Wide =
+        moe_sched::Tile<128, 192, 5, false, 1, 4, false, false, false, false, false, false, true, 0, 1, false, true, 0, 0, 0, false, 0, true>;
 #define MOE_COUNTER_PARAM_0
 #define MOE_COUNTER_PARAM_1 , uint32_t* work_counter
 #define MOE_COUNTER_ARG_0 nullptr
@@ -318,6 +329,10 @@ MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dq, TileSwiGLUFp8M128Unifor
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dr, TileSwiGLUFp8M128UniformStagedUnroll2DynamicRegA, MOE_NO_CLUSTER, 1)
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2d3, TileSwiGLUFp8M128UniformStagedUnroll2Dynamic3, MOE_NO_CLUSTER, 1)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128pn, TileSwiGLUFp8PairN, MOE_CLUSTER2)
+MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dw, TileSwiGLUFp8M128UniformStagedUnroll2DynamicRoll, MOE_NO_CLUSTER, 1)
+MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dws, TileSwiGLUFp8M128UniformStagedUnroll2DynamicRollSpill, MOE_NO_CLUSTER, 1)
+// _w192 (Tile kWide): Hout is a float [rows][I] buffer of SwiGLU rows, Hout_scale unused
+MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_w192, TileSwiGLUFp8Wide, MOE_NO_CLUSTER, 1)
 #endif
 // _m128usu2dc (v8, session 7, helper mcast7; benchmark variant: correct, 0-2.4 % slower than _m128usu2d on the H200,
 // docs/kernel-notes.md v8): _m128usu2d in 2-CTA clusters
@@ -431,6 +446,7 @@ MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128uq_ybf16, TileDownFp8M128UniformQuarte
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128ur_ybf16, TileDownFp8M128UniformRegA)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128u4_ybf16, TileDownFp8M128Uniform4)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128uy_ybf16, TileDownFp8M128UniformStagedY)
+MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128uw_ybf16, TileDownFp8M128UniformRoll)
 #endif
 MOE_GEMM2_BF16_YBF16_ENTRY(grouped_gemm2_bf16_d_ybf16, TileDownBf16Dynamic, 1)
 MOE_GEMM2_FP8_ENTRY(grouped_gemm2_fp8_ud, TileDownFp8UniformDynamic, MOE_NO_CLUSTER, 1)

@@ -23,6 +23,7 @@
 // in uniform registers.
 #pragma once
 #include <cuda_bf16.h>
+#include <type_traits>
 #include "grouped_gemm.cuh"
 #include "grouped_gemm_sm90.cuh"
 #include "grouped_gemm_schedule.cuh"
@@ -71,6 +72,14 @@ struct Mma<false, 256> {
     __device__ __forceinline__ static void run(float (&d)[128], uint64_t a, uint64_t b, uint32_t sd) { wgmma_m64n256k16_bf16(d, a, b, sd); }
 };
 template <>
+struct Mma<true, 192> {
+    __device__ __forceinline__ static void run(float (&d)[96], uint64_t a, uint64_t b, uint32_t sd) { wgmma_m64n192k32_e4m3(d, a, b, sd); }
+};
+template <>
+struct Mma<true, 64> {
+    __device__ __forceinline__ static void run(float (&d)[32], uint64_t a, uint64_t b, uint32_t sd) { wgmma_m64n64k32_e4m3(d, a, b, sd); }
+};
+template <>
 struct Mma<true, 128> {
     __device__ __forceinline__ static void run(float (&d)[64], uint64_t a, uint64_t b, uint32_t sd) { wgmma_m64n128k32_e4m3(d, a, b, sd); }
 };
@@ -84,10 +93,11 @@ __device__ __forceinline__ auto& pick(X& x, Y& y) {
 
 template <bool kFP8, class T, bool kSwiGLU>
 __device__ __forceinline__ void grouped_gemm(const Params& p) {
-    static_assert(!(kFP8 && kSwiGLU) || ((T::kSplitN || T::kHalves) && T::BLOCK_N == 256) || T::kPairN,
+    static_assert(!(kFP8 && kSwiGLU) || ((T::kSplitN || T::kHalves) && T::BLOCK_N == 256) || T::kPairN || T::kWide,
                   "FP8 GEMM1 re-quantizes per 128 output columns: one CTA must own exactly 128 (256 packed rows)");
     static_assert(!T::kHalves || kFP8, "the halves tile is FP8 only");
     static_assert(!T::kPairN || (kFP8 && kSwiGLU), "N pairs: FP8 GEMM1");
+    static_assert(!T::kWide || (kFP8 && kSwiGLU), "the wide tile: FP8 GEMM1 (fp32 SwiGLU output)");
     static_assert(!T::kStagedY || (!kSwiGLU && T::WG_N == 256), "staged bf16 Y: GEMM2's halves tile");
     static_assert(!T::kStagger || T::kHalves || !kSwiGLU, "split-N GEMM1 exchanges row maxima per unit: it cannot stagger");
     constexpr uint32_t ES = kFP8 ? 1 : 2;               // element bytes
@@ -124,9 +134,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     const uint32_t K = p.K;
     const uint32_t k_blocks = K * ES / moe_sched::kSlabBytes;
     const uint32_t w_rows = kSwiGLU ? 2 * p.N : p.N;
-    if (w_rows % T::BLOCK_N != 0 || K % 128 != 0) __trap();  // GroupedGemmConfig never launches these
+    if ((T::kWide ? w_rows % 256 != 0 : w_rows % T::BLOCK_N != 0) || K % 128 != 0) __trap();  // GroupedGemmConfig never launches these
     if (T::kStagedY && !p.y_bf16) __trap();                    // only the *_ybf16 entry points use the staged Y tile
-    const uint32_t n_tiles = w_rows / T::BLOCK_N;
+    const uint32_t n_tiles = T::kWide ? (w_rows + T::BLOCK_N - 1) / T::BLOCK_N : w_rows / T::BLOCK_N;  // kWide: ragged last tile
     const uint32_t row_blocks = min((uint32_t)*p.num_row_blocks, p.max_row_blocks);
     // A cluster works as one: its units are (row block, N tile) and CTA `rank` takes M unit 2 * row block + rank.
     // (kPairB: the M units are the 128-row blocks themselves; a pair unit names the CTA's own row block)
@@ -614,6 +624,20 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     v[j * 4 + 3] = moe_swiglu(v[j * 4 + 3], v[(j + 1) * 4 + 3]);
                 }
             }
+            if constexpr (T::kWide) {
+                // fp32 SwiGLU rows, row-major [rows][N]; columns past N (a ragged last tile) are not stored
+                if (!store) return;
+#pragma unroll
+                for (uint32_t j = 0; j < NFIN / 4; j += 2) {
+                    const uint32_t col = col0 + (j / 2) * 8;
+                    if (col < p.N) {
+                        float* H32 = static_cast<float*>(p.out);
+                        *reinterpret_cast<float2*>(H32 + (uint64_t)row_a * p.N + col) = make_float2(v[j * 4 + 0], v[j * 4 + 1]);
+                        *reinterpret_cast<float2*>(H32 + (uint64_t)row_b * p.N + col) = make_float2(v[j * 4 + 2], v[j * 4 + 3]);
+                    }
+                }
+                return;
+            }
             if constexpr (!kFP8) {
                 uint8_t* H = static_cast<uint8_t*>(p.out);
                 if (store) {
@@ -818,7 +842,133 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 w_pre_a = p.row_weight[cu.row0 + r_local];
                 w_pre_b = p.row_weight[cu.row0 + r_local + 8];
             }
-            if constexpr (T::kQuarters) {
+            if constexpr (T::kWide) {
+                // One m64n192 group per K block, waited for and promoted (the other warpgroup's group keeps the tensor
+                // cores busy meanwhile). Output group i (8 columns: packed groups 2i gate, 2i + 1 up) takes the first
+                // scale block below the tile's split, the second from it; the split is a template value per unit.
+                // The tile's outputs out0 .. out0 + 95 lie in scale blocks blk0 and blk1 (= blk0, or the next one; a ragged
+                // last tile's are clamped to the last block); split = its output groups of 8 in blk0 (4, 8 or 12 = all).
+                const uint32_t out0 = cu.n_packed0 / 2, blk0 = out0 / 128, blk1 = min((out0 + 95) / 128, p.N / 128 - 1);
+                const uint32_t split = blk1 > blk0 ? ((blk0 + 1) * 128 - out0) / 8 : 12u;
+                const float* sb_gate2 = cu.sb_gate + (blk1 - blk0) * k_blocks;
+                const float* sb_up2 = cu.sb_up + (blk1 - blk0) * k_blocks;
+                auto mainloop = [&](auto split_tag) {
+                    constexpr uint32_t kSplit = decltype(split_tag)::value;
+                    for (uint32_t kb = 0; kb < k_blocks; ++kb) {
+                        const float g1 = __ldg(cu.sb_gate + kb), u1 = __ldg(cu.sb_up + kb);
+                        const float g2 = kSplit < 12 ? __ldg(sb_gate2 + kb) : g1, u2 = kSplit < 12 ? __ldg(sb_up2 + kb) : u1;
+                        sm90::mbar_wait(full_bar(stage), phase);
+                        const float* sa = reinterpret_cast<const float*>(smem + (s_smem - base) + stage * T::SCALE_STAGE_BYTES);
+                        const float sa0 = sa[r_unit], sa1 = sa[r_unit + 8];
+#pragma unroll
+                        for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
+                        sm90::wgmma_fence();
+#pragma unroll
+                        for (uint32_t k = 0; k < K_STEPS; ++k)
+                            Mma<kFP8, T::MMA_N>::run(acc, a_desc(stage * T::A_STAGE_BYTES + k * 32), b_desc(stage * T::B_STAGE_BYTES + k * 32), k != 0);
+                        sm90::wgmma_commit();
+#pragma unroll
+                        for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
+                        sm90::wgmma_wait<0>();
+                        release(stage);
+                        stage = stage + 1 == T::STAGES ? 0 : stage + 1;
+                        phase ^= stage == 0;
+#pragma unroll
+                        for (uint32_t j = 0; j < NACC / 4; ++j) {
+                            const bool first = j / 2 < kSplit;
+                            const float b = (j & 1) ? (first ? u1 : u2) : (first ? g1 : g2);
+                            fin[j * 4 + 0] += sa0 * b * acc[j * 4 + 0];
+                            fin[j * 4 + 1] += sa0 * b * acc[j * 4 + 1];
+                            fin[j * 4 + 2] += sa1 * b * acc[j * 4 + 2];
+                            fin[j * 4 + 3] += sa1 * b * acc[j * 4 + 3];
+                        }
+                    }
+                };
+                if (split == 4) mainloop(std::integral_constant<uint32_t, 4>{});
+                else if (split == 8) mainloop(std::integral_constant<uint32_t, 8>{});
+                else mainloop(std::integral_constant<uint32_t, 12>{});
+            } else if (T::kRoll == 1 || (T::kRoll == 2 && skip_padding && cu.fill <= 64)) {
+              if constexpr (T::kRoll != 0) {
+                // Tile::kRoll: groups of GN packed columns, G per K block, into accumulators ra / rb by group parity
+                // (G is even, so a block's group q always lands in the same one). Invariant at a block's start: its
+                // group 0 is in flight in ra.
+                constexpr uint32_t GN = 64, G = 256 / GN, NR = GN / 2;
+                const float* sb_second = kSwiGLU ? sb_up : sb_gate + k_blocks;
+                float ra[NR], rb[NR];
+                auto issue_group = [&](float (&a)[NR], uint32_t st, uint32_t q) {
+#pragma unroll
+                    for (uint32_t i = 0; i < NR; ++i) sm90::fence_operand(a[i]);
+                    sm90::wgmma_fence();
+#pragma unroll
+                    for (uint32_t k = 0; k < K_STEPS; ++k)
+                        Mma<kFP8, GN>::run(a, a_desc(st * T::A_STAGE_BYTES + k * 32),
+                                           b_desc(st * T::B_STAGE_BYTES + q * GN * moe_sched::kSlabBytes + k * 32), k != 0);
+                    sm90::wgmma_commit();
+                };
+                auto promote = [&](uint32_t q, float (&a)[NR], const StageScales& t) {
+#pragma unroll
+                    for (uint32_t i = 0; i < NR; ++i) sm90::fence_operand(a[i]);
+                    // GEMM1: gate groups (even j) take b0, up groups (odd j) b1; GEMM2: the first 128 columns b0
+                    const float bg = kSwiGLU ? t.b0 : (q < G / 2 ? t.b0 : t.b1), bu = kSwiGLU ? t.b1 : bg;
+                    const float s0g = t.sa0 * bg, s1g = t.sa1 * bg, s0u = t.sa0 * bu, s1u = t.sa1 * bu;
+#pragma unroll
+                    for (uint32_t j = 0; j < NR / 4; ++j) {
+                        const bool up = kSwiGLU && (j & 1);
+                        float* f = fin + q * NR + j * 4;
+                        f[0] += (up ? s0u : s0g) * a[j * 4 + 0];
+                        f[1] += (up ? s0u : s0g) * a[j * 4 + 1];
+                        f[2] += (up ? s1u : s1g) * a[j * 4 + 2];
+                        f[3] += (up ? s1u : s1g) * a[j * 4 + 3];
+                    }
+                };
+                auto advance = [&]() {
+                    stage = stage + 1 == T::STAGES ? 0 : stage + 1;
+                    phase ^= stage == 0;
+                };
+                StageScales t = enter_stage(0, sb_gate, sb_second);
+                uint32_t st = stage;
+                advance();
+                issue_group(ra, st, 0);
+                // K block kb (its group 0 in flight in ra); the last one drains instead of starting block kb + 1.
+                auto block = [&](auto last_tag, uint32_t kb) {
+                    constexpr bool kLast = decltype(last_tag)::value;
+#pragma unroll
+                    for (uint32_t q = 1; q < G; ++q) {
+                        issue_group((q & 1) ? rb : ra, st, q);
+                        sm90::wgmma_wait<1>();
+                        promote(q - 1, ((q - 1) & 1) ? rb : ra, t);
+                    }
+                    if constexpr (!kLast) {
+                        const StageScales tn = enter_stage(kb + 1, sb_gate, sb_second);
+                        const uint32_t sn = stage;
+                        advance();
+                        issue_group(ra, sn, 0);
+                        sm90::wgmma_wait<1>();
+                        release(st);
+                        promote(G - 1, rb, t);
+                        t = tn;
+                        st = sn;
+                    } else {
+                        sm90::wgmma_wait<0>();
+                        release(st);
+                        promote(G - 1, rb, t);
+                    }
+                };
+                // Two K blocks per iteration and a branch for the tail, the overlapped loop's shape: with one block per
+                // iteration and the last one peeled, ptxas serialized every wgmma (C7514; no copies in the PTX).
+                uint32_t kb = 0;
+                for (; kb + 2 < k_blocks; kb += 2) {
+                    block(std::false_type{}, kb);
+                    block(std::false_type{}, kb + 1);
+                }
+                if (kb + 1 < k_blocks) {
+                    block(std::false_type{}, kb);
+                    block(std::true_type{}, kb + 1);
+                } else {
+                    block(std::true_type{}, kb);
+                }
+              }
+            } else if constexpr (T::kQuarters) {
                 // v10: 64 rows x 256 packed rows per warpgroup as four 64-wide groups, A from registers (this warp's
                 // 16 rows of the K block, four ldmatrix.x4), two 32-register accumulators: group q + 1 runs while group
                 // q is promoted. Column layout of fin as the halves': quarter q, register j = fin[q * 32 + j].

@@ -36,7 +36,8 @@ template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_,
           uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
           bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false,
           bool kUniform_ = false, uint32_t kStagedStore_ = 0, uint32_t kKbUnroll_ = 1, bool kSplitSpill_ = false,
-          bool kDynamic_ = false, uint32_t kGather_ = 0, uint32_t kPair_ = 0, uint32_t kRegA_ = 0, bool kPairN_ = false>
+          bool kDynamic_ = false, uint32_t kGather_ = 0, uint32_t kPair_ = 0, uint32_t kRegA_ = 0, bool kPairN_ = false,
+          uint32_t kRoll_ = 0, bool kWide_ = false>
 struct Tile {
     // kPairN (session 14, FP8 GEMM1, benchmark variant; measured 10-23 % slower than _m128usu2d, kernel-notes v11): a
     // 2-CTA cluster runs one 128-row block on the two halves of a
@@ -55,6 +56,29 @@ struct Tile {
     // loop as it is, A from registers.
     static constexpr bool kQuarters = kRegA_ == 1;
     static constexpr bool kRegAHalves = kRegA_ == 2;
+    // kRoll (session 15, FP8 halves tile; benchmark variants): a warpgroup's 256 packed columns run as four 64-wide
+    // groups (A and B from shared memory) into two 32-register accumulators that take turns (fin 128 + 64: the halves
+    // tile's register budget), and the turn does not stop at a K block's end: group g + 1 (the next K block's first
+    // one after a block's last) is issued before group g is waited for and promoted, so the warpgroup's own wgmmas run
+    // while it promotes. 1: every unit; 2: only units whose second warpgroup idles (at most 64 real rows: the other
+    // warpgroup's groups cannot cover the promotion there), the halves loop elsewhere. (v10's rolling quarters took A
+    // from registers, which cost 6-10 % by itself, and drained at every K block's end. 128-wide groups in two
+    // 64-register accumulators were compiled too: fin 128 + 128 spills ~1 KB.)
+    static constexpr uint32_t kRoll = kRoll_;
+    static_assert(kRoll_ <= 2 && (kRoll_ == 0 || (kHalves_ && kRegA_ == 0 && !kSplitSpill_ && kPair_ == 0 && kClusterM_ == 1 && !kStagger_)),
+                  "rolling groups: the plain halves tile");
+    // kWide (session 15, FP8 GEMM1; benchmark variant): DeepGEMM's SM90 tile shape, 128 rows x 192 packed rows (96
+    // SwiGLU outputs), each warpgroup one m64n192 wgmma group per K block (96 accumulator + 96 result registers) waited
+    // for and promoted with no overlap inside the warpgroup. 96 outputs do not hold a 128-column re-quantization block,
+    // so the epilogue writes the SwiGLU rows in fp32 (row-major [rows][I]) and the e4m3 re-quantization is left to a
+    // separate pass; a tile's outputs span one or two weight-scale blocks (the split at output 32 or 64 by tile index
+    // mod 4), and the last tile of an expert is ragged when 2I % 192 != 0 (it reads past the expert's weight rows:
+    // the weight buffer needs 192 rows of slack after its end; its stores are masked).
+    static constexpr bool kWide = kWide_;
+    static_assert(!kWide_ || (BLOCK_M_ == 128 && BLOCK_N_ == 192 && !kSplitN_ && kClusterM_ == 1 && !kOverlapPromotion_ && !kHalves_
+                              && kStepsPerPromotion_ == 4 && kStagedStore_ == 0 && !kSplitSpill_ && kPair_ == 0 && kRegA_ == 0
+                              && !kPairN_ && kRoll_ == 0 && !kStagger_ && kGather_ == 0),
+                  "wide: the 128 x 192 tile, one wgmma group per K block");
     // kPairB (v8, session 7, helper mcast7; FP8 GEMM1 halves tile with dynamic units, kClusterM = 2): the two CTAs of a
     // cluster work as one on a PAIR unit. Expert e's tile units (row block, N tile) are paired: two row blocks of e on
     // the same N tile (each CTA loads its own A and one half of the shared 32 KB B tile, multicast into both CTAs: half
