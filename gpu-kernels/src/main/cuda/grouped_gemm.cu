@@ -159,7 +159,10 @@ using TileDownFp8PrefetchStagger = moe_sched::Tile<64, 256, 5, true, 1, 4, true,
 using TileSwiGLUFp8M128Uniform = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true>;
 // (GEMM2's _m128u: 3 stages since session 14 - 1.5-2.4 % faster than 4 on the issue's down shape and the DeepSeek-V3
 // layer's down GEMMs, docs/kernel-notes.md v11)
-using TileDownFp8M128Uniform = moe_sched::Tile<128, 256, 3, false, 1, 4, false, false, false, true, false, false, true>;
+// (session 15: with the stage's descriptor low words carried through the K loop, Tile kIncDesc: +0.4..0.6 % on the
+// down shape, docs/kernel-notes.md v12)
+using TileDownFp8M128Uniform =
+        moe_sched::Tile<128, 256, 3, false, 1, 4, false, false, false, true, false, false, true, 0, 1, false, false, 0, 0, 0, false, 0, false, true>;
 using TileSwiGLUFp8Uniform = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, false, false, true>;
 // _m128us (GEMM1 only): _m128u whose e4m3 output goes through shared memory and one bulk store per warpgroup
 using TileSwiGLUFp8M128UniformStaged = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true>;
@@ -179,8 +182,10 @@ using TileSwiGLUFp8M128UniformStagedUnroll2Split = moe_sched::Tile<128, 256, 4, 
 // points take one more argument, the launch's work-counter pair (two zeroed uint32, Params::work_counter).
 using TileSwiGLUBf16Dynamic = moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, false, false, false, false, false, false, 1, false, true>;
 using TileDownBf16Dynamic = moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, false, false, false, false, false, false, 1, false, true>;
+// (session 15: with the stage's descriptor low words carried through the K loop, Tile kIncDesc: +0.5..1 % on the
+// GEMM1 shapes, docs/kernel-notes.md v12)
 using TileSwiGLUFp8M128UniformStagedUnroll2Dynamic =
-        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, true>;
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 0, 0, false, 0, false, true>;
 // v10 (session 10, lead; benchmark variants): the production 128-row FP8 tiles with A from registers (Tile kRegA):
 // q = the quarter-pipelined mainloop (kQuarters), r = the halves loop as it is (kRegAHalves)
 using TileSwiGLUFp8M128UniformStagedUnroll2DynamicQuarters =

@@ -1023,6 +1023,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 // Weight scales: GEMM1's halves both span gate block sb_gate and up block sb_up (128 output columns);
                 // GEMM2's half h is weight row block n_packed0 / 128 + h.
                 const float* sb_second = kSwiGLU ? sb_up : sb_gate + k_blocks;
+                // kIncDesc: the current stage's descriptor low words, advanced with the stage below
+                uint32_t a_lo_st = a_lo0 + stage * (T::A_STAGE_BYTES / 16), b_lo_st = b_lo0 + stage * (T::B_STAGE_BYTES / 16);
 #pragma unroll (T::kKbUnroll)
                 for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                     const StageScales t = enter_stage(kb, sb_gate, sb_second);
@@ -1039,6 +1041,10 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                         for (uint32_t k = 0; k < K_STEPS; ++k) {
                             if constexpr (T::kRegAHalves) {
                                 wgmma_m64n128k32_e4m3_rs(acc, af[k], b_desc(stage * T::B_STAGE_BYTES + h * T::MMA_N * moe_sched::kSlabBytes + k * 32), k != 0);
+                            } else if constexpr (T::kIncDesc) {
+                                Mma<kFP8, T::MMA_N>::run(acc, sm90::sw128_desc_lo(a_lo_st + k * 2),
+                                                         sm90::sw128_desc_lo(b_lo_st + h * T::MMA_N * moe_sched::kSlabBytes / 16 + k * 2),
+                                                         k != 0);
                             } else {
                                 Mma<kFP8, T::MMA_N>::run(acc, a_desc(stage * T::A_STAGE_BYTES + k * 32) - (T::kSplitSpill ? a_back : 0u),
                                                          b_desc(stage * T::B_STAGE_BYTES + h * T::MMA_N * moe_sched::kSlabBytes + k * 32),
@@ -1065,6 +1071,10 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     }
                     stage = stage + 1 == T::STAGES ? 0 : stage + 1;
                     phase ^= stage == 0;
+                    if constexpr (T::kIncDesc) {
+                        a_lo_st = stage == 0 ? a_lo0 : a_lo_st + T::A_STAGE_BYTES / 16;
+                        b_lo_st = stage == 0 ? b_lo0 : b_lo_st + T::B_STAGE_BYTES / 16;
+                    }
                 }
             } else if constexpr (T::kOverlapPromotion) {
                 // Two accumulator sets: K block kb+1's wgmmas are in flight while kb is promoted.

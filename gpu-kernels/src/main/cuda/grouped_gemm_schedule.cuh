@@ -37,7 +37,7 @@ template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_,
           bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false,
           bool kUniform_ = false, uint32_t kStagedStore_ = 0, uint32_t kKbUnroll_ = 1, bool kSplitSpill_ = false,
           bool kDynamic_ = false, uint32_t kGather_ = 0, uint32_t kPair_ = 0, uint32_t kRegA_ = 0, bool kPairN_ = false,
-          uint32_t kRoll_ = 0, bool kWide_ = false>
+          uint32_t kRoll_ = 0, bool kWide_ = false, bool kIncDesc_ = false>
 struct Tile {
     // kPairN (session 14, FP8 GEMM1, benchmark variant; measured 10-23 % slower than _m128usu2d, kernel-notes v11): a
     // 2-CTA cluster runs one 128-row block on the two halves of a
@@ -54,6 +54,14 @@ struct Tile {
     // 1 (kQuarters): each warpgroup's 256 packed columns run as four 64-wide groups into two 32-register accumulators,
     // pipelined - group q + 1 in flight while group q is promoted (wgmma.wait_group 1); 2 (kRegAHalves): the halves
     // loop as it is, A from registers.
+    // kIncDesc (session 15, FP8 halves tile; benchmark variants): the A and B descriptors' low words of the current
+    // stage are carried through the K loop and advanced with the stage (one add or a reset per K block, placed where the
+    // stage index itself is advanced) instead of derived from the stage index before each group. ncu's per-instruction
+    // samples (session 15 call g) put that derivation (shift, mask, add: ~15 dependent uniform instructions) on the path
+    // from one K block's last promotion to the next block's first wgmma - the hand-over the other warpgroup must cover.
+    static constexpr bool kIncDesc = kIncDesc_;
+    static_assert(!kIncDesc_ || (kHalves_ && kUniform_ && kRegA_ == 0 && !kSplitSpill_ && kRoll_ == 0),
+                  "carried descriptors: the uniform halves tile");
     static constexpr bool kQuarters = kRegA_ == 1;
     static constexpr bool kRegAHalves = kRegA_ == 2;
     // kRoll (session 15, FP8 halves tile; benchmark variants): a warpgroup's 256 packed columns run as four 64-wide

@@ -179,7 +179,7 @@ class GroupedGemmConfigTest {
     private static Map<String, KernelTile> kernelTiles() throws IOException {
         String src = Files.readString(Path.of("src/main/cuda/grouped_gemm.cu")).replaceAll("(?s)#if MOE_BENCH_VARIANTS\\n.*?#endif", "");
         Map<String, KernelTile> tiles = new HashMap<>();
-        Matcher t = Pattern.compile("using (\\w+) = moe_sched::Tile<(\\d+), (\\d+), (\\d+), (true|false)(?:, (\\d+))?([^>]*)>;").matcher(src);
+        Matcher t = Pattern.compile("using (\\w+) =\\s+moe_sched::Tile<(\\d+), (\\d+), (\\d+), (true|false)(?:, (\\d+))?([^>]*)>;").matcher(src);
         while (t.find()) {
             // template argument 14 (index 13): kStagedStore
             String[] args = (t.group(2) + ", " + t.group(3) + ", " + t.group(4) + ", " + t.group(5)
