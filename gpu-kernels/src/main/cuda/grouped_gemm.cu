@@ -213,7 +213,7 @@ using TileSwiGLUFp8M128UniformStagedUnroll2Dynamic3 =
         moe_sched::Tile<128, 256, 3, false, 1, 4, false, false, false, true, false, false, true, 1, 2, false, true>;
 // session 15 (benchmark variants, docs/kernel-notes.md v12): the production 128-row FP8 tiles with rolling 64-wide wgmma
 // groups (Tile kRoll): w = every unit, ws = only units whose second warpgroup idles; and DeepGEMM's 128 x 192 GEMM1
-// tile shape writing fp32 SwiGLU rows (Tile kWide, w192: correct, 7-10 % slower than _m128usu2d)
+// tile shape writing fp32 SwiGLU rows (Tile kWide, w192: correct, 5-10 % slower than _m128usu2d)
 using TileSwiGLUFp8M128UniformStagedUnroll2DynamicRoll =
         moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 0, 0, false, 1>;
 using TileSwiGLUFp8M128UniformStagedUnroll2DynamicRollSpill =
