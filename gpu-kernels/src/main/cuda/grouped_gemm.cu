@@ -173,7 +173,9 @@ using TileSwiGLUFp8M128UniformStagedUnroll2 = moe_sched::Tile<128, 256, 4, false
 // _m128usu4: unrolled by 4; _m128uu2 (GEMM2): _m128u with the K-block loop unrolled by 2
 using TileSwiGLUFp8M128UniformStagedUnroll4 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 4>;
 using TileDownFp8M128UniformUnroll2 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, false, 2>;
-using TileDownFp8Uniform = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, false, false, true>;
+// (session 15: with carried descriptors, Tile kIncDesc, as the dynamic form _ud below)
+using TileDownFp8Uniform =
+        moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, false, false, true, 0, 1, false, false, 0, 0, 0, false, 0, false, true>;
 // _m128usu2h (session 4, lead): _m128usu2 whose units of at most 64 real rows (experts' spill blocks) are split along
 // N between the two warpgroups instead of idling the second one (Tile::kSplitSpill)
 using TileSwiGLUFp8M128UniformStagedUnroll2Split = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, true>;
@@ -196,7 +198,9 @@ using TileSwiGLUFp8M128UniformStagedUnroll2DynamicRegA =
         moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 0, 2>;
 using TileDownFp8M128UniformRegA =
         moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, false, 1, false, false, 0, 0, 2>;
-using TileDownFp8UniformDynamic = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, false, false, true, false, 1, false, true>;
+// (session 15: with carried descriptors, Tile kIncDesc: -0.4..-1.7 % time on the DeepSeek-V3 layer's down rows)
+using TileDownFp8UniformDynamic =
+        moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, false, false, true, 0, 1, false, true, 0, 0, 0, false, 0, false, true>;
 // session 14 (benchmark variants, docs/kernel-notes.md v11): the 128-row GEMM2 tile with its former 4 stages (_m128u4),
 // and with its bf16 Y staged in shared memory and stored by bulk copies (_m128uy; Tile kStagedStore 2: 2 x 33 KB of
 // staging leave room for 3 stages only; slower than _m128u on the issue's down shape)

@@ -522,6 +522,20 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     float fin[kFP8 ? NFIN : 1];
     float w_pre_a = 0.f, w_pre_b = 0.f;  // kPrefetchRowWeight GEMM2: the rows' routing weights, loaded before the mainloop
     uint32_t stage = 0, phase = 0, local_unit = 0;
+    // Tile::kIncDesc: the current stage's A / B descriptor low words, advanced with the stage (set from it per unit)
+    uint32_t a_lo_st = a_lo0, b_lo_st = b_lo0;
+    auto advance_desc = [&]() {
+        if constexpr (T::kIncDesc) {
+            a_lo_st = stage == 0 ? a_lo0 : a_lo_st + T::A_STAGE_BYTES / 16;
+            b_lo_st = stage == 0 ? b_lo0 : b_lo_st + T::B_STAGE_BYTES / 16;
+        }
+    };
+    auto reset_desc = [&]() {
+        if constexpr (T::kIncDesc) {
+            a_lo_st = a_lo0 + stage * (T::A_STAGE_BYTES / 16);
+            b_lo_st = b_lo0 + stage * (T::B_STAGE_BYTES / 16);
+        }
+    };
     // Releases a stage: one arrival per consumer warp, in every CTA of the cluster (their producers write into ours).
     // The warp barrier first: an arrive releases only the arriving lane's own prior accesses (PTX memory model), and
     // every lane read the stage (its A scales); without it the producer's next bulk copy into the stage races with the
@@ -594,12 +608,17 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         sm90::wgmma_fence();
 #pragma unroll
         for (uint32_t k = 0; k < K_STEPS; ++k) {
-            Mma<kFP8, T::MMA_N>::run(a, a_desc(stage * T::A_STAGE_BYTES + k * 32), b_desc(stage * T::B_STAGE_BYTES + k * 32), k != 0);
+            if constexpr (T::kIncDesc) {
+                Mma<kFP8, T::MMA_N>::run(a, sm90::sw128_desc_lo(a_lo_st + k * 2), sm90::sw128_desc_lo(b_lo_st + k * 2), k != 0);
+            } else {
+                Mma<kFP8, T::MMA_N>::run(a, a_desc(stage * T::A_STAGE_BYTES + k * 32), b_desc(stage * T::B_STAGE_BYTES + k * 32), k != 0);
+            }
         }
         sm90::wgmma_commit();
         // (no operand fence here: touching the in-flight accumulators would make ptxas serialize)
         stage = stage + 1 == T::STAGES ? 0 : stage + 1;
         phase ^= stage == 0;
+        advance_desc();
         return Scales{sa0 * bg, sa1 * bg, sa0 * bu, sa1 * bu};
     };
     uint32_t oldest = 0;     // stage of the oldest K block still in flight (overlapped FP8 loop)
@@ -1023,8 +1042,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 // Weight scales: GEMM1's halves both span gate block sb_gate and up block sb_up (128 output columns);
                 // GEMM2's half h is weight row block n_packed0 / 128 + h.
                 const float* sb_second = kSwiGLU ? sb_up : sb_gate + k_blocks;
-                // kIncDesc: the current stage's descriptor low words, advanced with the stage below
-                uint32_t a_lo_st = a_lo0 + stage * (T::A_STAGE_BYTES / 16), b_lo_st = b_lo0 + stage * (T::B_STAGE_BYTES / 16);
+                reset_desc();
 #pragma unroll (T::kKbUnroll)
                 for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                     const StageScales t = enter_stage(kb, sb_gate, sb_second);
@@ -1071,10 +1089,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     }
                     stage = stage + 1 == T::STAGES ? 0 : stage + 1;
                     phase ^= stage == 0;
-                    if constexpr (T::kIncDesc) {
-                        a_lo_st = stage == 0 ? a_lo0 : a_lo_st + T::A_STAGE_BYTES / 16;
-                        b_lo_st = stage == 0 ? b_lo0 : b_lo_st + T::B_STAGE_BYTES / 16;
-                    }
+                    advance_desc();
                 }
             } else if constexpr (T::kOverlapPromotion) {
                 // Two accumulator sets: K block kb+1's wgmmas are in flight while kb is promoted.
@@ -1101,6 +1116,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     cur = first_scales;
                 } else {
                     oldest = stage;
+                    reset_desc();
                     cur = issue(acc, 0, cu);
                 }
                 if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride);

@@ -54,14 +54,15 @@ struct Tile {
     // 1 (kQuarters): each warpgroup's 256 packed columns run as four 64-wide groups into two 32-register accumulators,
     // pipelined - group q + 1 in flight while group q is promoted (wgmma.wait_group 1); 2 (kRegAHalves): the halves
     // loop as it is, A from registers.
-    // kIncDesc (session 15, FP8 halves tile; benchmark variants): the A and B descriptors' low words of the current
+    // kIncDesc (session 15, FP8 halves tile and overlapped loop): the A and B descriptors' low words of the current
     // stage are carried through the K loop and advanced with the stage (one add or a reset per K block, placed where the
     // stage index itself is advanced) instead of derived from the stage index before each group. ncu's per-instruction
     // samples (session 15 call g) put that derivation (shift, mask, add: ~15 dependent uniform instructions) on the path
     // from one K block's last promotion to the next block's first wgmma - the hand-over the other warpgroup must cover.
     static constexpr bool kIncDesc = kIncDesc_;
-    static_assert(!kIncDesc_ || (kHalves_ && kUniform_ && kRegA_ == 0 && !kSplitSpill_ && kRoll_ == 0),
-                  "carried descriptors: the uniform halves tile");
+    static_assert(!kIncDesc_ || (kUniform_ && kRegA_ == 0 && !kSplitSpill_ && kRoll_ == 0 && !kEarlyNextUnit_ && !kStagger_
+                                 && (kHalves_ || (kOverlapPromotion_ && kStepsPerPromotion_ == 4))),
+                  "carried descriptors: the uniform halves tile or the overlapped loop");
     static constexpr bool kQuarters = kRegA_ == 1;
     static constexpr bool kRegAHalves = kRegA_ == 2;
     // kRoll (session 15, FP8 halves tile; benchmark variants): a warpgroup's 256 packed columns run as four 64-wide
