@@ -138,10 +138,9 @@ STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grou
                                         "grouped_gemm1_swiglu_fp8_m128usu2g", "grouped_gemm1_swiglu_fp8_m128usu2g1",
                                         "grouped_gemm1_swiglu_fp8_m128usu2gd", "grouped_gemm1_swiglu_fp8_m128usu2dc",
                                         "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl",
-                                        "grouped_gemm1_swiglu_fp8_m128usu2dq", "grouped_gemm1_swiglu_fp8_m128usu2dr")}
-STAGED_OUT["grouped_gemm1_swiglu_fp8_m128usu2d3"] = 2 * 64 * 128
-STAGED_OUT["grouped_gemm1_swiglu_fp8_m128usu2dw"] = 2 * 64 * 128
-STAGED_OUT["grouped_gemm1_swiglu_fp8_m128usu2dws"] = 2 * 64 * 128
+                                        "grouped_gemm1_swiglu_fp8_m128usu2dq", "grouped_gemm1_swiglu_fp8_m128usu2dr",
+                                        "grouped_gemm1_swiglu_fp8_m128usu2d3", "grouped_gemm1_swiglu_fp8_m128usu2dw",
+                                        "grouped_gemm1_swiglu_fp8_m128usu2dws")}
 # GEMM1 kernels writing fp32 SwiGLU rows [M, I] (no e4m3 re-quantization, no output scales)
 WIDE = {"grouped_gemm1_swiglu_fp8_w192"}
 # the N-pair tiles: Tile::EXCHANGE_BYTES holds one more mbarrier (16 bytes)

@@ -522,18 +522,16 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     float fin[kFP8 ? NFIN : 1];
     float w_pre_a = 0.f, w_pre_b = 0.f;  // kPrefetchRowWeight GEMM2: the rows' routing weights, loaded before the mainloop
     uint32_t stage = 0, phase = 0, local_unit = 0;
-    // Tile::kIncDesc: the current stage's A / B descriptor low words, advanced with the stage (set from it per unit)
+    // Tile::kIncDesc: the current stage's A / B descriptor low words, carried with the stage index (every consumer
+    // advance goes through next_stage)
     uint32_t a_lo_st = a_lo0, b_lo_st = b_lo0;
-    auto advance_desc = [&]() {
+    // The consumers' step to the next stage of the ring.
+    auto next_stage = [&]() {
+        stage = stage + 1 == T::STAGES ? 0 : stage + 1;
+        phase ^= stage == 0;
         if constexpr (T::kIncDesc) {
             a_lo_st = stage == 0 ? a_lo0 : a_lo_st + T::A_STAGE_BYTES / 16;
             b_lo_st = stage == 0 ? b_lo0 : b_lo_st + T::B_STAGE_BYTES / 16;
-        }
-    };
-    auto reset_desc = [&]() {
-        if constexpr (T::kIncDesc) {
-            a_lo_st = a_lo0 + stage * (T::A_STAGE_BYTES / 16);
-            b_lo_st = b_lo0 + stage * (T::B_STAGE_BYTES / 16);
         }
     };
     // Releases a stage: one arrival per consumer warp, in every CTA of the cluster (their producers write into ours).
@@ -616,9 +614,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         }
         sm90::wgmma_commit();
         // (no operand fence here: touching the in-flight accumulators would make ptxas serialize)
-        stage = stage + 1 == T::STAGES ? 0 : stage + 1;
-        phase ^= stage == 0;
-        advance_desc();
+        next_stage();
         return Scales{sa0 * bg, sa1 * bg, sa0 * bu, sa1 * bu};
     };
     uint32_t oldest = 0;     // stage of the oldest K block still in flight (overlapped FP8 loop)
@@ -849,8 +845,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                 sm90::mbar_wait(full_bar(stage), phase);
                 release(stage);
-                stage = stage + 1 == T::STAGES ? 0 : stage + 1;
-                phase ^= stage == 0;
+                next_stage();
             }
         } else if constexpr (kFP8) {
             const float* sb_gate = cu.sb_gate;
@@ -890,8 +885,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                         for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
                         sm90::wgmma_wait<0>();
                         release(stage);
-                        stage = stage + 1 == T::STAGES ? 0 : stage + 1;
-                        phase ^= stage == 0;
+                        next_stage();
 #pragma unroll
                         for (uint32_t j = 0; j < NACC / 4; ++j) {
                             const bool first = j / 2 < kSplit;
@@ -940,13 +934,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                         f[3] += (up ? s1u : s1g) * a[j * 4 + 3];
                     }
                 };
-                auto advance = [&]() {
-                    stage = stage + 1 == T::STAGES ? 0 : stage + 1;
-                    phase ^= stage == 0;
-                };
                 StageScales t = enter_stage(0, sb_gate, sb_second);
                 uint32_t st = stage;
-                advance();
+                next_stage();
                 issue_group(ra, st, 0);
                 // K block kb (its group 0 in flight in ra); the last one drains instead of starting block kb + 1.
                 auto block = [&](auto last_tag, uint32_t kb) {
@@ -960,7 +950,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     if constexpr (!kLast) {
                         const StageScales tn = enter_stage(kb + 1, sb_gate, sb_second);
                         const uint32_t sn = stage;
-                        advance();
+                        next_stage();
                         issue_group(ra, sn, 0);
                         sm90::wgmma_wait<1>();
                         release(st);
@@ -1033,8 +1023,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     sm90::wgmma_wait<0>();
                     release(stage);
                     promote(3, tq1);
-                    stage = stage + 1 == T::STAGES ? 0 : stage + 1;
-                    phase ^= stage == 0;
+                    next_stage();
                 }
             } else if constexpr (T::kHalves) {
                 // 64 rows x 256 packed rows per warpgroup as two 128-row halves into one accumulator, each promoted
@@ -1042,7 +1031,6 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 // Weight scales: GEMM1's halves both span gate block sb_gate and up block sb_up (128 output columns);
                 // GEMM2's half h is weight row block n_packed0 / 128 + h.
                 const float* sb_second = kSwiGLU ? sb_up : sb_gate + k_blocks;
-                reset_desc();
 #pragma unroll (T::kKbUnroll)
                 for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                     const StageScales t = enter_stage(kb, sb_gate, sb_second);
@@ -1087,9 +1075,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                             f[3] += (up ? s1u : s1g) * acc[j * 4 + 3];
                         }
                     }
-                    stage = stage + 1 == T::STAGES ? 0 : stage + 1;
-                    phase ^= stage == 0;
-                    advance_desc();
+                    next_stage();
                 }
             } else if constexpr (T::kOverlapPromotion) {
                 // Two accumulator sets: K block kb+1's wgmmas are in flight while kb is promoted.
@@ -1116,8 +1102,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     cur = first_scales;
                 } else {
                     oldest = stage;
-                    reset_desc();
-                    cur = issue(acc, 0, cu);
+                        cur = issue(acc, 0, cu);
                 }
                 if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride);
                 uint32_t kb = 0;
@@ -1181,8 +1166,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     sm90::wgmma_wait<0>();
                     if (k0 + kSteps == K_STEPS) {
                         release(stage);
-                        stage = stage + 1 == T::STAGES ? 0 : stage + 1;
-                        phase ^= stage == 0;
+                        next_stage();
                     }
 #pragma unroll
                     for (uint32_t j = 0; j < NACC / 4; ++j) {
@@ -1214,8 +1198,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 if (kb > 0) release(prev_stage);
                 else if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride);  // while K block 0 computes
                 prev_stage = stage;
-                stage = stage + 1 == T::STAGES ? 0 : stage + 1;
-                phase ^= stage == 0;
+                next_stage();
             }
             sm90::wgmma_wait<0>();
 #pragma unroll
