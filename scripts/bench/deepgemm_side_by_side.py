@@ -41,6 +41,8 @@ DEV = torch.device("cuda")
 # timed here as "production")
 OURS = {"gemm1": ["grouped_gemm1_swiglu_fp8_m128usu2d", "grouped_gemm1_swiglu_fp8_m128usu2"],
         "gemm2": ["grouped_gemm2_fp8_m128u_ybf16", "grouped_gemm2_fp8_u_ybf16", "grouped_gemm2_fp8_u"]}
+# --baseline: the kernels of an earlier module timed beside them (--baseline-kernels; default: the production pair)
+BASELINE = {"gemm1": ["grouped_gemm1_swiglu_fp8_m128usu2d"], "gemm2": ["grouped_gemm2_fp8_m128u_ybf16"]}
 
 
 def log(msg):
@@ -113,7 +115,7 @@ def sample_reference(gb, xq, xs, wq, ws, rows, row_expert):
     return ref
 
 
-def measure(dg, ks, si, args, out_f):
+def measure(dg, ks, si, args, out_f, base=None):
     import gemm_bench as gb
     label, G, rows, N, K, kind = gb.SHAPES[si]
     prob = gb.Problem([rows] * G)
@@ -171,15 +173,18 @@ def measure(dg, ks, si, args, out_f):
             res["DeepGEMM"] = {"error": repr(ex)[:400]}
             log(f"shape {si}: DeepGEMM failed: {ex!r}"[:500])
     # ---- ours
-    if ks is not None:
-        for name in OURS[kind]:
+    # (--baseline: the earlier module's kernels of this GEMM, named "baseline <kernel>", checked and timed the same way)
+    ours = [(ks, name, name) for name in OURS[kind]] if ks is not None else []
+    ours += [(base, name, "baseline " + name) for name in BASELINE[kind]] if base is not None else []
+    if ours:
+        for mod, kname, name in ours:
             try:
                 if kind == "gemm1":
-                    go, hout, hs = gb.gemm1_launcher(ks, name, prob, d, True)
+                    go, hout, hs = gb.gemm1_launcher(mod, kname, prob, d, True)
                     go()
                     torch.cuda.synchronize()
                     I = N // 2
-                    if name in gb.WIDE:  # fp32 SwiGLU rows, not re-quantized
+                    if kname in gb.WIDE:  # fp32 SwiGLU rows, not re-quantized
                         h, q, s = hout.view(torch.float32).reshape(prob.M, I), None, None
                     else:
                         h, q, s = gb.gemm1_output(prob, d, hout, hs, True)
@@ -190,7 +195,7 @@ def measure(dg, ks, si, args, out_f):
                     res[name + " err_vs_exact_h"] = gb.rel_err(h[rows_s], ref_h)
                     del h, q, s
                 else:
-                    go, y = gb.gemm2_launcher(ks, name, prob, d, True)
+                    go, y = gb.gemm2_launcher(mod, kname, prob, d, True)
                     go()
                     torch.cuda.synchronize()
                     res[name + " err"] = gb.rel_err(y[rows_s], ref * d["row_weight"][rows_s].double()[:, None])
@@ -265,6 +270,7 @@ def table(results):
         kind = r["kind"]
         dgv = tf(r, "DeepGEMM")
         ours = [(n.split("_fp8")[-1] or "_64row", tf(r, n)) for n in OURS[kind]]
+        ours += [("base" + n.split("_fp8")[-1], tf(r, "baseline " + n)) for n in BASELINE[kind] if "baseline " + n in r]
         best = max(v for _, v in ours) if ours else 0.0
         err = r.get("dg_err")
         lines.append(f"{r['shape']:52s} DG {dgv:7.1f} | " + " ".join(f"{k} {v:7.1f}" for k, v in ours)
@@ -289,6 +295,8 @@ def main():
     ap.add_argument("--profile", action="store_true", help="one launch per kernel and shape (run under ncu)")
     ap.add_argument("--kernels", default="", help="--profile: our kernels to launch (comma-separated; default OURS)")
     ap.add_argument("--ours", default="", help="gemm1 kernels;gemm2 kernels (comma-separated, production first): replaces OURS")
+    ap.add_argument("--baseline", default="", help="an earlier fatbin whose kernels (--baseline-kernels) are timed beside ours")
+    ap.add_argument("--baseline-kernels", default="", help="gemm1 kernels;gemm2 kernels of --baseline: replaces BASELINE")
     args = ap.parse_args()
     import gemm_bench as gb
     info = gb.probe_torch()
@@ -311,6 +319,10 @@ def main():
     if args.ours:
         g1, g2 = args.ours.split(";")
         OURS["gemm1"], OURS["gemm2"] = g1.split(","), g2.split(",")
+    base = gb.Kernels(args.baseline) if args.baseline else None
+    if args.baseline_kernels:
+        g1, g2 = args.baseline_kernels.split(";")
+        BASELINE["gemm1"], BASELINE["gemm2"] = [n for n in g1.split(",") if n], [n for n in g2.split(",") if n]
     if args.profile:
         profile(dg, ks, shapes, args.kernels.split(",") if args.kernels else OURS["gemm1"] + OURS["gemm2"])
         return
@@ -319,7 +331,7 @@ def main():
         out_f.write(json.dumps({"info": info}) + "\n")
         for si in shapes:
             try:
-                results.append(measure(dg, ks, si, args, out_f))
+                results.append(measure(dg, ks, si, args, out_f, base))
             except Exception as ex:
                 log(f"shape {si} failed: {ex!r}")
                 torch.cuda.empty_cache()

@@ -802,7 +802,7 @@ def cmd_profile(ks, args):
 def cmd_bench(ks, args):
     runs = args.runs
     flush = torch.empty(64 * 1024 * 1024, dtype=torch.float32, device=DEV)  # 256 MB > 60 MB L2
-    base = Kernels(args.baseline, legacy=True) if args.baseline else None
+    base = baseline_module(args)
     rows_out = []
     sel = [int(i) for i in args.shapes.split(",")] if args.shapes else range(len(SHAPES))
     for si in sel:
@@ -830,11 +830,11 @@ def cmd_bench(ks, args):
                     fns[name] = (gemm1_launcher if kind == "gemm1" else gemm2_launcher)(ks, name, prob, d, fp8)[0]
                 except Exception as ex:
                     res[name] = {"error": repr(ex)[:300]}
-            if base is not None:  # the earlier module's production kernel on the same operands
+            for bname in baseline_names(args, base, names[0], kind, fp8):  # an earlier module's kernels, same operands
                 try:
-                    fns["baseline " + names[0]] = (gemm1_launcher if kind == "gemm1" else gemm2_launcher)(base, names[0], prob, d, fp8)[0]
+                    fns["baseline " + bname] = (gemm1_launcher if kind == "gemm1" else gemm2_launcher)(base, bname, prob, d, fp8)[0]
                 except Exception as ex:
-                    res["baseline " + names[0]] = {"error": repr(ex)[:300]}
+                    res["baseline " + bname] = {"error": repr(ex)[:300]}
             try:
                 timed(res, fns, runs, flush, flops, args.sequential)
             except Exception as ex:
@@ -864,6 +864,23 @@ def cmd_bench(ks, args):
     return rows_out
 
 
+def baseline_module(args):
+    """--baseline: an earlier module; with --baseline-kernels its kernels take today's arguments, else it is a module
+    from before the (expert_count, expert_start) arguments (sessions 1-2) whose production kernel is timed."""
+    return Kernels(args.baseline, legacy=not args.baseline_kernels) if args.baseline else None
+
+
+def baseline_names(args, base, default, kind, fp8):
+    """The kernels of the --baseline module to time beside ours: --baseline-kernels (those of this GEMM and operand
+    type), else the production kernel `default`."""
+    if base is None:
+        return []
+    if not args.baseline_kernels:
+        return [default] if default else []
+    names = [n for n in args.baseline_kernels.split(",") if n]
+    return [n for n in names if n.startswith("grouped_gemm1" if kind == "gemm1" else "grouped_gemm2") and ("_fp8" in n) == fp8]
+
+
 def layer_rows(tokens, experts=256, top_k=8, seed=20261128):
     return [int(c) for c in np.random.default_rng(seed + tokens).multinomial(tokens * top_k, [1.0 / experts] * experts)]
 
@@ -873,7 +890,7 @@ def cmd_layer(ks, args):
     production kernel of an earlier module, on the same operands in the same process; FP8 and BF16."""
     runs = args.runs
     flush = torch.empty(64 * 1024 * 1024, dtype=torch.float32, device=DEV)
-    base = Kernels(args.baseline, legacy=True) if args.baseline else None
+    base = baseline_module(args)
     out = []
     sel = [int(i) for i in args.shapes.split(",")] if args.shapes else range(len(LAYER_SHAPES))  # --shapes: indices
     for label, tokens, N, K, kind in (LAYER_SHAPES[i] for i in sel):
@@ -890,7 +907,7 @@ def cmd_layer(ks, args):
             launcher = gemm1_launcher if kind == "gemm1" else gemm2_launcher
             fns = {}
             for tag, mod, skip in (("skip", ks, True), ("noskip", ks, False)) + tuple((v, ks, True) for v in V4) + (
-                                   ("lookahead", ks, True), ("baseline", base, False)):
+                                   ("lookahead", ks, True), ("baseline", base if not args.baseline_kernels else None, False)):
                 if mod is None or (tag not in ("skip", "noskip", "baseline") + BF16_VARIANTS and not fp8):
                     continue
                 if (tag in GEMM2_ONLY and kind == "gemm1") or (tag in GEMM1_ONLY and kind == "gemm2") or (tag in BF16_ONLY and fp8):
@@ -904,6 +921,11 @@ def cmd_layer(ks, args):
                 except Exception as ex:
                     res[f"{name} {tag}"] = {"error": repr(ex)[:300]}
             prob.skip_padding = True
+            for bname in baseline_names(args, base, None, kind, fp8) if args.baseline_kernels else ():
+                try:  # (with the padding skip, as the engine launches them)
+                    fns[f"baseline {bname}"] = launcher(base, bname, prob, d, fp8)[0]
+                except Exception as ex:
+                    res[f"baseline {bname}"] = {"error": repr(ex)[:300]}
             try:
                 timed(res, fns, runs, flush, flops, args.sequential)
             except Exception as ex:
@@ -919,6 +941,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("cmd", choices=["check", "bench", "layer", "probe", "sweep", "profile"])
     ap.add_argument("--baseline", default="", help="bench/layer: also time the production kernels of this earlier module")
+    ap.add_argument("--baseline-kernels", default="",
+                    help="bench/layer: the --baseline module's kernels to time (comma-separated; the module then takes "
+                         "today's kernel arguments)")
     ap.add_argument("--no-peers", action="store_true", help="bench: skip the torch peers")
     ap.add_argument("--fp8-only", action="store_true", help="bench/layer: FP8 kernels only")
     ap.add_argument("--bf16-only", action="store_true", help="bench: BF16 kernels only")
