@@ -67,16 +67,21 @@ __host__ __device__ __forceinline__ uint32_t moe_w1_packed_row(uint32_t p, uint3
 // silu(g) * u in fp32 (the recipe: silu(g) = g / (1 + exp(-g))), with expf and an IEEE division: the reference
 // kernels and the small-batch path.
 __device__ __forceinline__ float moe_swiglu(float g, float u) { return g / (1.0f + expf(-g)) * u; }
-// The same formula on the special-function unit alone: exp as ex2.approx of -g log2(e) and the division as a product
-// with rcp.approx (flush to zero), ~4 ulp from moe_swiglu instead of its ~20 dependent instructions and a slow-path
-// branch per element (the IEEE division). The grouped GEMM1 epilogues: there the accurate form was ~10 % of the FP8
-// kernel's warp samples while the tensor cores idled (docs/kernel-notes.md v13). Same special values: g = -inf gives
-// NaN as -inf / inf does, g < -88 gives -0 (exp overflows to inf), NaN stays NaN.
-__device__ __forceinline__ float moe_swiglu_fast(float g, float u) {
-    float e, r;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(g * -1.4426950408889634f));
-    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(1.0f + e));
-    return g * r * u;
+// The same formula for two elements on the special-function unit: exp as ex2.approx of -g log2(e), and both divisions
+// as products with ONE rcp.approx of the two denominators' product (2 x ex2 + 1 rcp instead of 2 + 2: that unit is what
+// the epilogue waits for). exp(-g) is clamped at 2^63 so the product stays finite: below g = -43.6 silu(g) comes out as
+// g 2^-63 instead of g exp(g) (both under 1e-17 |g|). ~4 ulp from moe_swiglu elsewhere, instead of its ~20 dependent
+// instructions and slow-path branch per element (the IEEE division). The grouped GEMM1 epilogues: there the accurate
+// form was ~10 % of the FP8 kernel's warp samples while the tensor cores idled (docs/kernel-notes.md v13). Specials:
+// NaN stays NaN; g = -inf gives -inf (moe_swiglu: NaN); g = +inf gives inf * u.
+__device__ __forceinline__ void moe_swiglu_fast_x2(float g0, float u0, float g1, float u1, float& h0, float& h1) {
+    float e0, e1, r;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e0) : "f"(g0 * -1.4426950408889634f));
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e1) : "f"(g1 * -1.4426950408889634f));
+    const float d0 = 1.0f + fminf(e0, 0x1p63f), d1 = 1.0f + fminf(e1, 0x1p63f);
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(d0 * d1));
+    h0 = g0 * (d1 * r) * u0;
+    h1 = g1 * (d0 * r) * u1;
 }
 
 // The FP8 activation recipe for one block: scale = amax/448 (1 when amax < 2^-64, where 448/amax could overflow:

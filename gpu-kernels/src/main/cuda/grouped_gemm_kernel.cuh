@@ -633,10 +633,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             if constexpr (kFP8) {
 #pragma unroll
                 for (uint32_t j = 0; j < NFIN / 4; j += 2) {
-                    v[j * 4 + 0] = moe_swiglu_fast(v[j * 4 + 0], v[(j + 1) * 4 + 0]);
-                    v[j * 4 + 1] = moe_swiglu_fast(v[j * 4 + 1], v[(j + 1) * 4 + 1]);
-                    v[j * 4 + 2] = moe_swiglu_fast(v[j * 4 + 2], v[(j + 1) * 4 + 2]);
-                    v[j * 4 + 3] = moe_swiglu_fast(v[j * 4 + 3], v[(j + 1) * 4 + 3]);
+                    moe_swiglu_fast_x2(v[j * 4 + 0], v[(j + 1) * 4 + 0], v[j * 4 + 1], v[(j + 1) * 4 + 1], v[j * 4 + 0], v[j * 4 + 1]);
+                    moe_swiglu_fast_x2(v[j * 4 + 2], v[(j + 1) * 4 + 2], v[j * 4 + 3], v[(j + 1) * 4 + 3], v[j * 4 + 2], v[j * 4 + 3]);
                 }
             }
             if constexpr (T::kWide) {
@@ -659,10 +657,9 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
 #pragma unroll
                     for (uint32_t j = 0; j < NFIN / 4; j += 2) {
                         const uint32_t col = col0 + (j / 2) * 8;
-                        const float h0 = moe_swiglu_fast(v[j * 4 + 0], v[(j + 1) * 4 + 0]);
-                        const float h1 = moe_swiglu_fast(v[j * 4 + 1], v[(j + 1) * 4 + 1]);
-                        const float h2 = moe_swiglu_fast(v[j * 4 + 2], v[(j + 1) * 4 + 2]);
-                        const float h3 = moe_swiglu_fast(v[j * 4 + 3], v[(j + 1) * 4 + 3]);
+                        float h0, h1, h2, h3;
+                        moe_swiglu_fast_x2(v[j * 4 + 0], v[(j + 1) * 4 + 0], v[j * 4 + 1], v[(j + 1) * 4 + 1], h0, h1);
+                        moe_swiglu_fast_x2(v[j * 4 + 2], v[(j + 1) * 4 + 2], v[j * 4 + 3], v[(j + 1) * 4 + 3], h2, h3);
                         *reinterpret_cast<__nv_bfloat162*>(H + moe_act_offset(row_a, col, p.N, 2)) = __floats2bfloat162_rn(h0, h1);
                         *reinterpret_cast<__nv_bfloat162*>(H + moe_act_offset(row_b, col, p.N, 2)) = __floats2bfloat162_rn(h2, h3);
                     }
