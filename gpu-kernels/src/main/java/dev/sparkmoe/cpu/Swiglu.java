@@ -1,6 +1,11 @@
 package dev.sparkmoe.cpu;
 
-/** The experts' activation, in fp32 exactly as the GPU computes it: {@code h = silu(g) * u}, {@code silu(g) = g / (1 + exp(-g))}. */
+/**
+ * The experts' activation in fp32: {@code h = silu(g) * u}, {@code silu(g) = g / (1 + exp(-g))}, as the GPU's reference
+ * kernels and small-batch path compute it (an IEEE division; their {@code expf} within 2 ulp of this one). The grouped
+ * GEMM1 kernels compute the same formula with the hardware's approximate exp2 and reciprocal, a few ulp from it
+ * (grouped_gemm.cuh {@code moe_swiglu_fast_x2}).
+ */
 public final class Swiglu {
     private Swiglu() {}
 
