@@ -115,17 +115,19 @@ TILES = {
     "grouped_gemm2_fp8_m128uw_ybf16": (128, 256, 3, 1),
     # DeepGEMM's 128 x 192 tile shape for GEMM1 (Tile kWide): fp32 SwiGLU rows out, re-quantization left to another pass
     "grouped_gemm1_swiglu_fp8_w192": (128, 192, 5, 1),
+    # session 16 (lead): the 128-row GEMM2 tile with units claimed at run time and decoded by the producer (kDynamic)
+    "grouped_gemm2_fp8_m128ud": (128, 256, 3, 1),
 }
 DYNAMIC = {"grouped_gemm1_swiglu_bf16_d", "grouped_gemm2_bf16_d", "grouped_gemm1_swiglu_fp8_m128usu2d", "grouped_gemm2_fp8_ud",
            "grouped_gemm1_swiglu_fp8_m128usu2gd", "grouped_gemm1_swiglu_fp8_m128usu2dc",
            "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl", "grouped_gemm1_swiglu_fp8_m128usu2dq",
            "grouped_gemm1_swiglu_fp8_m128usu2dr", "grouped_gemm1_swiglu_fp8_m128usu2d3", "grouped_gemm1_swiglu_fp8_m128usu2dw",
-           "grouped_gemm1_swiglu_fp8_m128usu2dws", "grouped_gemm1_swiglu_fp8_w192"}
+           "grouped_gemm1_swiglu_fp8_m128usu2dws", "grouped_gemm1_swiglu_fp8_w192", "grouped_gemm2_fp8_m128ud"}
 # GEMM2's bf16-Y forms (the *_ybf16 entry points: the layer's default Y store, sparkmoe.gpu.expertOutputPrecision=auto):
 # the same tiles, Y allocated as bf16 by gemm2_launcher
 YBF16 = ("grouped_gemm2_bf16", "grouped_gemm2_bf16_n128", "grouped_gemm2_bf16_u", "grouped_gemm2_bf16_d", "grouped_gemm2_fp8",
          "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32", "grouped_gemm2_fp8_u", "grouped_gemm2_fp8_ud",
-         "grouped_gemm2_fp8_m128u")
+         "grouped_gemm2_fp8_m128u", "grouped_gemm2_fp8_m128ud")
 TILES.update({n + "_ybf16": TILES[n] for n in YBF16})
 DYNAMIC |= {n + "_ybf16" for n in YBF16 if n in DYNAMIC}
 # kernels that gather their A rows: arguments (A_tokens, A_tokens_scale, token_of_slot, W, ...), padding skip required
@@ -150,8 +152,10 @@ STAGED_OUT["grouped_gemm2_fp8_m128uy_ybf16"] = 2 * 64 * (256 * 2 + 16)  # bf16 Y
 V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us", "m128usp", "m128usu2", "m128usu4", "m128uu2", "m128usu2h",
       "m128usu2d", "ud", "d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g", "m128usu2dc",
       "m128usu2dcn", "m128usu2dcl", "u_ybf16", "m128u_ybf16", "m128usu2dq", "m128uq_ybf16", "m128usu2dr",
-      "m128ur_ybf16", "m128u4_ybf16", "m128uy_ybf16", "m128usu2d3", "m128pn", "m128usu2dw", "m128uw_ybf16", "m128usu2dws", "w192")
+      "m128ur_ybf16", "m128u4_ybf16", "m128uy_ybf16", "m128usu2d3", "m128pn", "m128usu2dw", "m128uw_ybf16", "m128usu2dws", "w192",
+      "m128ud_ybf16")
 GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud", "u_ybf16", "m128u_ybf16", "m128uq_ybf16", "m128ur_ybf16", "m128u4_ybf16",
+              "m128ud_ybf16",
               "m128uy_ybf16", "m128uw_ybf16")
 BF16_VARIANTS = ("u", "d", "g")  # V4 tags that also exist for the BF16 kernels
 BF16_ONLY = ("d", "g")

@@ -161,8 +161,10 @@ using TileSwiGLUFp8M128Uniform = moe_sched::Tile<128, 256, 4, false, 1, 4, false
 // layer's down GEMMs, docs/kernel-notes.md v11)
 // (session 15: with the stage's descriptor low words carried through the K loop, Tile kIncDesc: +0.4..0.6 % on the
 // down shape, docs/kernel-notes.md v12)
+// (session 16: the consumers look their next unit up while the unit's first wgmma group computes, Tile kLookahead,
+// instead of after the epilogue: +1.3..1.5 % on the down shape, docs/kernel-notes.md v15)
 using TileDownFp8M128Uniform =
-        moe_sched::Tile<128, 256, 3, false, 1, 4, false, false, false, true, false, false, true, 0, 1, false, false, 0, 0, 0, false, 0, false, true>;
+        moe_sched::Tile<128, 256, 3, false, 1, 4, false, false, true, true, false, false, true, 0, 1, false, false, 0, 0, 0, false, 0, false, true>;
 using TileSwiGLUFp8Uniform = moe_sched::Tile<64, 256, 5, true, 1, 4, true, false, false, false, false, false, true>;
 // _m128us (GEMM1 only): _m128u whose e4m3 output goes through shared memory and one bulk store per warpgroup
 using TileSwiGLUFp8M128UniformStaged = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true>;
@@ -456,6 +458,14 @@ MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128ur_ybf16, TileDownFp8M128UniformRegA)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128u4_ybf16, TileDownFp8M128Uniform4)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128uy_ybf16, TileDownFp8M128UniformStagedY)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128uw_ybf16, TileDownFp8M128UniformRoll)
+// _m128ud (session 16; benchmark variant): the 128-row GEMM2 tile with units claimed at run time and handed to the
+// consumers decoded by the producer (Tile::kDynamic, as GEMM1's _m128usu2d), so the consumers no longer look their
+// next unit up themselves (global loads and divisions after every epilogue: ~8 % of the static tile's warp samples
+// waiting on them, ncu session 16 call f)
+using TileDownFp8M128UniformDynamic =
+        moe_sched::Tile<128, 256, 3, false, 1, 4, false, false, false, true, false, false, true, 0, 1, false, true, 0, 0, 0, false, 0, false, true>;
+MOE_GEMM2_FP8_ENTRY(grouped_gemm2_fp8_m128ud, TileDownFp8M128UniformDynamic, MOE_NO_CLUSTER, 1)
+MOE_GEMM2_FP8_YBF16_ENTRY(grouped_gemm2_fp8_m128ud_ybf16, TileDownFp8M128UniformDynamic, 1)
 #endif
 MOE_GEMM2_BF16_YBF16_ENTRY(grouped_gemm2_bf16_d_ybf16, TileDownBf16Dynamic, 1)
 MOE_GEMM2_FP8_ENTRY(grouped_gemm2_fp8_ud, TileDownFp8UniformDynamic, MOE_NO_CLUSTER, 1)

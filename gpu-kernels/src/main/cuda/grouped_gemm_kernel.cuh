@@ -1055,6 +1055,11 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                             }
                         }
                         sm90::wgmma_commit();
+                        // kLookahead (static units): the next unit is looked up while the unit's first group computes
+                        // (its dependent loads would otherwise come after the epilogue, with both warpgroups idle)
+                        if constexpr (T::kLookahead) {
+                            if (h == 0 && kb == 0) next_live = find_live(cur_live.u + unit_stride);
+                        }
 #pragma unroll
                         for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
                         sm90::wgmma_wait<0>();
