@@ -70,8 +70,10 @@ __device__ __forceinline__ float moe_swiglu(float g, float u) { return g / (1.0f
 // The same formula for two elements on the special-function unit: exp as ex2.approx of -g log2(e), and both divisions
 // as products with ONE rcp.approx of the two denominators' product (2 x ex2 + 1 rcp instead of 2 + 2: that unit is what
 // the epilogue waits for). exp(-g) is clamped at 2^63 so the product stays finite: below g = -43.6 silu(g) comes out as
-// g 2^-63 instead of g exp(g) (both under 1e-17 |g|). ~4 ulp from moe_swiglu elsewhere, instead of its ~20 dependent
-// instructions and slow-path branch per element (the IEEE division). The grouped GEMM1 epilogues: there the accurate
+// g 2^-63 instead of g exp(g) (both under 1e-17 |g|). Elsewhere within ~4e-7 relative of the exact value for |g| < 4,
+// ~1e-6 to |g| = 16 and ~2e-6 to 40 (the fp32 rounding of -g log2(e) grows with |g|; simulated with exact exp2 and
+// reciprocal, ex2.approx adds ~2 ulp), instead of moe_swiglu's ~20 dependent instructions and slow-path branch per
+// element (the IEEE division). The grouped GEMM1 epilogues: there the accurate
 // form was ~10 % of the FP8 kernel's warp samples while the tensor cores idled (docs/kernel-notes.md v13). Specials:
 // NaN stays NaN; g = -inf gives -inf (moe_swiglu: NaN); g = +inf gives inf * u.
 __device__ __forceinline__ void moe_swiglu_fast_x2(float g0, float u0, float g1, float u1, float& h0, float& h1) {
