@@ -176,33 +176,32 @@ def measure(dg, ks, si, args, out_f, base=None):
     # (--baseline: the earlier module's kernels of this GEMM, named "baseline <kernel>", checked and timed the same way)
     ours = [(ks, name, name) for name in OURS[kind]] if ks is not None else []
     ours += [(base, name, "baseline " + name) for name in BASELINE[kind]] if base is not None else []
-    if ours:
-        for mod, kname, name in ours:
-            try:
-                if kind == "gemm1":
-                    go, hout, hs = gb.gemm1_launcher(mod, kname, prob, d, True)
-                    go()
-                    torch.cuda.synchronize()
-                    I = N // 2
-                    if kname in gb.WIDE:  # fp32 SwiGLU rows, not re-quantized
-                        h, q, s = hout.view(torch.float32).reshape(prob.M, I), None, None
-                    else:
-                        h, q, s = gb.gemm1_output(prob, d, hout, hs, True)
-                    ref_h = gb.swiglu64(ref, I)
-                    rq, rs = gb.quant_rows(ref_h.float())
-                    ref_q = gb.dequant_rows(rq, rs).double()
-                    res[name + " err_vs_requantized_ref"] = gb.rel_err(h[rows_s], ref_q)
-                    res[name + " err_vs_exact_h"] = gb.rel_err(h[rows_s], ref_h)
-                    del h, q, s
+    for mod, kname, name in ours:
+        try:
+            if kind == "gemm1":
+                go, hout, hs = gb.gemm1_launcher(mod, kname, prob, d, True)
+                go()
+                torch.cuda.synchronize()
+                I = N // 2
+                if kname in gb.WIDE:  # fp32 SwiGLU rows, not re-quantized
+                    h, q, s = hout.view(torch.float32).reshape(prob.M, I), None, None
                 else:
-                    go, y = gb.gemm2_launcher(mod, kname, prob, d, True)
-                    go()
-                    torch.cuda.synchronize()
-                    res[name + " err"] = gb.rel_err(y[rows_s], ref * d["row_weight"][rows_s].double()[:, None])
-                fns[name] = go
-            except Exception as ex:
-                res[name] = {"error": repr(ex)[:400]}
-                log(f"shape {si}: {name} failed: {ex!r}"[:500])
+                    h, q, s = gb.gemm1_output(prob, d, hout, hs, True)
+                ref_h = gb.swiglu64(ref, I)
+                rq, rs = gb.quant_rows(ref_h.float())
+                ref_q = gb.dequant_rows(rq, rs).double()
+                res[name + " err_vs_requantized_ref"] = gb.rel_err(h[rows_s], ref_q)
+                res[name + " err_vs_exact_h"] = gb.rel_err(h[rows_s], ref_h)
+                del h, q, s
+            else:
+                go, y = gb.gemm2_launcher(mod, kname, prob, d, True)
+                go()
+                torch.cuda.synchronize()
+                res[name + " err"] = gb.rel_err(y[rows_s], ref * d["row_weight"][rows_s].double()[:, None])
+            fns[name] = go
+        except Exception as ex:
+            res[name] = {"error": repr(ex)[:400]}
+            log(f"shape {si}: {name} failed: {ex!r}"[:500])
     # ---- torch FP8 rowwise (as gemm_bench's peer: per-row / per-output-column scales from the same codes)
     if not args.no_torch:
         try:

@@ -14,7 +14,8 @@
 //   *_ybf16: the GEMM2 forms storing Y in bf16 (Y bf16 instead of f32, same arguments).
 //   Dynamic-unit forms (Tile::kDynamic: grouped_gemm1_swiglu_bf16_d, grouped_gemm2_bf16_d[_ybf16],
 //   grouped_gemm1_swiglu_fp8_m128usu2d, grouped_gemm1_swiglu_fp8_m128usu2gd, grouped_gemm2_fp8_ud[_ybf16],
-//   grouped_gemm1_swiglu_fp8_m128usu2dc[n|l] (2-CTA clusters, grid even, 2N/256 even)): the same
+//   grouped_gemm2_fp8_m128ud[_ybf16], grouped_gemm1_swiglu_fp8_m128usu2dc[n|l] (2-CTA clusters, grid even, 2N/256
+//   even)): the same
 //   arguments as their static forms followed by uint32_t* work_counter, a pair zeroed before the stream's first launch
 //   (every launch leaves it zeroed).
 // RR = (const int* expert_count, const int* expert_start), the padding skip, both may be null: expert e's real rows are
@@ -28,7 +29,8 @@
 // Built by default: the entry points the engine can launch (GroupedGemmConfig: production, accuracy, gather and
 // dynamic-unit settings, references). The earlier versions and experiments kept for the benchmarks' comparisons
 // (docs/kernel-notes.md: _nooverlap, _cluster, _early, _lookahead, _m128[p|s|u|us|usp|usu4|usu2h|usu2dc[n|l]|n128|uu2],
-// _pf[s], _u of GEMM1, the 64-row base tiles, bf16 _u / _g, _m128usu2g1) are compiled only with -DMOE_BENCH_VARIANTS=1
+// _pf[s], _u of GEMM1, the 64-row base tiles, bf16 _u / _g / _l, _m128usu2g1, GEMM2 _m128ud, ...) are compiled only with
+// -DMOE_BENCH_VARIANTS=1
 // (build-kernels.sh under MOE_BENCH_VARIANTS=1), which keeps them out of the engine's fatbin and roughly halves the
 // kernel build.
 // The *_ref entry points take the same arguments and are the SIMT reference versions (grouped_gemm_ref.cuh).

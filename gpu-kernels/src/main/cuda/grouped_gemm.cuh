@@ -73,9 +73,9 @@ __device__ __forceinline__ float moe_swiglu(float g, float u) { return g / (1.0f
 // g 2^-63 instead of g exp(g) (both under 1e-17 |g|). Elsewhere within ~4e-7 relative of the exact value for |g| < 4,
 // ~1e-6 to |g| = 16 and ~2e-6 to 40 (the fp32 rounding of -g log2(e) grows with |g|; simulated with exact exp2 and
 // reciprocal, ex2.approx adds ~2 ulp), instead of moe_swiglu's ~20 dependent instructions and slow-path branch per
-// element (the IEEE division). The grouped GEMM1 epilogues: there the accurate
-// form was ~10 % of the FP8 kernel's warp samples while the tensor cores idled (docs/kernel-notes.md v13). Specials:
-// NaN stays NaN; g = -inf gives -inf (moe_swiglu: NaN); g = +inf gives inf * u.
+// element (the IEEE division). Used by the grouped GEMM1 epilogues, where the accurate form was ~10 % of the FP8
+// kernel's warp samples while the tensor cores idled (docs/kernel-notes.md v13). Specials: NaN stays NaN; g = -inf
+// gives -inf (moe_swiglu: NaN); g = +inf gives inf * u.
 __device__ __forceinline__ void moe_swiglu_fast_x2(float g0, float u0, float g1, float u1, float& h0, float& h1) {
     float e0, e1, r;
     asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e0) : "f"(g0 * -1.4426950408889634f));
