@@ -926,7 +926,7 @@ def cmd_layer(ks, args):
                 except Exception as ex:
                     res[f"{name} {tag}"] = {"error": repr(ex)[:300]}
             prob.skip_padding = True
-            for bname in baseline_names(args, base, None, kind, fp8) if args.baseline_kernels else ():
+            for bname in baseline_names(args, base, None, kind, fp8):  # (--baseline-kernels only: no default here)
                 try:  # (with the padding skip, as the engine launches them)
                     fns[f"baseline {bname}"] = launcher(base, bname, prob, d, fp8)[0]
                 except Exception as ex:
