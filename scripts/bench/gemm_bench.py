@@ -117,7 +117,7 @@ TILES = {
     "grouped_gemm1_swiglu_fp8_w192": (128, 192, 5, 1),
     # session 16 (lead): the 128-row GEMM2 tile with units claimed at run time and decoded by the producer (kDynamic)
     "grouped_gemm2_fp8_m128ud": (128, 256, 3, 1),
-    "grouped_gemm2_bf16_l": (128, 256, 4, 1),  # the static BF16 GEMM2 with the next-unit lookup during K block 0
+    "grouped_gemm2_bf16_s16": (128, 256, 4, 1),  # the static BF16 GEMM2 before session 17 (next-unit lookup after the epilogue)
 }
 DYNAMIC = {"grouped_gemm1_swiglu_bf16_d", "grouped_gemm2_bf16_d", "grouped_gemm1_swiglu_fp8_m128usu2d", "grouped_gemm2_fp8_ud",
            "grouped_gemm1_swiglu_fp8_m128usu2gd", "grouped_gemm1_swiglu_fp8_m128usu2dc",
@@ -126,7 +126,7 @@ DYNAMIC = {"grouped_gemm1_swiglu_bf16_d", "grouped_gemm2_bf16_d", "grouped_gemm1
            "grouped_gemm1_swiglu_fp8_m128usu2dws", "grouped_gemm1_swiglu_fp8_w192", "grouped_gemm2_fp8_m128ud"}
 # GEMM2's bf16-Y forms (the *_ybf16 entry points: the layer's default Y store, sparkmoe.gpu.expertOutputPrecision=auto):
 # the same tiles, Y allocated as bf16 by gemm2_launcher
-YBF16 = ("grouped_gemm2_bf16", "grouped_gemm2_bf16_n128", "grouped_gemm2_bf16_u", "grouped_gemm2_bf16_d", "grouped_gemm2_bf16_l", "grouped_gemm2_fp8",
+YBF16 = ("grouped_gemm2_bf16", "grouped_gemm2_bf16_n128", "grouped_gemm2_bf16_u", "grouped_gemm2_bf16_d", "grouped_gemm2_bf16_s16", "grouped_gemm2_fp8",
          "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32", "grouped_gemm2_fp8_u", "grouped_gemm2_fp8_ud",
          "grouped_gemm2_fp8_m128u", "grouped_gemm2_fp8_m128ud")
 TILES.update({n + "_ybf16": TILES[n] for n in YBF16})
@@ -154,12 +154,12 @@ V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us",
       "m128usu2d", "ud", "d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g", "m128usu2dc",
       "m128usu2dcn", "m128usu2dcl", "u_ybf16", "m128u_ybf16", "m128usu2dq", "m128uq_ybf16", "m128usu2dr",
       "m128ur_ybf16", "m128u4_ybf16", "m128uy_ybf16", "m128usu2d3", "m128pn", "m128usu2dw", "m128uw_ybf16", "m128usu2dws", "w192",
-      "m128ud_ybf16", "l")
+      "m128ud_ybf16", "s16")
 GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud", "u_ybf16", "m128u_ybf16", "m128uq_ybf16", "m128ur_ybf16", "m128u4_ybf16",
-              "m128ud_ybf16", "l",
+              "m128ud_ybf16", "s16",
               "m128uy_ybf16", "m128uw_ybf16")
-BF16_VARIANTS = ("u", "d", "g", "l")  # V4 tags that also exist for the BF16 kernels
-BF16_ONLY = ("d", "g", "l")
+BF16_VARIANTS = ("u", "d", "g", "s16")  # V4 tags that also exist for the BF16 kernels
+BF16_ONLY = ("d", "g", "s16")
 GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g",
               "m128usu2dc", "m128usu2dcn", "m128usu2dcl", "m128usu2dq", "m128usu2dr", "m128usu2d3", "m128pn", "m128usu2dw", "m128usu2dws", "w192")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (--cluster-grid / sweep; else each kernel's occupancy query)
@@ -826,7 +826,7 @@ def cmd_bench(ks, args):
                                                                                      "grouped_gemm1_swiglu_bf16_d"]
             else:
                 d = make_gemm2(prob, K, N, fp8, seed, need_ref=False)
-                names = ["grouped_gemm2_fp8"] + ["grouped_gemm2_fp8_" + v for v in V4 if v not in GEMM1_ONLY] + ["grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else (["grouped_gemm2_bf16", "grouped_gemm2_bf16_u", "grouped_gemm2_bf16_ybf16", "grouped_gemm2_bf16_l", "grouped_gemm2_bf16_l_ybf16"] if N % 256 == 0 else ["grouped_gemm2_bf16_n128"])
+                names = ["grouped_gemm2_fp8"] + ["grouped_gemm2_fp8_" + v for v in V4 if v not in GEMM1_ONLY] + ["grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else (["grouped_gemm2_bf16", "grouped_gemm2_bf16_u", "grouped_gemm2_bf16_ybf16", "grouped_gemm2_bf16_s16", "grouped_gemm2_bf16_s16_ybf16"] if N % 256 == 0 else ["grouped_gemm2_bf16_n128"])
             fns = {}
             for name in names:
                 if args.skip and name in args.skip.split(","):

@@ -29,7 +29,7 @@
 // Built by default: the entry points the engine can launch (GroupedGemmConfig: production, accuracy, gather and
 // dynamic-unit settings, references). The earlier versions and experiments kept for the benchmarks' comparisons
 // (docs/kernel-notes.md: _nooverlap, _cluster, _early, _lookahead, _m128[p|s|u|us|usp|usu4|usu2h|usu2dc[n|l]|n128|uu2],
-// _pf[s], _u of GEMM1, the 64-row base tiles, bf16 _u / _g / _l, _m128usu2g1, GEMM2 _m128ud, ...) are compiled only with
+// _pf[s], _u of GEMM1, the 64-row base tiles, bf16 _u / _g / _s16, _m128usu2g1, GEMM2 _m128ud, ...) are compiled only with
 // -DMOE_BENCH_VARIANTS=1
 // (build-kernels.sh under MOE_BENCH_VARIANTS=1), which keeps them out of the engine's fatbin and roughly halves the
 // kernel build.
@@ -114,7 +114,9 @@ extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm2_fp8_ref(
 // ---------------- production entry points: wgmma + bulk copies + warp specialization ----------------
 // Launch: grid = min(SMs, worst-case work units) (persistent), 384 threads, dynamic shared memory Tile::SMEM_BYTES.
 using TileSwiGLUBf16 = moe_sched::Tile<128, 256, 4, false>;   // 128 rows x 128 output columns (256 packed rows)
-using TileDownBf16 = moe_sched::Tile<128, 256, 4, false>;
+// BF16 GEMM2 looks its next unit up while the unit's first K block computes (kLookahead, session 17; measured as the
+// benchmark variant _l in session 16: +0.9..1.1 % on the down shape, -1.0 % on layer-like down rows, kernel-notes v15)
+using TileDownBf16 = moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, true>;
 using TileDownBf16N128 = moe_sched::Tile<128, 128, 6, false>;  // when N % 256 != 0
 // _u (session 4, lead; not yet run on a GPU): the BF16 tiles with the v5 warp-uniform descriptor arithmetic
 using TileSwiGLUBf16Uniform = moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, false, false, false, false, true>;
@@ -285,12 +287,10 @@ MOE_GEMM2_BF16(grouped_gemm2_bf16, TileDownBf16, 0)
 MOE_GEMM2_BF16(grouped_gemm2_bf16_n128, TileDownBf16N128, 0)
 #if MOE_BENCH_VARIANTS
 MOE_GEMM2_BF16(grouped_gemm2_bf16_u, TileDownBf16Uniform, 0)
-// _l (session 16; benchmark variant, a production candidate): the static BF16 GEMM2 tile looking its next unit up
-// while the unit's first K block computes (Tile kLookahead) instead of after the epilogue, as the FP8 GEMM2 _m128u does
-// since session 16: +0.9..1.1 % on the down shape, -1.0 % on layer-like down rows, check passed (call k); the GPU
-// suite was not run on it as production (no device time left), docs/kernel-notes.md v15
-using TileDownBf16Lookahead = moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, true>;
-MOE_GEMM2_BF16(grouped_gemm2_bf16_l, TileDownBf16Lookahead, 0)
+// _s16 (benchmark variant): the BF16 GEMM2 tile before session 17, looking its next unit up after the epilogue - the
+// baseline that production's lookahead (TileDownBf16) is measured against, docs/kernel-notes.md v15
+using TileDownBf16AfterEpilogue = moe_sched::Tile<128, 256, 4, false>;
+MOE_GEMM2_BF16(grouped_gemm2_bf16_s16, TileDownBf16AfterEpilogue, 0)
 #endif
 MOE_GEMM2_BF16(grouped_gemm2_bf16_d, TileDownBf16Dynamic, 1)
 
@@ -445,7 +445,7 @@ MOE_GEMM2_FP8(grouped_gemm2_fp8_pfs, TileDownFp8PrefetchStagger, MOE_NO_CLUSTER)
 MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_ybf16, TileDownBf16)
 MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_n128_ybf16, TileDownBf16N128)
 #if MOE_BENCH_VARIANTS
-MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_l_ybf16, TileDownBf16Lookahead)
+MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_s16_ybf16, TileDownBf16AfterEpilogue)
 MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_u_ybf16, TileDownBf16Uniform)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_ybf16, TileDownFp8)
 #endif
