@@ -118,10 +118,15 @@ def sample_reference(gb, xq, xs, wq, ws, rows, row_expert):
 def measure(dg, ks, si, args, out_f, base=None):
     import gemm_bench as gb
     label, G, rows, N, K, kind = gb.SHAPES[si]
+    # --plain: every shape as a plain grouped GEMM (our GEMM2 kernels, bf16 output as DeepGEMM's D, no SwiGLU), the
+    # gate+up shapes with their N = 2 x I output columns
+    plain = args.plain and kind == "gemm1"
+    if args.plain:
+        kind = "gemm2"
     prob = gb.Problem([rows] * G)
     M = prob.num_blocks * 128
     flops = 2.0 * prob.real_rows * N * K
-    res = {"idx": si, "shape": f"{label}, {G} x {rows}, {N}, {K}", "kind": kind, "M": M,
+    res = {"idx": si, "shape": f"{label}{' (plain GEMM)' if plain else ''}, {G} x {rows}, {N}, {K}", "kind": kind, "M": M,
            "deepgemm_issue_table": gb.DEEPGEMM[si], "torch_fp8_issue_table": gb.TORCH_FP8_TABLE[si]}
     seed = int.from_bytes(os.urandom(4), "little")
     res["seed"] = seed
@@ -296,6 +301,9 @@ def main():
     ap.add_argument("--ours", default="", help="gemm1 kernels;gemm2 kernels (comma-separated, production first): replaces OURS")
     ap.add_argument("--baseline", default="", help="an earlier fatbin whose kernels (--baseline-kernels) are timed beside ours")
     ap.add_argument("--baseline-kernels", default="", help="gemm1 kernels;gemm2 kernels of --baseline: replaces BASELINE")
+    ap.add_argument("--plain", action="store_true",
+                    help="time the gate+up shapes as plain grouped GEMMs too: our GEMM2 kernels (bf16 output, no SwiGLU "
+                         "or re-quantization: DeepGEMM's own work) on all N = 2 x I columns")
     args = ap.parse_args()
     import gemm_bench as gb
     info = gb.probe_torch()
