@@ -29,7 +29,7 @@
 // Built by default: the entry points the engine can launch (GroupedGemmConfig: production, accuracy, gather and
 // dynamic-unit settings, references). The earlier versions and experiments kept for the benchmarks' comparisons
 // (docs/kernel-notes.md: _nooverlap, _cluster, _early, _lookahead, _m128[p|s|u|us|usp|usu4|usu2h|usu2dc[n|l]|n128|uu2],
-// _pf[s], _u of GEMM1, the 64-row base tiles, bf16 _u / _g / _s16, _m128usu2g1, GEMM2 _m128ud, ...) are compiled only with
+// _pf[s], _u of GEMM1, the 64-row base tiles, bf16 _u / _g / _s16 / _dc, _m128usu2g1, GEMM2 _m128ud, ...) are compiled only with
 // -DMOE_BENCH_VARIANTS=1
 // (build-kernels.sh under MOE_BENCH_VARIANTS=1), which keeps them out of the engine's fatbin and roughly halves the
 // kernel build.
@@ -262,6 +262,20 @@ MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16, TileSwiGLUBf16, 0)
 MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_u, TileSwiGLUBf16Uniform, 0)
 #endif
 MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_d, TileSwiGLUBf16Dynamic, 1)
+#if MOE_BENCH_VARIANTS
+// _dc (session 17; benchmark variant): the BF16 GEMM1 tile on 2-CTA pair units with the weight tile multicast (Tile::kPairB,
+// as the FP8 _m128usu2dc of v8): BF16 moves twice FP8's bytes per FLOP from L2, so the halved B traffic may pay here
+using TileSwiGLUBf16DynamicPair =
+        moe_sched::Tile<128, 256, 4, false, 2, 4, true, false, false, false, false, false, true, 0, 1, false, true, 0, 1>;
+#define MOE_GEMM1_BF16_CLUSTER(NAME, TILE)                                                                             \
+    extern "C" __global__ void MOE_FAST_BOUNDS __cluster_dims__(2, 1, 1) NAME(                                        \
+            const __nv_bfloat16* A, const __nv_bfloat16* W1, __nv_bfloat16* Hout, const int* block_expert,             \
+            const int* num_row_blocks, int max_row_blocks, int K, int N, \
+            const int* expert_count, const int* expert_start, uint32_t* work_counter) {                                \
+        MOE_GEMM1_BF16_BODY(TILE, work_counter)                                                                        \
+    }
+MOE_GEMM1_BF16_CLUSTER(grouped_gemm1_swiglu_bf16_dc, TileSwiGLUBf16DynamicPair)
+#endif
 
 #if MOE_HAVE_WGMMA
 #define MOE_GEMM2_BF16_BODY(TILE, COUNTER)                                                                                      \

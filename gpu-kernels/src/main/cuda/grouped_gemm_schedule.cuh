@@ -186,9 +186,9 @@ struct Tile {
                   "N pairs: the static 128 x 128 overlapped tile in 2-CTA clusters");
     static_assert(kClusterM == 1 || (kClusterM == 2 && (BLOCK_M_ == 64 || (kPair_ != 0) || kPairN_)),
                   "a cluster pairs the two 64-row halves of a row block (or, kPairB, two 128-row units)");
-    static_assert(!(kPair_ != 0) || (kClusterM_ == 2 && BLOCK_M_ == 128 && kHalves_ && kDynamic_ && kUniform_ && kGather_ == 0
+    static_assert(!(kPair_ != 0) || (kClusterM_ == 2 && BLOCK_M_ == 128 && !kSplitN_ && kDynamic_ && kUniform_ && kGather_ == 0
                                && !kSplitSpill_ && !kStagger_ && STAGES_ <= 8),
-                  "pair units: the dynamic uniform halves tile in 2-CTA clusters, no gather / split spill / stagger");
+                  "pair units: the dynamic uniform 128-row tile (FP8 halves, or BF16) in 2-CTA clusters, no gather / split spill / stagger");
     static constexpr uint32_t BLOCK_M = BLOCK_M_;
     static constexpr uint32_t BLOCK_N = BLOCK_N_;
     static constexpr uint32_t STAGES = STAGES_;
