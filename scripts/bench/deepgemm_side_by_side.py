@@ -22,6 +22,9 @@ Per-shape results go to OUT/dg_side_by_side.jsonl as they complete; a table is p
 
 --warm-only: only call DeepGEMM once per shape on zero operands of the same shapes (fills the JIT cache; run one
 process per shape in parallel before the measuring process).
+--plain: the gate+up shapes as plain grouped GEMMs with all 2I output columns, run by our GEMM2 kernels (bf16 output
+times the row weight, no SwiGLU or re-quantization: DeepGEMM's own work) - the like-for-like comparison; without it
+the gate+up shapes run our fused GEMM1 (SwiGLU and e4m3 re-quantization in its epilogue), the engine's kernel.
 """
 import argparse
 import json
