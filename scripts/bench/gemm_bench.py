@@ -119,6 +119,9 @@ TILES = {
     "grouped_gemm2_fp8_m128ud": (128, 256, 3, 1),
     "grouped_gemm2_bf16_s16": (128, 256, 4, 1),  # the static BF16 GEMM2 before session 17 (next-unit lookup after the epilogue)
     "grouped_gemm1_swiglu_bf16_dc": (128, 256, 4, 2),  # session 17: the BF16 GEMM1 on 2-CTA pair units, weight tile multicast
+    # session 17: the static GEMM1 tiles before their next-unit lookahead (FP8 also: carried descriptors)
+    "grouped_gemm1_swiglu_fp8_m128usu2s16": (128, 256, 4, 1),
+    "grouped_gemm1_swiglu_bf16_s16": (128, 256, 4, 1),
 }
 DYNAMIC = {"grouped_gemm1_swiglu_bf16_d", "grouped_gemm2_bf16_d", "grouped_gemm1_swiglu_fp8_m128usu2d", "grouped_gemm2_fp8_ud",
            "grouped_gemm1_swiglu_fp8_m128usu2gd", "grouped_gemm1_swiglu_fp8_m128usu2dc",
@@ -145,7 +148,7 @@ STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grou
                                         "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl",
                                         "grouped_gemm1_swiglu_fp8_m128usu2dq", "grouped_gemm1_swiglu_fp8_m128usu2dr",
                                         "grouped_gemm1_swiglu_fp8_m128usu2d3", "grouped_gemm1_swiglu_fp8_m128usu2dw",
-                                        "grouped_gemm1_swiglu_fp8_m128usu2dws")}
+                                        "grouped_gemm1_swiglu_fp8_m128usu2dws", "grouped_gemm1_swiglu_fp8_m128usu2s16")}
 # GEMM1 kernels writing fp32 SwiGLU rows [M, I] (no e4m3 re-quantization, no output scales)
 WIDE = {"grouped_gemm1_swiglu_fp8_w192"}
 # the N-pair tiles: Tile::EXCHANGE_BYTES holds one more mbarrier (16 bytes)
@@ -156,14 +159,14 @@ V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us",
       "m128usu2d", "ud", "d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g", "m128usu2dc",
       "m128usu2dcn", "m128usu2dcl", "u_ybf16", "m128u_ybf16", "m128usu2dq", "m128uq_ybf16", "m128usu2dr",
       "m128ur_ybf16", "m128u4_ybf16", "m128uy_ybf16", "m128usu2d3", "m128pn", "m128usu2dw", "m128uw_ybf16", "m128usu2dws", "w192",
-      "m128ud_ybf16", "s16", "dc")
+      "m128ud_ybf16", "s16", "dc", "m128usu2s16")
 GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud", "u_ybf16", "m128u_ybf16", "m128uq_ybf16", "m128ur_ybf16", "m128u4_ybf16",
               "m128ud_ybf16", "s16",
               "m128uy_ybf16", "m128uw_ybf16")
 BF16_VARIANTS = ("u", "d", "g", "s16", "dc")  # V4 tags that also exist for the BF16 kernels
 BF16_ONLY = ("d", "g", "s16", "dc")
 GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g",
-              "m128usu2dc", "m128usu2dcn", "m128usu2dcl", "m128usu2dq", "m128usu2dr", "m128usu2d3", "m128pn", "m128usu2dw", "m128usu2dws", "w192", "dc")
+              "m128usu2dc", "m128usu2dcn", "m128usu2dcl", "m128usu2dq", "m128usu2dr", "m128usu2d3", "m128pn", "m128usu2dw", "m128usu2dws", "w192", "dc", "m128usu2s16")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (--cluster-grid / sweep; else each kernel's occupancy query)
 DEV = torch.device("cuda")
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream
@@ -825,7 +828,7 @@ def cmd_bench(ks, args):
                 d = make_gemm1(prob, K, N // 2, fp8, seed, need_ref=False)
                 names = ["grouped_gemm1_swiglu_fp8"] + ["grouped_gemm1_swiglu_fp8_" + v for v in V4 if v not in GEMM2_ONLY + BF16_ONLY and "grouped_gemm1_swiglu_fp8_" + v not in GATHER] + ["grouped_gemm1_swiglu_fp8_lookahead", "grouped_gemm1_swiglu_fp8_early", "grouped_gemm1_swiglu_fp8_nooverlap",
                          "grouped_gemm1_swiglu_fp8_cluster", "grouped_gemm1_swiglu_fp8_p32"] if fp8 else ["grouped_gemm1_swiglu_bf16", "grouped_gemm1_swiglu_bf16_u",
-                                                                                     "grouped_gemm1_swiglu_bf16_d", "grouped_gemm1_swiglu_bf16_dc"]
+                                                                                     "grouped_gemm1_swiglu_bf16_d", "grouped_gemm1_swiglu_bf16_dc", "grouped_gemm1_swiglu_bf16_s16"]
             else:
                 d = make_gemm2(prob, K, N, fp8, seed, need_ref=False)
                 names = ["grouped_gemm2_fp8"] + ["grouped_gemm2_fp8_" + v for v in V4 if v not in GEMM1_ONLY] + ["grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else (["grouped_gemm2_bf16", "grouped_gemm2_bf16_u", "grouped_gemm2_bf16_ybf16", "grouped_gemm2_bf16_s16", "grouped_gemm2_bf16_s16_ybf16"] if N % 256 == 0 else ["grouped_gemm2_bf16_n128"])

@@ -29,7 +29,7 @@
 // Built by default: the entry points the engine can launch (GroupedGemmConfig: production, accuracy, gather and
 // dynamic-unit settings, references). The earlier versions and experiments kept for the benchmarks' comparisons
 // (docs/kernel-notes.md: _nooverlap, _cluster, _early, _lookahead, _m128[p|s|u|us|usp|usu4|usu2h|usu2dc[n|l]|n128|uu2],
-// _pf[s], _u of GEMM1, the 64-row base tiles, bf16 _u / _g / _s16 / _dc, _m128usu2g1, GEMM2 _m128ud, ...) are compiled only with
+// _pf[s], _u of GEMM1, the 64-row base tiles, bf16 _u / _g / _s16 / _dc, _m128usu2s16, _m128usu2g1, GEMM2 _m128ud, ...) are compiled only with
 // -DMOE_BENCH_VARIANTS=1
 // (build-kernels.sh under MOE_BENCH_VARIANTS=1), which keeps them out of the engine's fatbin and roughly halves the
 // kernel build.
@@ -113,7 +113,10 @@ extern "C" __global__ void MOE_REF_BOUNDS grouped_gemm2_fp8_ref(
 
 // ---------------- production entry points: wgmma + bulk copies + warp specialization ----------------
 // Launch: grid = min(SMs, worst-case work units) (persistent), 384 threads, dynamic shared memory Tile::SMEM_BYTES.
-using TileSwiGLUBf16 = moe_sched::Tile<128, 256, 4, false>;   // 128 rows x 128 output columns (256 packed rows)
+// 128 rows x 128 output columns (256 packed rows); the next unit looked up during the first K block (Tile kLookahead,
+// session 17: +1.3..3 % alone on the issue's gate+up shapes; the engine runs it with sparkmoe.gpu.gemmDynamicUnits=off -
+// as the default for few-expert launches it made the Mixtral BF16 layer 4-7 % slower, docs/kernel-notes.md v19)
+using TileSwiGLUBf16 = moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, true>;
 // BF16 GEMM2 looks its next unit up while the unit's first K block computes (kLookahead, session 17; measured as the
 // benchmark variant _l in session 16: +0.9..1.1 % on the down shape, -1.0 % on layer-like down rows, kernel-notes v15)
 using TileDownBf16 = moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, true>;
@@ -175,7 +178,12 @@ using TileSwiGLUFp8M128UniformStaged = moe_sched::Tile<128, 256, 4, false, 1, 4,
 // experiments on _m128us: _m128usp = with the producer's early next-unit lookup (kPrefetch), _m128usu2 = its K-block
 // loop unrolled by 2
 using TileSwiGLUFp8M128UniformStagedPrefetch = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, true, false, true, true>;
-using TileSwiGLUFp8M128UniformStagedUnroll2 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2>;
+// (session 17: the static-order _m128usu2 with carried descriptors, Tile kIncDesc, and its next unit looked up during
+// the unit's first wgmma group, Tile kLookahead, as the production GEMM2 _m128u: +1..1.5 % on full blocks, 7 % on
+// 16384-token DeepSeek-V3 rows; the engine's FP8 GEMM1 where row blocks are full, GroupedGemmConfig.staticGemm1,
+// docs/kernel-notes.md v19)
+using TileSwiGLUFp8M128UniformStagedUnroll2 =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, true, true, false, false, true, 1, 2, false, false, 0, 0, 0, false, 0, false, true>;
 // _m128usu4: unrolled by 4; _m128uu2 (GEMM2): _m128u with the K-block loop unrolled by 2
 using TileSwiGLUFp8M128UniformStagedUnroll4 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 4>;
 using TileDownFp8M128UniformUnroll2 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, false, 2>;
@@ -263,6 +271,9 @@ MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_u, TileSwiGLUBf16Uniform, 0)
 #endif
 MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_d, TileSwiGLUBf16Dynamic, 1)
 #if MOE_BENCH_VARIANTS
+// _s16 (benchmark variant): the static BF16 GEMM1 tile before session 17 (next unit looked up after the epilogue)
+using TileSwiGLUBf16AfterEpilogue = moe_sched::Tile<128, 256, 4, false>;
+MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_s16, TileSwiGLUBf16AfterEpilogue, 0)
 // _dc (session 17; benchmark variant): the BF16 GEMM1 tile on 2-CTA pair units with the weight tile multicast (Tile::kPairB,
 // as the FP8 _m128usu2dc of v8): BF16 moves twice FP8's bytes per FLOP from L2, so the halved B traffic may pay here
 using TileSwiGLUBf16DynamicPair =
@@ -352,6 +363,12 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128us, TileSwiGLUFp8M128UniformStaged, M
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usp, TileSwiGLUFp8M128UniformStagedPrefetch, MOE_NO_CLUSTER)
 #endif
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2, TileSwiGLUFp8M128UniformStagedUnroll2, MOE_NO_CLUSTER)
+#if MOE_BENCH_VARIANTS
+// _m128usu2s16 (benchmark variant): the static _m128usu2 before session 17 (next unit looked up after the epilogue,
+// descriptors derived from the stage index)
+using TileSwiGLUFp8M128UniformStagedUnroll2S16 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2>;
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2s16, TileSwiGLUFp8M128UniformStagedUnroll2S16, MOE_NO_CLUSTER)
+#endif
 #if MOE_BENCH_VARIANTS
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu4, TileSwiGLUFp8M128UniformStagedUnroll4, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2h, TileSwiGLUFp8M128UniformStagedUnroll2Split, MOE_NO_CLUSTER)

@@ -117,9 +117,12 @@ public final class GpuEngineSettings {
                     + "static stride blockIdx + i * gridDim: gemm1, all or off. Claimed in order, the units sharing an expert's "
                     + "weight tile keep running together and read it from DRAM once; with the static stride, units of unequal "
                     + "length (spill blocks, padding halves) let the CTAs drift apart (DeepSeek-V3 layer, session 6: GEMM1 read "
-                    + "its weights 1.5-3.6x, with gemm1 1.3-1.8x; GEMM1 -4..-25 %, GEMM2 measured no faster, so gemm1). Results "
-                    + "are bitwise the same (each unit's output depends only on its inputs). Not used with referenceGemm or "
-                    + "on GPUs other than compute capability 9.0.",
+                    + "its weights 1.5-3.6x, with gemm1 1.3-1.8x; GEMM1 -4..-25 %, GEMM2 measured no faster, so gemm1). The FP8 "
+                    + "GEMM1 keeps the static order for launches of at most 16 experts of which at most one in eight of the "
+                    + "worst-case row blocks may be partial (Mixtral-like: units of one length stay in step without claiming, and "
+                    + "its static tile looks its next unit up during the current one; session 17). Results are bitwise the same "
+                    + "(each unit's output depends only on its inputs). Not used with referenceGemm or on GPUs other than "
+                    + "compute capability 9.0.",
             "gemm1");
 
     public static final Setting<Integer> DECODE_MAX_TOKENS = Settings.intSetting("sparkmoe.gpu.decodeMaxTokens",

@@ -86,27 +86,49 @@ public record GroupedGemmConfig(String kernel, int blockM, int blockN, int block
      * kernels), so the units sharing a weight tile keep running together (grouped_gemm_schedule.cuh, Tile::kDynamic).
      * {@code partialBlocks}: how many of the worst case's row blocks may be partly padding (one per group: the experts
      * for the routed GEMMs, 1 for the shared expert, 0 when every row is computed); the FP8 GEMM2 takes its 128-row
-     * tile where at most half of them may be and the work is large ({@link #rows128Gemm2}).
+     * tile where at most half of them may be and the work is large ({@link #rows128Gemm2}), and the FP8 GEMM1 keeps the
+     * static unit order even with {@code dynamicUnits} for a few groups of mostly full blocks ({@link #staticGemm1}).
      */
     public static GroupedGemmConfig choose(Gemm gemm, Operand operand, int maxRowBlocks, int partialBlocks, int n, int k,
                                            int smCount, int fp8PromotionInterval, boolean dynamicUnits) {
         if (partialBlocks < 0) throw new IllegalArgumentException("grouped GEMM " + gemm + ": partialBlocks must be >= 0, got " + partialBlocks);
         // the 128-row GEMM2 has no claiming form: with dynamic units GEMM2 keeps the 64-row tile
         boolean rows128Gemm2 = !dynamicUnits && rows128Gemm2(maxRowBlocks, partialBlocks, n, smCount);
-        return withUnitOrder(chooseStatic(gemm, operand, maxRowBlocks, n, k, smCount, fp8PromotionInterval, rows128Gemm2), dynamicUnits);
+        boolean claim = dynamicUnits && !(gemm == Gemm.GEMM1_SWIGLU && operand == Operand.FP8 && staticGemm1(maxRowBlocks, partialBlocks));
+        return withUnitOrder(chooseStatic(gemm, operand, maxRowBlocks, n, k, smCount, fp8PromotionInterval, rows128Gemm2), claim);
     }
 
     /**
-     * Every entry point {@link #choose} can return for this GEMM whatever the row-block counts (the only choice they
-     * drive is {@link #rows128Gemm2}), so that a caller can look them all up at open.
+     * Every entry point {@link #choose} can return for this GEMM whatever the row-block counts (the choices they drive
+     * are {@link #rows128Gemm2} and {@link #staticGemm1}), so that a caller can look them all up at open.
      */
     public static Set<String> kernels(Gemm gemm, Operand operand, int n, int k, int smCount, int fp8PromotionInterval,
                                       boolean dynamicUnits) {
         Set<String> names = new TreeSet<>();
         for (boolean rows128Gemm2 : dynamicUnits ? new boolean[] {false} : new boolean[] {false, true}) {
-            names.add(withUnitOrder(chooseStatic(gemm, operand, 1, n, k, smCount, fp8PromotionInterval, rows128Gemm2), dynamicUnits).kernel);
+            GroupedGemmConfig c = chooseStatic(gemm, operand, 1, n, k, smCount, fp8PromotionInterval, rows128Gemm2);
+            names.add(withUnitOrder(c, dynamicUnits).kernel);
+            if (dynamicUnits && gemm == Gemm.GEMM1_SWIGLU && operand == Operand.FP8) names.add(c.kernel);  // staticGemm1
         }
         return names;
+    }
+
+    /**
+     * Whether the FP8 GEMM1 runs its static unit order ({@code _m128usu2}: each CTA steps through the units by the grid
+     * stride and looks its next one up while the current one's first wgmma group computes) even where dynamic units are
+     * asked for: a launch of at most 16 groups (experts; the layout's partial blocks are one per group) of which at most
+     * one in eight of the worst case's {@code maxRowBlocks} row blocks may be partial. Its units are then nearly all of one
+     * length, so the CTAs stay in step without claiming, and the few groups' weight tiles are shared by many row blocks
+     * wherever the CTAs are. H200, session 17 (docs/kernel-notes.md v19): beside DeepGEMM on the issue's full-block gate+up
+     * shapes the static tile is 3..4.5 % faster than the claiming one (Mixtral 1156-1198 vs 1119-1158 TFLOPS); in the
+     * layer, Mixtral FP8 (8 experts) at 32768 tokens 1-2 % less device time, at 4096 and 8192 within the noise; with 256
+     * experts (DeepSeek-V3 at 32768 tokens, 2304 blocks of which 256 partial) the static order was 3 % SLOWER, hence the
+     * group bound; with many partial blocks (DeepSeek-V3 at 4096 tokens) the claimed order is far ahead (2.25 vs 2.95 ms on
+     * its gate+up rows). Not for BF16: its static tile, 1.3 % faster alone on Mixtral's gate+up, made the Mixtral BF16
+     * layer 4-7 % SLOWER (call h).
+     */
+    static boolean staticGemm1(int maxRowBlocks, int partialBlocks) {
+        return partialBlocks <= 16 && 8L * partialBlocks <= maxRowBlocks;
     }
 
     /** {@code c}, or with {@code dynamicUnits} its form that claims its units at run time where one exists. */
