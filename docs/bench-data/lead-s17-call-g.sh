@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Session-17 lead, call g: the FP8 GEMM1 in its static unit order where row blocks are full (GroupedGemmConfig.staticGemm1;
+# _m128usu2 now with carried descriptors + next-unit lookahead): GPU suite on the new classes; layers in JVMs alternating
+# old (4eb62b5) / new classes; DeepGEMM side by side with the new static tile (3 processes); the static BF16 GEMM1 with
+# the lookahead (_l) beside _d and torch (one process).
+set -o pipefail
+G=$(cd "$(dirname "$0")" && pwd)
+export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+DEADLINE=${DEADLINE:-560}
+left() { local l=$(( DEADLINE - SECONDS )); [ $l -gt $1 ] && echo $1 || echo $(( l > 3 ? l : 3 )); }
+stamp() { echo "[$(date +%T) t=${SECONDS}s] $*" | tee -a $OUT/call.log; }
+mkdir -p /tmp/rt /tmp/logs /tmp/dg && rm -rf /tmp/w /tmp/wo /tmp/logs/* && mkdir -p /tmp/w /tmp/wo
+R=$G/rt
+[ -x /tmp/rt/jre/bin/java ] || (tar -xJf $R/jre.tar.xz -C /tmp/rt & tar -xJf $R/deps-1.tar.xz -C /tmp/rt; wait)
+tar -xJf $R/classes.tar.xz -C /tmp/w; tar -xJf $R/old-classes.tar.xz -C /tmp/wo
+JAVA=/tmp/rt/jre/bin/java
+{ nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,power.limit,temperature.gpu,clocks.sm --format=csv,noheader; nvcc --version | tail -1
+  python3 -c "import torch,sys;print(sys.version.split()[0], torch.__version__, torch.version.cuda)"; } > $OUT/env.txt 2>&1
+stamp unpacked
+NVCC=$(readlink -f $(which nvcc)); export CUDA_HOME=${CUDA_HOME:-$(dirname $(dirname $NVCC))}
+export LD_LIBRARY_PATH=$CUDA_HOME/lib64:${LD_LIBRARY_PATH:-}
+CP=$(python3 -c "import nvidia,glob,os;print(':'.join(sorted({d for p in nvidia.__path__ for d in glob.glob(os.path.join(p,'*','include'))})))" 2>/dev/null)
+[ -n "$CP" ] && export CPATH=${CPATH:+$CPATH:}$CP
+GXX=$([ -x /usr/bin/g++ ] && echo /usr/bin/g++ || which g++); GCC=$([ -x /usr/bin/gcc ] && echo /usr/bin/gcc || which gcc)
+tar -xJf $G/deepgemm-src.tar.xz -C /tmp/dg; D=/tmp/dg/DeepGEMM
+cp -r $D/third-party/cutlass/include/cute $D/third-party/cutlass/include/cutlass $D/deep_gemm/include/
+sed -i "s/'-O3', '-fPIC'/'-O1', '-g0', '-fPIC'/" $D/setup.py
+(cd $D && CC=$GCC CXX=$GXX LDSHARED="$GXX -shared" MAX_JOBS=10 DG_USE_LOCAL_VERSION=0 \
+   timeout -s KILL 220 python3 setup.py build_ext --inplace > /tmp/logs/dg_build.log 2>&1) &
+BPID=$!
+LIB="$(ls /tmp/rt/lib/*.jar | tr '\n' ':')"
+(cd /tmp/w && timeout -s KILL $(left 200) $JAVA -Xmx24g -cp "gpu-kernels/target/classes:gpu-kernels/target/test-classes:$LIB" \
+  org.junit.platform.console.ConsoleLauncher execute --disable-banner --details=tree --scan-class-path gpu-kernels/target/test-classes --include-tag gpu > /tmp/logs/test.log 2>&1)
+stamp "GPU suite rc $? $(grep -aE 'tests (successful|failed|skipped)' /tmp/logs/test.log | tr -s ' ' | tr '\n' ' ')"
+bench() {  # bench VERSION TAG ARGS...
+  local v=$1 tag=$2; shift 2; local cp=/tmp/w/gpu-kernels/target/classes; [ $v = old ] && cp=/tmp/wo/gpu-kernels/target/classes
+  (cd /tmp/w && timeout -s KILL $(left 60) $JAVA -Xmx64g -cp "$cp:/tmp/rt/lib/*" dev.sparkmoe.cli.MoeCli bench "$@" > /tmp/logs/$tag-$v.log 2>&1)
+  stamp "$tag $v rc $?"
+}
+for r in 1 2; do for v in old new; do
+  bench $v mq-r$r --shapes mixtral-8x7b,qwen3-30b-a3b --precision fp8 --tokens 4096,8192,32768 --runs 20
+  bench $v ds-r$r --shapes deepseek-v3 --precision fp8 --tokens 4096,16384,32768 --runs 20
+done; done
+B=$G/../scripts/bench; VAR=$G/var6/moe_kernels.fatbin
+cd $B
+timeout -s KILL $(left 60) python3 gemm_bench.py bench --bf16-only --module $VAR --skip grouped_gemm1_swiglu_bf16_u,grouped_gemm1_swiglu_bf16_dc --shapes 6,2,5 --runs 20 --out /tmp/logs > /tmp/logs/bench_bf16.log 2>&1
+stamp "bf16 bench rc $?"
+wait $BPID
+SO=$(ls $D/deep_gemm/_C*.so 2>/dev/null | head -1); stamp "DeepGEMM built: ${SO:-FAILED}"
+export DG_JIT_CACHE_DIR=/tmp/dgcache
+if [ -n "$SO" ]; then
+  for i in 0 1 2 3 4 5 6; do timeout -s KILL $(left 60) python3 deepgemm_side_by_side.py --warm-only --shapes $i --dg-path $D >> /tmp/logs/dg_warm.log 2>&1 & done
+  wait; stamp "JIT warm done"; DGARG="--dg-path $D"
+else
+  tail -20 /tmp/logs/dg_build.log; DGARG="--no-dg"
+fi
+for rep in 1 2 3; do
+  timeout -s KILL $(left 90) python3 deepgemm_side_by_side.py $DGARG --module $VAR --out $OUT --runs 30 --no-torch \
+    --ours "grouped_gemm1_swiglu_fp8_m128usu2d,grouped_gemm1_swiglu_fp8_m128usu2,grouped_gemm1_swiglu_fp8_m128usu2s16;grouped_gemm2_fp8_m128u_ybf16" \
+    --jsonl dg_side_by_side.jsonl > /tmp/logs/dg_main_$rep.log 2>&1
+  stamp "side by side $rep rc $?"
+done
+nvidia-smi --query-gpu=temperature.gpu,clocks.sm,power.draw --format=csv,noheader >> $OUT/env.txt 2>&1
+sed -i 's/\x1b\[[0-9;]*m//g' /tmp/logs/*.log
+cat /tmp/logs/dg_main_*.log > $OUT/side_by_side.log 2>/dev/null; cp /tmp/logs/bench_bf16.log $OUT/ 2>/dev/null
+cat /tmp/logs/mq-*.log /tmp/logs/ds-*.log > $OUT/moe.log 2>/dev/null
+(cd /tmp/logs && tar -cJf $OUT/logs.tar.xz .)
+grep -aE "✘|tests (successful|failed|found)" /tmp/logs/test.log | cut -c1-220
+echo "==== moe"; for f in /tmp/logs/mq-*.log /tmp/logs/ds-*.log; do echo "== $f"; grep -hE "^(deepseek-v3|mixtral-8x7b|qwen3-30b-a3b) +(fp8|native)" $f | cut -c1-150; done
+echo "==== bf16"; grep -v "^$" /tmp/logs/bench_bf16.log | python3 -c "
+import sys,json
+for l in sys.stdin:
+    try: r=json.loads(l)
+    except Exception: continue
+    print(r.get('shape'))
+    for k,v in r.items():
+        if isinstance(v,dict): print('   ',k, {a:b for a,b in v.items() if a in ('tflops','ms','error')})
+"
+echo "==== side by side"; grep -h "^DeepSeek\|^Qwen\|^Mixtral" /tmp/logs/dg_main_*.log | cut -c1-250
