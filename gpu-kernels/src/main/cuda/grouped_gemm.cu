@@ -240,6 +240,10 @@ using TileDownFp8M128UniformRoll =
         moe_sched::Tile<128, 256, 3, false, 1, 4, false, false, false, true, false, false, true, 0, 1, false, false, 0, 0, 0, false, 1>;
 using TileSwiGLUFp8Wide =
         moe_sched::Tile<128, 192, 5, false, 1, 4, false, false, false, false, false, false, true, 0, 1, false, true, 0, 0, 0, false, 0, true>;
+// CLUSTER: __cluster_dims__(2, 1, 1) for the multicast tiles (a plain cuLaunchKernel then launches pairs of CTAs;
+// the grid must be even).
+#define MOE_CLUSTER2 __cluster_dims__(2, 1, 1)
+#define MOE_NO_CLUSTER
 #define MOE_COUNTER_PARAM_0
 #define MOE_COUNTER_PARAM_1 , uint32_t* work_counter
 #define MOE_COUNTER_ARG_0 nullptr
@@ -258,34 +262,29 @@ using TileSwiGLUFp8Wide =
         moe_ref::gemm1_swiglu_bf16((const uint8_t*)A, (const uint8_t*)W1, Hout, block_expert, K, N, rb, t);           \
     });
 #endif
-#define MOE_GEMM1_BF16(NAME, TILE, DYN)                                                                                \
-    extern "C" __global__ void MOE_FAST_BOUNDS NAME(                                                                   \
+#define MOE_GEMM1_BF16_ENTRY(NAME, TILE, CLUSTER, DYN)                                                                  \
+    extern "C" __global__ void MOE_FAST_BOUNDS CLUSTER NAME(                                                           \
             const __nv_bfloat16* A, const __nv_bfloat16* W1, __nv_bfloat16* Hout, const int* block_expert,             \
             const int* num_row_blocks, int max_row_blocks, int K, int N, \
             const int* expert_count, const int* expert_start MOE_COUNTER_PARAM_##DYN) {                                \
         MOE_GEMM1_BF16_BODY(TILE, MOE_COUNTER_ARG_##DYN)                                                               \
     }
+#define MOE_GEMM1_BF16(NAME, TILE, DYN) MOE_GEMM1_BF16_ENTRY(NAME, TILE, MOE_NO_CLUSTER, DYN)
 MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16, TileSwiGLUBf16, 0)
 #if MOE_BENCH_VARIANTS
 MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_u, TileSwiGLUBf16Uniform, 0)
 #endif
 MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_d, TileSwiGLUBf16Dynamic, 1)
 #if MOE_BENCH_VARIANTS
-// _s16 (benchmark variant): the static BF16 GEMM1 tile before session 17 (next unit looked up after the epilogue)
-using TileSwiGLUBf16AfterEpilogue = moe_sched::Tile<128, 256, 4, false>;
-MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_s16, TileSwiGLUBf16AfterEpilogue, 0)
+// _s16 (benchmark variants, GEMM1 and GEMM2): the static BF16 tile before session 17 (next unit looked up after the
+// epilogue), the baseline that production's lookahead is measured against (docs/kernel-notes.md v16, v19)
+using TileBf16AfterEpilogue = moe_sched::Tile<128, 256, 4, false>;
+MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_s16, TileBf16AfterEpilogue, 0)
 // _dc (session 17; benchmark variant): the BF16 GEMM1 tile on 2-CTA pair units with the weight tile multicast (Tile::kPairB,
 // as the FP8 _m128usu2dc of v8): BF16 moves twice FP8's bytes per FLOP from L2, so the halved B traffic may pay here
 using TileSwiGLUBf16DynamicPair =
         moe_sched::Tile<128, 256, 4, false, 2, 4, true, false, false, false, false, false, true, 0, 1, false, true, 0, 1>;
-#define MOE_GEMM1_BF16_CLUSTER(NAME, TILE)                                                                             \
-    extern "C" __global__ void MOE_FAST_BOUNDS __cluster_dims__(2, 1, 1) NAME(                                        \
-            const __nv_bfloat16* A, const __nv_bfloat16* W1, __nv_bfloat16* Hout, const int* block_expert,             \
-            const int* num_row_blocks, int max_row_blocks, int K, int N, \
-            const int* expert_count, const int* expert_start, uint32_t* work_counter) {                                \
-        MOE_GEMM1_BF16_BODY(TILE, work_counter)                                                                        \
-    }
-MOE_GEMM1_BF16_CLUSTER(grouped_gemm1_swiglu_bf16_dc, TileSwiGLUBf16DynamicPair)
+MOE_GEMM1_BF16_ENTRY(grouped_gemm1_swiglu_bf16_dc, TileSwiGLUBf16DynamicPair, MOE_CLUSTER2, 1)
 #endif
 
 #if MOE_HAVE_WGMMA
@@ -312,10 +311,7 @@ MOE_GEMM2_BF16(grouped_gemm2_bf16, TileDownBf16, 0)
 MOE_GEMM2_BF16(grouped_gemm2_bf16_n128, TileDownBf16N128, 0)
 #if MOE_BENCH_VARIANTS
 MOE_GEMM2_BF16(grouped_gemm2_bf16_u, TileDownBf16Uniform, 0)
-// _s16 (benchmark variant): the BF16 GEMM2 tile before session 17, looking its next unit up after the epilogue - the
-// baseline that production's lookahead (TileDownBf16) is measured against, docs/kernel-notes.md v15
-using TileDownBf16AfterEpilogue = moe_sched::Tile<128, 256, 4, false>;
-MOE_GEMM2_BF16(grouped_gemm2_bf16_s16, TileDownBf16AfterEpilogue, 0)
+MOE_GEMM2_BF16(grouped_gemm2_bf16_s16, TileBf16AfterEpilogue, 0)
 #endif
 MOE_GEMM2_BF16(grouped_gemm2_bf16_d, TileDownBf16Dynamic, 1)
 
@@ -332,10 +328,6 @@ MOE_GEMM2_BF16(grouped_gemm2_bf16_d, TileDownBf16Dynamic, 1)
         moe_ref::gemm1_swiglu_fp8(A, A_scale, W1, W1_scale, Hout, Hout_scale, block_expert, K, N, rb, t);             \
     });
 #endif
-// CLUSTER: __cluster_dims__(2, 1, 1) for the multicast tiles (a plain cuLaunchKernel then launches pairs of CTAs;
-// the grid must be even).
-#define MOE_CLUSTER2 __cluster_dims__(2, 1, 1)
-#define MOE_NO_CLUSTER
 #define MOE_GEMM1_FP8_ENTRY(NAME, TILE, CLUSTER, DYN)                                                                   \
     extern "C" __global__ void MOE_FAST_BOUNDS CLUSTER NAME(                                                           \
             const uint8_t* A, const float* A_scale, const uint8_t* W1, const float* W1_scale, uint8_t* Hout,           \
@@ -368,8 +360,6 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2, TileSwiGLUFp8M128UniformStagedU
 // descriptors derived from the stage index)
 using TileSwiGLUFp8M128UniformStagedUnroll2S16 = moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2>;
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2s16, TileSwiGLUFp8M128UniformStagedUnroll2S16, MOE_NO_CLUSTER)
-#endif
-#if MOE_BENCH_VARIANTS
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu4, TileSwiGLUFp8M128UniformStagedUnroll4, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2h, TileSwiGLUFp8M128UniformStagedUnroll2Split, MOE_NO_CLUSTER)
 #endif
@@ -476,7 +466,7 @@ MOE_GEMM2_FP8(grouped_gemm2_fp8_pfs, TileDownFp8PrefetchStagger, MOE_NO_CLUSTER)
 MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_ybf16, TileDownBf16)
 MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_n128_ybf16, TileDownBf16N128)
 #if MOE_BENCH_VARIANTS
-MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_s16_ybf16, TileDownBf16AfterEpilogue)
+MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_s16_ybf16, TileBf16AfterEpilogue)
 MOE_GEMM2_BF16_YBF16(grouped_gemm2_bf16_u_ybf16, TileDownBf16Uniform)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_ybf16, TileDownFp8)
 #endif
