@@ -831,7 +831,7 @@ def cmd_bench(ks, args):
                                                                                      "grouped_gemm1_swiglu_bf16_d", "grouped_gemm1_swiglu_bf16_dc", "grouped_gemm1_swiglu_bf16_s16"]
             else:
                 d = make_gemm2(prob, K, N, fp8, seed, need_ref=False)
-                names = ["grouped_gemm2_fp8"] + ["grouped_gemm2_fp8_" + v for v in V4 if v not in GEMM1_ONLY] + ["grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else (["grouped_gemm2_bf16", "grouped_gemm2_bf16_u", "grouped_gemm2_bf16_ybf16", "grouped_gemm2_bf16_s16", "grouped_gemm2_bf16_s16_ybf16"] if N % 256 == 0 else ["grouped_gemm2_bf16_n128"])
+                names = ["grouped_gemm2_fp8"] + ["grouped_gemm2_fp8_" + v for v in V4 if v not in GEMM1_ONLY + BF16_ONLY] + ["grouped_gemm2_fp8_lookahead", "grouped_gemm2_fp8_early", "grouped_gemm2_fp8_n128", "grouped_gemm2_fp8_p32"] if fp8 else (["grouped_gemm2_bf16", "grouped_gemm2_bf16_u", "grouped_gemm2_bf16_ybf16", "grouped_gemm2_bf16_s16", "grouped_gemm2_bf16_s16_ybf16"] if N % 256 == 0 else ["grouped_gemm2_bf16_n128"])
             fns = {}
             for name in names:
                 if args.skip and name in args.skip.split(","):

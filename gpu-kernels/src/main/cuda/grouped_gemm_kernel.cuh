@@ -1104,7 +1104,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     cur = first_scales;
                 } else {
                     oldest = stage;
-                        cur = issue(acc, 0, cu);
+                    cur = issue(acc, 0, cu);
                 }
                 if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride);
                 uint32_t kb = 0;
