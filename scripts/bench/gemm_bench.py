@@ -122,13 +122,20 @@ TILES = {
     # session 17: the static GEMM1 tiles before their next-unit lookahead (FP8 also: carried descriptors)
     "grouped_gemm1_swiglu_fp8_m128usu2s16": (128, 256, 4, 1),
     "grouped_gemm1_swiglu_bf16_s16": (128, 256, 4, 1),
+    # session 18 (Tile kGroupOrder 1): the claiming (_dx) and static (_x) production tiles walking each expert's row
+    # blocks in balanced chunks
+    "grouped_gemm1_swiglu_fp8_m128usu2dx": (128, 256, 4, 1),
+    "grouped_gemm1_swiglu_fp8_m128usu2x": (128, 256, 4, 1),
+    "grouped_gemm2_fp8_m128ux_ybf16": (128, 256, 3, 1),
+    "grouped_gemm1_swiglu_bf16_dx": (128, 256, 4, 1),
+    "grouped_gemm1_swiglu_bf16_x": (128, 256, 4, 1),
 }
 DYNAMIC = {"grouped_gemm1_swiglu_bf16_d", "grouped_gemm2_bf16_d", "grouped_gemm1_swiglu_fp8_m128usu2d", "grouped_gemm2_fp8_ud",
            "grouped_gemm1_swiglu_fp8_m128usu2gd", "grouped_gemm1_swiglu_fp8_m128usu2dc",
            "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl", "grouped_gemm1_swiglu_fp8_m128usu2dq",
            "grouped_gemm1_swiglu_fp8_m128usu2dr", "grouped_gemm1_swiglu_fp8_m128usu2d3", "grouped_gemm1_swiglu_fp8_m128usu2dw",
            "grouped_gemm1_swiglu_fp8_m128usu2dws", "grouped_gemm1_swiglu_fp8_w192", "grouped_gemm2_fp8_m128ud",
-           "grouped_gemm1_swiglu_bf16_dc"}
+           "grouped_gemm1_swiglu_bf16_dc", "grouped_gemm1_swiglu_fp8_m128usu2dx", "grouped_gemm1_swiglu_bf16_dx"}
 # GEMM2's bf16-Y forms (the *_ybf16 entry points: the layer's default Y store, sparkmoe.gpu.expertOutputPrecision=auto):
 # the same tiles, Y allocated as bf16 by gemm2_launcher
 YBF16 = ("grouped_gemm2_bf16", "grouped_gemm2_bf16_n128", "grouped_gemm2_bf16_u", "grouped_gemm2_bf16_d", "grouped_gemm2_bf16_s16", "grouped_gemm2_fp8",
@@ -148,7 +155,8 @@ STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grou
                                         "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl",
                                         "grouped_gemm1_swiglu_fp8_m128usu2dq", "grouped_gemm1_swiglu_fp8_m128usu2dr",
                                         "grouped_gemm1_swiglu_fp8_m128usu2d3", "grouped_gemm1_swiglu_fp8_m128usu2dw",
-                                        "grouped_gemm1_swiglu_fp8_m128usu2dws", "grouped_gemm1_swiglu_fp8_m128usu2s16")}
+                                        "grouped_gemm1_swiglu_fp8_m128usu2dws", "grouped_gemm1_swiglu_fp8_m128usu2s16",
+                                        "grouped_gemm1_swiglu_fp8_m128usu2dx", "grouped_gemm1_swiglu_fp8_m128usu2x")}
 # GEMM1 kernels writing fp32 SwiGLU rows [M, I] (no e4m3 re-quantization, no output scales)
 WIDE = {"grouped_gemm1_swiglu_fp8_w192"}
 # the N-pair tiles: Tile::EXCHANGE_BYTES holds one more mbarrier (16 bytes)
@@ -159,14 +167,15 @@ V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us",
       "m128usu2d", "ud", "d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g", "m128usu2dc",
       "m128usu2dcn", "m128usu2dcl", "u_ybf16", "m128u_ybf16", "m128usu2dq", "m128uq_ybf16", "m128usu2dr",
       "m128ur_ybf16", "m128u4_ybf16", "m128uy_ybf16", "m128usu2d3", "m128pn", "m128usu2dw", "m128uw_ybf16", "m128usu2dws", "w192",
-      "m128ud_ybf16", "s16", "dc", "m128usu2s16")
+      "m128ud_ybf16", "s16", "dc", "m128usu2s16", "m128usu2dx", "m128usu2x", "m128ux_ybf16", "dx", "x")
 GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud", "u_ybf16", "m128u_ybf16", "m128uq_ybf16", "m128ur_ybf16", "m128u4_ybf16",
               "m128ud_ybf16", "s16",
-              "m128uy_ybf16", "m128uw_ybf16")
-BF16_VARIANTS = ("u", "d", "g", "s16", "dc")  # V4 tags that also exist for the BF16 kernels
-BF16_ONLY = ("d", "g", "s16", "dc")
+              "m128uy_ybf16", "m128uw_ybf16", "m128ux_ybf16")
+BF16_VARIANTS = ("u", "d", "g", "s16", "dc", "dx", "x")  # V4 tags that also exist for the BF16 kernels
+BF16_ONLY = ("d", "g", "s16", "dc", "dx", "x")
 GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g",
-              "m128usu2dc", "m128usu2dcn", "m128usu2dcl", "m128usu2dq", "m128usu2dr", "m128usu2d3", "m128pn", "m128usu2dw", "m128usu2dws", "w192", "dc", "m128usu2s16")
+              "m128usu2dc", "m128usu2dcn", "m128usu2dcl", "m128usu2dq", "m128usu2dr", "m128usu2d3", "m128pn", "m128usu2dw", "m128usu2dws", "w192", "dc", "m128usu2s16",
+              "m128usu2dx", "m128usu2x", "dx", "x")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (--cluster-grid / sweep; else each kernel's occupancy query)
 DEV = torch.device("cuda")
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream
@@ -748,6 +757,10 @@ LAYER_SHAPES = [
     ("DeepSeek-V3 layer gate+up", 16384, 4096, 7168, "gemm1"),
     ("DeepSeek-V3 layer down", 16384, 7168, 2048, "gemm2"),
     ("DeepSeek-V3 layer gate+up", 1024, 4096, 7168, "gemm1"),  # ~32 rows per expert: mostly half-idle 128-row units
+    # Mixtral-8x7B (8 experts, top-2; session 18): 8-9 row blocks per expert at 4096 tokens, the last one partial
+    ("Mixtral layer gate+up", 4096, 28672, 4096, "gemm1", 8, 2),
+    ("Mixtral layer down", 4096, 4096, 14336, "gemm2", 8, 2),
+    ("Mixtral layer gate+up", 32768, 28672, 4096, "gemm1", 8, 2),
 ]
 DEEPGEMM = {0: 701, 1: 1214, 2: 1214, 3: 1151, 4: 635, 5: 902, 6: 1300}
 TORCH_FP8_TABLE = {0: 325, 1: 799, 2: 1143, 3: 723, 4: 620, 5: 714, 6: 969}
@@ -903,8 +916,8 @@ def cmd_layer(ks, args):
     base = baseline_module(args)
     out = []
     sel = [int(i) for i in args.shapes.split(",")] if args.shapes else range(len(LAYER_SHAPES))  # --shapes: indices
-    for label, tokens, N, K, kind in (LAYER_SHAPES[i] for i in sel):
-        prob = Problem(layer_rows(tokens))
+    for label, tokens, N, K, kind, *experts_top_k in (LAYER_SHAPES[i] for i in sel):
+        prob = Problem(layer_rows(tokens, *experts_top_k))
         flops = 2.0 * prob.real_rows * N * K
         res = {"shape": f"{label}, {tokens} tokens ({prob.num_blocks} blocks, {prob.real_rows} rows), {N}, {K}"}
         for fp8 in ((True, False) if tokens <= 4096 and not args.fp8_only else (True,)):

@@ -29,7 +29,8 @@
 // Built by default: the entry points the engine can launch (GroupedGemmConfig: production, accuracy, gather and
 // dynamic-unit settings, references). The earlier versions and experiments kept for the benchmarks' comparisons
 // (docs/kernel-notes.md: _nooverlap, _cluster, _early, _lookahead, _m128[p|s|u|us|usp|usu4|usu2h|usu2dc[n|l]|n128|uu2],
-// _pf[s], _u of GEMM1, the 64-row base tiles, bf16 _u / _g / _s16 / _dc, _m128usu2s16, _m128usu2g1, GEMM2 _m128ud, ...) are compiled only with
+// _pf[s], _u of GEMM1, the 64-row base tiles, bf16 _u / _g / _s16 / _dc / _x / _dx, _m128usu2s16, _m128usu2g1, _m128usu2[d]x,
+// GEMM2 _m128ud / _m128ux, ...) are compiled only with
 // -DMOE_BENCH_VARIANTS=1
 // (build-kernels.sh under MOE_BENCH_VARIANTS=1), which keeps them out of the engine's fatbin and roughly halves the
 // kernel build.
@@ -280,6 +281,14 @@ MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_d, TileSwiGLUBf16Dynamic, 1)
 // epilogue), the baseline that production's lookahead is measured against (docs/kernel-notes.md v16, v19)
 using TileBf16AfterEpilogue = moe_sched::Tile<128, 256, 4, false>;
 MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_s16, TileBf16AfterEpilogue, 0)
+// _dx / _x (session 18): the claiming and the static BF16 GEMM1 walking each expert's row blocks in balanced chunks
+// (Tile kGroupOrder 1, as the FP8 _m128usu2dx / _m128usu2x variants)
+using TileSwiGLUBf16DynamicExpertChunks =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, false, false, false, false, false, 0, 1, false, true, 0, 0, 0, false, 0, false, false, 1>;
+using TileSwiGLUBf16ExpertChunks =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, true, false, false, false, false, 0, 1, false, false, 0, 0, 0, false, 0, false, false, 1>;
+MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_dx, TileSwiGLUBf16DynamicExpertChunks, 1)
+MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_x, TileSwiGLUBf16ExpertChunks, 0)
 // _dc (session 17; benchmark variant): the BF16 GEMM1 tile on 2-CTA pair units with the weight tile multicast (Tile::kPairB,
 // as the FP8 _m128usu2dc of v8): BF16 moves twice FP8's bytes per FLOP from L2, so the halved B traffic may pay here
 using TileSwiGLUBf16DynamicPair =
@@ -365,6 +374,15 @@ MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2h, TileSwiGLUFp8M128UniformStaged
 #endif
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2d, TileSwiGLUFp8M128UniformStagedUnroll2Dynamic, MOE_NO_CLUSTER, 1)
 #if MOE_BENCH_VARIANTS
+// session 18 (benchmark variants, docs/kernel-notes.md v20): the production tiles walking each expert's row blocks in
+// balanced chunks of 8-15 (Tile kGroupOrder 1) - _dx the claiming tile (instead of chunks of 8 and a short last one:
+// layers within +-0.4 %), _x the static tile (instead of fixed chunks of 8 over all row blocks: 4-16 % SLOWER)
+using TileSwiGLUFp8M128UniformStagedUnroll2DynamicExpertChunks =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, true, 0, 0, 0, false, 0, false, true, 1>;
+using TileSwiGLUFp8M128UniformStagedUnroll2ExpertChunks =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, true, true, false, false, true, 1, 2, false, false, 0, 0, 0, false, 0, false, true, 1>;
+MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dx, TileSwiGLUFp8M128UniformStagedUnroll2DynamicExpertChunks, MOE_NO_CLUSTER, 1)
+MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2x, TileSwiGLUFp8M128UniformStagedUnroll2ExpertChunks, MOE_NO_CLUSTER)
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dq, TileSwiGLUFp8M128UniformStagedUnroll2DynamicQuarters, MOE_NO_CLUSTER, 1)
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dr, TileSwiGLUFp8M128UniformStagedUnroll2DynamicRegA, MOE_NO_CLUSTER, 1)
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2d3, TileSwiGLUFp8M128UniformStagedUnroll2Dynamic3, MOE_NO_CLUSTER, 1)
@@ -483,6 +501,9 @@ MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_u_ybf16, TileDownFp8Uniform)
 // next-unit lookup (kPrefetch), and that with the second warpgroup two K blocks behind (kStagger).
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128u_ybf16, TileDownFp8M128Uniform)
 #if MOE_BENCH_VARIANTS
+using TileDownFp8M128UniformExpertChunks =  // (_x: production's static tile with balanced expert chunks, as GEMM1's _x)
+        moe_sched::Tile<128, 256, 3, false, 1, 4, false, false, true, true, false, false, true, 0, 1, false, false, 0, 0, 0, false, 0, false, true, 1>;
+MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128ux_ybf16, TileDownFp8M128UniformExpertChunks)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128uq_ybf16, TileDownFp8M128UniformQuarters)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128ur_ybf16, TileDownFp8M128UniformRegA)
 MOE_GEMM2_FP8_YBF16(grouped_gemm2_fp8_m128u4_ybf16, TileDownFp8M128Uniform4)

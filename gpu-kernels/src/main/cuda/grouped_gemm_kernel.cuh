@@ -220,8 +220,12 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         bool shared_b = false;  // kPairB: the partner CTA runs the same expert and N tile (B tile multicast)
     };
     uint32_t group_cursor = 0;  // live table: group of the last unit looked up (units are looked up in rising order)
-    // Unit u of this launch's order (u.u == total_units: none left).
-    auto find_live = [&](uint32_t u) -> Live {
+    // Unit u of this launch's order (u.u == total_units: none left). check: trap on a layout that breaks the dispatch's
+    // invariants - in the producer's lookups, and in the consumers' only where they look up just their first unit
+    // (kDynamic): the consumers of the static tiles look up the same units as their producer (and wait for its copies
+    // of them), and a trap inside their wgmma window made ptxas spill ~1 KB in the static _m128usu2 with Tile kGroupOrder 1
+    // (the variant _m128usu2x, session 18).
+    auto find_live = [&](uint32_t u, bool check = true) -> Live {
         if (u >= total_units) return Live{total_units, 0, 0, 0, 0};
         uint32_t m_unit, n_tile;
         if constexpr (T::kPairB) {
@@ -272,10 +276,10 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             uint32_t mask = live_mask[g];
             for (uint32_t i = 0; i < idx; ++i) mask &= mask - 1;  // drop the idx lowest live units
             m_unit = g * kGroupUnits + (__ffs(mask) - 1);
-        } else if (T::kDynamic && T::BLOCK_M == MOE_GEMM_BLOCK_M && skip_padding) {
-            // groups by expert (Tile::kDynamic): expert e's units are [s * n_tiles, (s + R) * n_tiles) for its row blocks
-            // s .. s + R - 1, walked in groups of <= kGroupUnits row blocks, M first
-            // (no expert_start: one group of rows, e.g. the shared expert)
+        } else if ((T::kDynamic || T::kGroupOrder == 1) && T::BLOCK_M == MOE_GEMM_BLOCK_M && T::kClusterM == 1 && skip_padding) {
+            // groups by expert (Tile::kDynamic, and the static tiles of Tile::kGroupOrder 1 - session 18's variants):
+            // expert e's units are [s * n_tiles, (s + R) * n_tiles) for its row blocks s .. s + R - 1, walked in chunks of
+            // row blocks, M first (no expert_start: one group of rows, e.g. the shared expert)
             uint32_t s = 0, rbs = m_units;
             if (p.expert_start != nullptr) {
                 const uint32_t ge = (uint32_t)p.block_expert[u / n_tiles];
@@ -284,11 +288,17 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
             }
             const uint32_t r = u - s * n_tiles;
             // the layout's invariants (dispatch): the expert's row blocks hold u and lie within the used row blocks
-            if (rbs == 0 || s * n_tiles > u || r >= rbs * n_tiles || s + rbs > m_units) __trap();
-            const uint32_t chunk = r / (kGroupUnits * n_tiles), r2 = r - chunk * kGroupUnits * n_tiles;
-            const uint32_t in_group = min(kGroupUnits, rbs - chunk * kGroupUnits);
-            m_unit = s + chunk * kGroupUnits + r2 % in_group;
-            n_tile = r2 / in_group;
+            if (check && (rbs == 0 || s * n_tiles > u || r >= rbs * n_tiles || s + rbs > m_units)) __trap();
+            if constexpr (T::kGroupOrder == 0) {  // chunks of kGroupUnits, the last one short
+                const uint32_t chunk = r / (kGroupUnits * n_tiles), r2 = r - chunk * kGroupUnits * n_tiles;
+                const uint32_t in_group = min(kGroupUnits, rbs - chunk * kGroupUnits);
+                m_unit = s + chunk * kGroupUnits + r2 % in_group;
+                n_tile = r2 / in_group;
+            } else {
+                const moe_sched::WorkUnit w = moe_sched::expert_unit_at(r, rbs, n_tiles);
+                m_unit = s + w.m_unit;
+                n_tile = w.n_tile;
+            }
         } else if constexpr (T::kPairN) {
             // pair unit u = (row block, re-quantization block j): this CTA's N tile is 2 j + rank
             const moe_sched::WorkUnit w = moe_sched::unit_at(u, m_units, n_tiles / 2, kGroupUnits);
@@ -816,7 +826,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
     // then in flight on every path into the loop head (ptxas's wgmma hazard analysis needs that to stay quiet).
     // The next live unit is looked up while the current unit's first K block computes (its loads then cost no
     // tensor time), except on the drain path of an idle warpgroup.
-    Live cur_live = find_live(first_unit);
+    Live cur_live = find_live(first_unit, T::kDynamic);
     if (cur_live.u < total_units) {
     if constexpr (T::kStagger) {
         if (wg == 1) sm90::named_barrier_sync(2, moe_sched::kConsumerThreads);
@@ -838,7 +848,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
         const uint32_t a_back = split ? m_off * moe_sched::kSlabBytes / 16 : 0u;
 
         if (idle) {
-            if constexpr (!T::kDynamic) next_live = find_live(cur_live.u + unit_stride);
+            if constexpr (!T::kDynamic) next_live = find_live(cur_live.u + unit_stride, false);
             for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                 sm90::mbar_wait(full_bar(stage), phase);
                 release(stage);
@@ -1058,7 +1068,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                         // kLookahead (static units): the next unit is looked up while the unit's first group computes
                         // (its dependent loads would otherwise come after the epilogue, with both warpgroups idle)
                         if constexpr (T::kLookahead) {
-                            if (h == 0 && kb == 0) next_live = find_live(cur_live.u + unit_stride);
+                            if (h == 0 && kb == 0) next_live = find_live(cur_live.u + unit_stride, false);
                         }
 #pragma unroll
                         for (uint32_t i = 0; i < NACC; ++i) sm90::fence_operand(acc[i]);
@@ -1106,7 +1116,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     oldest = stage;
                     cur = issue(acc, 0, cu);
                 }
-                if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride);
+                if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride, false);
                 uint32_t kb = 0;
                 for (; kb + 2 < k_blocks; kb += 2) {
                     nxt = issue(acc2, kb + 1, cu);
@@ -1147,7 +1157,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                     sm90::wgmma_wait<0>();  // nothing is in flight here; says so to ptxas's hazard analysis
                 }
             } else {
-            if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride);
+            if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride, false);
             for (uint32_t kb = 0; kb < k_blocks; ++kb) {
                 const StageScales t = enter_stage(kb, sb_gate, sb_up);
                 const float bg = t.b0, bu = t.b1, sa0 = t.sa0, sa1 = t.sa1;
@@ -1198,7 +1208,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 // Keep this stage's wgmmas in flight; the previous stage's are done, so release it.
                 sm90::wgmma_wait<1>();
                 if (kb > 0) release(prev_stage);
-                else if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride);  // while K block 0 computes
+                else if constexpr (T::kLookahead) next_live = find_live(cur_live.u + unit_stride, false);  // while K block 0 computes
                 prev_stage = stage;
                 next_stage();
             }
@@ -1217,7 +1227,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 next_live = slot[0] >= total_units ? Live{total_units, 0, 0, 0, 0}
                                                    : Live{slot[0], slot[1], slot[2], slot[3], (int)slot[4]};
             } else if constexpr (!T::kLookahead) {
-                if (!idle) next_live = find_live(cur_live.u + unit_stride);
+                if (!idle) next_live = find_live(cur_live.u + unit_stride, false);
             }
             if (next_live.u >= total_units) break;
         }

@@ -37,8 +37,18 @@ template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_,
           bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false,
           bool kUniform_ = false, uint32_t kStagedStore_ = 0, uint32_t kKbUnroll_ = 1, bool kSplitSpill_ = false,
           bool kDynamic_ = false, uint32_t kGather_ = 0, uint32_t kPair_ = 0, uint32_t kRegA_ = 0, bool kPairN_ = false,
-          uint32_t kRoll_ = 0, bool kWide_ = false, bool kIncDesc_ = false>
+          uint32_t kRoll_ = 0, bool kWide_ = false, bool kIncDesc_ = false, uint32_t kGroupOrder_ = 0>
 struct Tile {
+    // kGroupOrder (session 18): the order of the 128-row tiles' work units where the experts' rows are known (padding
+    // skip). 0: the claiming tiles (kDynamic) walk each expert's row blocks in chunks of kGroupRowBlocks, the last one
+    // short (Mixtral at 4096 tokens: 8-9 row blocks per expert, a chunk of 8 and one of 1, each streaming all of the
+    // expert's weight tiles); the static tiles walk fixed chunks of kGroupRowBlocks over all row blocks
+    // (moe_sched::unit_at), straddling experts. 1: each expert's row blocks in floor(R / kGroupRowBlocks) chunks (at
+    // least one) of balanced size (moe_sched::expert_unit_at), static or claiming. Production keeps 0 (benchmark
+    // variants _x / _dx, docs/kernel-notes.md v20): with 1 the static tiles ran 4-16 % slower (their consumers decode
+    // each next unit themselves, now through one more dependent load), the claiming ones within +-0.4 % in the layers.
+    static constexpr uint32_t kGroupOrder = kGroupOrder_;
+    static_assert(kGroupOrder_ <= 1, "group order 0 or 1");
     // kPairN (session 14, FP8 GEMM1, benchmark variant; measured 10-23 % slower than _m128usu2d, kernel-notes v11): a
     // 2-CTA cluster runs one 128-row block on the two halves of a
     // 256-packed-row re-quantization block - CTA `rank` on packed rows 128 rank .. 128 rank + 127 (64 SwiGLU outputs).
@@ -228,6 +238,28 @@ struct WorkUnit {
     uint32_t m_unit;  // BLOCK_M-row unit index (row = m_unit * BLOCK_M)
     uint32_t n_tile;  // BLOCK_N tile index
 };
+
+// Unit r (0 <= r < rbs * num_n_tiles) of one expert's units (its rbs row blocks x the N tiles) in Tile::kGroupOrder 1:
+// floor(rbs / kGroupRowBlocks) chunks of row blocks (at least one), the first rbs % chunks of them one row block longer
+// (kGroupRowBlocks .. 2 kGroupRowBlocks - 1 row blocks each), M first inside a chunk.
+__device__ __forceinline__ WorkUnit expert_unit_at(uint32_t r, uint32_t rbs, uint32_t num_n_tiles) {
+    const uint32_t chunks = max(1u, rbs / kGroupRowBlocks);
+    const uint32_t base = rbs / chunks, longer = rbs - base * chunks;  // the first `longer` chunks: base + 1 blocks
+    const uint32_t longer_units = longer * (base + 1) * num_n_tiles;
+    uint32_t first, in_group, r2;
+    if (r < longer_units) {
+        const uint32_t c = r / ((base + 1) * num_n_tiles);
+        first = c * (base + 1);
+        in_group = base + 1;
+        r2 = r - c * (base + 1) * num_n_tiles;
+    } else {
+        const uint32_t r1 = r - longer_units, c = r1 / (base * num_n_tiles);
+        first = longer * (base + 1) + c * base;
+        in_group = base;
+        r2 = r1 - c * base * num_n_tiles;
+    }
+    return WorkUnit{first + r2 % in_group, r2 / in_group};
+}
 
 __device__ __forceinline__ WorkUnit unit_at(uint32_t u, uint32_t num_m_units, uint32_t num_n_tiles, uint32_t group_m_units) {
     const uint32_t per_group = group_m_units * num_n_tiles;
