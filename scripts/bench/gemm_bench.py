@@ -129,13 +129,17 @@ TILES = {
     "grouped_gemm2_fp8_m128ux_ybf16": (128, 256, 3, 1),
     "grouped_gemm1_swiglu_bf16_dx": (128, 256, 4, 1),
     "grouped_gemm1_swiglu_bf16_x": (128, 256, 4, 1),
+    # session 18 (Tile kDynamic 2): the claiming tiles' producer hand-over with the static stride instead of the claim
+    "grouped_gemm1_swiglu_fp8_m128usu2dh": (128, 256, 4, 1),
+    "grouped_gemm1_swiglu_bf16_dh": (128, 256, 4, 1),
 }
 DYNAMIC = {"grouped_gemm1_swiglu_bf16_d", "grouped_gemm2_bf16_d", "grouped_gemm1_swiglu_fp8_m128usu2d", "grouped_gemm2_fp8_ud",
            "grouped_gemm1_swiglu_fp8_m128usu2gd", "grouped_gemm1_swiglu_fp8_m128usu2dc",
            "grouped_gemm1_swiglu_fp8_m128usu2dcn", "grouped_gemm1_swiglu_fp8_m128usu2dcl", "grouped_gemm1_swiglu_fp8_m128usu2dq",
            "grouped_gemm1_swiglu_fp8_m128usu2dr", "grouped_gemm1_swiglu_fp8_m128usu2d3", "grouped_gemm1_swiglu_fp8_m128usu2dw",
            "grouped_gemm1_swiglu_fp8_m128usu2dws", "grouped_gemm1_swiglu_fp8_w192", "grouped_gemm2_fp8_m128ud",
-           "grouped_gemm1_swiglu_bf16_dc", "grouped_gemm1_swiglu_fp8_m128usu2dx", "grouped_gemm1_swiglu_bf16_dx"}
+           "grouped_gemm1_swiglu_bf16_dc", "grouped_gemm1_swiglu_fp8_m128usu2dx", "grouped_gemm1_swiglu_bf16_dx",
+           "grouped_gemm1_swiglu_fp8_m128usu2dh", "grouped_gemm1_swiglu_bf16_dh"}
 # GEMM2's bf16-Y forms (the *_ybf16 entry points: the layer's default Y store, sparkmoe.gpu.expertOutputPrecision=auto):
 # the same tiles, Y allocated as bf16 by gemm2_launcher
 YBF16 = ("grouped_gemm2_bf16", "grouped_gemm2_bf16_n128", "grouped_gemm2_bf16_u", "grouped_gemm2_bf16_d", "grouped_gemm2_bf16_s16", "grouped_gemm2_fp8",
@@ -156,7 +160,8 @@ STAGED_OUT = {n: 2 * 64 * 128 for n in ("grouped_gemm1_swiglu_fp8_m128us", "grou
                                         "grouped_gemm1_swiglu_fp8_m128usu2dq", "grouped_gemm1_swiglu_fp8_m128usu2dr",
                                         "grouped_gemm1_swiglu_fp8_m128usu2d3", "grouped_gemm1_swiglu_fp8_m128usu2dw",
                                         "grouped_gemm1_swiglu_fp8_m128usu2dws", "grouped_gemm1_swiglu_fp8_m128usu2s16",
-                                        "grouped_gemm1_swiglu_fp8_m128usu2dx", "grouped_gemm1_swiglu_fp8_m128usu2x")}
+                                        "grouped_gemm1_swiglu_fp8_m128usu2dx", "grouped_gemm1_swiglu_fp8_m128usu2x",
+                                        "grouped_gemm1_swiglu_fp8_m128usu2dh")}
 # GEMM1 kernels writing fp32 SwiGLU rows [M, I] (no e4m3 re-quantization, no output scales)
 WIDE = {"grouped_gemm1_swiglu_fp8_w192"}
 # the N-pair tiles: Tile::EXCHANGE_BYTES holds one more mbarrier (16 bytes)
@@ -167,15 +172,16 @@ V4 = ("pf", "pfs", "m128", "m128p", "m128s", "m128n128", "u", "m128u", "m128us",
       "m128usu2d", "ud", "d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g", "m128usu2dc",
       "m128usu2dcn", "m128usu2dcl", "u_ybf16", "m128u_ybf16", "m128usu2dq", "m128uq_ybf16", "m128usu2dr",
       "m128ur_ybf16", "m128u4_ybf16", "m128uy_ybf16", "m128usu2d3", "m128pn", "m128usu2dw", "m128uw_ybf16", "m128usu2dws", "w192",
-      "m128ud_ybf16", "s16", "dc", "m128usu2s16", "m128usu2dx", "m128usu2x", "m128ux_ybf16", "dx", "x")
+      "m128ud_ybf16", "s16", "dc", "m128usu2s16", "m128usu2dx", "m128usu2x", "m128ux_ybf16", "dx", "x",
+      "m128usu2dh", "dh")
 GEMM2_ONLY = ("pfs", "m128n128", "m128uu2", "ud", "u_ybf16", "m128u_ybf16", "m128uq_ybf16", "m128ur_ybf16", "m128u4_ybf16",
               "m128ud_ybf16", "s16",
               "m128uy_ybf16", "m128uw_ybf16", "m128ux_ybf16")
-BF16_VARIANTS = ("u", "d", "g", "s16", "dc", "dx", "x")  # V4 tags that also exist for the BF16 kernels
-BF16_ONLY = ("d", "g", "s16", "dc", "dx", "x")
+BF16_VARIANTS = ("u", "d", "g", "s16", "dc", "dx", "x", "dh")  # V4 tags that also exist for the BF16 kernels
+BF16_ONLY = ("d", "g", "s16", "dc", "dx", "x", "dh")
 GEMM1_ONLY = ("m128us", "m128usp", "m128usu2", "m128usu4", "m128usu2h", "m128usu2d", "m128usu2g", "m128usu2g1", "m128usu2gd", "g",
               "m128usu2dc", "m128usu2dcn", "m128usu2dcl", "m128usu2dq", "m128usu2dr", "m128usu2d3", "m128pn", "m128usu2dw", "m128usu2dws", "w192", "dc", "m128usu2s16",
-              "m128usu2dx", "m128usu2x", "dx", "x")
+              "m128usu2dx", "m128usu2x", "dx", "x", "m128usu2dh", "dh")
 CLUSTER_GRID = None  # CTAs of a persistent cluster launch (--cluster-grid / sweep; else each kernel's occupancy query)
 DEV = torch.device("cuda")
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # cupy ExternalStream

@@ -29,7 +29,8 @@
 // Built by default: the entry points the engine can launch (GroupedGemmConfig: production, accuracy, gather and
 // dynamic-unit settings, references). The earlier versions and experiments kept for the benchmarks' comparisons
 // (docs/kernel-notes.md: _nooverlap, _cluster, _early, _lookahead, _m128[p|s|u|us|usp|usu4|usu2h|usu2dc[n|l]|n128|uu2],
-// _pf[s], _u of GEMM1, the 64-row base tiles, bf16 _u / _g / _s16 / _dc / _x / _dx, _m128usu2s16, _m128usu2g1, _m128usu2[d]x,
+// _pf[s], _u of GEMM1, the 64-row base tiles, bf16 _u / _g / _s16 / _dc / _x / _dx / _dh, _m128usu2s16, _m128usu2g1,
+// _m128usu2[d]x, _m128usu2dh,
 // GEMM2 _m128ud / _m128ux, ...) are compiled only with
 // -DMOE_BENCH_VARIANTS=1
 // (build-kernels.sh under MOE_BENCH_VARIANTS=1), which keeps them out of the engine's fatbin and roughly halves the
@@ -289,6 +290,10 @@ using TileSwiGLUBf16ExpertChunks =
         moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, true, false, false, false, false, 0, 1, false, false, 0, 0, 0, false, 0, false, false, 1>;
 MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_dx, TileSwiGLUBf16DynamicExpertChunks, 1)
 MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_x, TileSwiGLUBf16ExpertChunks, 0)
+// _dh (session 18): the claiming BF16 GEMM1 tile with the static stride handed over by its producer (Tile kDynamic 2:
+// the static order without the consumers' own lookups; its work-counter argument is unused)
+using TileSwiGLUBf16StrideHandoff = moe_sched::Tile<128, 256, 4, false, 1, 4, true, false, false, false, false, false, false, 0, 1, false, 2>;
+MOE_GEMM1_BF16(grouped_gemm1_swiglu_bf16_dh, TileSwiGLUBf16StrideHandoff, 1)
 // _dc (session 17; benchmark variant): the BF16 GEMM1 tile on 2-CTA pair units with the weight tile multicast (Tile::kPairB,
 // as the FP8 _m128usu2dc of v8): BF16 moves twice FP8's bytes per FLOP from L2, so the halved B traffic may pay here
 using TileSwiGLUBf16DynamicPair =
@@ -383,6 +388,10 @@ using TileSwiGLUFp8M128UniformStagedUnroll2ExpertChunks =
         moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, true, true, false, false, true, 1, 2, false, false, 0, 0, 0, false, 0, false, true, 1>;
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dx, TileSwiGLUFp8M128UniformStagedUnroll2DynamicExpertChunks, MOE_NO_CLUSTER, 1)
 MOE_GEMM1_FP8(grouped_gemm1_swiglu_fp8_m128usu2x, TileSwiGLUFp8M128UniformStagedUnroll2ExpertChunks, MOE_NO_CLUSTER)
+// _m128usu2dh: the claiming tile with the static stride handed over by its producer (Tile kDynamic 2, as BF16 _dh)
+using TileSwiGLUFp8M128UniformStagedUnroll2StrideHandoff =
+        moe_sched::Tile<128, 256, 4, false, 1, 4, false, false, false, true, false, false, true, true, 2, false, 2, 0, 0, 0, false, 0, false, true>;
+MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dh, TileSwiGLUFp8M128UniformStagedUnroll2StrideHandoff, MOE_NO_CLUSTER, 1)
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dq, TileSwiGLUFp8M128UniformStagedUnroll2DynamicQuarters, MOE_NO_CLUSTER, 1)
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2dr, TileSwiGLUFp8M128UniformStagedUnroll2DynamicRegA, MOE_NO_CLUSTER, 1)
 MOE_GEMM1_FP8_ENTRY(grouped_gemm1_swiglu_fp8_m128usu2d3, TileSwiGLUFp8M128UniformStagedUnroll2Dynamic3, MOE_NO_CLUSTER, 1)

@@ -493,6 +493,8 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 }
                 if constexpr (T::kPairB) {
                     after = find_live(pair_next_claim());
+                } else if constexpr (T::kStrideHandoff) {
+                    after = find_live(n.u + unit_stride);
                 } else if constexpr (T::kDynamic) {
                     after = find_live(unit_stride + atomicAdd(p.work_counter, 1u));
                 } else if constexpr (!T::kPrefetch) {
@@ -505,7 +507,7 @@ __device__ __forceinline__ void grouped_gemm(const Params& p) {
                 sm90::mbar_wait(empty_bar(stage), phase ^ 1);
                 unit_slots[stage * T::UNIT_SLOT_WORDS] = total_units;
                 sm90::mbar_arrive(full_bar(stage));
-                if (!T::kPairB || rank == 0) finish_claims();
+                if (!T::kStrideHandoff && (!T::kPairB || rank == 0)) finish_claims();
             }
         }
     } else {

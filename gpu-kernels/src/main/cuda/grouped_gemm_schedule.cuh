@@ -36,7 +36,7 @@ template <uint32_t BLOCK_M_, uint32_t BLOCK_N_, uint32_t STAGES_, bool kSplitN_,
           uint32_t kStepsPerPromotion_ = 4, bool kOverlapPromotion_ = true, bool kEarlyNextUnit_ = false,
           bool kLookahead_ = false, bool kHalves_ = false, bool kPrefetch_ = false, bool kStagger_ = false,
           bool kUniform_ = false, uint32_t kStagedStore_ = 0, uint32_t kKbUnroll_ = 1, bool kSplitSpill_ = false,
-          bool kDynamic_ = false, uint32_t kGather_ = 0, uint32_t kPair_ = 0, uint32_t kRegA_ = 0, bool kPairN_ = false,
+          uint32_t kDynamic_ = 0, uint32_t kGather_ = 0, uint32_t kPair_ = 0, uint32_t kRegA_ = 0, bool kPairN_ = false,
           uint32_t kRoll_ = 0, bool kWide_ = false, bool kIncDesc_ = false, uint32_t kGroupOrder_ = 0>
 struct Tile {
     // kGroupOrder (session 18): the order of the 128-row tiles' work units where the experts' rows are known (padding
@@ -126,7 +126,13 @@ struct Tile {
     // 8 words per stage. With the experts' rows known (padding skip), the 128-row tiles group their units by expert:
     // groups of <= kGroupRowBlocks row blocks never span two experts (moe_sched::unit_at's fixed groups split about
     // half the experts at 16384 DeepSeek-V3 tokens, and a split expert's weight slices are read once per part).
-    static constexpr bool kDynamic = kDynamic_;
+    static constexpr bool kDynamic = kDynamic_ != 0;
+    // kDynamic 2 (session 18; benchmark variants): the claiming tiles' hand-over without the claim - the producer steps
+    // through the static stride (blockIdx.x + i * gridDim.x) and hands each decoded unit to the consumers through the
+    // unit slots as a claiming producer does, so the consumers make no lookups of their own (the static tiles' consumers
+    // do, v20). Separates the static order from the static tiles' lookups.
+    static constexpr bool kStrideHandoff = kDynamic_ == 2;
+    static_assert(kDynamic_ <= 2 && (kDynamic_ != 2 || (kGather_ == 0 && kPair_ == 0)), "dynamic units 0, 1 or 2 (2: no gather, no pairs)");
     static constexpr uint32_t UNIT_SLOT_WORDS = 8;
     static constexpr uint32_t UNIT_ID_BYTES = kDynamic_ ? 16 * UNIT_SLOT_WORDS * 4 : 0;
     // kGather (v6, session 6, FP8 GEMM1 128-row tiles; 0 = off): A is not the dispatched (expert-contiguous) copy but
