@@ -44,17 +44,6 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def sampled_reference(x, w, rows, row_expert):
-    """float64 [S, N] = x[rows] @ w[e(row)].T for the sampled rows."""
-    ref = torch.empty(len(rows), w.shape[1], dtype=torch.float64, device=DEV)
-    a64 = x[rows].double()
-    exp = row_expert[rows]
-    for e in torch.unique(exp).tolist():
-        sel = (exp == e).nonzero().flatten()
-        ref[sel] = a64[sel] @ w[e].double().T
-    return ref
-
-
 def checked(res, name, out, ref, fns, fn):
     """Records name's error on the sampled rows; only a correct kernel is timed."""
     err = gb.rel_err(out, ref)
@@ -80,7 +69,7 @@ def measure(dg, ks, tokens, gemm, args):
     g = torch.Generator(device="cpu").manual_seed(seed)
     rows_s = torch.randperm(prob.real_rows, generator=g)[:args.sample].sort().values.to(DEV)
     row_expert = prob.block_expert[:prob.num_blocks].repeat_interleave(128).long()
-    ref = sampled_reference(xb, wb, rows_s, row_expert)
+    ref = gb.sampled_reference(xb[rows_s].double(), lambda e: wb[e].double(), row_expert[rows_s])
     fns = {}
     if gemm == "gate+up":
         ref_h = gb.swiglu64(ref, I)

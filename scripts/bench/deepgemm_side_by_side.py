@@ -111,26 +111,26 @@ def warm(dg, shapes):
 def sample_reference(gb, xq, xs, wq, ws, rows, row_expert):
     """float64 [S, N] = dequant(xq[rows]) @ dequant(wq[e(row)]).T for the sampled rows."""
     xr = xq.view(torch.uint8)[rows].view(torch.float8_e4m3fn)  # index the bytes: fp8 indexing is not needed
-    a64 = gb.dequant_rows(xr, xs[rows]).double()
-    ref = torch.empty(len(rows), wq.shape[1], dtype=torch.float64, device=DEV)
-    exp = row_expert[rows]
-    for e in torch.unique(exp).tolist():
-        sel = (exp == e).nonzero().flatten()
-        w64 = gb.dequant_blocks(wq[e:e + 1], ws[e:e + 1])[0].double()
-        ref[sel] = a64[sel] @ w64.T
-        del w64
-    return ref
+    return gb.sampled_reference(gb.dequant_rows(xr, xs[rows]).double(),
+                                lambda e: gb.dequant_blocks(wq[e:e + 1], ws[e:e + 1])[0].double(), row_expert[rows])
 
 
-def recipe_figures(gb, res, name, gate_up, h_q, ref, I, proj):
-    """The FP8 recipe's intermediate from one GEMM1 (issue 3's 2e-3 bar is on the layer after it) against the recipe
-    applied to the float64 product: SwiGLU, then e4m3 per row per 128 with fp32 scales. Either gate_up ([S, 2I] float64
-    output of a plain GEMM: DeepGEMM's bf16 D, the recipe applied here) or h_q ((dequantized values, e4m3 codes) of our
-    fused kernel). Records the fraction of e4m3 codes that differ from the recipe's, ||H-Href||/||Href|| and the same
-    error after a random float64 projection (proj: [I, P]) - what a down GEMM would carry into the layer's output."""
+def recipe_reference(gb, ref, I):
+    """The FP8 recipe applied to the float64 gate/up product ref [S, 2I]: (SwiGLU in float64, its e4m3 codes per row per
+    128 - rounded to fp32 first, like the kernels' SwiGLU - and their dequantized values in float64)."""
     ref_h = gb.swiglu64(ref, I)
     rq, rs = gb.quant_rows(ref_h.float())
-    ref_q = gb.dequant_rows(rq, rs).double()
+    return ref_h, rq, gb.dequant_rows(rq, rs).double()
+
+
+def recipe_figures(gb, res, name, gate_up, h_q, recipe, I, proj):
+    """The FP8 recipe's intermediate from one GEMM1 (issue 3's 2e-3 bar is on the layer after it) against the recipe
+    applied to the float64 product (recipe: recipe_reference's triple): SwiGLU, then e4m3 per row per 128 with fp32
+    scales. Either gate_up ([S, 2I] float64 output of a plain GEMM: DeepGEMM's bf16 D, the recipe applied here) or h_q
+    ((dequantized values, e4m3 codes) of our fused kernel). Records the fraction of e4m3 codes that differ from the
+    recipe's, ||H-Href||/||Href|| and the same error after a random float64 projection (proj: [I, P]) - what a down
+    GEMM would carry into the layer's output."""
+    _, rq, ref_q = recipe
     if h_q is None:
         q, s = gb.quant_rows(gb.swiglu64(gate_up, I).float())
         h = gb.dequant_rows(q, s).double()
@@ -171,9 +171,10 @@ def measure(dg, ks, si, args, out_f, base=None):
     # a random float64 down projection (P output channels) carries GEMM1's recipe error to a layer-like output
     proj = torch.randn(N // 2, 1024, dtype=torch.float64, device=DEV, generator=torch.Generator(device=DEV).manual_seed(seed)) \
         if kind == "gemm1" else None
+    recipe = recipe_reference(gb, ref, N // 2) if kind == "gemm1" else None
     if kind == "gemm1":
         # control: the exact product rounded to bf16 (DeepGEMM's D type) before the recipe
-        recipe_figures(gb, res, "exact product rounded to bf16", ref.bfloat16().double(), None, ref, N // 2, proj)
+        recipe_figures(gb, res, "exact product rounded to bf16", ref.bfloat16().double(), None, recipe, N // 2, proj)
 
     fns = {}
     # ---- DeepGEMM
@@ -196,7 +197,7 @@ def measure(dg, ks, si, args, out_f, base=None):
             torch.cuda.synchronize()
             res["dg_err"] = gb.rel_err(out[rows_s].float(), ref)
             if kind == "gemm1":
-                recipe_figures(gb, res, "DeepGEMM", out[rows_s].double(), None, ref, N // 2, proj)
+                recipe_figures(gb, res, "DeepGEMM", out[rows_s].double(), None, recipe, N // 2, proj)
             res["dg_bitwise_repeat"] = bool(torch.equal(first, out))
             res["dg_all_finite"] = bool(torch.isfinite(out).all().item())
             del first
@@ -226,13 +227,11 @@ def measure(dg, ks, si, args, out_f, base=None):
                     h, q, s = hout.view(torch.float32).reshape(prob.M, I), None, None
                 else:
                     h, q, s = gb.gemm1_output(prob, d, hout, hs, True)
-                ref_h = gb.swiglu64(ref, I)
-                rq, rs = gb.quant_rows(ref_h.float())
-                ref_q = gb.dequant_rows(rq, rs).double()
+                ref_h, _, ref_q = recipe
                 res[name + " err_vs_requantized_ref"] = gb.rel_err(h[rows_s], ref_q)
                 res[name + " err_vs_exact_h"] = gb.rel_err(h[rows_s], ref_h)
                 if q is not None:
-                    recipe_figures(gb, res, name, None, (h[rows_s].double(), q.view(torch.uint8)[rows_s]), ref, I, proj)
+                    recipe_figures(gb, res, name, None, (h[rows_s].double(), q.view(torch.uint8)[rows_s]), recipe, I, proj)
                 del h, q, s
             else:
                 go, y = gb.gemm2_launcher(mod, kname, prob, d, True)

@@ -327,6 +327,21 @@ def reference_gemm(a64, w64, prob):
     return out
 
 
+def sampled_reference(a64, weight64_of, row_expert):
+    """float64 [S, N] = a64[i] @ weight64_of(e(i)).T for sampled rows: a64 [S, K] float64 (the rows' values), row_expert
+    [S] the expert of each row, weight64_of(e) the expert's [N, K] float64 weights (built one expert at a time: whole
+    weight stacks in float64 do not fit)."""
+    ref = None
+    for e in torch.unique(row_expert).tolist():
+        w64 = weight64_of(e)
+        if ref is None:
+            ref = torch.empty(a64.shape[0], w64.shape[0], dtype=torch.float64, device=DEV)
+        sel = (row_expert == e).nonzero().flatten()
+        ref[sel] = a64[sel] @ w64.T
+        del w64
+    return ref
+
+
 def swiglu64(gu, I):
     g, u = gu[:, :I], gu[:, I:]
     return g / (1 + torch.exp(-g)) * u

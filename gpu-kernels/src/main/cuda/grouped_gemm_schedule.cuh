@@ -45,8 +45,9 @@ struct Tile {
     // expert's weight tiles); the static tiles walk fixed chunks of kGroupRowBlocks over all row blocks
     // (moe_sched::unit_at), straddling experts. 1: each expert's row blocks in floor(R / kGroupRowBlocks) chunks (at
     // least one) of balanced size (moe_sched::expert_unit_at), static or claiming. Production keeps 0 (benchmark
-    // variants _x / _dx, docs/kernel-notes.md v20): with 1 the static tiles ran 4-16 % slower (their consumers decode
-    // each next unit themselves, now through one more dependent load), the claiming ones within +-0.4 % in the layers.
+    // variants _x / _dx, docs/kernel-notes.md v20): with 1 the static tiles ran 4-16 % slower (not separated: the order
+    // itself, or their consumers' own lookups of each next unit, now one dependent load longer), the claiming ones within
+    // +-0.4 % in the layers.
     static constexpr uint32_t kGroupOrder = kGroupOrder_;
     static_assert(kGroupOrder_ <= 1, "group order 0 or 1");
     // kPairN (session 14, FP8 GEMM1, benchmark variant; measured 10-23 % slower than _m128usu2d, kernel-notes v11): a
@@ -69,7 +70,8 @@ struct Tile {
     // stage index itself is advanced) instead of derived from the stage index before each group. ncu's per-instruction
     // samples (session 15 call g) put that derivation (shift, mask, add: ~15 dependent uniform instructions) on the path
     // from one K block's last promotion to the next block's first wgmma - the hand-over the other warpgroup must cover.
-    // On in the production FP8 tiles _m128usu2d, _m128u and _u / _ud: +0.4..1.7 % (docs/kernel-notes.md v12).
+    // On in the production FP8 tiles _m128usu2d, _m128u and _u / _ud: +0.4..1.7 % (docs/kernel-notes.md v12); in the
+    // static _m128usu2 since session 17 (v19).
     static constexpr bool kIncDesc = kIncDesc_;
     static_assert(!kIncDesc_ || (kUniform_ && kRegA_ == 0 && !kSplitSpill_ && kRoll_ == 0 && !kEarlyNextUnit_ && !kStagger_
                                  && (kHalves_ || (kOverlapPromotion_ && kStepsPerPromotion_ == 4))),
